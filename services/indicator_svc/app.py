@@ -1,0 +1,16 @@
+"""indicator_svc: versioned indicator frameworks."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.indicator_svc.api.frameworks import router as frameworks_router
+from services.indicator_svc.config import Settings, get_settings
+from services.indicator_svc.consumers import HANDLERS
+from services.indicator_svc.db import TABLES
+from shared.service_app import create_service_app
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(settings or get_settings(), title="govperf indicator service",
+                              routers=[frameworks_router], tables=TABLES, handlers=HANDLERS)

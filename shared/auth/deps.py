@@ -1,0 +1,57 @@
+"""FastAPI dependencies: verify the bearer token, then check roles."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from pydantic import ValidationError
+
+from shared.auth.jwt import TokenError, TokenVerifier
+from shared.auth.principal import Principal, Role
+from shared.errors import Forbidden, Unauthorized
+
+log = logging.getLogger("govperf.auth")
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    known = {r.value for r in Role}
+    raw_roles = claims.get("roles")
+    if not isinstance(raw_roles, list):
+        raise TokenError("roles claim missing")
+    return Principal(subject=claims["sub"], roles=frozenset(Role(r) for r in raw_roles if r in known),
+                     org_unit_id=claims.get("org_id"), org_path=claims.get("org_path"))
+
+
+async def get_principal(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token or len(token) > 8192:
+        raise Unauthorized()
+    verifier: TokenVerifier = request.app.state.verifier
+    try:
+        claims = await verifier.verify(token.strip())
+        principal = principal_from_claims(claims)
+    except (TokenError, ValidationError, KeyError, ValueError) as exc:
+        # The reason goes to the log only: a client learns nothing that helps forge a token.
+        log.info("token refused: %s", exc)
+        raise Unauthorized("Invalid or expired token.") from None
+    request.scope.setdefault("state", {})["subject"] = principal.subject
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require(roles: Iterable[Role]) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that admits principals holding any of ``roles`` (org scope is checked per resource)."""
+    allowed = frozenset(roles)
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if not principal.has_any(allowed):
+            raise Forbidden("Your roles do not allow this action.")
+        return principal
+
+    return dependency

@@ -1,0 +1,409 @@
+"""`govperf` command line: run the whole platform locally, migrate, mint dev tokens."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO, Annotated
+
+import typer
+
+from shared.embedded import (
+    EmbeddedNats,
+    EmbeddedPostgres,
+    child_preexec,
+    find_free_port,
+    port_is_free,
+    start_nats,
+    start_postgres,
+)
+from shared.stack import SERVICES, ServiceSpec, get_service
+
+app = typer.Typer(
+    name="govperf",
+    help="govperf developer tooling: run the platform, migrate schemas, mint dev tokens.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+DEFAULT_DATA_DIR = Path(".govperf")
+DEFAULT_NATS_PORT = 4222
+KNOWN_ROLES = frozenset(
+    {
+        "admin", "perf_office", "finance", "audit", "supervision", "legal",
+        "department", "verifier", "expert", "investigator", "federation",
+    }
+)
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+
+DataDirOpt = Annotated[
+    Path, typer.Option("--data-dir", help="Where embedded PostgreSQL/NATS data and dev keys live.")
+]
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+# --------------------------------------------------------------------------- infrastructure
+
+
+@dataclass
+class Infra:
+    """Resolved database/NATS URLs, plus the embedded servers we started (if any).
+
+    `database_url` is "" when every service has its own GOVPERF_<SCHEMA>_DATABASE_URL.
+    """
+
+    database_url: str
+    nats_url: str | None
+    pg: EmbeddedPostgres | None = None
+    nats: EmbeddedNats | None = None
+
+    def stop(self) -> None:
+        # NATS first: services are gone by now, postgres last since it is slowest.
+        if self.nats is not None:
+            self.nats.stop()
+        if self.pg is not None:
+            self.pg.stop()
+
+
+class InfraRefused(RuntimeError):
+    """Embedded servers are a development convenience; production must give URLs."""
+
+
+def service_database_url(spec: ServiceSpec, default: str) -> str:
+    """Per-service role URL (GOVPERF_<SCHEMA>_DATABASE_URL) wins, as in BaseServiceSettings."""
+    return os.environ.get(f"GOVPERF_{spec.schema.upper()}_DATABASE_URL") or default
+
+
+def _allow_embedded(what: str) -> None:
+    if os.environ.get("GOVPERF_ENV", "development") == "production":
+        raise InfraRefused(f"GOVPERF_ENV=production: set {what} instead of using an embedded server")
+
+
+def start_infra(
+    data_dir: Path,
+    *,
+    specs: tuple[ServiceSpec, ...],
+    with_nats: bool,
+    nats_port: int = DEFAULT_NATS_PORT,
+) -> Infra:
+    """Use GOVPERF_DATABASE_URL / GOVPERF_NATS_URL when set, else embedded servers under data_dir."""
+    data_dir = data_dir.expanduser().resolve()
+    infra = Infra(
+        database_url=os.environ.get("GOVPERF_DATABASE_URL", ""),
+        nats_url=os.environ.get("GOVPERF_NATS_URL") if with_nats else None,
+    )
+    need_pg = not infra.database_url and any(not service_database_url(s, "") for s in specs)
+    try:
+        if need_pg:
+            _allow_embedded("GOVPERF_DATABASE_URL")
+            typer.echo(f"starting embedded PostgreSQL in {data_dir / 'pg'} ...")
+            infra.pg = start_postgres(data_dir)
+            infra.database_url = infra.pg.url
+        if with_nats and not infra.nats_url:
+            _allow_embedded("GOVPERF_NATS_URL")
+            port = nats_port if port_is_free(nats_port) else find_free_port()
+            typer.echo(f"starting embedded NATS JetStream on port {port} ...")
+            infra.nats = start_nats(data_dir, port=port)
+            infra.nats_url = infra.nats.url
+    except BaseException:
+        infra.stop()
+        raise
+    return infra
+
+
+def migrate_services(specs: tuple[ServiceSpec, ...], database_url: str) -> None:
+    from shared.migrations import upgrade  # lazy: only needed when migrating
+
+    for spec in specs:
+        typer.echo(f"migrating {spec.name} (schema {spec.schema}) ...")
+        upgrade(spec, service_database_url(spec, database_url))
+
+
+# --------------------------------------------------------------------------- service children
+
+
+@dataclass
+class Child:
+    """One uvicorn process, its output echoed with a prefix and the tail kept for errors."""
+
+    spec: ServiceSpec
+    process: subprocess.Popen[bytes]
+    tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=60))
+    reader: threading.Thread | None = None
+
+    def pump(self, stream: IO[bytes]) -> None:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode(errors="replace").rstrip("\n")
+            self.tail.append(line)
+            typer.echo(f"[{self.spec.name}] {line}")
+        stream.close()
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+def spawn_service(spec: ServiceSpec, env: dict[str, str]) -> Child:
+    cmd = [
+        sys.executable, "-m", "uvicorn", spec.app_factory, "--factory",
+        "--host", "127.0.0.1", "--port", str(spec.port),
+    ]
+    # Own session so a terminal Ctrl-C reaches only us and we stop things in order;
+    # PDEATHSIG (Linux) makes the child exit if we are SIGKILLed.
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=child_preexec(),  # noqa: PLW1509
+    )
+    child = Child(spec=spec, process=proc)
+    assert proc.stdout is not None
+    child.reader = threading.Thread(target=child.pump, args=(proc.stdout,), daemon=True)
+    child.reader.start()
+    return child
+
+
+def stop_children(children: list[Child]) -> None:
+    """SIGTERM everyone at once, then SIGKILL whoever is left after STOP_TIMEOUT."""
+    for child in children:
+        if child.alive():
+            child.process.terminate()
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for child in children:
+        try:
+            child.process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.process.kill()
+            child.process.wait(5)
+    for child in children:
+        if child.reader is not None:
+            child.reader.join(2)
+
+
+class ServiceFailed(RuntimeError):
+    pass
+
+
+def _check_alive(children: list[Child]) -> None:
+    for child in children:
+        code = child.process.poll()
+        if code is not None:
+            if child.reader is not None:
+                child.reader.join(2)  # collect its last words before reporting
+            tail = "\n".join(child.tail) or "<no output>"
+            raise ServiceFailed(f"service {child.spec.name} exited with code {code}; last output:\n{tail}")
+
+
+def wait_ready(children: list[Child], timeout: float = READY_TIMEOUT) -> None:
+    """Poll each service's /readyz until 200; fail fast if a child dies."""
+    import httpx
+
+    pending = list(children)
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2.0) as client:
+        while pending:
+            _check_alive(children)
+            if time.monotonic() > deadline:
+                names = ", ".join(c.spec.name for c in pending)
+                raise ServiceFailed(f"not ready after {timeout:.0f}s: {names}")
+            for child in list(pending):
+                try:
+                    if client.get(f"http://127.0.0.1:{child.spec.port}/readyz").status_code == 200:
+                        pending.remove(child)
+                except httpx.HTTPError:
+                    pass  # not listening yet
+            if pending:
+                time.sleep(0.25)
+
+
+def service_env(infra: Infra, jwks_file: Path | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("GOVPERF_ENV", "development")
+    if infra.database_url:
+        env["GOVPERF_DATABASE_URL"] = infra.database_url
+    if infra.nats_url:
+        env["GOVPERF_NATS_URL"] = infra.nats_url
+    if jwks_file is not None:
+        env["GOVPERF_JWKS_FILE"] = str(jwks_file)
+    env["PYTHONUNBUFFERED"] = "1"  # stream logs through our pipe as they happen
+    return env
+
+
+def _redact(url: str) -> str:
+    """Never echo a password from an externally supplied URL."""
+    if not url:
+        return url
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return url if parsed.password is None else parsed.render_as_string(hide_password=True)
+
+
+def print_banner(infra: Infra, data_dir: Path) -> None:
+    typer.echo("")
+    typer.echo("govperf is up.")
+    for spec in SERVICES:
+        base = f"http://127.0.0.1:{spec.port}"
+        typer.echo(f"  {spec.name:<10} {base}   docs: {base}/docs")
+    typer.echo(f"  postgres   {_redact(infra.database_url) or '(per-service URLs)'}")
+    typer.echo(f"  nats       {infra.nats_url}")
+    flag = "" if data_dir == DEFAULT_DATA_DIR.resolve() else f" --data-dir {data_dir}"
+    typer.echo("Get a token:  TOKEN=$(govperf token --role admin" + flag + ")")
+    typer.echo(f'  curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:{SERVICES[0].port}/api/v1/...')
+    typer.echo("Ctrl-C stops everything.")
+
+
+class _Shutdown(Exception):
+    """Raised from the SIGTERM/SIGINT handler to unwind into the cleanup path."""
+
+
+def _install_signal_handlers() -> None:
+    state = {"stopping": False}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if state["stopping"]:
+            return  # already unwinding; cleanup has its own timeouts
+        state["stopping"] = True
+        raise _Shutdown(signal.Signals(signum).name)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+
+
+def _check_ports_free() -> None:
+    busy = [s for s in SERVICES if not port_is_free(s.port)]
+    if busy:
+        ports = ", ".join(f"{s.name}:{s.port}" for s in busy)
+        raise ServiceFailed(f"port(s) already in use: {ports} (another `govperf up` running?)")
+
+
+def _ensure_keys(data_dir: Path) -> Path | None:
+    """Dev signing keys, unless a JWKS source is already configured in the environment."""
+    if os.environ.get("GOVPERF_JWKS_URL") or os.environ.get("GOVPERF_JWKS_FILE"):
+        return None
+    from shared.auth.devkeys import ensure_dev_keys
+
+    return ensure_dev_keys(data_dir / "keys").jwks_path
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@app.command()
+def up(
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    nats_port: Annotated[int, typer.Option(help="Embedded NATS port (a free one if taken).")] = DEFAULT_NATS_PORT,
+) -> None:
+    """Start PostgreSQL, NATS and every service; Ctrl-C stops them all."""
+    data_dir = data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    _install_signal_handlers()
+    infra: Infra | None = None
+    children: list[Child] = []
+    code = 0
+    try:
+        _check_ports_free()
+        infra = start_infra(data_dir, specs=SERVICES, with_nats=True, nats_port=nats_port)
+        jwks_file = _ensure_keys(data_dir)
+        migrate_services(SERVICES, infra.database_url)
+        env = service_env(infra, jwks_file)
+        for spec in SERVICES:
+            children.append(spawn_service(spec, env))
+        wait_ready(children)
+        print_banner(infra, data_dir)
+        while True:
+            _check_alive(children)
+            time.sleep(0.5)
+    except _Shutdown as sig:
+        typer.echo(f"\n{sig}: stopping ...")
+    except KeyboardInterrupt:
+        typer.echo("\nstopping ...")
+    except ServiceFailed as exc:
+        _err(f"error: {exc}")
+        code = 1
+    except InfraRefused as exc:
+        _err(f"refused: {exc}")
+        code = 2
+    # Any other startup failure (postgres, migrations, ...) propagates with its
+    # traceback (exit 1) after the cleanup below.
+    finally:
+        # No more interruptions while cleaning up: each step has its own timeout.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stop_children(children)
+        if infra is not None:
+            infra.stop()
+    typer.echo("stopped.")
+    raise typer.Exit(code)
+
+
+@app.command()
+def migrate(
+    service: Annotated[str | None, typer.Argument(help="Service name; all when omitted.")] = None,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+) -> None:
+    """Run alembic migrations for every service (or one)."""
+    try:
+        specs = SERVICES if service is None else (get_service(service),)
+    except KeyError as exc:
+        _err(str(exc.args[0]))
+        raise typer.Exit(2) from None
+    try:
+        infra = start_infra(data_dir, specs=specs, with_nats=False)
+    except InfraRefused as exc:
+        _err(f"refused: {exc}")
+        raise typer.Exit(2) from None
+    try:
+        migrate_services(specs, infra.database_url)
+    finally:
+        infra.stop()
+    typer.echo("migrations done.")
+
+
+@app.command()
+def token(
+    role: Annotated[list[str], typer.Option("--role", help="Role to grant; repeat for several.")],
+    org: Annotated[
+        str | None, typer.Option("--org", help="Org unit id of the principal [default: the demo org].")
+    ] = None,
+    org_path: Annotated[str, typer.Option("--org-path", help="Materialized org path; scope is its subtree.")] = "/",
+    subject: Annotated[str, typer.Option("--subject", help="Token subject (user id).")] = "dev-user",
+    ttl: Annotated[int, typer.Option("--ttl", min=1, max=7 * 24 * 3600, help="Lifetime in seconds.")] = 3600,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+) -> None:
+    """Print a development JWT signed with the local dev key (development only)."""
+    env = os.environ.get("GOVPERF_ENV", "development")
+    if env != "development":
+        _err(f"refused: `govperf token` mints dev tokens only when GOVPERF_ENV=development (it is {env!r}).")
+        raise typer.Exit(2)
+    unknown = sorted(set(role) - KNOWN_ROLES)
+    if unknown:
+        _err(f"unknown role(s): {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_ROLES))}")
+        raise typer.Exit(2)
+    from shared.auth.devkeys import DEMO_ORG_UNIT_ID, ensure_dev_keys, mint_dev_token
+
+    keys = ensure_dev_keys(data_dir.expanduser().resolve() / "keys")
+    org_unit_id = org if org is not None else str(DEMO_ORG_UNIT_ID)
+    typer.echo(
+        mint_dev_token(
+            keys, subject=subject, roles=role, org_unit_id=org_unit_id, org_path=org_path, ttl_seconds=ttl
+        )
+    )
+
+
+if __name__ == "__main__":
+    app()

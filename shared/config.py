@@ -1,0 +1,45 @@
+"""Settings common to every service (environment prefix ``GOVPERF_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BaseServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GOVPERF_", extra="ignore")
+
+    # Each service subclass pins these two.
+    service_name: str = "service"
+    schema_name: str = "public"
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/govperf"
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    nats_url: str = "nats://127.0.0.1:4222"
+    stream_name: str = "GOVPERF"
+
+    # JWT verification: the key set comes from the gateway's JWKS URL, or a local
+    # file in development; the algorithm is pinned, never read from the token.
+    jwt_algorithm: Literal["ES256", "RS256"] = "ES256"
+    jwt_issuer: str = "govperf"
+    jwt_audience: str = "govperf"
+    jwks_url: str | None = None
+    jwks_file: Path | None = None
+    jwks_cache_seconds: int = Field(default=300, ge=1)
+
+    max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
+    run_relay: bool = True
+    run_consumers: bool = True
+    relay_batch_size: int = Field(default=200, ge=1, le=5000)
+    consumer_max_deliver: int = Field(default=5, ge=1)
+    log_level: str = "INFO"
+
+    def schema_database_url(self) -> str:
+        """One URL per service may be given as GOVPERF_<SCHEMA>_DATABASE_URL (its own DB role)."""
+        import os
+
+        return os.environ.get(f"GOVPERF_{self.schema_name.upper()}_DATABASE_URL", self.database_url)

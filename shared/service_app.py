@@ -1,0 +1,114 @@
+"""What every service's ``create_app()`` shares: lifespan (engine, NATS, relay, consumers),
+middleware, error handlers, health endpoints and the per-request session."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth.jwt import KeySet, TokenVerifier
+from shared.config import BaseServiceSettings
+from shared.db import create_engine, make_sessionmaker
+from shared.errors import install_error_handlers
+from shared.messaging.consumer import ConsumerRunner, Handler, subscriptions
+from shared.messaging.nats import connect, ensure_stream
+from shared.messaging.outbox import OutboxRelay
+from shared.messaging.tables import MessagingTables
+from shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from shared.observability import OUTBOX_BACKLOG, health_router
+
+log = logging.getLogger("govperf.service")
+
+
+def key_set(settings: BaseServiceSettings) -> KeySet:
+    if settings.jwks_url:
+        return KeySet(url=settings.jwks_url, cache_seconds=settings.jwks_cache_seconds)
+    if settings.jwks_file:
+        return KeySet(path=settings.jwks_file, cache_seconds=settings.jwks_cache_seconds)
+    raise RuntimeError("set GOVPERF_JWKS_URL (the gateway's JWKS) or GOVPERF_JWKS_FILE")
+
+
+def create_service_app(settings: BaseServiceSettings, *, title: str, routers: Sequence[APIRouter],
+                       tables: MessagingTables, handlers: Mapping[str, Handler] | None = None) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logging.basicConfig(level=settings.log_level, format="%(message)s")
+        engine = create_engine(settings.schema_database_url(), pool_size=settings.db_pool_size)
+        nc = await connect(settings.nats_url, name=settings.service_name)
+        js = nc.jetstream()
+        await ensure_stream(js, settings.stream_name)
+        app.state.engine, app.state.sessionmaker = engine, make_sessionmaker(engine)
+        app.state.nc, app.state.js = nc, js
+        app.state.verifier = TokenVerifier(key_set(settings), algorithm=settings.jwt_algorithm,
+                                           issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+        relay = OutboxRelay(engine, tables, js, service=settings.service_name,
+                            batch_size=settings.relay_batch_size)
+        app.state.relay = relay
+
+        async def refresh_metrics() -> None:
+            OUTBOX_BACKLOG.labels(settings.service_name).set(await relay.backlog())
+
+        app.state.refresh_metrics = refresh_metrics
+        runner = ConsumerRunner(js, app.state.sessionmaker, tables, service=settings.service_name,
+                                stream=settings.stream_name, max_deliver=settings.consumer_max_deliver)
+        tasks: list[asyncio.Task[None]] = []
+        if settings.run_relay:
+            tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+        if settings.run_consumers:
+            tasks += [asyncio.create_task(runner.run(sub), name=f"consumer-{sub.name}")
+                      for sub in subscriptions(handlers or {})]
+        try:
+            yield
+        finally:
+            relay.stop()
+            runner.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await nc.drain() if nc.is_connected else await nc.close()
+            await engine.dispose()
+
+    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan,
+                  docs_url="/docs" if settings.env != "production" else None)
+    app.state.settings = settings
+    app.state.tables = tables
+    install_error_handlers(app)
+
+    async def database_ready() -> None:
+        async with app.state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def nats_ready() -> None:
+        if not app.state.nc.is_connected:
+            raise ConnectionError("nats disconnected")
+
+    app.include_router(health_router({"database": database_ready, "nats": nats_ready}))
+    for router in routers:
+        app.include_router(router)
+    # Outermost first: the request id must exist before the size check can answer.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed once after the handler returns, rolled back on error."""
+    async with request.app.state.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+    request.app.state.relay.wake()
+
+
+# scope="function": commit before the response is sent, so a failed commit is never a 2xx.
+DBSession = Annotated[AsyncSession, Depends(get_session, scope="function")]

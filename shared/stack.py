@@ -1,0 +1,33 @@
+"""The processes that make up govperf, in start order (gateway last once it exists)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service process: its name, ASGI app module, dev port and Postgres schema."""
+
+    name: str
+    module: str  # module exposing `create_app()` (an uvicorn factory)
+    port: int
+    schema: str
+
+    @property
+    def app_factory(self) -> str:
+        """uvicorn import string, used with `--factory`."""
+        return f"{self.module}:create_app"
+
+
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("indicator", "services.indicator_svc.app", 8001, "indicator"),
+)
+
+
+def get_service(name: str) -> ServiceSpec:
+    """The spec named `name`; KeyError lists the known names."""
+    for spec in SERVICES:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"unknown service {name!r}; known: {', '.join(s.name for s in SERVICES)}")

@@ -1,0 +1,173 @@
+"""The `govperf` CLI, run for real as a subprocess (embedded PostgreSQL + NATS)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+INDICATOR_PORT = 8001
+
+
+def govperf(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def dev_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVPERF_JWKS")}
+    env["GOVPERF_ENV"] = "development"
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    # Short path on purpose: PostgreSQL's Unix socket lives inside it.
+    path = Path(tempfile.mkdtemp(prefix="gp", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def jwt_claims(token: str) -> dict[str, object]:
+    payload = token.split(".")[1]
+    decoded: dict[str, object] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return decoded
+
+
+def test_token_refused_outside_development(data_dir: Path) -> None:
+    result = govperf("token", "--role", "admin", "--data-dir", str(data_dir), env=dev_env(GOVPERF_ENV="production"))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "refused" in result.stderr
+
+
+def test_token_in_development_is_a_jwt(data_dir: Path) -> None:
+    result = govperf(
+        "token", "--role", "perf_office", "--role", "audit", "--org-path", "/prov/city",
+        "--data-dir", str(data_dir), env=dev_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    assert len(token.split(".")) == 3
+    claims = jwt_claims(token)
+    assert claims["roles"] == ["perf_office", "audit"]
+    assert claims["org_path"] == "/prov/city"
+
+
+def test_token_rejects_unknown_role(data_dir: Path) -> None:
+    result = govperf("token", "--role", "superuser", "--data-dir", str(data_dir), env=dev_env())
+    assert result.returncode == 2
+    assert "unknown role" in result.stderr
+
+
+def test_migrate_unknown_service_exits_2(data_dir: Path) -> None:
+    result = govperf("migrate", "nope", "--data-dir", str(data_dir), env=dev_env())
+    assert result.returncode == 2
+    assert "unknown service" in result.stderr
+
+
+# --------------------------------------------------------------------------- govperf up
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def leftover_processes(marker: str) -> list[str]:
+    """Live processes whose command line or environment mentions `marker` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        stat = _read(entry / "stat")
+        if not stat or stat.rsplit(")", 1)[-1].split()[0] == "Z":
+            continue  # gone, or a zombie awaiting reaping by init
+        cmdline = _read(entry / "cmdline")
+        if marker in cmdline or marker in _read(entry / "environ"):
+            found.append(f"{entry.name}: {cmdline.strip()}")
+    return found
+
+
+def wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"govperf up exited with {proc.returncode}:\n{log.read_text()[-4000:]}"
+        try:
+            if httpx.get(f"http://127.0.0.1:{INDICATOR_PORT}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"/readyz not 200 after {timeout}s:\n{log.read_text()[-4000:]}")
+
+
+def run_up_once(data_dir: Path, log: Path) -> None:
+    """`govperf up` until ready, then SIGTERM: exit 0 and nothing of ours left running."""
+    env = dev_env()
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "up", "--data-dir", str(data_dir), "--nats-port", str(_free_port())],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_ready(proc, log)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(45) == 0, log.read_text()[-4000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    deadline = time.monotonic() + 5
+    while leftover_processes(str(data_dir)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert leftover_processes(str(data_dir)) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="process scan needs Linux /proc")
+def test_up_serves_then_stops_without_orphans_and_reuses_data(data_dir: Path) -> None:
+    if not _port_free(INDICATOR_PORT):
+        pytest.skip(f"port {INDICATOR_PORT} is taken (a `govperf up` already running?)")
+    log = data_dir / "up.log"
+    run_up_once(data_dir, log)
+    assert (data_dir / "pg" / "PG_VERSION").exists()
+    assert (data_dir / "keys" / "jwks.json").exists()
+    run_up_once(data_dir, log)  # second start on the same folder reuses the data
+    assert log.read_text().count("govperf is up.") == 2
