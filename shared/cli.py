@@ -32,22 +32,31 @@ app = typer.Typer(
     help="govperf developer tooling: run the platform, migrate schemas, mint dev tokens.",
     no_args_is_help=True,
     add_completion=False,
+    # Locals in tracebacks would print database URLs, passwords included.
+    pretty_exceptions_show_locals=False,
 )
 
 DEFAULT_DATA_DIR = Path(".govperf")
 DEFAULT_NATS_PORT = 4222
 KNOWN_ROLES = frozenset(
     {
-        "admin", "perf_office", "finance", "audit", "supervision", "legal",
-        "department", "verifier", "expert", "investigator", "federation",
+        "admin",
+        "perf_office",
+        "finance",
+        "audit",
+        "supervision",
+        "legal",
+        "department",
+        "verifier",
+        "expert",
+        "investigator",
+        "federation",
     }
 )
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 
-DataDirOpt = Annotated[
-    Path, typer.Option("--data-dir", help="Where embedded PostgreSQL/NATS data and dev keys live.")
-]
+DataDirOpt = Annotated[Path, typer.Option("--data-dir", help="Where embedded PostgreSQL/NATS data and dev keys live.")]
 
 
 def _err(message: str) -> None:
@@ -156,19 +165,26 @@ class Child:
 
 def spawn_service(spec: ServiceSpec, env: dict[str, str]) -> Child:
     cmd = [
-        sys.executable, "-m", "uvicorn", spec.app_factory, "--factory",
-        "--host", "127.0.0.1", "--port", str(spec.port),
+        sys.executable,
+        "-m",
+        "uvicorn",
+        spec.app_factory,
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(spec.port),
     ]
     # Own session so a terminal Ctrl-C reaches only us and we stop things in order;
     # PDEATHSIG (Linux) makes the child exit if we are SIGKILLed.
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: S603 - argv: our interpreter + a ServiceSpec
         cmd,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=child_preexec(),  # noqa: PLW1509
+        preexec_fn=child_preexec(),
     )
     child = Child(spec=spec, process=proc)
     assert proc.stdout is not None
@@ -399,9 +415,7 @@ def token(
     keys = ensure_dev_keys(data_dir.expanduser().resolve() / "keys")
     org_unit_id = org if org is not None else str(DEMO_ORG_UNIT_ID)
     typer.echo(
-        mint_dev_token(
-            keys, subject=subject, roles=role, org_unit_id=org_unit_id, org_path=org_path, ttl_seconds=ttl
-        )
+        mint_dev_token(keys, subject=subject, roles=role, org_unit_id=org_unit_id, org_path=org_path, ttl_seconds=ttl)
     )
 
 

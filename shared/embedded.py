@@ -48,6 +48,8 @@ def find_free_port(host: str = "127.0.0.1") -> int:
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Servers bind with SO_REUSEADDR, so sockets in TIME_WAIT after a restart do not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -130,11 +132,19 @@ class EmbeddedPostgres:
         """Run one SQL command through the bundled psql; returns unaligned output."""
         from pgserver._commands import POSTGRES_BIN_PATH
 
-        result = subprocess.run(
+        result = subprocess.run(  # noqa: S603 - fixed argv, our own bundled psql
             [
                 str(POSTGRES_BIN_PATH / "psql"),
-                "-h", str(self.socket_dir), "-U", PG_USER, "-d", database,
-                "-v", "ON_ERROR_STOP=1", "-tAc", sql,
+                "-h",
+                str(self.socket_dir),
+                "-U",
+                PG_USER,
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-tAc",
+                sql,
             ],
             capture_output=True,
             text=True,
@@ -148,7 +158,8 @@ class EmbeddedPostgres:
         """Create database `name` if missing; returns its SQLAlchemy URL."""
         if not name.replace("_", "").isalnum():
             raise ValueError(f"unsafe database name: {name!r}")
-        exists = self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip()
+        # psql -c has no bind parameters; `name` was checked to be [A-Za-z0-9_] above.
+        exists = self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip()  # noqa: S608
         if exists != "1":
             self.psql(f'CREATE DATABASE "{name}"')
         return self.url_for(name)
@@ -261,18 +272,23 @@ class EmbeddedNats:
         self._log = self.log_path.open("ab")
         cmd = [
             nats_server_binary(),
-            "-js", "-sd", str(self.store_dir),
-            "-a", "127.0.0.1", "-p", str(self.port),
+            "-js",
+            "-sd",
+            str(self.store_dir),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
         ]
         # Own session: a Ctrl-C aimed at the terminal goes to our process, which
         # then stops nats in order (and after postgres clients have gone).
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 - argv built from our own paths/ints
             cmd,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=child_preexec(),  # noqa: PLW1509 - tiny prctl call, no locks taken
+            preexec_fn=child_preexec(),  # tiny prctl call, takes no locks
         )
         atexit.register(self.stop)
         self._wait_ready()

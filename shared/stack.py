@@ -20,9 +20,7 @@ class ServiceSpec:
         return f"{self.module}:create_app"
 
 
-SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("indicator", "services.indicator_svc.app", 8001, "indicator"),
-)
+SERVICES: tuple[ServiceSpec, ...] = (ServiceSpec("indicator", "services.indicator_svc.app", 8001, "indicator"),)
 
 
 def get_service(name: str) -> ServiceSpec:

@@ -63,8 +63,16 @@ def test_token_refused_outside_development(data_dir: Path) -> None:
 
 def test_token_in_development_is_a_jwt(data_dir: Path) -> None:
     result = govperf(
-        "token", "--role", "perf_office", "--role", "audit", "--org-path", "/prov/city",
-        "--data-dir", str(data_dir), env=dev_env(),
+        "token",
+        "--role",
+        "perf_office",
+        "--role",
+        "audit",
+        "--org-path",
+        "/prov/city",
+        "--data-dir",
+        str(data_dir),
+        env=dev_env(),
     )
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip()
@@ -139,16 +147,24 @@ def wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) ->
     pytest.fail(f"/readyz not 200 after {timeout}s:\n{log.read_text()[-4000:]}")
 
 
-def run_up_once(data_dir: Path, log: Path) -> None:
+def run_up_once(data_dir: Path, log: Path, nth: int) -> None:
     """`govperf up` until ready, then SIGTERM: exit 0 and nothing of ours left running."""
     env = dev_env()
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "shared.cli", "up", "--data-dir", str(data_dir), "--nats-port", str(_free_port())],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         wait_ready(proc, log)
+        # The service answers before `up` has seen it and printed its banner.
+        deadline = time.monotonic() + 10
+        while log.read_text().count("govperf is up.") < nth and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert log.read_text().count("govperf is up.") == nth
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(45) == 0, log.read_text()[-4000:]
     finally:
@@ -166,8 +182,8 @@ def test_up_serves_then_stops_without_orphans_and_reuses_data(data_dir: Path) ->
     if not _port_free(INDICATOR_PORT):
         pytest.skip(f"port {INDICATOR_PORT} is taken (a `govperf up` already running?)")
     log = data_dir / "up.log"
-    run_up_once(data_dir, log)
+    run_up_once(data_dir, log, nth=1)
     assert (data_dir / "pg" / "PG_VERSION").exists()
     assert (data_dir / "keys" / "jwks.json").exists()
-    run_up_once(data_dir, log)  # second start on the same folder reuses the data
-    assert log.read_text().count("govperf is up.") == 2
+    run_up_once(data_dir, log, nth=2)  # second start on the same folder reuses the data
+    assert log.read_text().count("starting embedded PostgreSQL") == 2

@@ -84,6 +84,9 @@ class OutboxRelay:
             count = await conn.scalar(select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None)))
         return int(count or 0)
 
+    async def backlog_is_empty(self) -> bool:
+        return await self.backlog() == 0
+
     async def run(self) -> None:
         failures = 0
         rounds = 0

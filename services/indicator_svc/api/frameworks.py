@@ -85,7 +85,11 @@ async def idempotent_create(request: Request, session: DBSession, principal: Pri
         stored = await idempotency.replay(session, TABLES, subject=principal.subject, key=key,
                                           fingerprint=fingerprint)
         if stored is not None:
-            return JSONResponse(stored[1], status_code=stored[0], headers={"Idempotent-Replayed": "true"})
+            status_code, answer = stored
+            replayed = {"Idempotent-Replayed": "true"}
+            if isinstance(answer, dict) and {"id", "lock_version"} <= answer.keys():
+                replayed |= {"ETag": f'"{answer["lock_version"]}"', "Location": f"/api/v1/frameworks/{answer['id']}"}
+            return JSONResponse(answer, status_code=status_code, headers=replayed)
     framework = await create()
     content = FrameworkRead.model_validate(framework).model_dump(mode="json")
     if key is not None:

@@ -230,34 +230,39 @@ def _node_lines(node: yaml.Node, path: Path, lines: dict[Path, int]) -> None:
             _node_lines(item, (*path, index), lines)
 
 
-def from_yaml(data: bytes) -> FrameworkContent:
-    text = _checked_text(data)
-    loader = _SafeNoAliasLoader(text)
+def _parse_yaml(text: str) -> tuple[Any, dict[Path, int]]:
+    """The document and the line of every path in it."""
+    loader = None
     try:
+        loader = _SafeNoAliasLoader(text)
         node = loader.get_single_node()
-        document = loader.construct_document(node) if node is not None else None
+        if node is None:
+            return None, {}
+        lines: dict[Path, int] = {}
+        _node_lines(node, (), lines)
+        return loader.construct_document(node), lines
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else None
         location = f"line {line}" if line is not None else "(document)"
         message = str(e.problem or e.context or "invalid YAML")
-        raise CodecError(
-            [CodecErrorItem(location=location, message=message, line=line)]
-        ) from None
-    except yaml.YAMLError as e:
-        raise CodecError(
-            [CodecErrorItem(location="(document)", message=str(e))]
-        ) from None
+        item = CodecErrorItem(location=location, message=message, line=line)
+        raise CodecError([item]) from None
+    except yaml.YAMLError as e:  # e.g. a control character the reader refuses
+        item = CodecErrorItem(location="(document)", message=str(e))
+        raise CodecError([item]) from None
     except RecursionError:
         raise CodecError([_too_deep()]) from None
     except (ValueError, OverflowError) as e:  # e.g. a timestamp like 2024-13-45
         item = CodecErrorItem(location="(document)", message=f"invalid value: {e}")
         raise CodecError([item]) from None
     finally:
-        loader.dispose()
-    lines: dict[Path, int] = {}
-    if node is not None:
-        _node_lines(node, (), lines)
+        if loader is not None:
+            loader.dispose()
+
+
+def from_yaml(data: bytes) -> FrameworkContent:
+    document, lines = _parse_yaml(_checked_text(data))
     return _from_document(document, lines)
 
 

@@ -28,6 +28,7 @@ from services.indicator_svc.framework.content import (
 MAX_DEPTH = 5
 SHARE_PLACES = Decimal("0.0001")
 ZERO = Decimal(0)
+ZERO_SHARE = Decimal("0.0000")
 
 # Which scoring methods make sense for which kind of indicator.
 METHODS_BY_KIND: dict[IndicatorKind, frozenset[str]] = {
@@ -419,14 +420,14 @@ TERM_PAIR = (NatureTag.SHORT_TERM, NatureTag.LONG_TERM)
 
 
 def _ratio(part: Decimal, whole: Decimal) -> Decimal:
-    return (part / whole).quantize(SHARE_PLACES) if whole else ZERO
+    return (part / whole).quantize(SHARE_PLACES) if whole else ZERO_SHARE
 
 
 def _shares_of_whole(weights: Mapping[K, Decimal]) -> dict[K, Decimal]:
     """Shares rounded to 4 places by largest remainder, so they add up to exactly 1."""
     whole = sum(weights.values(), ZERO)
     if not whole:
-        return {key: ZERO for key in weights}
+        return {key: ZERO_SHARE for key in weights}
     exact = {key: w / whole for key, w in weights.items()}
     floored = {
         key: s.quantize(SHARE_PLACES, rounding=ROUND_DOWN) for key, s in exact.items()
@@ -540,7 +541,7 @@ def balance(content: FrameworkContent) -> BalanceReport:
         counted_weight=total,
         counted_leaves=len(leaves),
         by_category={c: s for c, s in category_shares.items() if c is not None},
-        uncategorized_share=category_shares.get(None, ZERO),
+        uncategorized_share=category_shares.get(None, ZERO_SHARE),
         by_nature_tag={
             tag: _ratio(by_tag[tag], total) for tag in NatureTag if tag in by_tag
         },

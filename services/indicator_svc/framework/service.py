@@ -13,7 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.indicator_svc.db import TABLES
 from services.indicator_svc.framework import logic
-from services.indicator_svc.framework.content import BalancePolicy, FrameworkContent, IndicatorSpec
+from services.indicator_svc.framework.content import (
+    BalancePolicy,
+    FrameworkContent,
+    IndicatorSpec,
+    _reject_unstorable_characters,
+)
 from services.indicator_svc.framework.events import FRAMEWORK_PUBLISHED, FrameworkPublished
 from services.indicator_svc.framework.models import Framework, FrameworkStatus, Indicator
 from services.indicator_svc.framework.schemas import FrameworkCreate, FrameworkDerive, FrameworkUpdate
@@ -184,8 +189,38 @@ async def create_framework(session: AsyncSession, *, principal: Principal, data:
     return await _insert_framework(session, framework, indicators)
 
 
+def _check_storable(specs: Sequence[IndicatorSpec], field: str) -> None:
+    """Refuse what the indicator table cannot hold: repeated codes, NUL and the like in scoring text."""
+    errors: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for index, spec in enumerate(specs):
+        prefix = field.format(index=index)
+        if spec.code in seen:
+            errors.append({"field": f"{prefix}code", "message": f"code {spec.code!r} is repeated"})
+        seen.add(spec.code)
+        for text in _strings(spec.scoring.model_dump(mode="json") if spec.scoring else None):
+            try:
+                _reject_unstorable_characters(text)
+            except ValueError as exc:
+                errors.append({"field": f"{prefix}scoring", "message": str(exc)})
+                break
+    if errors:
+        raise Unprocessable(f"{len(errors)} indicator field(s) cannot be stored.", errors=errors)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
 async def import_framework(session: AsyncSession, *, principal: Principal, content: FrameworkContent,
                            org_unit_id: uuid.UUID, org_path: str) -> Framework:
+    _check_storable(content.indicators, "indicators[{index}].")
     data = FrameworkCreate(code=content.code, name=content.name, description=content.description,
                            org_unit_id=org_unit_id, org_path=org_path, total_points=content.total_points,
                            policy=content.policy)
@@ -238,6 +273,7 @@ async def add_indicator(session: AsyncSession, *, principal: Principal, framewor
                             errors=[{"field": "parent_code", "message": "unknown indicator code"}])
     if len(current) >= FrameworkContent.model_fields["indicators"].metadata[0].max_length:
         raise Unprocessable("A framework holds at most 2000 indicators.")
+    _check_storable([spec], "")
     row = _indicator_rows(framework.id, [spec])[0] | {"position": len(current)}
     indicator = Indicator(**row)
     session.add(indicator)
@@ -259,6 +295,13 @@ async def replace_indicator(session: AsyncSession, *, principal: Principal, fram
     framework = await get_writable_draft(session, principal=principal, framework_id=framework_id,
                                          expected_version=expected_version)
     indicator = await _indicator_by_code(session, framework.id, code)
+    _check_storable([spec], "")
+    if spec.parent_code is not None:
+        others = set(await session.scalars(select(Indicator.code).where(
+            Indicator.framework_id == framework.id, Indicator.code != code)))
+        if spec.parent_code not in others:
+            raise Unprocessable(f"Parent indicator {spec.parent_code} does not exist.",
+                                errors=[{"field": "parent_code", "message": "unknown indicator code"}])
     if spec.code != code:
         clash = await session.scalar(select(func.count()).where(
             Indicator.framework_id == framework.id, Indicator.code == spec.code))
