@@ -8,6 +8,7 @@ same everywhere. This module depends on nothing but pydantic and the standard li
 from __future__ import annotations
 
 from decimal import Decimal
+from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -69,11 +70,10 @@ class BandsParams(_Params):
     @field_validator("bands")
     @classmethod
     def _thresholds_increase(cls, bands: list[Band]) -> list[Band]:
-        for before, after in zip(bands, bands[1:], strict=False):
+        for before, after in pairwise(bands):
             if after.threshold <= before.threshold:
                 raise ValueError(
-                    f"band thresholds must be strictly increasing, "
-                    f"got {after.threshold} after {before.threshold}"
+                    f"band thresholds must be strictly increasing, got {after.threshold} after {before.threshold}"
                 )
         return bands
 
@@ -131,10 +131,7 @@ class SatisfactionParams(_Params):
     @model_validator(mode="after")
     def _zero_below_full(self) -> SatisfactionParams:
         if self.zero_index >= self.full_index:
-            raise ValueError(
-                f"zero_index ({self.zero_index}) must be below "
-                f"full_index ({self.full_index})"
-            )
+            raise ValueError(f"zero_index ({self.zero_index}) must be below full_index ({self.full_index})")
         return self
 
 
@@ -208,15 +205,11 @@ def score_target_ratio(
         # None at all of a "lower is better" quantity (zero accidents) is full success.
         ratio = params.cap if actual <= 0 else target / actual
     else:
-        raise ValueError(
-            "target_ratio does not support direction target_band; use bands"
-        )
+        raise ValueError("target_ratio does not support direction target_band; use bands")
     return marks * _clamp(ratio, ZERO, params.cap)
 
 
-def score_linear(
-    params: LinearParams, *, marks: Decimal, actual: Decimal, target: Decimal
-) -> Decimal:
+def score_linear(params: LinearParams, *, marks: Decimal, actual: Decimal, target: Decimal) -> Decimal:
     """Linear from floor (nothing) to target (full marks), either direction."""
     if target == params.floor:
         raise ValueError(f"linear needs target different from floor ({params.floor})")
@@ -224,9 +217,7 @@ def score_linear(
     return marks * _clamp(progress, ZERO, params.cap)
 
 
-def score_bands(
-    params: BandsParams, *, marks: Decimal, actual: Decimal, direction: Direction
-) -> Decimal:
+def score_bands(params: BandsParams, *, marks: Decimal, actual: Decimal, direction: Direction) -> Decimal:
     """Share of the band reached; nothing when no band is reached.
 
     higher_better and target_band: the last band whose threshold is at or below actual.
@@ -241,9 +232,7 @@ def score_bands(
     return marks * share
 
 
-def score_rank(
-    params: RankParams, *, marks: Decimal, position: int, peer_count: int
-) -> Decimal:
+def score_rank(params: RankParams, *, marks: Decimal, position: int, peer_count: int) -> Decimal:
     """Position 1 earns full marks, position peer_count earns floor_share of them."""
     if peer_count < 1 or not 1 <= position <= peer_count:
         raise ValueError(f"position {position} is outside a peer group of {peer_count}")
@@ -282,9 +271,7 @@ def score_bonus(params: BonusParams, *, count: int) -> Decimal:
     return _capped_count(params.per_item, params.cap, count)
 
 
-def score_satisfaction(
-    params: SatisfactionParams, *, marks: Decimal, index: Decimal
-) -> Decimal:
+def score_satisfaction(params: SatisfactionParams, *, marks: Decimal, index: Decimal) -> Decimal:
     """Linear from zero_index (nothing) to full_index (full marks), clamped."""
     progress = (index - params.zero_index) / (params.full_index - params.zero_index)
     return marks * _clamp(progress, ZERO, ONE)

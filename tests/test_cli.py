@@ -184,6 +184,8 @@ def test_up_serves_then_stops_without_orphans_and_reuses_data(data_dir: Path) ->
     log = data_dir / "up.log"
     run_up_once(data_dir, log, nth=1)
     assert (data_dir / "pg" / "PG_VERSION").exists()
-    assert (data_dir / "keys" / "jwks.json").exists()
+    jwks = (data_dir / "keys" / "jwks.json").read_text()
+    pg_created = (data_dir / "pg" / "PG_VERSION").stat().st_mtime_ns
     run_up_once(data_dir, log, nth=2)  # second start on the same folder reuses the data
-    assert log.read_text().count("starting embedded PostgreSQL") == 2
+    assert (data_dir / "pg" / "PG_VERSION").stat().st_mtime_ns == pg_created  # no second initdb
+    assert (data_dir / "keys" / "jwks.json").read_text() == jwks  # same dev signing key

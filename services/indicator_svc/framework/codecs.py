@@ -15,8 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 import yaml
-from openpyxl import Workbook, load_workbook  # type: ignore[import-untyped]
-from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
+from openpyxl import Workbook, load_workbook
+from openpyxl.utils import get_column_letter
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from contracts.scoring import SCORING_METHODS
@@ -51,6 +51,7 @@ INDICATOR_COLUMNS = (
 )
 LIST_COLUMNS = frozenset({"nature_tags", "evaluation_subjects"})
 REQUIRED_COLUMNS = ("code", "name", "weight")
+Row = tuple[object, ...]
 
 
 class CodecErrorItem(BaseModel):
@@ -77,9 +78,7 @@ class CodecError(ValueError):
 def _document(content: FrameworkContent) -> dict[str, Any]:
     framework = content.model_dump(mode="json", exclude={"indicators"})
     # Indicator fields that are None are all optional with a None default: omit them.
-    indicators = [
-        i.model_dump(mode="json", exclude_none=True) for i in content.indicators
-    ]
+    indicators = [i.model_dump(mode="json", exclude_none=True) for i in content.indicators]
     return {"format": FORMAT, "framework": framework, "indicators": indicators}
 
 
@@ -113,17 +112,11 @@ def _document_path(loc: Sequence[str | int]) -> Path:
     return ("framework", *path)
 
 
-def _validation_items(
-    error: ValidationError, to_path: Any, lines: Mapping[Path, int]
-) -> list[CodecErrorItem]:
+def _validation_items(error: ValidationError, lines: Mapping[Path, int]) -> list[CodecErrorItem]:
     items = []
     for e in error.errors(include_url=False):
-        path: Path = to_path(e["loc"])
-        items.append(
-            CodecErrorItem(
-                location=_path_text(path), message=e["msg"], line=_line_of(path, lines)
-            )
-        )
+        path = _document_path(e["loc"])
+        items.append(CodecErrorItem(location=_path_text(path), message=e["msg"], line=_line_of(path, lines)))
     return items
 
 
@@ -137,9 +130,7 @@ def _line_of(path: Path, lines: Mapping[Path, int]) -> int | None:
 
 def _from_document(document: Any, lines: Mapping[Path, int]) -> FrameworkContent:
     def item(path: Path, message: str) -> CodecErrorItem:
-        return CodecErrorItem(
-            location=_path_text(path), message=message, line=_line_of(path, lines)
-        )
+        return CodecErrorItem(location=_path_text(path), message=message, line=_line_of(path, lines))
 
     if not isinstance(document, dict):
         raise CodecError([item((), "the document must be a mapping")])
@@ -161,11 +152,9 @@ def _from_document(document: Any, lines: Mapping[Path, int]) -> FrameworkContent
     if "indicators" in framework:
         errors.append(item(("framework", "indicators"), "unknown key"))
     try:
-        content = FrameworkContent.model_validate(
-            {**framework, "indicators": indicators}
-        )
+        content = FrameworkContent.model_validate({**framework, "indicators": indicators})
     except ValidationError as e:
-        errors += _validation_items(e, _document_path, lines)
+        errors += _validation_items(e, lines)
     if errors:
         raise CodecError(errors)
     return content
@@ -174,15 +163,11 @@ def _from_document(document: Any, lines: Mapping[Path, int]) -> FrameworkContent
 def _checked_text(data: bytes) -> str:
     if len(data) > MAX_INPUT_BYTES:
         limit = f"{MAX_INPUT_BYTES // (1024 * 1024)} MB"
-        raise CodecError(
-            [CodecErrorItem(location="(document)", message=f"over {limit}")]
-        )
+        raise CodecError([CodecErrorItem(location="(document)", message=f"over {limit}")])
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise CodecError(
-            [CodecErrorItem(location=f"byte {e.start}", message="not valid UTF-8")]
-        ) from None
+        raise CodecError([CodecErrorItem(location=f"byte {e.start}", message="not valid UTF-8")]) from None
 
 
 def from_json(data: bytes) -> FrameworkContent:
@@ -210,10 +195,8 @@ class _SafeNoAliasLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(
-                None, None, "aliases are not allowed", event.start_mark
-            )
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(None, None, "aliases are not allowed", event.start_mark)
         return super().compose_node(parent, index)
 
 
@@ -324,18 +307,12 @@ def _cell_text(value: object) -> str | None:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
-        return (
-            str(Decimal(repr(value)).normalize())
-            if math.isfinite(value)
-            else repr(value)
-        )
+        return str(Decimal(repr(value)).normalize()) if math.isfinite(value) else repr(value)
     text = str(value).strip()
     return text or None
 
 
-def _xlsx_item(
-    sheet: str, row: int, column: int | None, header: str | None, message: str
-) -> CodecErrorItem:
+def _xlsx_item(sheet: str, row: int, column: int | None, header: str | None, message: str) -> CodecErrorItem:
     letter = get_column_letter(column) if column is not None else None
     cell = f"{letter}{row}" if letter else f"row {row}"
     where = f"{sheet}!{cell}" + (f" ({header})" if header else "")
@@ -364,19 +341,16 @@ def _open_workbook(data: bytes) -> Any:
         raise fail("workbook unpacks to more than 64 MB")
     try:
         return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (
-        Exception
-    ):  # openpyxl raises many types for corrupt files; all mean "unreadable"
+    # openpyxl raises many unrelated types for corrupt files; all mean "unreadable".
+    except Exception:  # noqa: BLE001
         raise fail("not a readable xlsx workbook") from None
 
 
-def _sheet_rows(workbook: Any, name: str, errors: list[CodecErrorItem]) -> list[tuple]:
+def _sheet_rows(workbook: Any, name: str, errors: list[CodecErrorItem]) -> list[Row]:
     if name not in workbook.sheetnames:
-        errors.append(
-            CodecErrorItem(location=name, message=f"sheet {name!r} is missing")
-        )
+        errors.append(CodecErrorItem(location=name, message=f"sheet {name!r} is missing"))
         return []
-    rows: list[tuple] = []
+    rows: list[Row] = []
     for row in workbook[name].iter_rows(values_only=True):
         if len(rows) >= MAX_XLSX_ROWS:
             message = f"sheet has more than {MAX_XLSX_ROWS} rows"
@@ -386,9 +360,7 @@ def _sheet_rows(workbook: Any, name: str, errors: list[CodecErrorItem]) -> list[
     return rows
 
 
-def _read_framework_sheet(
-    rows: list[tuple], errors: list[CodecErrorItem]
-) -> tuple[dict[str, Any], dict[str, int]]:
+def _read_framework_sheet(rows: list[Row], errors: list[CodecErrorItem]) -> tuple[dict[str, Any], dict[str, int]]:
     """Framework fields and the worksheet row each one came from."""
     fields: dict[str, Any] = {}
     row_of: dict[str, int] = {}
@@ -399,9 +371,7 @@ def _read_framework_sheet(
             continue
         if key not in FRAMEWORK_KEYS or key in fields:
             problem = "unknown key" if key not in FRAMEWORK_KEYS else "repeated key"
-            errors.append(
-                _xlsx_item(FRAMEWORK_SHEET, number, 1, None, f"{problem} {key!r}")
-            )
+            errors.append(_xlsx_item(FRAMEWORK_SHEET, number, 1, None, f"{problem} {key!r}"))
             continue
         row_of[key] = number
         if key == "policy" and value is not None:
@@ -414,13 +384,11 @@ def _read_framework_sheet(
         fields[key] = value
     if fields.pop("format", FORMAT) != FORMAT:
         message = f"format must be {FORMAT!r}"
-        errors.append(
-            _xlsx_item(FRAMEWORK_SHEET, row_of["format"], 2, "format", message)
-        )
+        errors.append(_xlsx_item(FRAMEWORK_SHEET, row_of["format"], 2, "format", message))
     return fields, row_of
 
 
-def _read_header(row: tuple, errors: list[CodecErrorItem]) -> dict[str, int]:
+def _read_header(row: Row, errors: list[CodecErrorItem]) -> dict[str, int]:
     """Column index (1-based) of every known header."""
     columns: dict[str, int] = {}
     for index, value in enumerate(row, start=1):
@@ -429,11 +397,7 @@ def _read_header(row: tuple, errors: list[CodecErrorItem]) -> dict[str, int]:
             continue
         header = header.lower()
         if header not in INDICATOR_COLUMNS or header in columns:
-            problem = (
-                "unknown column"
-                if header not in INDICATOR_COLUMNS
-                else "repeated column"
-            )
+            problem = "unknown column" if header not in INDICATOR_COLUMNS else "repeated column"
             errors.append(_xlsx_item(INDICATORS_SHEET, 1, index, header, problem))
             continue
         columns[header] = index
@@ -444,22 +408,15 @@ def _read_header(row: tuple, errors: list[CodecErrorItem]) -> dict[str, int]:
     return columns
 
 
-def _row_fields(
-    row: tuple, number: int, columns: Mapping[str, int], errors: list[CodecErrorItem]
-) -> dict[str, Any]:
-    cells = {
-        header: _cell_text(row[index - 1]) if index - 1 < len(row) else None
-        for header, index in columns.items()
-    }
+def _row_fields(row: Row, number: int, columns: Mapping[str, int], errors: list[CodecErrorItem]) -> dict[str, Any]:
+    cells = {header: _cell_text(row[index - 1]) if index - 1 < len(row) else None for header, index in columns.items()}
     fields: dict[str, Any] = {
         header: value
         for header, value in cells.items()
         if value is not None and header not in ("scoring_method", "scoring_params")
     }
     for header in LIST_COLUMNS & fields.keys():
-        fields[header] = [
-            part.strip() for part in fields[header].split(",") if part.strip()
-        ]
+        fields[header] = [part.strip() for part in fields[header].split(",") if part.strip()]
     method, raw_params = cells.get("scoring_method"), cells.get("scoring_params")
     if method is None and raw_params is None:
         return fields
@@ -471,17 +428,13 @@ def _row_fields(
             params = None
             message = f"not valid JSON: {e.msg}"
             column = columns["scoring_params"]
-            errors.append(
-                _xlsx_item(INDICATORS_SHEET, number, column, "scoring_params", message)
-            )
+            errors.append(_xlsx_item(INDICATORS_SHEET, number, column, "scoring_params", message))
     if isinstance(params, dict):
         fields["scoring"] = {**params, "method": method}
     elif params is not None:
         message = "scoring_params must be a JSON object"
         column = columns["scoring_params"]
-        errors.append(
-            _xlsx_item(INDICATORS_SHEET, number, column, "scoring_params", message)
-        )
+        errors.append(_xlsx_item(INDICATORS_SHEET, number, column, "scoring_params", message))
     return fields
 
 
@@ -495,7 +448,7 @@ def _header_for_error(loc: Sequence[str | int]) -> str:
 
 
 def _read_indicator(
-    row: tuple, number: int, columns: Mapping[str, int], errors: list[CodecErrorItem]
+    row: Row, number: int, columns: Mapping[str, int], errors: list[CodecErrorItem]
 ) -> IndicatorSpec | None:
     before = len(errors)
     fields = _row_fields(row, number, columns, errors)
@@ -504,15 +457,9 @@ def _read_indicator(
     except ValidationError as e:
         for error in e.errors(include_url=False):
             header = _header_for_error(error["loc"])
-            detail = ".".join(
-                str(p) for p in error["loc"][1:] if p not in SCORING_METHODS
-            )
+            detail = ".".join(str(p) for p in error["loc"][1:] if p not in SCORING_METHODS)
             message = f"{detail}: {error['msg']}" if detail else error["msg"]
-            errors.append(
-                _xlsx_item(
-                    INDICATORS_SHEET, number, columns.get(header), header, message
-                )
-            )
+            errors.append(_xlsx_item(INDICATORS_SHEET, number, columns.get(header), header, message))
         return None
     return indicator if len(errors) == before else None
 
@@ -523,14 +470,9 @@ def from_xlsx(data: bytes) -> FrameworkContent:
     try:
         framework_rows = _sheet_rows(workbook, FRAMEWORK_SHEET, errors)
         indicator_rows = _sheet_rows(workbook, INDICATORS_SHEET, errors)
-    except Exception:  # a corrupt sheet part surfaces only while streaming rows
-        raise CodecError(
-            [
-                CodecErrorItem(
-                    location="(workbook)", message="not a readable xlsx workbook"
-                )
-            ]
-        ) from None
+    # A corrupt sheet part surfaces only while streaming rows, with the same many types.
+    except Exception:  # noqa: BLE001
+        raise CodecError([CodecErrorItem(location="(workbook)", message="not a readable xlsx workbook")]) from None
     finally:
         workbook.close()
     framework, row_of = _read_framework_sheet(framework_rows, errors)
@@ -544,9 +486,7 @@ def from_xlsx(data: bytes) -> FrameworkContent:
             if indicator is not None:
                 indicators.append(indicator)
     try:
-        content = FrameworkContent.model_validate(
-            {**framework, "indicators": indicators}
-        )
+        content = FrameworkContent.model_validate({**framework, "indicators": indicators})
     except ValidationError as e:
         for error in e.errors(include_url=False):
             key = str(error["loc"][0])
@@ -559,9 +499,7 @@ def from_xlsx(data: bytes) -> FrameworkContent:
                 location = (
                     _xlsx_item(FRAMEWORK_SHEET, key_row, 2, key, message)
                     if key_row is not None
-                    else CodecErrorItem(
-                        location=f"{FRAMEWORK_SHEET}!{key}", message=message
-                    )
+                    else CodecErrorItem(location=f"{FRAMEWORK_SHEET}!{key}", message=message)
                 )
             errors.append(location)
     if errors:

@@ -42,9 +42,7 @@ class IndicatorKind(StrEnum):
 
 
 # Special kinds adjust the result through their own caps; they carry no weight.
-SPECIAL_KINDS: frozenset[IndicatorKind] = frozenset(
-    {IndicatorKind.BONUS, IndicatorKind.DEDUCTION, IndicatorKind.VETO}
-)
+SPECIAL_KINDS: frozenset[IndicatorKind] = frozenset({IndicatorKind.BONUS, IndicatorKind.DEDUCTION, IndicatorKind.VETO})
 
 
 class Direction(StrEnum):
@@ -86,9 +84,7 @@ def _reject_unstorable_characters(text: str) -> str:
         if char in "\n\t":
             continue
         if unicodedata.category(char) in ("Cc", "Cs") or char in "\ufffe\uffff":
-            raise ValueError(
-                f"text contains a forbidden control character U+{ord(char):04X}"
-            )
+            raise ValueError(f"text contains a forbidden control character U+{ord(char):04X}")
     return text
 
 
@@ -108,21 +104,11 @@ _Storable = AfterValidator(_reject_unstorable_characters)
 Name = Annotated[str, Field(min_length=1, max_length=200), _Storable]
 # Blank optional text means "absent", so spreadsheets, YAML and JSON agree.
 _Blank = BeforeValidator(_blank_to_none)
-Text32 = Annotated[
-    Annotated[str, Field(min_length=1, max_length=32), _Storable] | None, _Blank
-]
-Text200 = Annotated[
-    Annotated[str, Field(min_length=1, max_length=200), _Storable] | None, _Blank
-]
-Text500 = Annotated[
-    Annotated[str, Field(min_length=1, max_length=500), _Storable] | None, _Blank
-]
-Text2000 = Annotated[
-    Annotated[str, Field(min_length=1, max_length=2000), _Storable] | None, _Blank
-]
-Text4000 = Annotated[
-    Annotated[str, Field(min_length=1, max_length=4000), _Storable] | None, _Blank
-]
+Text32 = Annotated[Annotated[str, Field(min_length=1, max_length=32), _Storable] | None, _Blank]
+Text200 = Annotated[Annotated[str, Field(min_length=1, max_length=200), _Storable] | None, _Blank]
+Text500 = Annotated[Annotated[str, Field(min_length=1, max_length=500), _Storable] | None, _Blank]
+Text2000 = Annotated[Annotated[str, Field(min_length=1, max_length=2000), _Storable] | None, _Blank]
+Text4000 = Annotated[Annotated[str, Field(min_length=1, max_length=4000), _Storable] | None, _Blank]
 Share = Annotated[Decimal, Field(ge=0, le=1, decimal_places=4)]
 Points = Annotated[Decimal, Field(ge=0, le=1000, decimal_places=4)]
 
@@ -137,16 +123,12 @@ class IndicatorSpec(_Content):
     parent_code: Code | None = None
     weight: Points
     category: Category | None = None  # None: inherit from the nearest ancestor
-    nature_tags: Annotated[
-        list[NatureTag], Field(max_length=7), AfterValidator(_unique)
-    ] = []
+    nature_tags: Annotated[list[NatureTag], Field(max_length=7), AfterValidator(_unique)] = []
     kind: IndicatorKind = IndicatorKind.QUANTITATIVE
     direction: Direction = Direction.HIGHER_BETTER
     unit: Text32 = None
     scoring: ScoringRule | None = None
-    evaluation_subjects: Annotated[
-        list[EvaluationSubject], Field(max_length=9), AfterValidator(_unique)
-    ] = []
+    evaluation_subjects: Annotated[list[EvaluationSubject], Field(max_length=9), AfterValidator(_unique)] = []
     data_source: Text500 = None
     formula: Text500 = None
     responsible_unit: Text200 = None
@@ -158,13 +140,9 @@ class BalancePolicy(_Content):
     """Limits on how weight is spread [2.3]; None switches a rule off."""
 
     min_public_satisfaction_share: Share | None = Decimal("0.15")
-    max_category_share: dict[Category, Share] = Field(
-        default_factory=lambda: {Category.ECONOMIC: Decimal("0.40")}
-    )
+    max_category_share: dict[Category, Share] = Field(default_factory=lambda: {Category.ECONOMIC: Decimal("0.40")})
     min_external_evaluation_share: Share | None = Decimal("0.20")
-    min_quality_share: Share | None = (
-        None  # quality / (quality + quantity) tagged weight
-    )
+    min_quality_share: Share | None = None  # quality / (quality + quantity) tagged weight
     min_long_term_share: Share | None = None  # long_term / (short_term + long_term)
     min_outcome_share: Share | None = None  # outcome / (input + output + outcome)
 
@@ -176,9 +154,7 @@ class FrameworkContent(_Content):
     code: Code
     name: Name
     description: Text4000 = None
-    total_points: Annotated[Decimal, Field(gt=0, le=1000, decimal_places=4)] = Decimal(
-        100
-    )
+    total_points: Annotated[Decimal, Field(gt=0, le=1000, decimal_places=4)] = Decimal(100)
     policy: BalancePolicy = DEFAULT_POLICY
     # List order is the display order among siblings.
     indicators: list[IndicatorSpec] = Field(default=[], max_length=2000)

@@ -120,9 +120,7 @@ def _counted_leaves(content: FrameworkContent) -> list[IndicatorSpec]:
     return [
         i
         for code, i in by_code.items()
-        if code not in children
-        and not _is_special(i)
-        and _ancestry(code, by_code) is not None
+        if code not in children and not _is_special(i) and _ancestry(code, by_code) is not None
     ]
 
 
@@ -146,8 +144,7 @@ def _duplicate_codes(content: FrameworkContent) -> list[Problem]:
         Problem(
             code="code.duplicate",
             indicator_code=code,
-            message=f"Code {code!r} is used by {count} indicators; "
-            "codes must be unique.",
+            message=f"Code {code!r} is used by {count} indicators; codes must be unique.",
         )
         for code, count in counts.items()
         if count > 1
@@ -164,8 +161,7 @@ def _tree_problems(by_code: Mapping[str, IndicatorSpec]) -> list[Problem]:
                 Problem(
                     code="parent.unknown",
                     indicator_code=code,
-                    message=f"Indicator {code!r} names parent {parent!r}, "
-                    "which does not exist.",
+                    message=f"Indicator {code!r} names parent {parent!r}, which does not exist.",
                 )
             )
             continue
@@ -177,9 +173,7 @@ def _tree_problems(by_code: Mapping[str, IndicatorSpec]) -> list[Problem]:
                     Problem(
                         code="tree.cycle",
                         indicator_code=code,
-                        message="Parents form a cycle: "
-                        + " -> ".join([*cycle, cycle[0]])
-                        + ".",
+                        message="Parents form a cycle: " + " -> ".join([*cycle, cycle[0]]) + ".",
                     )
                 )
             continue
@@ -189,8 +183,7 @@ def _tree_problems(by_code: Mapping[str, IndicatorSpec]) -> list[Problem]:
                 Problem(
                     code="tree.too_deep",
                     indicator_code=code,
-                    message=f"Indicator {code!r} is at level {len(chain)}; "
-                    f"at most {MAX_DEPTH} levels are allowed.",
+                    message=f"Indicator {code!r} is at level {len(chain)}; at most {MAX_DEPTH} levels are allowed.",
                 )
             )
     return problems
@@ -210,9 +203,7 @@ def _cycle_through(code: str, by_code: Mapping[str, IndicatorSpec]) -> list[str]
     return None
 
 
-def _weight_problems(
-    content: FrameworkContent, by_code: Mapping[str, IndicatorSpec]
-) -> list[Problem]:
+def _weight_problems(content: FrameworkContent, by_code: Mapping[str, IndicatorSpec]) -> list[Problem]:
     problems: list[Problem] = []
     children = _children(by_code)
     roots = [i for i in by_code.values() if i.parent_code is None]
@@ -298,11 +289,7 @@ def _scoring_problems(indicator: IndicatorSpec, is_leaf: bool) -> list[Problem]:
                 f"{scoring.method}; use one of: {allowed}.",
             )
         )
-    if (
-        indicator.direction == Direction.TARGET_BAND
-        and scoring is not None
-        and scoring.method != "bands"
-    ):
+    if indicator.direction == Direction.TARGET_BAND and scoring is not None and scoring.method != "bands":
         problems.append(
             Problem(
                 code="scoring.direction_mismatch",
@@ -339,9 +326,7 @@ def _overlap_problems(content: FrameworkContent, leaf_codes: set[str]) -> list[P
             )
         else:
             first_by_name[name] = indicator.code
-        if indicator.code not in leaf_codes or not (
-            indicator.data_source and indicator.formula
-        ):
+        if indicator.code not in leaf_codes or not (indicator.data_source and indicator.formula):
             continue
         measure = (
             normalize_text(indicator.data_source),
@@ -429,21 +414,15 @@ def _shares_of_whole(weights: Mapping[K, Decimal]) -> dict[K, Decimal]:
     if not whole:
         return {key: ZERO_SHARE for key in weights}
     exact = {key: w / whole for key, w in weights.items()}
-    floored = {
-        key: s.quantize(SHARE_PLACES, rounding=ROUND_DOWN) for key, s in exact.items()
-    }
+    floored = {key: s.quantize(SHARE_PLACES, rounding=ROUND_DOWN) for key, s in exact.items()}
     missing_steps = int((1 - sum(floored.values(), ZERO)) / SHARE_PLACES)
-    by_remainder = sorted(
-        weights, key=lambda key: exact[key] - floored[key], reverse=True
-    )
+    by_remainder = sorted(weights, key=lambda key: exact[key] - floored[key], reverse=True)
     for key in by_remainder[:missing_steps]:
         floored[key] += SHARE_PLACES
     return floored
 
 
-def _weight_by(
-    leaves: Iterable[IndicatorSpec], key: Callable[[IndicatorSpec], Iterable[K]]
-) -> dict[K, Decimal]:
+def _weight_by(leaves: Iterable[IndicatorSpec], key: Callable[[IndicatorSpec], Iterable[K]]) -> dict[K, Decimal]:
     totals: dict[K, Decimal] = defaultdict(lambda: ZERO)
     for leaf in leaves:
         for k in key(leaf):
@@ -459,16 +438,12 @@ def _external_weight(leaf: IndicatorSpec) -> Decimal:
     return leaf.weight * external / len(subjects)
 
 
-def _check_min(
-    rule: str, limit: Decimal | None, part: Decimal, whole: Decimal
-) -> list[PolicyCheck]:
+def _check_min(rule: str, limit: Decimal | None, part: Decimal, whole: Decimal) -> list[PolicyCheck]:
     if limit is None:
         return []
     # Compare part >= limit * whole: exact, with no rounded division in the way.
     passed = part >= limit * whole if whole else limit == 0
-    return [
-        PolicyCheck(rule=rule, limit=limit, actual=_ratio(part, whole), passed=passed)
-    ]
+    return [PolicyCheck(rule=rule, limit=limit, actual=_ratio(part, whole), passed=passed)]
 
 
 def balance(content: FrameworkContent) -> BalanceReport:
@@ -484,8 +459,7 @@ def balance(content: FrameworkContent) -> BalanceReport:
         (
             leaf.weight
             for leaf in leaves
-            if leaf.kind == IndicatorKind.SATISFACTION
-            or categories[leaf.code] == Category.PUBLIC_SATISFACTION
+            if leaf.kind == IndicatorKind.SATISFACTION or categories[leaf.code] == Category.PUBLIC_SATISFACTION
         ),
         ZERO,
     )
@@ -542,9 +516,7 @@ def balance(content: FrameworkContent) -> BalanceReport:
         counted_leaves=len(leaves),
         by_category={c: s for c, s in category_shares.items() if c is not None},
         uncategorized_share=category_shares.get(None, ZERO_SHARE),
-        by_nature_tag={
-            tag: _ratio(by_tag[tag], total) for tag in NatureTag if tag in by_tag
-        },
+        by_nature_tag={tag: _ratio(by_tag[tag], total) for tag in NatureTag if tag in by_tag},
         quality_vs_quantity=group(QUALITY_PAIR),
         input_output_outcome=group(RESULT_CHAIN),
         short_vs_long_term=group(TERM_PAIR),
@@ -573,9 +545,7 @@ def _canonical(value: Any) -> Any:
 
 def canonical_json(content: FrameworkContent) -> bytes:
     document = _canonical(content.model_dump(mode="python"))
-    return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode()
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def content_hash(content: FrameworkContent) -> str:
@@ -612,9 +582,7 @@ class FrameworkDiff(_Frozen):
     moved: list[IndicatorMove]
 
 
-def _field_changes(
-    old: BaseModel, new: BaseModel, skip: frozenset[str]
-) -> list[FieldChange]:
+def _field_changes(old: BaseModel, new: BaseModel, skip: frozenset[str]) -> list[FieldChange]:
     # Compare canonical forms so Decimal("1.0") vs Decimal("1") is no change.
     old_values = _canonical(old.model_dump(mode="python"))
     new_values = _canonical(new.model_dump(mode="python"))

@@ -59,9 +59,7 @@ def test_json_document_layout() -> None:
     document = json.loads(to_json(load_city_framework()))
     assert list(document) == ["format", "framework", "indicators"]
     assert document["format"] == FORMAT
-    assert set(document["framework"]) == {
-        "code", "name", "description", "total_points", "policy"
-    }
+    assert set(document["framework"]) == {"code", "name", "description", "total_points", "policy"}
     assert document["indicators"][0]["weight"] == "25"  # Decimals travel as exact strings
 
 
@@ -159,8 +157,10 @@ def test_oversized_input_is_rejected_before_parsing() -> None:
 
 # --- xlsx -----------------------------------------------------------------------------
 
-def workbook_bytes(indicator_rows: list[list[Any]], header: list[str] | None = None,
-                   framework_rows: list[list[Any]] | None = None) -> bytes:
+
+def workbook_bytes(
+    indicator_rows: list[list[Any]], header: list[str] | None = None, framework_rows: list[list[Any]] | None = None
+) -> bytes:
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "framework"
@@ -180,17 +180,30 @@ def row(**cells: Any) -> list[Any]:
 
 
 def test_xlsx_errors_name_sheet_row_column_and_header() -> None:
-    data = workbook_bytes([
-        row(code="A", name="Alpha", weight=100, category="economic"),
-        row(code="A1", parent_code="A", name="Alpha one", weight="ten"),
-        row(code="A2", parent_code="A", name="Alpha two", weight=1, category="moon"),
-        row(code="A3", parent_code="A", name="Alpha three", weight=1,
-            scoring_method="target_ratio", scoring_params="{not json"),
-        row(code="A4", parent_code="A", name="Alpha four", weight=1,
-            scoring_params='{"cap": 1}'),
-        row(code="A5", parent_code="A", name="Alpha five", weight=1,
-            scoring_method="target_ratio", scoring_params='{"cap": 7}'),
-    ])
+    data = workbook_bytes(
+        [
+            row(code="A", name="Alpha", weight=100, category="economic"),
+            row(code="A1", parent_code="A", name="Alpha one", weight="ten"),
+            row(code="A2", parent_code="A", name="Alpha two", weight=1, category="moon"),
+            row(
+                code="A3",
+                parent_code="A",
+                name="Alpha three",
+                weight=1,
+                scoring_method="target_ratio",
+                scoring_params="{not json",
+            ),
+            row(code="A4", parent_code="A", name="Alpha four", weight=1, scoring_params='{"cap": 1}'),
+            row(
+                code="A5",
+                parent_code="A",
+                name="Alpha five",
+                weight=1,
+                scoring_method="target_ratio",
+                scoring_params='{"cap": 7}',
+            ),
+        ]
+    )
     errors = errors_of(from_xlsx, data)
     found = [(e.sheet, e.row, e.column, e.header) for e in errors]
     assert found == [
@@ -207,8 +220,14 @@ def test_xlsx_errors_name_sheet_row_column_and_header() -> None:
 def test_xlsx_framework_sheet_errors() -> None:
     data = workbook_bytes(
         [row(code="A", name="Alpha", weight=100)],
-        framework_rows=[["format", "other"], ["code", "T"], ["name", "Test"],
-                        ["total_points", "-5"], ["policy", "{bad"], ["colour", "red"]],
+        framework_rows=[
+            ["format", "other"],
+            ["code", "T"],
+            ["name", "Test"],
+            ["total_points", "-5"],
+            ["policy", "{bad"],
+            ["colour", "red"],
+        ],
     )
     found = {(e.sheet, e.row, e.header) for e in errors_of(from_xlsx, data)}
     assert found == {
@@ -227,20 +246,29 @@ def test_xlsx_header_problems() -> None:
 
 
 def test_xlsx_accepts_numbers_typed_in_excel_and_skips_blank_rows() -> None:
-    data = workbook_bytes([
-        row(code="A", name="Alpha", weight=100, category="economic",
-            nature_tags="quality, outcome"),
-        row(),
-        row(code="A1", parent_code="A", name="Alpha one", weight=0.1,
-            scoring_method="linear", scoring_params='{"floor": 0.5}',
-            evaluation_subjects="public,experts"),
-    ])
+    data = workbook_bytes(
+        [
+            row(code="A", name="Alpha", weight=100, category="economic", nature_tags="quality, outcome"),
+            row(),
+            row(
+                code="A1",
+                parent_code="A",
+                name="Alpha one",
+                weight=0.1,
+                scoring_method="linear",
+                scoring_params='{"floor": 0.5}',
+                evaluation_subjects="public,experts",
+            ),
+        ]
+    )
     content = from_xlsx(data)
     first, second = content.indicators
     assert first.nature_tags == [NatureTag.QUALITY, NatureTag.OUTCOME]
     assert second.weight == Decimal("0.1")
     assert second.scoring is not None and second.scoring.model_dump() == {
-        "method": "linear", "floor": Decimal("0.5"), "cap": Decimal(1)
+        "method": "linear",
+        "floor": Decimal("0.5"),
+        "cap": Decimal(1),
     }
 
 
@@ -301,11 +329,14 @@ def test_any_bytes_give_content_or_codec_error(data: bytes) -> None:
             pass
 
 
-@given(st.sampled_from(["json", "yaml"]), st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=20,
-))
+@given(
+    st.sampled_from(["json", "yaml"]),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        max_leaves=20,
+    ),
+)
 def test_any_document_gives_content_or_codec_error(fmt: str, document: Any) -> None:
     payload = json.dumps(document) if fmt == "json" else yaml.safe_dump(document)
     try:
@@ -323,22 +354,29 @@ safe_text = st.text(
     max_size=40,
 ).filter(lambda s: s.strip() == s and s != "")
 decimals = st.decimals(min_value=0, max_value=1000, places=4)
+
+
+def bounded_text(max_length: int) -> st.SearchStrategy[str]:
+    return safe_text.map(lambda s: s[:max_length].strip() or "x")
+
+
 shares = st.decimals(min_value=0, max_value=1, places=4)
 scoring_rules = st.one_of(
     st.none(),
-    st.builds(lambda cap: {"method": "target_ratio", "cap": cap},
-              st.decimals(min_value="0.01", max_value=3, places=2)),
-    st.builds(lambda floor: {"method": "linear", "floor": floor},
-              st.decimals(min_value=-100, max_value=100, places=3)),
-    st.builds(lambda s: {"method": "grade", "scale": "ABCD",
-                         "shares": dict(zip("ABCD", s, strict=True))},
-              st.lists(shares, min_size=4, max_size=4)),
-    st.builds(lambda events: {"method": "veto", "events": events, "cap_grade": "fail"},
-              st.lists(safe_text.filter(lambda s: len(s) <= 200), min_size=1, max_size=3,
-                       unique=True)),
-    st.builds(lambda t: {"method": "bands", "bands": [{"threshold": x, "share": "0.5"}
-                                                      for x in sorted(t)]},
-              st.lists(st.integers(-50, 50), min_size=1, max_size=4, unique=True)),
+    st.builds(lambda cap: {"method": "target_ratio", "cap": cap}, st.decimals(min_value="0.01", max_value=3, places=2)),
+    st.builds(lambda floor: {"method": "linear", "floor": floor}, st.decimals(min_value=-100, max_value=100, places=3)),
+    st.builds(
+        lambda s: {"method": "grade", "scale": "ABCD", "shares": dict(zip("ABCD", s, strict=True))},
+        st.lists(shares, min_size=4, max_size=4),
+    ),
+    st.builds(
+        lambda events: {"method": "veto", "events": events, "cap_grade": "fail"},
+        st.lists(safe_text.filter(lambda s: len(s) <= 200), min_size=1, max_size=3, unique=True),
+    ),
+    st.builds(
+        lambda t: {"method": "bands", "bands": [{"threshold": x, "share": "0.5"} for x in sorted(t)]},
+        st.lists(st.integers(-50, 50), min_size=1, max_size=4, unique=True),
+    ),
 )
 
 
@@ -350,39 +388,50 @@ def contents(draw: st.DrawFn) -> FrameworkContent:
     for n, code in enumerate(codes):
         parent = draw(st.none() | st.sampled_from(codes[:n])) if n else None
         optional = {
-            field: draw(st.none() | safe_text.filter(lambda s, m=m: len(s) <= m))
-            for field, m in (("unit", 32), ("data_source", 500), ("formula", 500),
-                             ("responsible_unit", 200), ("legal_basis", 500),
-                             ("description", 2000))
+            field: draw(st.none() | bounded_text(m))
+            for field, m in (
+                ("unit", 32),
+                ("data_source", 500),
+                ("formula", 500),
+                ("responsible_unit", 200),
+                ("legal_basis", 500),
+                ("description", 2000),
+            )
         }
-        indicators.append(IndicatorSpec.model_validate({
-            "code": code,
-            "name": draw(safe_text),
-            "parent_code": parent,
-            "weight": draw(decimals),
-            "category": draw(st.none() | st.sampled_from(list(Category))),
-            "nature_tags": draw(st.lists(st.sampled_from(list(NatureTag)), unique=True, max_size=7)),
-            "kind": draw(st.sampled_from(list(IndicatorKind))),
-            "direction": draw(st.sampled_from(list(Direction))),
-            "scoring": draw(scoring_rules),
-            "evaluation_subjects": draw(st.lists(st.sampled_from(list(EvaluationSubject)),
-                                                 unique=True, max_size=9)),
-            **optional,
-        }))
+        indicators.append(
+            IndicatorSpec.model_validate(
+                {
+                    "code": code,
+                    "name": draw(safe_text),
+                    "parent_code": parent,
+                    "weight": draw(decimals),
+                    "category": draw(st.none() | st.sampled_from(list(Category))),
+                    "nature_tags": draw(st.lists(st.sampled_from(list(NatureTag)), unique=True, max_size=7)),
+                    "kind": draw(st.sampled_from(list(IndicatorKind))),
+                    "direction": draw(st.sampled_from(list(Direction))),
+                    "scoring": draw(scoring_rules),
+                    "evaluation_subjects": draw(
+                        st.lists(st.sampled_from(list(EvaluationSubject)), unique=True, max_size=9)
+                    ),
+                    **optional,
+                }
+            )
+        )
     policy = {
         "min_public_satisfaction_share": draw(st.none() | shares),
-        "max_category_share": draw(st.dictionaries(st.sampled_from(list(Category)), shares,
-                                                   max_size=3)),
+        "max_category_share": draw(st.dictionaries(st.sampled_from(list(Category)), shares, max_size=3)),
         "min_quality_share": draw(st.none() | shares),
     }
-    return FrameworkContent.model_validate({
-        "code": draw(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}", fullmatch=True)),
-        "name": draw(safe_text),
-        "description": draw(st.none() | safe_text),
-        "total_points": draw(st.decimals(min_value="0.0001", max_value=1000, places=4)),
-        "policy": policy,
-        "indicators": indicators,
-    })
+    return FrameworkContent.model_validate(
+        {
+            "code": draw(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}", fullmatch=True)),
+            "name": draw(safe_text),
+            "description": draw(st.none() | safe_text),
+            "total_points": draw(st.decimals(min_value="0.0001", max_value=1000, places=4)),
+            "policy": policy,
+            "indicators": indicators,
+        }
+    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -42,8 +42,13 @@ def leaf(code: str, weight: Any, parent: str | None = None, **fields: Any) -> di
 
 
 def node(code: str, weight: Any, parent: str | None = None, **fields: Any) -> dict[str, Any]:
-    return {"code": code, "name": fields.pop("name", f"Group {code}"), "parent_code": parent,
-            "weight": weight, **fields}
+    return {
+        "code": code,
+        "name": fields.pop("name", f"Group {code}"),
+        "parent_code": parent,
+        "weight": weight,
+        **fields,
+    }
 
 
 def framework(*indicators: dict[str, Any], **fields: Any) -> FrameworkContent:
@@ -58,8 +63,7 @@ def base(*extra: dict[str, Any]) -> list[dict[str, Any]]:
         node("A", 60, category="economic"),
         leaf("A1", 60, "A"),
         node("B", 40, category="public_satisfaction"),
-        leaf("B1", 40, "B", kind="satisfaction", scoring=SATISFACTION,
-             evaluation_subjects=["public"]),
+        leaf("B1", 40, "B", kind="satisfaction", scoring=SATISFACTION, evaluation_subjects=["public"]),
         *extra,
     ]
 
@@ -109,8 +113,13 @@ def test_self_parent_is_a_cycle() -> None:
 
 
 def test_too_deep() -> None:
-    chain = [node("L2", 60, "A"), node("L3", 60, "L2"), node("L4", 60, "L3"),
-             node("L5", 60, "L4"), leaf("L6", 60, "L5")]
+    chain = [
+        node("L2", 60, "A"),
+        node("L3", 60, "L2"),
+        node("L4", 60, "L3"),
+        node("L5", 60, "L4"),
+        leaf("L6", 60, "L5"),
+    ]
     indicators = [i for i in base() if i["code"] != "A1"] + chain
     assert found(framework(*indicators)) == {("tree.too_deep", "L6")}
     assert levels(framework(*indicators))["L6"] == 6
@@ -141,8 +150,7 @@ def test_special_indicators_are_excluded_from_sums() -> None:
 
 
 def test_special_indicator_must_weigh_zero() -> None:
-    deduction = leaf("A9", 5, "A", kind="deduction",
-                     scoring={"method": "deduction", "per_item": 1, "cap": 2})
+    deduction = leaf("A9", 5, "A", kind="deduction", scoring={"method": "deduction", "per_item": 1, "cap": 2})
     assert found(framework(*base(deduction))) == {("special.nonzero_weight", "A9")}
 
 
@@ -188,8 +196,7 @@ def test_leaf_without_subject() -> None:
 @pytest.mark.parametrize(
     ("kind", "scoring"),
     [
-        ("quantitative", {"method": "grade", "scale": "ABCD",
-                          "shares": {"A": 1, "B": 1, "C": 1, "D": 1}}),
+        ("quantitative", {"method": "grade", "scale": "ABCD", "shares": {"A": 1, "B": 1, "C": 1, "D": 1}}),
         ("quantitative", SATISFACTION),
         ("qualitative", TARGET_RATIO),
         ("satisfaction", TARGET_RATIO),
@@ -201,8 +208,7 @@ def test_leaf_without_subject() -> None:
 def test_scoring_method_must_fit_the_kind(kind: str, scoring: dict[str, Any]) -> None:
     weight = 0 if kind in ("bonus", "deduction", "veto") else 60
     indicators = [i for i in base() if i["code"] != "A1"]
-    content = framework(*indicators, leaf("A1", weight, "A", kind=kind, scoring=scoring),
-                        total_points=40 + weight)
+    content = framework(*indicators, leaf("A1", weight, "A", kind=kind, scoring=scoring), total_points=40 + weight)
     problems = {(p.code, p.indicator_code) for p in validate(content)}
     assert ("scoring.kind_mismatch", "A1") in problems
     assert {code for code, _ in problems} <= {"scoring.kind_mismatch", "weights.sum_mismatch"}
@@ -249,7 +255,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 def test_normalize_text() -> None:
     assert normalize_text("  GDP   growth (%)  ") == "gdp growth"
-    assert normalize_text("ＧＤＰ，增长") == normalize_text("gdp 增长")
+    assert normalize_text("ＧＤＰ，增长") == normalize_text("gdp 增长")  # noqa: RUF001
 
 
 def test_levels_and_effective_categories() -> None:
@@ -264,21 +270,45 @@ def test_levels_and_effective_categories() -> None:
 
 # --- balance --------------------------------------------------------------------------
 
+
 def balanced(**policy: Any) -> FrameworkContent:
     return framework(
         node("EC", 50, category="economic"),
         leaf("EC1", 30, "EC", nature_tags=["quantity", "output", "short_term"]),
-        leaf("EC2", 20, "EC", nature_tags=["quality", "outcome", "long_term"],
-             evaluation_subjects=["experts", "performance_office"]),
+        leaf(
+            "EC2",
+            20,
+            "EC",
+            nature_tags=["quality", "outcome", "long_term"],
+            evaluation_subjects=["experts", "performance_office"],
+        ),
         node("SO", 30, category="social"),
-        leaf("SO1", 30, "SO", kind="qualitative", nature_tags=["quality", "input", "long_term"],
-             scoring={"method": "bands", "bands": [{"threshold": 1, "share": 1}]},
-             evaluation_subjects=["public", "experts", "third_party"]),
+        leaf(
+            "SO1",
+            30,
+            "SO",
+            kind="qualitative",
+            nature_tags=["quality", "input", "long_term"],
+            scoring={"method": "bands", "bands": [{"threshold": 1, "share": 1}]},
+            evaluation_subjects=["public", "experts", "third_party"],
+        ),
         node("PS", 20, category="public_satisfaction"),
-        leaf("PS1", 20, "PS", kind="satisfaction", scoring=SATISFACTION,
-             nature_tags=["quality", "outcome", "short_term"], evaluation_subjects=["public"]),
-        leaf("X", 0, category="government_self_building", kind="bonus",
-             scoring={"method": "bonus", "per_item": 1, "cap": 3}),
+        leaf(
+            "PS1",
+            20,
+            "PS",
+            kind="satisfaction",
+            scoring=SATISFACTION,
+            nature_tags=["quality", "outcome", "short_term"],
+            evaluation_subjects=["public"],
+        ),
+        leaf(
+            "X",
+            0,
+            category="government_self_building",
+            kind="bonus",
+            scoring={"method": "bonus", "per_item": 1, "cap": 3},
+        ),
         policy=policy,
     )
 
@@ -289,13 +319,16 @@ def test_balance_report_numbers() -> None:
     report = balance(content)
     assert report.counted_weight == 100 and report.counted_leaves == 4
     assert report.by_category == {
-        Category.ECONOMIC: D("0.5"), Category.SOCIAL: D("0.3"),
+        Category.ECONOMIC: D("0.5"),
+        Category.SOCIAL: D("0.3"),
         Category.PUBLIC_SATISFACTION: D("0.2"),
     }
     assert report.by_nature_tag[NatureTag.QUALITY] == D("0.7")
     assert report.quality_vs_quantity == {NatureTag.QUALITY: D("0.7"), NatureTag.QUANTITY: D("0.3")}
     assert report.input_output_outcome == {
-        NatureTag.INPUT: D("0.3"), NatureTag.OUTPUT: D("0.3"), NatureTag.OUTCOME: D("0.4")
+        NatureTag.INPUT: D("0.3"),
+        NatureTag.OUTPUT: D("0.3"),
+        NatureTag.OUTCOME: D("0.4"),
     }
     assert report.short_vs_long_term == {NatureTag.SHORT_TERM: D("0.5"), NatureTag.LONG_TERM: D("0.5")}
     # EC2: 20 x 1/2 external, SO1: 30 x 3/3, PS1: 20 x 1/1.
@@ -305,8 +338,11 @@ def test_balance_report_numbers() -> None:
 
 def test_default_policy_flags_the_economic_share() -> None:
     checks = {c.rule: c for c in balance(balanced()).checks}
-    assert set(checks) == {"min_public_satisfaction_share", "max_category_share.economic",
-                           "min_external_evaluation_share"}
+    assert set(checks) == {
+        "min_public_satisfaction_share",
+        "max_category_share.economic",
+        "min_external_evaluation_share",
+    }
     assert checks["min_public_satisfaction_share"].passed
     assert checks["min_external_evaluation_share"].passed
     economic = checks["max_category_share.economic"]
@@ -325,8 +361,11 @@ def test_default_policy_flags_the_economic_share() -> None:
     ],
 )
 def test_minimum_checks_pass_at_the_limit_and_fail_above(rule: str, passing: str, failing: str) -> None:
-    base_policy = {"max_category_share": {}, "min_public_satisfaction_share": None,
-                   "min_external_evaluation_share": None}
+    base_policy: dict[str, Any] = {
+        "max_category_share": {},
+        "min_public_satisfaction_share": None,
+        "min_external_evaluation_share": None,
+    }
     ok = balance(balanced(**{**base_policy, rule: passing}))
     bad = balance(balanced(**{**base_policy, rule: failing}))
     assert [(c.rule, c.passed) for c in ok.checks] == [(rule, True)] and ok.passed
@@ -334,9 +373,13 @@ def test_minimum_checks_pass_at_the_limit_and_fail_above(rule: str, passing: str
 
 
 def test_maximum_category_check() -> None:
-    report = balance(balanced(max_category_share={"social": "0.3", "economic": "0.5"},
-                              min_public_satisfaction_share=None,
-                              min_external_evaluation_share=None))
+    report = balance(
+        balanced(
+            max_category_share={"social": "0.3", "economic": "0.5"},
+            min_public_satisfaction_share=None,
+            min_external_evaluation_share=None,
+        )
+    )
     assert report.passed and len(report.checks) == 2
     report = balance(balanced(max_category_share={"social": "0.2999"}))
     assert [c.passed for c in report.checks if c.rule.startswith("max_")] == [False]
@@ -351,9 +394,12 @@ def test_balance_of_an_empty_framework() -> None:
 
 def test_category_shares_add_up_exactly_despite_rounding() -> None:
     content = framework(
-        node("A", 1, category="economic"), leaf("A1", 1, "A"),
-        node("B", 1, category="social"), leaf("B1", 1, "B"),
-        node("C", 1, category="ecological"), leaf("C1", 1, "C"),
+        node("A", 1, category="economic"),
+        leaf("A1", 1, "A"),
+        node("B", 1, category="social"),
+        leaf("B1", 1, "B"),
+        node("C", 1, category="ecological"),
+        leaf("C1", 1, "C"),
         total_points=3,
     )
     shares = balance(content).by_category
@@ -366,9 +412,7 @@ weights = st.decimals(min_value=0, max_value=100, places=4)
 
 @given(st.lists(st.tuples(categories, weights), min_size=1, max_size=30))
 def test_category_shares_sum_to_one(leaves: list[tuple[Category, Decimal]]) -> None:
-    content = framework(*[
-        leaf(f"L{n}", w, category=c, name=f"Leaf {n}") for n, (c, w) in enumerate(leaves)
-    ])
+    content = framework(*[leaf(f"L{n}", w, category=c, name=f"Leaf {n}") for n, (c, w) in enumerate(leaves)])
     report = balance(content)
     shares = sum(report.by_category.values(), D(0)) + report.uncategorized_share
     if report.counted_weight > 0:
@@ -405,12 +449,9 @@ def test_any_change_changes_the_hash() -> None:
     variants = [
         city.model_copy(update={"name": city.name + "!"}),
         city.model_copy(update={"indicators": [second, first, *rest]}),
-        city.model_copy(update={"indicators": [first.model_copy(update={"weight": D("25.0001")}),
-                                               second, *rest]}),
-        city.model_copy(update={"indicators": [first.model_copy(update={"description": "x"}),
-                                               second, *rest]}),
-        city.model_copy(update={"policy": DEFAULT_POLICY.model_copy(
-            update={"min_outcome_share": D("0.1")})}),
+        city.model_copy(update={"indicators": [first.model_copy(update={"weight": D("25.0001")}), second, *rest]}),
+        city.model_copy(update={"indicators": [first.model_copy(update={"description": "x"}), second, *rest]}),
+        city.model_copy(update={"policy": DEFAULT_POLICY.model_copy(update={"min_outcome_share": D("0.1")})}),
     ]
     hashes = {content_hash(v) for v in variants}
     assert original not in hashes and len(hashes) == len(variants)
@@ -418,8 +459,7 @@ def test_any_change_changes_the_hash() -> None:
 
 def test_diff_of_equal_contents_is_empty() -> None:
     result = diff(load_city_framework(), load_city_framework())
-    assert result.model_dump() == {"framework_changes": [], "added": [], "removed": [],
-                                   "changed": [], "moved": []}
+    assert result.model_dump() == {"framework_changes": [], "added": [], "removed": [], "changed": [], "moved": []}
 
 
 def test_diff_reports_framework_and_indicator_changes() -> None:
@@ -428,16 +468,20 @@ def test_diff_reports_framework_and_indicator_changes() -> None:
     changed = [
         i.model_copy(update={"name": "Real GDP growth rate", "weight": D("4.5")})
         if i.code == "E1.1"
-        else i.model_copy(update={"parent_code": "E1"}) if i.code == "E2.3" else i
+        else i.model_copy(update={"parent_code": "E1"})
+        if i.code == "E2.3"
+        else i
         for i in old.indicators
         if i.code != "X1"
     ]
     added = by_code["M5"].model_copy(update={"code": "M6", "name": "Satisfaction with housing"})
-    new = old.model_copy(update={
-        "name": "Renamed",
-        "indicators": [*changed, added],
-        "policy": old.policy.model_copy(update={"min_outcome_share": D("0.3")}),
-    })
+    new = old.model_copy(
+        update={
+            "name": "Renamed",
+            "indicators": [*changed, added],
+            "policy": old.policy.model_copy(update={"min_outcome_share": D("0.3")}),
+        }
+    )
     result = diff(old, new)
     assert [(c.field, c.old, c.new) for c in result.framework_changes] == [
         ("name", old.name, "Renamed"),

@@ -3,7 +3,7 @@
 import ast
 from decimal import Decimal
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import pytest
 from hypothesis import given
@@ -35,9 +35,7 @@ from contracts.scoring import (
 )
 
 D = Decimal
-GRADES = GradeParams(
-    scale="ABCD", shares={"A": D(1), "B": D("0.8"), "C": D("0.6"), "D": D("0.3")}
-)
+GRADES = GradeParams(scale="ABCD", shares={"A": D(1), "B": D("0.8"), "C": D("0.6"), "D": D("0.3")})
 
 
 def test_contract_imports_nothing_from_the_services() -> None:
@@ -46,9 +44,7 @@ def test_contract_imports_nothing_from_the_services() -> None:
         name
         for node in ast.walk(tree)
         if isinstance(node, ast.Import | ast.ImportFrom)
-        for name in (
-            [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
-        )
+        for name in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module])
     }
     assert not {m for m in imported if m and m.split(".")[0] in ("services", "shared")}
 
@@ -73,7 +69,7 @@ def test_methods_match_the_union_tags() -> None:
         {"method": "veto", "events": ["major accident"], "cap_grade": "fail"},
     ],
 )
-def test_adapter_parses_every_method(payload: dict) -> None:
+def test_adapter_parses_every_method(payload: dict[str, Any]) -> None:
     rule = ScoringRuleAdapter.validate_python(payload)
     assert rule.method == payload["method"]
     assert ScoringRuleAdapter.validate_json(ScoringRuleAdapter.dump_json(rule)) == rule
@@ -107,7 +103,7 @@ def test_adapter_parses_every_method(payload: dict) -> None:
         ({"method": "target_ratio", "cap": "NaN"}, "finite number"),
     ],
 )
-def test_bad_parameters_are_rejected_with_a_clear_message(payload: dict, message: str) -> None:
+def test_bad_parameters_are_rejected_with_a_clear_message(payload: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         ScoringRuleAdapter.validate_python(payload)
 
@@ -142,9 +138,7 @@ def test_linear_examples_in_both_directions() -> None:
 
 
 def test_bands_examples() -> None:
-    params = BandsParams.model_validate(
-        {"bands": [{"threshold": 80, "share": "0.6"}, {"threshold": 90, "share": 1}]}
-    )
+    params = BandsParams.model_validate({"bands": [{"threshold": 80, "share": "0.6"}, {"threshold": 90, "share": 1}]})
     assert score_bands(params, marks=D(5), actual=D(79), direction="higher_better") == 0
     assert score_bands(params, marks=D(5), actual=D(85), direction="higher_better") == 3
     assert score_bands(params, marks=D(5), actual=D(90), direction="higher_better") == 5
@@ -224,7 +218,9 @@ def test_linear_stays_within_bounds_and_is_monotone(
     assert 0 <= score_low <= score_high <= marks * cap
 
 
-@given(st.lists(st.tuples(numbers, shares), min_size=1, max_size=10, unique_by=lambda t: t[0]), marks_st, numbers, numbers)
+@given(
+    st.lists(st.tuples(numbers, shares), min_size=1, max_size=10, unique_by=lambda t: t[0]), marks_st, numbers, numbers
+)
 def test_bands_within_marks_and_monotone_when_shares_rise(
     raw: list[tuple[Decimal, Decimal]], marks: Decimal, a: Decimal, b: Decimal
 ) -> None:
