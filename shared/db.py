@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -20,15 +20,6 @@ NAMING_CONVENTION = {
 
 def make_metadata(schema: str) -> MetaData:
     return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
-
-
-def make_base(schema: str) -> type[DeclarativeBase]:
-    """A declarative base bound to one service schema."""
-
-    class Base(DeclarativeBase):
-        metadata = make_metadata(schema)
-
-    return Base
 
 
 def utcnow() -> dt.datetime:

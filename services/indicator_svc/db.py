@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from shared.db import make_base
+from sqlalchemy.orm import DeclarativeBase
+
+from shared.db import make_metadata
 from shared.messaging.tables import messaging_tables
 
 SCHEMA = "indicator"
-Base = make_base(SCHEMA)
+
+
+class Base(DeclarativeBase):
+    metadata = make_metadata(SCHEMA)
+
+
 TABLES = messaging_tables(Base.metadata)

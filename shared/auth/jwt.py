@@ -42,7 +42,8 @@ def public_jwk(private_or_public_pem: str, algorithm: str) -> dict[str, Any]:
 def sign(claims: dict[str, Any], private_pem: str, *, algorithm: str, kid: str) -> str:
     if algorithm not in ALLOWED_ALGORITHMS:
         raise ValueError(f"unsupported algorithm {algorithm}")
-    return jwt.encode(claims, private_pem, algorithm=algorithm, headers={"kid": kid})
+    token: str = jwt.encode(claims, private_pem, algorithm=algorithm, headers={"kid": kid})
+    return token
 
 
 class KeySet:

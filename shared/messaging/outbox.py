@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.events import CloudEvent
 from shared.messaging.tables import MessagingTables
-from shared.observability import OUTBOX_BACKLOG, OUTBOX_PUBLISHED, OUTBOX_PUBLISH_FAILURES
+from shared.observability import OUTBOX_BACKLOG, OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
 
 log = logging.getLogger("govperf.outbox")
 
