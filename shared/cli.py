@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import importlib
 import os
 import signal
 import subprocess
@@ -417,6 +419,46 @@ def token(
     typer.echo(
         mint_dev_token(keys, subject=subject, roles=role, org_unit_id=org_unit_id, org_path=org_path, ttl_seconds=ttl)
     )
+
+
+
+@app.command()
+def relay(service: Annotated[str, typer.Argument(help="Service whose outbox to relay.")]) -> None:
+    """Run one service's outbox relay on its own (then start the service with GOVPERF_RUN_RELAY=false)."""
+    try:
+        spec = get_service(service)
+    except KeyError as exc:
+        _err(str(exc.args[0]))
+        raise typer.Exit(2) from None
+    database_url = service_database_url(spec, os.environ.get("GOVPERF_DATABASE_URL", ""))
+    nats_url = os.environ.get("GOVPERF_NATS_URL")
+    if not database_url or not nats_url:
+        _err("set GOVPERF_DATABASE_URL and GOVPERF_NATS_URL: a standalone relay joins running servers")
+        raise typer.Exit(2)
+    asyncio.run(run_relay(spec, database_url, nats_url))
+
+
+async def run_relay(spec: ServiceSpec, database_url: str, nats_url: str) -> None:
+    """Relay until SIGTERM or Ctrl-C; several relays may run at once (rows are claimed with SKIP LOCKED)."""
+    from shared.db import create_engine
+    from shared.messaging.nats import connect, ensure_stream
+    from shared.messaging.outbox import OutboxRelay
+
+    tables = importlib.import_module(spec.module.rsplit(".", 1)[0] + ".db").TABLES
+    engine = create_engine(database_url, pool_size=2)
+    nc = await connect(nats_url, name=f"{spec.name}-relay")
+    js = nc.jetstream()
+    await ensure_stream(js, os.environ.get("GOVPERF_STREAM_NAME", "GOVPERF"))
+    outbox_relay = OutboxRelay(engine, tables, js, service=spec.name)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, outbox_relay.stop)
+    typer.echo(f"relaying the {spec.schema} outbox to {_redact(nats_url)}; Ctrl-C stops")
+    try:
+        await outbox_relay.run()
+    finally:
+        await nc.drain()
+        await engine.dispose()
 
 
 if __name__ == "__main__":

@@ -237,6 +237,10 @@ def start_postgres(data_dir: Path) -> EmbeddedPostgres:
 # --------------------------------------------------------------------------- nats
 
 
+# The same server settings as production (deploy/nats/nats.conf), shipped inside the package.
+NATS_CONFIG = Path(__file__).with_name("nats.conf")
+
+
 def nats_server_binary() -> str:
     """`nats-server` next to the running interpreter (the venv), else from PATH."""
     candidate = Path(sys.executable).parent / "nats-server"
@@ -270,8 +274,12 @@ class EmbeddedNats:
             raise RuntimeError(f"port {self.port} is already in use; cannot start nats-server")
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
+        config = self.store_dir.parent / "nats.conf"
+        config.write_text(NATS_CONFIG.read_text())
         cmd = [
             nats_server_binary(),
+            "-c",
+            str(config),
             "-js",
             "-sd",
             str(self.store_dir),

@@ -43,7 +43,11 @@ def run_env(metadata: MetaData, schema: str) -> None:
     assert url, "sqlalchemy.url is not set"
 
     def do_run(connection: Connection) -> None:
-        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        # In production the schema exists, owned by the service's role, which may not create
+        # schemas in the database: create it only when missing (the embedded superuser case).
+        exists = connection.scalar(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema})
+        if not exists:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
         context.configure(connection=connection, target_metadata=metadata, version_table_schema=schema,
                           include_schemas=True, compare_type=True,
                           include_name=lambda name, type_, _parent: type_ != "schema" or name == schema)

@@ -189,3 +189,38 @@ def test_up_serves_then_stops_without_orphans_and_reuses_data(data_dir: Path) ->
     run_up_once(data_dir, log, nth=2)  # second start on the same folder reuses the data
     assert (data_dir / "pg" / "PG_VERSION").stat().st_mtime_ns == pg_created  # no second initdb
     assert (data_dir / "keys" / "jwks.json").read_text() == jwks  # same dev signing key
+
+
+async def test_standalone_relay_publishes_the_outbox(migrated) -> None:
+    """`govperf relay indicator` drains the service's outbox without the service running."""
+    from sqlalchemy import text
+
+    from services.indicator_svc.db import TABLES
+    from shared.db import create_engine
+    from shared.events import CloudEvent
+    from shared.testing.plugin import wait_for
+
+    engine = create_engine(migrated.database_url, pool_size=1)
+    event = CloudEvent(type="indicator.relay.tested", source="test", data={"n": 1})
+    async with engine.begin() as conn:
+        await conn.execute(TABLES.outbox.insert().values(id=event.id, subject=event.nats_subject,
+                                                         envelope=event.model_dump(mode="json")))
+    proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "relay", "indicator"], cwd=REPO,
+                            env=dev_env(GOVPERF_DATABASE_URL=migrated.database_url,
+                                        GOVPERF_NATS_URL=migrated.nats_url),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    async def published() -> bool:
+        async with engine.connect() as conn:
+            return bool(await conn.scalar(text("SELECT published_at IS NOT NULL FROM indicator.outbox "
+                                               "WHERE id = :id"), {"id": event.id}))
+
+    try:
+        await wait_for(published, timeout=30)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=20)[0].decode()
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM indicator.outbox WHERE id = :id"), {"id": event.id})
+        await engine.dispose()
+    assert proc.returncode == 0, output
