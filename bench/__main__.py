@@ -64,7 +64,7 @@ async def relay_throughput(database_url: str, nats_url: str, events: int) -> dic
     published = time.perf_counter()
     while True:
         async with engine.connect() as conn:
-            done = await conn.scalar(select(func.count()).select_from(tables.inbox))
+            done = await conn.scalar(select(func.count()).select_from(tables.inbox)) or 0
         if done >= events:
             break
         await asyncio.sleep(0.05)

@@ -8,9 +8,9 @@ from pydantic import BaseModel, ConfigDict
 
 from shared.auth.principal import path_within
 from shared.errors import Conflict, install_error_handlers
+from shared.ids import new_id
 from shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from shared.pagination import decode_cursor, encode_cursor
-from shared.ids import new_id
 
 
 class Item(BaseModel):
