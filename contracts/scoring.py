@@ -7,11 +7,13 @@ same everywhere. This module depends on nothing but pydantic and the standard li
 
 from __future__ import annotations
 
+import unicodedata
 from decimal import Decimal
 from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -135,7 +137,15 @@ class SatisfactionParams(_Params):
         return self
 
 
-VetoEvent = Annotated[str, Field(min_length=1, max_length=200)]
+def _printable(text: str) -> str:
+    # Control characters and lone surrogates cannot be stored (PostgreSQL JSONB refuses NUL)
+    # nor survive a file round trip.
+    if any(unicodedata.category(c) in ("Cc", "Cs") or c in "\ufffe\uffff" for c in text):
+        raise ValueError("must not contain control characters")
+    return text
+
+
+VetoEvent = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_printable)]
 
 
 class VetoParams(_Params):
@@ -145,7 +155,7 @@ class VetoParams(_Params):
 
     method: Literal["veto"] = "veto"
     events: list[VetoEvent] = Field(min_length=1, max_length=50)
-    cap_grade: str = Field(min_length=1, max_length=32)
+    cap_grade: Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_printable)]
 
     @field_validator("events")
     @classmethod

@@ -49,17 +49,17 @@ def page_params(
     return PageParams(limit=limit, cursor=decode_cursor(cursor) if cursor else None)
 
 
-def parse_ids(ids: str | None) -> list[uuid.UUID] | None:
+def parse_ids(ids: str | None, *, field: str = "ids", max_ids: int = MAX_IDS) -> list[uuid.UUID] | None:
     """``?ids=a,b,c`` for batch reads (the gateway's DataLoaders)."""
     if ids is None:
         return None
     parts = [p for p in ids.split(",") if p.strip()]
-    if len(parts) > MAX_IDS:
-        raise BadRequest(f"At most {MAX_IDS} ids per request.", errors=[{"field": "ids", "message": "too many"}])
+    if len(parts) > max_ids:
+        raise BadRequest(f"At most {max_ids} ids per request.", errors=[{"field": field, "message": "too many"}])
     try:
         return [uuid.UUID(p.strip()) for p in parts]
     except ValueError:
-        raise BadRequest("ids must be UUIDs.", errors=[{"field": "ids", "message": "not a UUID"}]) from None
+        raise BadRequest(f"{field} must be UUIDs.", errors=[{"field": field, "message": "not a UUID"}]) from None
 
 
 async def paginate(session: AsyncSession, stmt: Select[Any], id_column: InstrumentedAttribute[uuid.UUID],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth.jwt import KeySet, TokenVerifier
 from shared.config import BaseServiceSettings
-from shared.db import create_engine, make_sessionmaker
+from shared.db import committing, create_engine, make_sessionmaker
 from shared.errors import install_error_handlers
 from shared.messaging.consumer import ConsumerRunner, Handler, subscriptions
 from shared.messaging.nats import connect, ensure_stream
@@ -27,7 +27,7 @@ from shared.observability import OUTBOX_BACKLOG, health_router
 log = logging.getLogger("govperf.service")
 
 
-def key_set(settings: BaseServiceSettings) -> KeySet:
+def default_key_set(settings: BaseServiceSettings) -> KeySet:
     if settings.jwks_url:
         return KeySet(url=settings.jwks_url, cache_seconds=settings.jwks_cache_seconds)
     if settings.jwks_file:
@@ -35,8 +35,15 @@ def key_set(settings: BaseServiceSettings) -> KeySet:
     raise RuntimeError("set GOVPERF_JWKS_URL (the gateway's JWKS) or GOVPERF_JWKS_FILE")
 
 
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
 def create_service_app(settings: BaseServiceSettings, *, title: str, routers: Sequence[APIRouter],
-                       tables: MessagingTables, handlers: Mapping[str, Handler] | None = None) -> FastAPI:
+                       tables: MessagingTables, handlers: Mapping[str, Handler] | None = None,
+                       key_set: Callable[[FastAPI], KeySet] | None = None,
+                       on_startup: Sequence[Hook] = (), on_shutdown: Sequence[Hook] = ()) -> FastAPI:
+    """``key_set`` replaces the JWKS source (the gateway verifies with its own keys);
+    ``on_startup`` hooks run after the engine and NATS exist, ``on_shutdown`` before they close."""
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logging.basicConfig(level=settings.log_level, format="%(message)s")
@@ -46,7 +53,8 @@ def create_service_app(settings: BaseServiceSettings, *, title: str, routers: Se
         await ensure_stream(js, settings.stream_name)
         app.state.engine, app.state.sessionmaker = engine, make_sessionmaker(engine)
         app.state.nc, app.state.js = nc, js
-        app.state.verifier = TokenVerifier(key_set(settings), algorithm=settings.jwt_algorithm,
+        keys = key_set(app) if key_set is not None else default_key_set(settings)
+        app.state.verifier = TokenVerifier(keys, algorithm=settings.jwt_algorithm,
                                            issuer=settings.jwt_issuer, audience=settings.jwt_audience)
         relay = OutboxRelay(engine, tables, js, service=settings.service_name,
                             batch_size=settings.relay_batch_size)
@@ -64,9 +72,13 @@ def create_service_app(settings: BaseServiceSettings, *, title: str, routers: Se
         if settings.run_consumers:
             tasks += [asyncio.create_task(runner.run(sub), name=f"consumer-{sub.name}")
                       for sub in subscriptions(handlers or {})]
+        for hook in on_startup:
+            await hook(app)
         try:
             yield
         finally:
+            for hook in on_shutdown:
+                await hook(app)
             relay.stop()
             runner.stop()
             for task in tasks:
@@ -100,13 +112,8 @@ def create_service_app(settings: BaseServiceSettings, *, title: str, routers: Se
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed once after the handler returns, rolled back on error."""
-    async with request.app.state.sessionmaker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    async with request.app.state.sessionmaker() as session, committing(session):
+        yield session
     request.app.state.relay.wake()
 
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 import time
 from base64 import urlsafe_b64encode
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,17 +53,21 @@ class KeySet:
     REFRESH_MIN_INTERVAL = 30.0
 
     def __init__(self, *, url: str | None = None, path: Path | None = None,
-                 keys: list[dict[str, Any]] | None = None, cache_seconds: int = 300) -> None:
-        if not (url or path or keys is not None):
-            raise ValueError("a JWKS url, file or key list is required")
-        self._url, self._path, self._cache_seconds = url, path, cache_seconds
+                 keys: list[dict[str, Any]] | None = None,
+                 loader: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None,
+                 cache_seconds: int = 300) -> None:
+        if not (url or path or loader or keys is not None):
+            raise ValueError("a JWKS url, file, loader or key list is required")
+        self._url, self._path, self._loader, self._cache_seconds = url, path, loader, cache_seconds
         self._keys: dict[str, dict[str, Any]] = {k["kid"]: k for k in keys or []}
         self._loaded_at = time.monotonic() if keys is not None else 0.0
         self._static = keys is not None
         self._lock = asyncio.Lock()
 
     async def _load(self) -> None:
-        if self._url:
+        if self._loader is not None:
+            document: dict[str, Any] = {"keys": await self._loader()}
+        elif self._url:
             async with httpx.AsyncClient(timeout=5.0) as client:
                 response = await client.get(self._url)
                 response.raise_for_status()

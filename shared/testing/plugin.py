@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth.devkeys import DevKeys, ensure_dev_keys, mint_dev_token
+from shared.db import committing
 from shared.embedded import EmbeddedNats, start_nats, start_postgres
 from shared.migrations import upgrade
 from shared.service_app import get_session
@@ -102,12 +103,8 @@ async def rolled_back(app: FastAPI) -> AsyncIterator[AsyncSession]:
                                expire_on_commit=False, autoflush=False)
 
         async def override() -> AsyncIterator[AsyncSession]:
-            try:
+            async with committing(session):
                 yield session
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
 
         app.dependency_overrides[get_session] = override
         try:

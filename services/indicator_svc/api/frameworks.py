@@ -41,6 +41,7 @@ IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=40)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 MEDIA_TYPES = {"json": "application/json", "yaml": "application/yaml",
                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+MAX_FRAMEWORKS_PER_BATCH = 50
 DECODERS = {"json": codecs.from_json, "yaml": codecs.from_yaml, "xlsx": codecs.from_xlsx}
 ENCODERS = {"json": codecs.to_json, "yaml": codecs.to_yaml, "xlsx": codecs.to_xlsx}
 
@@ -49,8 +50,11 @@ def etag(framework: Framework) -> str:
     return f'"{framework.lock_version}"'
 
 
-def expected_version(if_match: str | None) -> int | None:
-    """``If-Match: "7"`` -> 7; the framework's lock_version is its ETag."""
+def expected_version(if_match: str | None, body_version: int | None = None) -> int | None:
+    """The version the client last saw: a body ``version`` field, or ``If-Match: "7"`` -> 7
+    (the framework's lock_version is its ETag)."""
+    if body_version is not None:
+        return body_version
     if if_match is None:
         return None
     value = if_match.strip().removeprefix("W/").strip('"')
@@ -162,7 +166,7 @@ async def update_framework(framework_id: uuid.UUID, data: FrameworkUpdate, sessi
                            principal: CurrentPrincipal, response: Response, if_match: IfMatch = None) -> FrameworkRead:
     """Change a draft's name, description, total points or balance policy."""
     framework = await service.update_framework(session, principal=principal, framework_id=framework_id,
-                                               data=data, expected_version=expected_version(if_match))
+                                               data=data, expected_version=expected_version(if_match, data.version))
     return framework_response(framework, response)
 
 
@@ -187,7 +191,8 @@ async def list_framework_indicators(framework_id: uuid.UUID, session: DBSession,
 async def batch_indicators(session: DBSession, principal: CurrentPrincipal,
                            framework_ids: Annotated[str, Query(max_length=20_000)]) -> IndicatorList:
     """Indicators of many frameworks at once (for DataLoaders); unreadable frameworks are left out."""
-    ids = parse_ids(framework_ids) or []
+    # Each framework may hold 2000 indicators: a smaller batch keeps one answer bounded.
+    ids = parse_ids(framework_ids, field="framework_ids", max_ids=MAX_FRAMEWORKS_PER_BATCH) or []
     indicators = await service.indicators_of_readable(session, principal=principal, framework_ids=ids)
     return IndicatorList(items=indicator_reads(indicators))
 
@@ -196,8 +201,8 @@ async def batch_indicators(session: DBSession, principal: CurrentPrincipal,
 async def add_indicator(framework_id: uuid.UUID, data: IndicatorWrite, session: DBSession,
                         principal: CurrentPrincipal, if_match: IfMatch = None) -> IndicatorRead:
     """Add an indicator to a draft (appended after its siblings)."""
-    indicator = await service.add_indicator(session, principal=principal, framework_id=framework_id,
-                                            spec=_spec(data), expected_version=data.version or expected_version(if_match))
+    indicator = await service.add_indicator(session, principal=principal, framework_id=framework_id, spec=_spec(data),
+                                            expected_version=expected_version(if_match, data.version))
     return await _read_one(session, indicator)
 
 
@@ -207,13 +212,14 @@ async def replace_indicator(framework_id: uuid.UUID, code: IndicatorCode,
                             if_match: IfMatch = None) -> IndicatorRead:
     """Replace one indicator of a draft; a new code renames it and keeps its children."""
     indicator = await service.replace_indicator(session, principal=principal, framework_id=framework_id, code=code,
-                                                spec=_spec(data), expected_version=data.version or expected_version(if_match))
+                                                spec=_spec(data),
+                                                expected_version=expected_version(if_match, data.version))
     return await _read_one(session, indicator)
 
 
 @router.delete("/frameworks/{framework_id}/indicators/{code}", status_code=204)
-async def delete_indicator(framework_id: uuid.UUID, code: IndicatorCode, session: DBSession, principal: CurrentPrincipal,
-                           cascade: bool = False, if_match: IfMatch = None) -> Response:
+async def delete_indicator(framework_id: uuid.UUID, code: IndicatorCode, session: DBSession,
+                           principal: CurrentPrincipal, cascade: bool = False, if_match: IfMatch = None) -> Response:
     """Delete an indicator of a draft (with its sub-indicators when ``cascade=true``)."""
     await service.delete_indicator(session, principal=principal, framework_id=framework_id, code=code,
                                    cascade=cascade, expected_version=expected_version(if_match))
@@ -259,7 +265,7 @@ async def publish(framework_id: uuid.UUID, session: DBSession, principal: Curren
     data = data or FrameworkPublish()
     framework = await service.publish(session, principal=principal, framework_id=framework_id,
                                       override_reason=data.override_reason,
-                                      expected_version=data.version or expected_version(if_match))
+                                      expected_version=expected_version(if_match, data.version))
     return framework_response(framework, response)
 
 

@@ -109,8 +109,15 @@ Text200 = Annotated[Annotated[str, Field(min_length=1, max_length=200), _Storabl
 Text500 = Annotated[Annotated[str, Field(min_length=1, max_length=500), _Storable] | None, _Blank]
 Text2000 = Annotated[Annotated[str, Field(min_length=1, max_length=2000), _Storable] | None, _Blank]
 Text4000 = Annotated[Annotated[str, Field(min_length=1, max_length=4000), _Storable] | None, _Blank]
-Share = Annotated[Decimal, Field(ge=0, le=1, decimal_places=4)]
-Points = Annotated[Decimal, Field(ge=0, le=1000, decimal_places=4)]
+def plain_decimal(value: Decimal) -> Decimal:
+    """One spelling per number (120.5, never 120.5000 from a NUMERIC column, nor 1E+2)."""
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
+
+
+_Plain = AfterValidator(plain_decimal)
+Share = Annotated[Decimal, Field(ge=0, le=1, decimal_places=4), _Plain]
+Points = Annotated[Decimal, Field(ge=0, le=1000, decimal_places=4), _Plain]
+TotalPoints = Annotated[Decimal, Field(gt=0, le=1000, decimal_places=4), _Plain]
 
 
 class _Content(BaseModel):
@@ -154,7 +161,7 @@ class FrameworkContent(_Content):
     code: Code
     name: Name
     description: Text4000 = None
-    total_points: Annotated[Decimal, Field(gt=0, le=1000, decimal_places=4)] = Decimal(100)
+    total_points: TotalPoints = Decimal(100)
     policy: BalancePolicy = DEFAULT_POLICY
     # List order is the display order among siblings.
     indicators: list[IndicatorSpec] = Field(default=[], max_length=2000)

@@ -15,6 +15,7 @@ from services.indicator_svc.framework.content import (
     IndicatorSpec,
     Name,
     Text4000,
+    TotalPoints,
 )
 from services.indicator_svc.framework.logic import Problem
 from services.indicator_svc.framework.models import FrameworkStatus
@@ -26,7 +27,6 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-TotalPoints = Annotated[Decimal, Field(gt=0, le=1000, decimal_places=4)]
 Version = Annotated[int, Field(ge=1, le=2_000_000_000)]
 
 
@@ -76,7 +76,7 @@ class FrameworkRead(BaseModel):
     org_unit_id: uuid.UUID
     org_path: str
     status: FrameworkStatus
-    total_points: Decimal
+    total_points: TotalPoints
     policy: BalancePolicy
     derived_from_id: uuid.UUID | None
     previous_version_id: uuid.UUID | None

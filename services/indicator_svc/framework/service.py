@@ -17,7 +17,6 @@ from services.indicator_svc.framework.content import (
     BalancePolicy,
     FrameworkContent,
     IndicatorSpec,
-    _reject_unstorable_characters,
 )
 from services.indicator_svc.framework.events import FRAMEWORK_PUBLISHED, FrameworkPublished
 from services.indicator_svc.framework.models import Framework, FrameworkStatus, Indicator
@@ -54,7 +53,8 @@ def in_subtree(org_path: str) -> Any:
     """SQL twin of ``path_within``: the org path or anything below it (uses the text_pattern_ops index)."""
     if org_path == "/":
         return Framework.org_path.startswith("/")
-    return (Framework.org_path == org_path) | Framework.org_path.startswith(org_path + "/")
+    # autoescape: "_" is legal in org paths and must not act as a LIKE wildcard.
+    return (Framework.org_path == org_path) | Framework.org_path.startswith(org_path + "/", autoescape=True)
 
 
 def visible_to(principal: Principal) -> Any:
@@ -189,38 +189,21 @@ async def create_framework(session: AsyncSession, *, principal: Principal, data:
     return await _insert_framework(session, framework, indicators)
 
 
-def _check_storable(specs: Sequence[IndicatorSpec], field: str) -> None:
-    """Refuse what the indicator table cannot hold: repeated codes, NUL and the like in scoring text."""
-    errors: list[dict[str, str]] = []
+def _check_unique_codes(specs: Sequence[IndicatorSpec]) -> None:
+    """An imported file may repeat a code; the indicator table cannot hold that (422, not a 500)."""
     seen: set[str] = set()
+    errors = []
     for index, spec in enumerate(specs):
-        prefix = field.format(index=index)
         if spec.code in seen:
-            errors.append({"field": f"{prefix}code", "message": f"code {spec.code!r} is repeated"})
+            errors.append({"field": f"indicators[{index}].code", "message": f"code {spec.code!r} is repeated"})
         seen.add(spec.code)
-        for text in _strings(spec.scoring.model_dump(mode="json") if spec.scoring else None):
-            try:
-                _reject_unstorable_characters(text)
-            except ValueError as exc:
-                errors.append({"field": f"{prefix}scoring", "message": str(exc)})
-                break
     if errors:
-        raise Unprocessable(f"{len(errors)} indicator field(s) cannot be stored.", errors=errors)
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
+        raise Unprocessable(f"{len(errors)} indicator code(s) are repeated.", errors=errors)
 
 
 async def import_framework(session: AsyncSession, *, principal: Principal, content: FrameworkContent,
                            org_unit_id: uuid.UUID, org_path: str) -> Framework:
-    _check_storable(content.indicators, "indicators[{index}].")
+    _check_unique_codes(content.indicators)
     data = FrameworkCreate(code=content.code, name=content.name, description=content.description,
                            org_unit_id=org_unit_id, org_path=org_path, total_points=content.total_points,
                            policy=content.policy)
@@ -230,7 +213,7 @@ async def import_framework(session: AsyncSession, *, principal: Principal, conte
 async def update_framework(session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID,
                            data: FrameworkUpdate, expected_version: int | None) -> Framework:
     framework = await get_writable_draft(session, principal=principal, framework_id=framework_id,
-                                         expected_version=data.version or expected_version)
+                                         expected_version=expected_version)
     changes = data.model_dump(exclude_unset=True, exclude={"version"})
     for field, value in changes.items():
         if field == "policy":
@@ -273,8 +256,8 @@ async def add_indicator(session: AsyncSession, *, principal: Principal, framewor
                             errors=[{"field": "parent_code", "message": "unknown indicator code"}])
     if len(current) >= FrameworkContent.model_fields["indicators"].metadata[0].max_length:
         raise Unprocessable("A framework holds at most 2000 indicators.")
-    _check_storable([spec], "")
-    row = _indicator_rows(framework.id, [spec])[0] | {"position": len(current)}
+    # After deletions positions have gaps: append after the last one, never onto a used one.
+    row = _indicator_rows(framework.id, [spec])[0] | {"position": max((i.position for i in current), default=-1) + 1}
     indicator = Indicator(**row)
     session.add(indicator)
     _touch(framework)
@@ -295,7 +278,6 @@ async def replace_indicator(session: AsyncSession, *, principal: Principal, fram
     framework = await get_writable_draft(session, principal=principal, framework_id=framework_id,
                                          expected_version=expected_version)
     indicator = await _indicator_by_code(session, framework.id, code)
-    _check_storable([spec], "")
     if spec.parent_code is not None:
         others = set(await session.scalars(select(Indicator.code).where(
             Indicator.framework_id == framework.id, Indicator.code != code)))

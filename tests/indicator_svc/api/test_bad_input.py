@@ -123,8 +123,8 @@ async def test_add_indicator_names_the_bad_field(client, api, patch, field):
     ({"method": "veto", "events": [], "cap_grade": "C"}, "scoring.veto.events"),
     ({"method": "veto", "events": ["fraud", "fraud"], "cap_grade": "C"}, "scoring.veto.events"),
     ({"method": "veto", "events": ["fraud"]}, "scoring.veto.cap_grade"),
-    ({"method": "veto", "events": ["nul\x00byte"], "cap_grade": "C"}, "scoring"),
-    ({"method": "veto", "events": ["fraud"], "cap_grade": "C\x00"}, "scoring"),
+    ({"method": "veto", "events": ["nul\x00byte"], "cap_grade": "C"}, "scoring.veto.events.0"),
+    ({"method": "veto", "events": ["fraud"], "cap_grade": "C\x00"}, "scoring.veto.cap_grade"),
 ])
 async def test_invalid_scoring_parameters_are_named(client, api, scoring, field):
     framework = await api.create()
@@ -140,7 +140,7 @@ async def test_replace_indicator_validates_like_add(client, api):
     assert "weight" in fields_of(body)
     bad_veto = {**VALID_INDICATOR, "kind": "veto", "weight": 0,
                 "scoring": {"method": "veto", "events": ["a\x00"], "cap_grade": "D"}}
-    assert_problem(await client.put(url, json=bad_veto, headers=api.office), 422, "scoring")
+    assert_problem(await client.put(url, json=bad_veto, headers=api.office), 422, "scoring.veto.events.0")
     assert_problem(await client.put(f"{BASE}/{framework['id']}/indicators/{'C' * 65}", json=VALID_INDICATOR,
                                     headers=api.office), 422, "code")
     assert [i["code"] for i in await api.indicators(framework["id"])] == ["S", "S1", "S2"]
@@ -204,7 +204,7 @@ async def test_other_bad_queries(client, api):
         (await client.delete(f"{BASE}/{fid}/indicators/S", params={"cascade": "maybe"}, headers=api.office),
          "cascade"),
         (await client.get("/api/v1/indicators", headers=api.office), "framework_ids"),
-        (await client.get("/api/v1/indicators", params={"framework_ids": "x"}, headers=api.office), "ids"),
+        (await client.get("/api/v1/indicators", params={"framework_ids": "x"}, headers=api.office), "framework_ids"),
         (await client.post(f"{BASE}/import", params={"org_unit_id": "x", "org_path": SZ, "format": "json"},
                            content=b"{}", headers=api.office), "org_unit_id"),
         (await client.post(f"{BASE}/import", params={"org_unit_id": ORG_UNIT, "org_path": "x", "format": "json"},

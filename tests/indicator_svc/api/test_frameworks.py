@@ -205,6 +205,18 @@ async def test_delete_indicator_with_and_without_cascade(client, api):
     assert await api.indicators(fid) == []
 
 
+async def test_indicators_added_after_a_deletion_keep_a_stable_order(client, api):
+    framework = await api.create_small()
+    fid = framework["id"]
+    assert (await client.delete(f"{BASE}/{fid}/indicators/S1", headers=api.office)).status_code == 204
+    for code in ("S3", "S4"):
+        assert (await api.add(fid, {"code": code, "parent_code": "S", "name": code, "weight": 1})).status_code == 201
+    items = await api.indicators(fid)
+    assert [i["code"] for i in items] == ["S", "S2", "S3", "S4"]
+    positions = [i["position"] for i in items]
+    assert positions == sorted(set(positions))  # unique, so display order (and content_hash) is well defined
+
+
 async def test_idempotency_key_replays_the_first_answer(client, api):
     body = {"code": "IDEM", "name": "Idempotent", "org_unit_id": ORG_UNIT, "org_path": SZ}
     headers = {**api.office, "Idempotency-Key": "create-idem-1"}
@@ -234,3 +246,9 @@ async def test_without_idempotency_key_a_repeat_is_a_conflict(client, api):
     assert (await client.post(BASE, json=body, headers=api.office)).status_code == 201
     assert_problem(await client.post(BASE, json=body, headers=api.office), 409)
     assert len(await api.list_ids(code="TWICE")) == 1
+
+
+async def test_health_endpoints_answer_without_a_token(client):
+    assert (await client.get("/healthz")).status_code == 200
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200, ready.text

@@ -36,6 +36,8 @@ async def test_city_framework_is_valid_and_balanced(client, api):
 async def test_publish_freezes_the_content_and_queues_the_event(client, api, db):
     content = load_city_framework()
     draft = await api.import_city()
+    assert_problem(await api.publish(draft["id"], version=draft["lock_version"] + 1), 409)
+    assert_problem(await api.publish(draft["id"], headers={**api.office, "If-Match": '"99"'}), 409)
     r = await api.publish(draft["id"], headers={**api.office, "If-Match": f'"{draft["lock_version"]}"'})
     assert r.status_code == 200, r.text
     published = r.json()

@@ -64,6 +64,8 @@ def bad_tokens(dev_keys, make_token) -> dict[str, str]:
         "no iss": signed(claims(iss=None)),
         "no sub": signed(claims(sub=None)),
         "no roles": signed(claims(roles=None)),
+        "roles not strings": signed(claims(roles=[["admin"], {"a": 1}])),
+        "roles not a list": signed(claims(roles="admin")),
         "no org": signed(claims(org_id=None, org_path=None)),
         "bad org path": signed(claims(org_path="../etc")),
         "alg none": unsigned({"alg": "none", "typ": "JWT", "kid": kid}, claims()),
@@ -179,6 +181,18 @@ async def test_scope_is_a_subtree_not_a_prefix(client, api):
     assert (await api.get(draft["id"], headers=parent))["id"] == draft["id"]
     child = api.auth("perf_office", org_path="/gd/sz/futian")
     assert_problem(await client.get(f"{BASE}/{draft['id']}", headers=child), 404)
+
+
+async def test_underscore_in_a_scope_is_not_a_wildcard(client, api):
+    admin = api.auth("admin", org_path="/")
+    hidden = await api.create(org_path="/gd/axb/c", headers=admin)
+    mine = await api.create(org_path="/gd/a_b/c", headers=admin)
+    wild = api.auth("perf_office", org_path="/gd/a_b")
+    assert await api.list_ids(headers=wild) == [mine["id"]]
+    assert await api.list_ids(headers=admin, org_path="/gd/a_b") == [mine["id"]]
+    assert_problem(await client.get(f"{BASE}/{hidden['id']}", headers=wild), 404)
+    r = await client.get("/api/v1/indicators", params={"framework_ids": hidden["id"]}, headers=wild)
+    assert r.status_code == 200 and r.json()["items"] == []
 
 
 async def test_admin_of_the_root_sees_and_manages_everything(client, api):

@@ -1,0 +1,67 @@
+"""Gateway settings (identity schema, token issuing, routing, limits)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from shared.config import BaseServiceSettings
+from shared.stack import SERVICES
+
+
+class ExternalIssuer(BaseModel):
+    """An outside OIDC issuer whose tokens the gateway exchanges for its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    issuer: str
+    jwks_url: str
+    audience: str
+    algorithm: str = "RS256"
+    roles_claim: str = "roles"
+    role_map: dict[str, str] = {}  # external role -> govperf role; unmapped roles are dropped
+    org_unit_claim: str = "org_id"
+    org_path_claim: str = "org_path"
+
+
+def default_upstreams() -> dict[str, str]:
+    return {s.name: f"http://127.0.0.1:{s.port}" for s in SERVICES if s.name != "gateway"}
+
+
+class Settings(BaseServiceSettings):
+    service_name: str = "gateway"
+    schema_name: str = "identity"
+
+    public_url: str = "http://127.0.0.1:8000"
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
+    refresh_token_ttl_seconds: int = Field(default=14 * 24 * 3600, ge=300)
+    client_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
+    key_rotation_days: int = Field(default=30, ge=1)
+    # A new key is in the JWKS this long before it signs, so services' caches know it in time.
+    key_publish_ahead_seconds: int = Field(default=60, ge=0)
+    key_passphrase: SecretStr | None = None  # encrypts private keys at rest; required in production
+    admin_password: SecretStr | None = None  # first admin; generated and printed once when unset
+
+    upstreams: dict[str, str] = Field(default_factory=default_upstreams)
+    upstream_timeout_seconds: float = Field(default=30.0, gt=0)
+    upstream_connect_timeout_seconds: float = Field(default=3.0, gt=0)
+    upstream_max_connections: int = Field(default=200, ge=1)
+
+    cors_origins: list[str] = []
+    rate_limit_per_minute: int = Field(default=1200, ge=1)
+    rate_limit_burst: int = Field(default=200, ge=1)
+    token_rate_limit_per_minute: int = Field(default=30, ge=1)
+    max_failed_logins: int = Field(default=5, ge=1)
+    lockout_seconds: int = Field(default=900, ge=1)
+
+    graphql_max_depth: int = Field(default=8, ge=2)
+    graphql_max_aliases: int = Field(default=15, ge=1)
+    graphql_max_tokens: int = Field(default=2000, ge=100)
+
+    oidc_issuers: list[ExternalIssuer] = []
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

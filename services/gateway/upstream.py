@@ -1,0 +1,40 @@
+"""The one pooled HTTP client the gateway uses to reach the services (REST routing and GraphQL)."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+from prometheus_client import Counter
+
+from shared.errors import NotFound
+
+UPSTREAM_REQUESTS = Counter("govperf_gateway_upstream_requests_total", "Requests sent to services",
+                            ["service"])
+
+
+class Upstreams:
+    def __init__(self, base_urls: dict[str, str], client: httpx.AsyncClient) -> None:
+        self.base_urls, self.client = base_urls, client
+
+    def url(self, service: str, path: str) -> str:
+        """``url("indicator", "/api/v1/frameworks")``; an unknown service is a 404 to the caller."""
+        base = self.base_urls.get(service)
+        if base is None:
+            raise NotFound(f"No service named {service!r}.")
+        return base.rstrip("/") + path
+
+    def count(self, service: str) -> None:
+        UPSTREAM_REQUESTS.labels(service).inc()
+
+
+def build_client(*, timeout: float, connect_timeout: float, max_connections: int) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=connect_timeout),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        follow_redirects=False,
+    )
+
+
+def get_upstreams(app: FastAPI) -> Upstreams:
+    upstreams: Upstreams = app.state.upstreams
+    return upstreams
