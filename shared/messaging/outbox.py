@@ -11,6 +11,7 @@ from nats.js import JetStreamContext
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from shared.errors import Unprocessable
 from shared.events import CloudEvent
 from shared.messaging.tables import MessagingTables
 from shared.observability import OUTBOX_BACKLOG, OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
@@ -18,10 +19,19 @@ from shared.observability import OUTBOX_BACKLOG, OUTBOX_PUBLISH_FAILURES, OUTBOX
 log = logging.getLogger("govperf.outbox")
 
 
+# NATS refuses messages over its max_payload (8 MB in shared/nats.conf); refuse them here, in the
+# request that makes them, instead of leaving an event in the outbox that can never be published.
+MAX_EVENT_BYTES = 7 * 1024 * 1024
+
+
 async def add(session: AsyncSession, tables: MessagingTables, event: CloudEvent) -> None:
     """Queue ``event`` in the caller's transaction; it is published only if that transaction commits."""
-    await session.execute(insert(tables.outbox).values(
-        id=event.id, subject=event.nats_subject, envelope=event.model_dump(mode="json")))
+    envelope = event.model_dump(mode="json")
+    size = len(json.dumps(envelope, separators=(",", ":")).encode())
+    if size > MAX_EVENT_BYTES:
+        raise Unprocessable(f"The {event.type} event would be {size} bytes; events are limited to "
+                            f"{MAX_EVENT_BYTES} bytes. Shorten the content.")
+    await session.execute(insert(tables.outbox).values(id=event.id, subject=event.nats_subject, envelope=envelope))
 
 
 class OutboxRelay:

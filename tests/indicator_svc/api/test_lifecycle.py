@@ -266,3 +266,17 @@ async def test_diff_between_any_two_versions(client, api):
     assert_problem(await client.get(f"{BASE}/{v1['id']}/diff", headers=api.office), 422, "against")
     assert_problem(await client.get(f"{BASE}/{fid}/diff", params={"against": str(uuid.uuid4())},
                                     headers=api.office), 404)
+
+
+async def test_an_event_too_large_for_nats_is_refused_in_the_request(db):
+    from services.indicator_svc.db import TABLES
+    from shared.errors import Unprocessable
+    from shared.events import CloudEvent
+    from shared.messaging import outbox
+
+    huge = CloudEvent(type="indicator.framework.published", source="test", data={"blob": "x" * (8 * 1024 * 1024)})
+    with pytest.raises(Unprocessable):
+        await outbox.add(db, TABLES, huge)
+    small = CloudEvent(type="indicator.framework.published", source="test", data={"blob": "x"})
+    await outbox.add(db, TABLES, small)
+    assert await db.scalar(text("SELECT count(*) FROM indicator.outbox WHERE id = :id"), {"id": small.id}) == 1
