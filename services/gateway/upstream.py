@@ -38,3 +38,14 @@ def build_client(*, timeout: float, connect_timeout: float, max_connections: int
 def get_upstreams(app: FastAPI) -> Upstreams:
     upstreams: Upstreams = app.state.upstreams
     return upstreams
+
+
+async def open_upstreams(app: FastAPI) -> None:
+    settings = app.state.settings
+    app.state.upstreams = Upstreams(settings.upstreams, build_client(
+        timeout=settings.upstream_timeout_seconds, connect_timeout=settings.upstream_connect_timeout_seconds,
+        max_connections=settings.upstream_max_connections))
+
+
+async def close_upstreams(app: FastAPI) -> None:
+    await app.state.upstreams.client.aclose()
