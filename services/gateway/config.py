@@ -61,6 +61,14 @@ class Settings(BaseServiceSettings):
 
     oidc_issuers: list[ExternalIssuer] = []
 
+    # argon2id cost for passwords and client secrets (RFC 9106's second recommendation by default;
+    # tests lower it to stay fast).
+    password_hash_time_cost: int = Field(default=3, ge=1, le=10)
+    password_hash_memory_kib: int = Field(default=64 * 1024, ge=8, le=1024 * 1024)
+    # How long the gateway trusts its in-process view of a user's or client's security state.
+    principal_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    key_check_interval_seconds: int = Field(default=3600, ge=10)
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -45,13 +45,21 @@ async def get_principal(request: Request) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def require(roles: Iterable[Role]) -> Callable[[Principal], Awaitable[Principal]]:
-    """A dependency that admits principals holding any of ``roles`` (org scope is checked per resource)."""
+ScopeOf = Callable[[Request], str | None]
+
+
+def require(roles: Iterable[Role], *, scope: ScopeOf | None = None) -> Callable[..., Awaitable[Principal]]:
+    """A dependency admitting principals that hold any of ``roles`` and, when ``scope`` names the
+    org path a request targets (e.g. from a query parameter), whose subtree contains it.
+    Resources loaded by id are scope-checked in the service once their org path is known."""
     allowed = frozenset(roles)
 
-    async def dependency(principal: CurrentPrincipal) -> Principal:
+    async def dependency(request: Request, principal: CurrentPrincipal) -> Principal:
         if not principal.has_any(allowed):
             raise Forbidden("Your roles do not allow this action.")
+        target = scope(request) if scope is not None else None
+        if target is not None and not principal.in_scope(target):
+            raise Forbidden("The org unit is outside your scope.")
         return principal
 
     return dependency

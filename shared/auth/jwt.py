@@ -47,6 +47,23 @@ def sign(claims: dict[str, Any], private_pem: str, *, algorithm: str, kid: str) 
     return token
 
 
+def unverified_header_value(token: str, name: str) -> Any:
+    """One header field (e.g. ``kid``) of a token whose signature is NOT checked: for routing only."""
+    try:
+        return jws.get_unverified_header(token).get(name)
+    except JOSEError:
+        return None
+
+
+def unverified_claim(token: str, name: str) -> Any:
+    """One claim (e.g. ``iss``) read without verifying: only to pick the verifier that will check it."""
+    try:
+        claims = jwt.get_unverified_claims(token)
+    except JOSEError:
+        return None
+    return claims.get(name) if isinstance(claims, dict) else None
+
+
 class KeySet:
     """A JWKS read from a URL or a file, cached; an unknown ``kid`` triggers one rate-limited refresh."""
 
@@ -77,6 +94,11 @@ class KeySet:
             document = json.loads(await asyncio.to_thread(self._path.read_text))
         self._keys = {k["kid"]: k for k in document.get("keys", []) if "kid" in k}
         self._loaded_at = time.monotonic()
+
+    def invalidate(self) -> None:
+        """Forget the cached keys: the next lookup reloads (the gateway calls it after a rotation)."""
+        if not self._static:
+            self._loaded_at = 0.0
 
     async def get(self, kid: str) -> dict[str, Any] | None:
         age = time.monotonic() - self._loaded_at

@@ -107,3 +107,35 @@ def test_cursor_round_trips(value):
 def test_new_ids_are_time_ordered():
     ids = [new_id() for _ in range(100)]
     assert ids == sorted(ids)
+
+
+async def test_require_checks_roles_and_the_targeted_scope(dev_keys, make_token):
+    from typing import Annotated
+
+    from fastapi import Depends
+
+    from shared.auth.deps import require
+    from shared.auth.jwt import KeySet, TokenVerifier
+    from shared.auth.principal import Principal, Role
+
+    app = make_app()
+    keys = KeySet(path=dev_keys.jwks_path)
+    app.state.verifier = TokenVerifier(keys, algorithm="ES256", issuer="govperf", audience="govperf")
+    office = require({Role.perf_office}, scope=lambda request: request.query_params.get("org_path"))
+
+    @app.get("/plans")
+    async def plans(principal: Annotated[Principal, Depends(office)]) -> dict[str, str]:
+        return {"subject": principal.subject}
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        def get(token: str, org_path: str) -> object:
+            return http.get("/plans", params={"org_path": org_path}, headers={"Authorization": f"Bearer {token}"})
+
+        inside = await get(make_token("perf_office", org_path="/gd/sz"), "/gd/sz/ft")
+        outside = await get(make_token("perf_office", org_path="/gd/sz"), "/gd/gz")
+        wrong_role = await get(make_token("audit", org_path="/gd"), "/gd/sz")
+        anonymous = await http.get("/plans", params={"org_path": "/gd"})
+    assert inside.status_code == 200
+    assert outside.status_code == 403 and wrong_role.status_code == 403
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == "Bearer"

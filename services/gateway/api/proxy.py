@@ -1,5 +1,147 @@
-"""Placeholder router, replaced by the gateway work in progress."""
+"""REST routing: ``/api/v1/<service>/<path>`` -> ``<service base>/api/v1/<path>``, streamed both ways."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+import logging
+import re
+import secrets
+from collections.abc import AsyncIterator
+from urllib.parse import unquote
+
+import httpx
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
+from starlette.requests import ClientDisconnect
+
+from services.gateway.principal import OptionalPrincipal
+from services.gateway.upstream import Upstreams, get_upstreams
+from shared.errors import AppError, NotFound
+
+log = logging.getLogger("govperf.gateway.proxy")
+
+router = APIRouter(include_in_schema=False)
+
+PREFIX = "/api/v1/"
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# RFC 9110 7.6.1 connection-specific headers, plus those the gateway sets itself.
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+                        "trailer", "trailers", "transfer-encoding", "upgrade", "proxy-connection"})
+# Client-supplied values would let a caller spoof its address or our request id to the services.
+REQUEST_DROP = HOP_BY_HOP | {"host", "x-request-id", "traceparent", "forwarded", "x-forwarded-for",
+                             "x-forwarded-proto", "x-forwarded-host", "x-real-ip"}
+# The gateway's own middleware and server add these; passing the upstream's would duplicate them.
+RESPONSE_DROP = HOP_BY_HOP | {"x-request-id", "server", "date"}
+TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+class UpstreamUnavailable(AppError):
+    status, code, title = 503, "upstream-unavailable", "Service unavailable"
+
+
+class UpstreamTimeout(AppError):
+    status, code, title = 504, "upstream-timeout", "Service timed out"
+
+
+class BadGateway(AppError):
+    status, code, title = 502, "bad-gateway", "Bad gateway"
+
+
+def traceparent(incoming: str | None) -> str:
+    """Continue the caller's W3C trace with the gateway as a new span, or start a trace."""
+    match = TRACEPARENT_RE.fullmatch((incoming or "").strip().lower())
+    trace_id = match.group(1) if match and match.group(1) != "0" * 32 else secrets.token_hex(16)
+    flags = match.group(3) if match else "01"
+    return f"00-{trace_id}-{secrets.token_hex(8)}-{flags}"
+
+
+def connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[str]:
+    """Header names a ``Connection`` header declares hop-by-hop."""
+    return {token.strip().lower() for name, value in headers if name.lower() == b"connection"
+            for token in value.decode("latin-1").split(",") if token.strip()}
+
+
+def upstream_path(raw_path: str, service: str) -> str:
+    """The still percent-encoded path after ``/api/v1/<service>``, as ``/api/v1/...`` upstream.
+
+    Dot segments are refused: httpx normalizes them away, so ``/api/v1/x/../../metrics`` would
+    reach the service's operational routes outside ``/api/v1``."""
+    rest = raw_path.split("/", 4)[4] if raw_path.count("/") >= 4 else ""
+    if any(unquote(segment) in {".", ".."} for segment in rest.split("/")):
+        raise NotFound("No such route.")
+    return PREFIX + rest
+
+
+def forward_headers(request: Request) -> list[tuple[str, str]]:
+    raw: list[tuple[bytes, bytes]] = request.scope["headers"]
+    drop = REQUEST_DROP | connection_tokens(raw)
+    headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw if n.decode("latin-1").lower() not in drop]
+    client_ip = request.client.host if request.client else "unknown"
+    headers += [
+        ("x-request-id", str(request.scope.get("state", {}).get("request_id", ""))),
+        ("traceparent", traceparent(request.headers.get("traceparent"))),
+        # uvicorn's --proxy-headers already resolved trusted proxies into the client address.
+        ("x-forwarded-for", client_ip),
+        ("x-forwarded-proto", request.url.scheme),
+        ("x-forwarded-host", request.headers.get("host", "")),
+    ]
+    return headers
+
+
+def has_body(request: Request) -> bool:
+    return "content-length" in request.headers or "transfer-encoding" in request.headers
+
+
+async def body_stream(request: Request) -> AsyncIterator[bytes]:
+    async for chunk in request.stream():
+        if chunk:
+            yield chunk
+
+
+@router.api_route("/api/v1/{service}/{path:path}", methods=METHODS)
+async def proxy(service: str, path: str, request: Request, principal: OptionalPrincipal) -> Response:
+    """Route to a service. ``principal`` is resolved only to refuse a bad token here (401); the
+    token itself is forwarded and the service authorizes again."""
+    upstreams: Upstreams = get_upstreams(request.app)
+    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+    url = upstreams.url(service, upstream_path(raw_path.decode("latin-1"), service))
+    upstream_request = upstreams.client.build_request(
+        request.method, httpx.URL(url, query=request.scope.get("query_string", b"")),
+        headers=forward_headers(request),
+        # No body on the wire unless the caller sent one: a chunked empty GET confuses some servers.
+        content=body_stream(request) if has_body(request) else None,
+    )
+    upstreams.count(service)
+    try:
+        upstream = await upstreams.client.send(upstream_request, stream=True)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        log.warning("upstream %s unreachable: %r", service, exc)
+        raise UpstreamUnavailable(f"The {service} service is not reachable; try again shortly.") from None
+    except httpx.TimeoutException as exc:
+        log.warning("upstream %s timed out: %r", service, exc)
+        raise UpstreamTimeout(f"The {service} service did not answer in time.") from None
+    except httpx.HTTPError as exc:
+        log.warning("upstream %s failed: %r", service, exc)
+        raise BadGateway(f"The {service} service gave no valid answer.") from None
+    except ClientDisconnect:
+        # The caller left (or the body cap answered 413 already): nobody is listening.
+        return Response(status_code=499)
+    drop = RESPONSE_DROP | connection_tokens(upstream.headers.raw)
+    headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in upstream.headers.raw
+               if n.decode("latin-1").lower() not in drop]
+    response = StreamingResponse(relay_body(upstream, service), status_code=upstream.status_code,
+                                 background=BackgroundTask(upstream.aclose))
+    # Raw (still encoded) bytes are relayed, so Content-Length and Content-Encoding stay true.
+    response.raw_headers = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers]
+    return response
+
+
+async def relay_body(upstream: httpx.Response, service: str) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in upstream.aiter_raw():
+            yield chunk
+    except httpx.HTTPError as exc:
+        # Headers are gone already: the only honest signal left is breaking the connection.
+        log.warning("upstream %s broke off mid-body: %r", service, exc)
+        raise
+
