@@ -41,9 +41,12 @@ Hook = Callable[[FastAPI], Awaitable[None]]
 def create_service_app(settings: BaseServiceSettings, *, title: str, routers: Sequence[APIRouter],
                        tables: MessagingTables, handlers: Mapping[str, Handler] | None = None,
                        key_set: Callable[[FastAPI], KeySet] | None = None,
-                       on_startup: Sequence[Hook] = (), on_shutdown: Sequence[Hook] = ()) -> FastAPI:
+                       on_startup: Sequence[Hook] = (), on_shutdown: Sequence[Hook] = (),
+                       openapi_url: str = "/openapi.json", docs_url: str | None = "/docs") -> FastAPI:
     """``key_set`` replaces the JWKS source (the gateway verifies with its own keys);
-    ``on_startup`` hooks run after the engine and NATS exist, ``on_shutdown`` before they close."""
+    ``on_startup`` hooks run after the engine and NATS exist, ``on_shutdown`` before they close;
+    ``openapi_url``/``docs_url`` move FastAPI's own documents (the gateway serves aggregated ones),
+    and docs are never served in production."""
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logging.basicConfig(level=settings.log_level, format="%(message)s")
@@ -88,7 +91,8 @@ def create_service_app(settings: BaseServiceSettings, *, title: str, routers: Se
             await engine.dispose()
 
     app = FastAPI(title=title, version="1.0.0", lifespan=lifespan,
-                  docs_url="/docs" if settings.env != "production" else None)
+                  openapi_url=openapi_url,
+                  docs_url=docs_url if settings.env != "production" else None)
     app.state.settings = settings
     app.state.tables = tables
     install_error_handlers(app)

@@ -1,4 +1,4 @@
-"""The processes that make up govperf, in start order (gateway last once it exists)."""
+"""The processes that make up govperf, in start order (gateway last)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,13 @@ class ServiceSpec:
         return f"{self.module}:create_app"
 
 
-SERVICES: tuple[ServiceSpec, ...] = (ServiceSpec("indicator", "services.indicator_svc.app", 8001, "indicator"),)
+GATEWAY_PORT = 8000
+
+# The gateway last: it routes to the others, which fetch its JWKS only when a token arrives.
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("indicator", "services.indicator_svc.app", 8001, "indicator"),
+    ServiceSpec("gateway", "services.gateway.app", GATEWAY_PORT, "identity"),
+)
 
 
 def get_service(name: str) -> ServiceSpec:

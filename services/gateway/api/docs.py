@@ -1,5 +1,191 @@
-"""Placeholder router, replaced by the gateway work in progress."""
+"""One OpenAPI document for the whole platform: the gateway's routes plus every service's, as the
+gateway exposes them (``/api/v1/<service>/...``), and Swagger UI over it outside production."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+import asyncio
+import copy
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from services.gateway.upstream import Upstreams, get_upstreams
+from shared.errors import NotFound
+
+log = logging.getLogger("govperf.gateway.docs")
+
+router = APIRouter(include_in_schema=False)
+
+OPENAPI_URL = "/openapi.json"
+GATEWAY_OPENAPI_URL = "/openapi/gateway.json"  # FastAPI's own document of the gateway's routes
+PREFIX = "/api/v1/"
+CACHE_SECONDS = 60.0
+RETRY_SECONDS = 10.0  # a service that was down is asked again this soon
+FETCH_TIMEOUT = 5.0
+COMPONENT_SECTIONS = ("schemas", "responses", "parameters", "examples", "requestBodies", "headers",
+                      "securitySchemes", "links", "callbacks", "pathItems")
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+BEARER = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+
+
+def component_name(service: str, name: str) -> str:
+    return f"{service}_{name}"
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def rewrite_ref(ref: str, service: str) -> str:
+    """``#/components/schemas/X`` -> ``#/components/schemas/<service>_X``; other refs unchanged."""
+    parts = ref.split("/")
+    if len(parts) >= 4 and parts[0] == "#" and parts[1] == "components" and parts[2] in COMPONENT_SECTIONS:
+        parts[3] = _escape(component_name(service, _unescape(parts[3])))
+    return "/".join(parts)
+
+
+def rewrite_refs(node: Any, service: str) -> Any:
+    """A deep copy of ``node`` with every component reference renamed for ``service``."""
+    if isinstance(node, list):
+        return [rewrite_refs(item, service) for item in node]
+    if not isinstance(node, dict):
+        return node
+    result: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "$ref" and isinstance(value, str):
+            result[key] = rewrite_ref(value, service)
+        elif key == "mapping" and isinstance(value, dict):  # discriminator mappings hold refs as strings
+            result[key] = {k: rewrite_ref(v, service) if isinstance(v, str) else v for k, v in value.items()}
+        else:
+            result[key] = rewrite_refs(value, service)
+    return result
+
+
+def rename_security(requirements: Any, service: str) -> Any:
+    if not isinstance(requirements, list):
+        return requirements
+    return [{component_name(service, k): v for k, v in r.items()} if isinstance(r, dict) else r
+            for r in requirements]
+
+
+def merge(gateway: dict[str, Any], services: dict[str, dict[str, Any]],
+          unavailable: list[str]) -> dict[str, Any]:
+    """The platform document; ``services`` maps a service name to its own OpenAPI document."""
+    document = copy.deepcopy(gateway)
+    document["info"] = {**document.get("info", {}), "title": "govperf API"}
+    paths: dict[str, Any] = document.setdefault("paths", {})
+    components: dict[str, Any] = document.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["bearerAuth"] = BEARER
+    # The services read the bearer header themselves, so their documents declare no scheme;
+    # one global requirement gives Swagger UI its "Authorize" button. Anonymous is allowed too.
+    document["security"] = [{"bearerAuth": []}, {}]
+    tags: list[dict[str, Any]] = list(document.get("tags", []))
+    for service, source in sorted(services.items()):
+        tags.append({"name": service, "description": f"the {service} service, under /api/v1/{service}/"})
+        for section, entries in (source.get("components") or {}).items():
+            if isinstance(entries, dict):
+                target = components.setdefault(section, {})
+                for name, value in entries.items():
+                    target[component_name(service, name)] = rewrite_refs(value, service)
+        for path, item in (source.get("paths") or {}).items():
+            if not path.startswith(PREFIX):
+                continue  # not routed by the gateway (operational routes)
+            item = rewrite_refs(item, service)
+            for method, operation in item.items():
+                if method in HTTP_METHODS and isinstance(operation, dict):
+                    if "operationId" in operation:
+                        operation["operationId"] = component_name(service, operation["operationId"])
+                    operation["tags"] = [f"{service}: {t}" for t in operation.get("tags", [])] or [service]
+                    if "security" in operation:
+                        operation["security"] = rename_security(operation["security"], service)
+            paths[f"{PREFIX}{service}/{path[len(PREFIX):]}"] = item
+    if tags:
+        document["tags"] = tags
+    if unavailable:
+        # Said in the document rather than failing it: one service down must not hide the others.
+        document["info"]["x-govperf-unavailable-services"] = sorted(unavailable)
+    return document
+
+
+@dataclass
+class _Cached:
+    document: dict[str, Any] | None
+    fetched_at: float
+    ok: bool
+
+
+class OpenApiAggregator:
+    """Fetches each service's document at most once a minute and keeps the last good one."""
+
+    def __init__(self, upstreams: Upstreams) -> None:
+        self.upstreams = upstreams
+        self._cache: dict[str, _Cached] = {}
+        self._lock = asyncio.Lock()
+
+    def _fresh(self, service: str, now: float) -> bool:
+        entry = self._cache.get(service)
+        return entry is not None and now - entry.fetched_at < (CACHE_SECONDS if entry.ok else RETRY_SECONDS)
+
+    async def _fetch(self, service: str) -> dict[str, Any] | None:
+        self.upstreams.count(service)
+        try:
+            response = await self.upstreams.client.get(self.upstreams.url(service, OPENAPI_URL),
+                                                       timeout=FETCH_TIMEOUT)
+            response.raise_for_status()
+            document = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning("openapi of %s unavailable: %r", service, exc)
+            return None
+        return document if isinstance(document, dict) else None
+
+    async def documents(self) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        services = sorted(self.upstreams.base_urls)
+        now = time.monotonic()
+        stale = [s for s in services if not self._fresh(s, now)]
+        if stale:
+            async with self._lock:  # one refresh at a time; later callers find it done
+                now = time.monotonic()
+                stale = [s for s in services if not self._fresh(s, now)]
+                fetched = await asyncio.gather(*(self._fetch(s) for s in stale))
+                for service, document in zip(stale, fetched, strict=True):
+                    previous = self._cache.get(service)
+                    self._cache[service] = _Cached(
+                        document if document is not None else (previous.document if previous else None),
+                        now, document is not None)
+        found = {s: e.document for s in services if (e := self._cache.get(s)) and e.document is not None}
+        unavailable = [s for s in services if not (e := self._cache.get(s)) or not e.ok]
+        return found, unavailable
+
+
+def aggregator(app: FastAPI) -> OpenApiAggregator:
+    # Built on first use: the upstream client only exists once the lifespan has run.
+    existing = getattr(app.state, "openapi_aggregator", None)
+    if existing is None:
+        existing = app.state.openapi_aggregator = OpenApiAggregator(get_upstreams(app))
+    assert isinstance(existing, OpenApiAggregator)
+    return existing
+
+
+@router.get(OPENAPI_URL)
+async def openapi(request: Request) -> JSONResponse:
+    """The platform's OpenAPI document (the gateway's routes and every service's, as routed)."""
+    services, unavailable = await aggregator(request.app).documents()
+    return JSONResponse(merge(request.app.openapi(), services, unavailable))
+
+
+@router.get("/docs")
+async def swagger_ui(request: Request) -> HTMLResponse:
+    """Swagger UI over the platform document; not served in production."""
+    if request.app.state.settings.env == "production":
+        raise NotFound()
+    return get_swagger_ui_html(openapi_url=OPENAPI_URL, title="govperf API")

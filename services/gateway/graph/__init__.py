@@ -1,0 +1,1 @@
+"""The gateway's one GraphQL graph over the services' REST APIs (strawberry)."""

@@ -75,6 +75,7 @@ EXTERNAL_SUBJECTS: frozenset[EvaluationSubject] = frozenset(
 )
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+MAX_INDICATORS = 2000
 
 
 def _reject_unstorable_characters(text: str) -> str:
@@ -164,4 +165,4 @@ class FrameworkContent(_Content):
     total_points: TotalPoints = Decimal(100)
     policy: BalancePolicy = DEFAULT_POLICY
     # List order is the display order among siblings.
-    indicators: list[IndicatorSpec] = Field(default=[], max_length=2000)
+    indicators: list[IndicatorSpec] = Field(default=[], max_length=MAX_INDICATORS)

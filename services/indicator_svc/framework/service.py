@@ -13,11 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.indicator_svc.db import TABLES
 from services.indicator_svc.framework import logic
-from services.indicator_svc.framework.content import (
-    BalancePolicy,
-    FrameworkContent,
-    IndicatorSpec,
-)
+from services.indicator_svc.framework.content import MAX_INDICATORS, BalancePolicy, FrameworkContent, IndicatorSpec
 from services.indicator_svc.framework.events import FRAMEWORK_PUBLISHED, FrameworkPublished
 from services.indicator_svc.framework.models import Framework, FrameworkStatus, Indicator
 from services.indicator_svc.framework.schemas import FrameworkCreate, FrameworkDerive, FrameworkUpdate
@@ -254,8 +250,8 @@ async def add_indicator(session: AsyncSession, *, principal: Principal, framewor
     if spec.parent_code is not None and not any(i.code == spec.parent_code for i in current):
         raise Unprocessable(f"Parent indicator {spec.parent_code} does not exist.",
                             errors=[{"field": "parent_code", "message": "unknown indicator code"}])
-    if len(current) >= FrameworkContent.model_fields["indicators"].metadata[0].max_length:
-        raise Unprocessable("A framework holds at most 2000 indicators.")
+    if len(current) >= MAX_INDICATORS:
+        raise Unprocessable(f"A framework holds at most {MAX_INDICATORS} indicators.")
     # After deletions positions have gaps: append after the last one, never onto a used one.
     row = _indicator_rows(framework.id, [spec])[0] | {"position": max((i.position for i in current), default=-1) + 1}
     indicator = Indicator(**row)

@@ -1,0 +1,31 @@
+"""What every resolver gets: the verified caller and the request's own loaders."""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import strawberry
+from strawberry.fastapi import BaseContext
+
+from services.gateway.graph.errors import UNAUTHENTICATED, GraphError
+from services.gateway.graph.indicator_api import IndicatorApi
+from services.gateway.graph.loaders import Loaders
+from shared.auth.principal import Principal
+
+
+class GraphContext(BaseContext):
+    def __init__(self, *, principal: Principal | None, indicator_api: IndicatorApi, loaders: Loaders) -> None:
+        super().__init__()
+        self._principal = principal
+        self.indicator_api = indicator_api
+        self.loaders = loaders
+
+    @property
+    def principal(self) -> Principal:
+        # Only the GraphiQL page is served without a principal, and it runs no resolver.
+        if self._principal is None:
+            raise GraphError(UNAUTHENTICATED, "Authentication required.")
+        return self._principal
+
+
+GraphInfo: TypeAlias = strawberry.Info[GraphContext, None]
