@@ -140,7 +140,7 @@ class SatisfactionParams(_Params):
 def _printable(text: str) -> str:
     # Control characters and lone surrogates cannot be stored (PostgreSQL JSONB refuses NUL)
     # nor survive a file round trip.
-    if any(unicodedata.category(c) in ("Cc", "Cs") or c in "\ufffe\uffff" for c in text):
+    if any((unicodedata.category(c) in ("Cc", "Cs") and c not in "\n\t") or c in "\ufffe\uffff" for c in text):
         raise ValueError("must not contain control characters")
     return text
 
