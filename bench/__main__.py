@@ -1,7 +1,8 @@
-"""Benchmarks on the embedded stack. ``make bench`` (or ``python -m bench [--events N]``) prints figures.
+"""Benchmarks on the embedded stack. ``make bench`` (or ``python -m bench [relay|gateway|all]``) prints figures.
 
 relay: events/s from outbox insert to consumer ack, through the real outbox relay, JetStream
 and the shared consumer (inbox insert + commit + ack per event).
+gateway: median and p99 latency of one REST read straight to indicator_svc and through the gateway.
 """
 
 from __future__ import annotations
@@ -84,19 +85,36 @@ async def relay_throughput(database_url: str, nats_url: str, events: int) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("which", nargs="?", choices=["relay", "gateway", "all"], default="all")
+    parser.add_argument("--events", type=int, default=20_000, help="relay: events to push through")
+    parser.add_argument("--requests", type=int, default=2_000, help="gateway: requests per path")
+    parser.add_argument("--concurrency", type=int, default=8, help="gateway: requests in flight")
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="gpb-", dir="/tmp"))
     pg, broker = start_postgres(data_dir), start_nats(data_dir)
     try:
-        result = asyncio.run(relay_throughput(pg.url, broker.url, args.events))
+        if args.which in ("relay", "all"):
+            result = asyncio.run(relay_throughput(pg.url, broker.url, args.events))
+            print(json.dumps({"benchmark": "outbox relay -> JetStream -> consumer ack", **result}, indent=2))
+            print(f"relay publish: {result['relay_events_per_s']:,.0f} events/s; "
+                  f"end to end (insert -> consumer ack): {result['end_to_end_events_per_s']:,.0f} events/s "
+                  f"over {args.events:,} events")
+        if args.which in ("gateway", "all"):
+            from bench import gateway  # lazy: imports the services
+
+            figures = gateway.run(pg.url, broker.url, data_dir, requests=args.requests,
+                                  concurrency=args.concurrency)
+            print(json.dumps({"benchmark": "GET /api/v1/frameworks/{id}: direct vs through the gateway",
+                              **figures}, indent=2))
+            direct, through = figures["direct"], figures["gateway"]
+            assert isinstance(direct, dict) and isinstance(through, dict)
+            print(f"direct: median {direct['median_ms']:.2f} ms, p99 {direct['p99_ms']:.2f} ms; "
+                  f"gateway: median {through['median_ms']:.2f} ms, p99 {through['p99_ms']:.2f} ms; "
+                  f"added: median {figures['added_median_ms']:.2f} ms, p99 {figures['added_p99_ms']:.2f} ms "
+                  f"({args.requests:,} requests each, {args.concurrency} in flight)")
     finally:
         broker.stop()
         pg.stop()
-    print(json.dumps({"benchmark": "outbox relay -> JetStream -> consumer ack", **result}, indent=2))
-    print(f"relay publish: {result['relay_events_per_s']:,.0f} events/s; "
-          f"end to end (insert -> consumer ack): {result['end_to_end_events_per_s']:,.0f} events/s "
-          f"over {args.events:,} events")
 
 
 if __name__ == "__main__":

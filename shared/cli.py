@@ -27,7 +27,7 @@ from shared.embedded import (
     start_nats,
     start_postgres,
 )
-from shared.stack import SERVICES, ServiceSpec, get_service
+from shared.stack import GATEWAY_PORT, SERVICES, ServiceSpec, get_service
 
 app = typer.Typer(
     name="govperf",
@@ -40,6 +40,7 @@ app = typer.Typer(
 
 DEFAULT_DATA_DIR = Path(".govperf")
 DEFAULT_NATS_PORT = 4222
+GATEWAY_URL = f"http://127.0.0.1:{GATEWAY_PORT}"
 KNOWN_ROLES = frozenset(
     {
         "admin",
@@ -248,7 +249,10 @@ def wait_ready(children: list[Child], timeout: float = READY_TIMEOUT) -> None:
                 time.sleep(0.25)
 
 
-def service_env(infra: Infra, jwks_file: Path | None) -> dict[str, str]:
+def service_env(infra: Infra, jwks_file: Path | None, spec: ServiceSpec | None = None) -> dict[str, str]:
+    """The environment of one service process. With dev keys, services verify against the gateway's
+    JWKS (which also publishes the dev key outside production, so `govperf token` keeps working) and
+    the gateway reads the dev key from the file."""
     env = dict(os.environ)
     env.setdefault("GOVPERF_ENV", "development")
     if infra.database_url:
@@ -257,6 +261,8 @@ def service_env(infra: Infra, jwks_file: Path | None) -> dict[str, str]:
         env["GOVPERF_NATS_URL"] = infra.nats_url
     if jwks_file is not None:
         env["GOVPERF_JWKS_FILE"] = str(jwks_file)
+        if spec is not None and spec.name != "gateway":
+            env["GOVPERF_JWKS_URL"] = f"{GATEWAY_URL}/.well-known/jwks.json"
     env["PYTHONUNBUFFERED"] = "1"  # stream logs through our pipe as they happen
     return env
 
@@ -279,9 +285,17 @@ def print_banner(infra: Infra, data_dir: Path) -> None:
         typer.echo(f"  {spec.name:<10} {base}   docs: {base}/docs")
     typer.echo(f"  postgres   {_redact(infra.database_url) or '(per-service URLs)'}")
     typer.echo(f"  nats       {infra.nats_url}")
+    typer.echo("")
+    typer.echo(f"Gateway (the public door): {GATEWAY_URL}")
+    typer.echo(f"  API docs   {GATEWAY_URL}/docs      GraphQL  {GATEWAY_URL}/graphql")
+    typer.echo(f"  REST       {GATEWAY_URL}/api/v1/<service>/...   e.g. /api/v1/indicator/frameworks")
+    typer.echo("Get a token (user admin; password from GOVPERF_ADMIN_PASSWORD, or printed once by the gateway "
+               "on its first start):")
+    typer.echo(f"  TOKEN=$(curl -s -X POST {GATEWAY_URL}/oauth/token -d grant_type=password -d username=admin \\")
+    typer.echo('      --data-urlencode "password=$GOVPERF_ADMIN_PASSWORD" | jq -r .access_token)')
     flag = "" if data_dir == DEFAULT_DATA_DIR.resolve() else f" --data-dir {data_dir}"
-    typer.echo("Get a token:  TOKEN=$(govperf token --role admin" + flag + ")")
-    typer.echo(f'  curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:{SERVICES[0].port}/api/v1/...')
+    typer.echo("  or a development token:  TOKEN=$(govperf token --role admin" + flag + ")")
+    typer.echo(f'  curl -H "Authorization: Bearer $TOKEN" {GATEWAY_URL}/api/v1/indicator/frameworks')
     typer.echo("Ctrl-C stops everything.")
 
 
@@ -338,9 +352,8 @@ def up(
         infra = start_infra(data_dir, specs=SERVICES, with_nats=True, nats_port=nats_port)
         jwks_file = _ensure_keys(data_dir)
         migrate_services(SERVICES, infra.database_url)
-        env = service_env(infra, jwks_file)
         for spec in SERVICES:
-            children.append(spawn_service(spec, env))
+            children.append(spawn_service(spec, service_env(infra, jwks_file, spec)))
         wait_ready(children)
         print_banner(infra, data_dir)
         while True:

@@ -20,6 +20,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 INDICATOR_PORT = 8001
+GATEWAY_PORT = 8000
 
 
 def govperf(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -139,7 +140,8 @@ def wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) ->
     while time.monotonic() < deadline:
         assert proc.poll() is None, f"govperf up exited with {proc.returncode}:\n{log.read_text()[-4000:]}"
         try:
-            if httpx.get(f"http://127.0.0.1:{INDICATOR_PORT}/readyz", timeout=2).status_code == 200:
+            if all(httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+                   for port in (INDICATOR_PORT, GATEWAY_PORT)):
                 return
         except httpx.HTTPError:
             pass
@@ -148,7 +150,7 @@ def wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) ->
 
 
 def run_up_once(data_dir: Path, log: Path, nth: int) -> None:
-    """`govperf up` until ready, then SIGTERM: exit 0 and nothing of ours left running."""
+    """`govperf up` until the service and the gateway are ready, then SIGTERM: exit 0 and nothing of ours left."""
     env = dev_env()
     with log.open("ab") as out:
         proc = subprocess.Popen(
@@ -165,6 +167,14 @@ def run_up_once(data_dir: Path, log: Path, nth: int) -> None:
         while log.read_text().count("govperf is up.") < nth and time.monotonic() < deadline:
             time.sleep(0.1)
         assert log.read_text().count("govperf is up.") == nth
+        # A dev token works through the gateway and at the service, which verifies it against the
+        # gateway's JWKS (the gateway publishes the dev key outside production).
+        token = govperf("token", "--role", "audit", "--data-dir", str(data_dir), env=env).stdout.strip()
+        bearer = {"Authorization": f"Bearer {token}"}
+        via = httpx.get(f"http://127.0.0.1:{GATEWAY_PORT}/api/v1/indicator/frameworks?limit=1", headers=bearer)
+        direct = httpx.get(f"http://127.0.0.1:{INDICATOR_PORT}/api/v1/frameworks?limit=1", headers=bearer)
+        assert via.status_code == direct.status_code == 200, (via.text, direct.text)
+        assert via.json() == direct.json()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(45) == 0, log.read_text()[-4000:]
     finally:
@@ -179,8 +189,9 @@ def run_up_once(data_dir: Path, log: Path, nth: int) -> None:
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="process scan needs Linux /proc")
 def test_up_serves_then_stops_without_orphans_and_reuses_data(data_dir: Path) -> None:
-    if not _port_free(INDICATOR_PORT):
-        pytest.skip(f"port {INDICATOR_PORT} is taken (a `govperf up` already running?)")
+    for port in (INDICATOR_PORT, GATEWAY_PORT):
+        if not _port_free(port):
+            pytest.skip(f"port {port} is taken (a `govperf up` already running?)")
     log = data_dir / "up.log"
     run_up_once(data_dir, log, nth=1)
     assert (data_dir / "pg" / "PG_VERSION").exists()

@@ -10,7 +10,8 @@ from services.gateway.api import admin, auth, docs, proxy
 from services.gateway.config import Settings, get_settings
 from services.gateway.db import TABLES
 from services.gateway.graph import router as graph
-from services.gateway.keys.service import gateway_key_set
+from services.gateway.identity.service import start_identity
+from services.gateway.keys.service import gateway_key_set, start_keys, stop_keys
 from services.gateway.ratelimit import RateLimitMiddleware
 from services.gateway.upstream import close_upstreams, open_upstreams
 from shared.middleware import RequestContextMiddleware
@@ -20,10 +21,10 @@ from shared.service_app import create_service_app
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     # The proxy's catch-all route goes last so the gateway's own routes win.
-    routers = [auth.router, admin.router, graph.router, docs.router, proxy.router]
+    routers = [auth.router, admin.router, graph.build_router(settings), docs.router, proxy.router]
     app = create_service_app(settings, title="govperf gateway", routers=routers, tables=TABLES,
-                             key_set=gateway_key_set, on_startup=[open_upstreams],
-                             on_shutdown=[close_upstreams],
+                             key_set=gateway_key_set, on_startup=[open_upstreams, start_keys, start_identity],
+                             on_shutdown=[stop_keys, close_upstreams],
                              # /openapi.json and /docs are the platform's aggregated ones (api/docs.py).
                              openapi_url=docs.GATEWAY_OPENAPI_URL, docs_url=None)
     add_edge_middleware(app, settings)
@@ -44,5 +45,5 @@ def add_edge_middleware(app: FastAPI, settings: Settings) -> None:
             expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID", "Content-Disposition"],
             max_age=600))
     # add_middleware() can only prepend (outermost); these belong just inside the request context.
-    assert app.user_middleware[0].cls is RequestContextMiddleware
+    assert app.user_middleware[0].cls is RequestContextMiddleware  # type: ignore[comparison-overlap]
     app.user_middleware[1:1] = edge

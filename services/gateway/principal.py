@@ -1,18 +1,111 @@
-"""Who is calling the gateway. The shared verifier checks the signature and claims; the
-gateway also checks that the user or client behind the token is still allowed (see identity)."""
+"""Who is calling the gateway. The shared verifier checks the signature and claims; the gateway then
+checks that the user or client behind the token is still allowed: not disabled or revoked, and the
+token's ``stamp`` equal to the current security stamp (roles, scope and password unchanged)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import logging
+import time
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
+from pydantic import ValidationError
 
-from shared.auth.deps import get_principal
+from services.gateway.db import read_session
+from services.gateway.identity.service import current_stamp
+from services.gateway.keys.service import dev_kids
+from shared.auth.deps import principal_from_claims
+from shared.auth.jwt import TokenError, TokenVerifier, unverified_header_value
 from shared.auth.principal import Principal
+from shared.errors import Unauthorized
+
+log = logging.getLogger("govperf.auth")
+GENERIC_REFUSAL = "Invalid or expired token."
+MAX_TOKEN_LENGTH = 8192
+DEV_KIDS_CACHE_SECONDS = 5.0
+
+
+class TokenRefused(Exception):
+    """Why a token was refused, for the log only."""
+
+
+class SecurityStamps:
+    """Current stamps per (kind, subject), trusted for ``ttl`` seconds: a disabled user's tokens stop
+    within that time without a database round trip on every request."""
+
+    def __init__(self, ttl: float) -> None:
+        self._ttl = ttl
+        self._entries: dict[tuple[str, str], tuple[int | None, float]] = {}
+
+    async def current(self, app: FastAPI, kind: str, subject: str) -> int | None:
+        key, now = (kind, subject), time.monotonic()
+        cached = self._entries.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        async with read_session(app) as session:
+            stamp = await current_stamp(session, kind=kind, subject=subject)
+        if self._ttl > 0:
+            if len(self._entries) > 100_000:
+                self._entries.clear()  # bounded memory; a cold cache only costs lookups
+            self._entries[key] = (stamp, now + self._ttl)
+        return stamp
+
+    def forget(self, kind: str, subject: str) -> None:
+        self._entries.pop((kind, subject), None)
+
+
+def security_stamps(app: FastAPI) -> SecurityStamps:
+    stamps: SecurityStamps | None = getattr(app.state, "security_stamps", None)
+    if stamps is None:
+        stamps = app.state.security_stamps = SecurityStamps(app.state.settings.principal_cache_seconds)
+    return stamps
+
+
+async def _development_kids(app: FastAPI) -> set[str]:
+    cached: tuple[set[str], float] | None = getattr(app.state, "dev_kids_cache", None)
+    if cached is None or cached[1] < time.monotonic():
+        cached = (await dev_kids(app), time.monotonic() + DEV_KIDS_CACHE_SECONDS)
+        app.state.dev_kids_cache = cached
+    return cached[0]
+
+
+async def token_kind(app: FastAPI, token: str, claims: dict[str, Any]) -> str:
+    """user, client, external or development; raises TokenRefused when the account may not call."""
+    # Dev-key tokens (``govperf token``) exist only outside production (dev_kids is empty there)
+    # and name no account here, so there is nothing to look up.
+    if unverified_header_value(token, "kid") in await _development_kids(app):
+        return "development"
+    kind, stamp = claims.get("typ"), claims.get("stamp")
+    if kind == "external":
+        return "external"  # exchanged from a verified outside token; no local account to check
+    if kind not in ("user", "client") or not isinstance(stamp, int):
+        raise TokenRefused("token lacks typ/stamp")
+    current = await security_stamps(app).current(app, kind, claims["sub"])
+    if current is None:
+        raise TokenRefused(f"{kind} {claims['sub']} is disabled, revoked or gone")
+    if stamp != current:
+        raise TokenRefused(f"{kind} {claims['sub']} stamp {stamp} is not the current {current}")
+    return str(kind)
 
 
 async def gateway_principal(request: Request) -> Principal:
-    return await get_principal(request)
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
+        raise Unauthorized()
+    verifier: TokenVerifier = request.app.state.verifier
+    try:
+        claims = await verifier.verify(token)
+        principal = principal_from_claims(claims)
+        kind = await token_kind(request.app, token, claims)
+    except (TokenError, TokenRefused, ValidationError, KeyError, ValueError) as exc:
+        # The reason goes to the log only: the caller learns nothing that helps forge or replay a token.
+        log.info("token refused: %s", exc)
+        raise Unauthorized(GENERIC_REFUSAL) from None
+    request.scope.setdefault("state", {})["subject"] = principal.subject
+    request.state.token_kind = kind
+    return principal
 
 
 async def optional_principal(request: Request) -> Principal | None:

@@ -17,7 +17,7 @@ from shared.auth.jwt import TokenError, TokenVerifier
 
 log = logging.getLogger("govperf.gateway.ratelimit")
 
-TOKEN_PATH = "/oauth/token"
+TOKEN_PATH = "/oauth/token"  # noqa: S105 - a route, not a secret
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes must never be throttled
 MAX_BUCKETS = 100_000
 MAX_CACHED_SUBJECTS = 10_000

@@ -127,8 +127,8 @@ class _Cached:
 class OpenApiAggregator:
     """Fetches each service's document at most once a minute and keeps the last good one."""
 
-    def __init__(self, upstreams: Upstreams) -> None:
-        self.upstreams = upstreams
+    def __init__(self, upstreams: Upstreams, timeout: float) -> None:
+        self.upstreams, self.timeout = upstreams, min(timeout, FETCH_TIMEOUT)
         self._cache: dict[str, _Cached] = {}
         self._lock = asyncio.Lock()
 
@@ -140,13 +140,16 @@ class OpenApiAggregator:
         self.upstreams.count(service)
         try:
             response = await self.upstreams.client.get(self.upstreams.url(service, OPENAPI_URL),
-                                                       timeout=FETCH_TIMEOUT)
+                                                       timeout=self.timeout)
             response.raise_for_status()
             document = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             log.warning("openapi of %s unavailable: %r", service, exc)
             return None
-        return document if isinstance(document, dict) else None
+        if not isinstance(document, dict) or "openapi" not in document or not isinstance(document.get("paths"), dict):
+            log.warning("openapi of %s is not an OpenAPI document", service)
+            return None
+        return document
 
     async def documents(self) -> tuple[dict[str, dict[str, Any]], list[str]]:
         services = sorted(self.upstreams.base_urls)
@@ -171,7 +174,8 @@ def aggregator(app: FastAPI) -> OpenApiAggregator:
     # Built on first use: the upstream client only exists once the lifespan has run.
     existing = getattr(app.state, "openapi_aggregator", None)
     if existing is None:
-        existing = app.state.openapi_aggregator = OpenApiAggregator(get_upstreams(app))
+        existing = app.state.openapi_aggregator = OpenApiAggregator(
+            get_upstreams(app), app.state.settings.upstream_timeout_seconds)
     assert isinstance(existing, OpenApiAggregator)
     return existing
 

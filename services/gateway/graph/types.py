@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from enum import Enum
+from typing import Any, TypeVar, cast
 
 import strawberry
 
 from services.gateway.graph.context import GraphInfo
 from services.gateway.graph.indicator_api import FrameworkRecord, IndicatorRecord
 from shared.auth.principal import Principal
+
+ResolverT = TypeVar("ResolverT", bound=Callable[..., Any])
+
+
+def documented_field(description: str) -> Callable[[ResolverT], ResolverT]:
+    """``@strawberry.field(description=...)`` with its type kept (strawberry types it as Any)."""
+    return cast(Callable[[ResolverT], ResolverT], strawberry.field(description=description))
 
 
 @strawberry.enum(description="Lifecycle of a framework version.")
@@ -30,7 +39,7 @@ class Indicator:
     level: int = strawberry.field(description="1 for top-level indicators, 2 for their children, ...")
     parent_code: str | None
     weight: Decimal
-    category: str | None = strawberry.field(description="None: inherited from the nearest ancestor.")
+    category: str | None = strawberry.field(description="null: inherited from the nearest ancestor.")
     kind: str
     direction: str
     unit: str | None
@@ -41,7 +50,7 @@ class Indicator:
     scoring_method: str | None
     child_indicators: strawberry.Private[list[Indicator]]
 
-    @strawberry.field(description="Direct sub-indicators, in display order (from the same batch, no extra call).")
+    @documented_field("Direct sub-indicators, in display order (from the same batch, no extra call).")
     def children(self) -> list[Indicator]:
         return self.child_indicators
 
@@ -90,15 +99,15 @@ class Framework:
                    published_at=record.published_at, derived_from_id=record.derived_from_id,
                    previous_version_id=record.previous_version_id)
 
-    @strawberry.field(description="The template this local framework was derived from, if you may read it.")
+    @documented_field("The template this local framework was derived from, if you may read it.")
     async def derived_from(self, info: GraphInfo) -> Framework | None:
         return await load_framework(info, self.derived_from_id)
 
-    @strawberry.field(description="The version this one was opened from, if you may read it.")
+    @documented_field("The version this one was opened from, if you may read it.")
     async def previous_version(self, info: GraphInfo) -> Framework | None:
         return await load_framework(info, self.previous_version_id)
 
-    @strawberry.field(description="Indicators in display order; topLevelOnly gives the roots of the tree.")
+    @documented_field("Indicators in display order; topLevelOnly gives the roots of the tree.")
     async def indicators(self, info: GraphInfo, top_level_only: bool = False) -> list[Indicator]:
         indicators = indicator_tree(await info.context.loaders.indicators_by_framework_id.load(self.id))
         return [i for i in indicators if i.parent_code is None] if top_level_only else indicators

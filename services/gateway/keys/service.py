@@ -33,7 +33,7 @@ log = logging.getLogger("govperf.gateway.keys")
 ROTATION_LOCK_ID = 0x67766B72
 CLOCK_SKEW = dt.timedelta(seconds=60)
 RING_CACHE_SECONDS = 5.0
-DEV_PASSPHRASE_FILE = "gateway-key-passphrase"
+DEV_PASSPHRASE_FILE = "gateway-key-passphrase"  # noqa: S105 - a file name
 
 
 # --- passphrase and PEM encryption -------------------------------------------------------
@@ -260,7 +260,7 @@ async def start_keys(app: FastAPI) -> None:
             await asyncio.sleep(settings.key_check_interval_seconds)
             try:
                 await ring.rotate_if_due()
-            except Exception:  # noqa: BLE001 - a failed check is retried next interval
+            except Exception:  # a failed check is retried next interval
                 log.exception("key rotation check failed")
 
     app.state.key_rotation_task = asyncio.create_task(check_periodically(), name="key-rotation")

@@ -1,0 +1,131 @@
+"""Admin API: who may manage which users and clients; audit entries; the first admin."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete
+
+from services.gateway.identity import service as identity
+from services.gateway.identity.models import User
+from tests.gateway.api.support import ORG_UNIT, PROBLEM_JSON, Identity
+
+USERS = "/api/v1/admin/users"
+
+
+def new_user(org_path: str = "/gd/sz/futian", roles: list[str] | None = None, **extra) -> dict:
+    return {"username": f"n{uuid.uuid4().hex[:10]}", "display_name": "New Person", "password": "a long password",
+            "roles": roles or ["department"], "org_unit_id": ORG_UNIT, "org_path": org_path, **extra}
+
+
+async def test_admin_creates_reads_lists_and_updates_users(ident: Identity, client):
+    _, admin = await ident.headers("admin", org_path="/")
+    r = await client.post(USERS, json=new_user("/gd/gz"), headers=admin)
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert r.headers["etag"] == '"1"' and "a long password" not in r.text and "password_hash" not in r.text
+    got = await client.get(f"{USERS}/{created['id']}", headers=admin)
+    assert got.status_code == 200 and got.json()["username"] == created["username"]
+    stale = await client.patch(f"{USERS}/{created['id']}", json={"display_name": "X"},
+                               headers={**admin, "If-Match": '"7"'})
+    assert stale.status_code == 409 and stale.headers["content-type"].startswith(PROBLEM_JSON)
+    ok = await client.patch(f"{USERS}/{created['id']}", json={"roles": ["admin", "audit"]},
+                            headers={**admin, "If-Match": '"1"'})
+    assert ok.status_code == 200 and ok.json()["roles"] == ["admin", "audit"] and ok.headers["etag"] == '"2"'
+    page1 = await client.get(USERS, params={"limit": 1}, headers=admin)
+    assert page1.status_code == 200 and len(page1.json()["items"]) == 1 and page1.json()["next_cursor"]
+
+
+async def test_perf_office_manages_only_its_subtree_and_never_grants_admin(ident: Identity, client):
+    _, office = await ident.headers("perf_office", org_path="/gd/sz")
+    inside = await client.post(USERS, json=new_user("/gd/sz/futian"), headers=office)
+    assert inside.status_code == 201, inside.text
+    assert (await client.post(USERS, json=new_user("/gd/gz"), headers=office)).status_code == 403
+    assert (await client.post(USERS, json=new_user("/gd/sz", ["admin"]), headers=office)).status_code == 403
+    assert (await client.post(USERS, json=new_user("/gd/sz", ["federation"]), headers=office)).status_code == 403
+    user_id = inside.json()["id"]
+    moved_out = await client.patch(f"{USERS}/{user_id}", json={"org_path": "/gd/gz"}, headers=office)
+    assert moved_out.status_code == 403
+    promoted = await client.patch(f"{USERS}/{user_id}", json={"roles": ["admin"]}, headers=office)
+    assert promoted.status_code == 403
+    fine = await client.patch(f"{USERS}/{user_id}", json={"roles": ["verifier", "department"]}, headers=office)
+    assert fine.status_code == 200 and fine.json()["roles"] == ["department", "verifier"]
+
+    elsewhere = await ident.user("department", org_path="/gd/gz")
+    assert (await client.get(f"{USERS}/{elsewhere.id}", headers=office)).status_code == 404
+    listed = {u["id"] for u in (await client.get(USERS, params={"limit": 500}, headers=office)).json()["items"]}
+    assert user_id in listed and str(elsewhere.id) not in listed
+    admin_inside = await ident.user("admin", org_path="/gd/sz/nanshan")
+    reset = await client.post(f"{USERS}/{admin_inside.id}/password", json={"new_password": "taken over now!"},
+                              headers=office)
+    assert reset.status_code == 403
+    assert (await client.post("/api/v1/admin/clients", json={
+        "name": "c", "roles": ["department"], "org_unit_id": ORG_UNIT, "org_path": "/gd/sz"},
+        headers=office)).status_code == 403
+
+
+async def test_other_roles_are_forbidden(ident: Identity, client):
+    _, dept = await ident.headers("department", "audit")
+    for method, path in (("GET", USERS), ("POST", USERS), ("GET", "/api/v1/admin/clients"),
+                         ("GET", "/api/v1/admin/audit"), ("POST", "/api/v1/admin/keys/rotate")):
+        r = await client.request(method, path, headers=dept, json=new_user() if method == "POST" else None)
+        assert r.status_code == 403, (method, path, r.text)
+    assert (await client.get(USERS)).status_code == 401
+
+
+async def test_bad_admin_input_is_problem_json(ident: Identity, client):
+    _, admin = await ident.headers("admin", org_path="/")
+    for body in (new_user(password="short"), new_user(org_path="GD/SZ"), new_user(roles=["king"]),
+                 new_user(extra_field=1), new_user(roles=["audit", "audit"])):
+        r = await client.post(USERS, json=body, headers=admin)
+        assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM_JSON), body
+    body = new_user()
+    assert (await client.post(USERS, json=body, headers=admin)).status_code == 201
+    assert (await client.post(USERS, json=body, headers=admin)).status_code == 409  # username taken
+
+
+async def test_create_user_is_idempotent_per_key(ident: Identity, client):
+    _, admin = await ident.headers("admin", org_path="/")
+    body, key = new_user(), {"Idempotency-Key": "create-once"}
+    first = await client.post(USERS, json=body, headers={**admin, **key})
+    again = await client.post(USERS, json=body, headers={**admin, **key})
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"] and again.headers["idempotent-replayed"] == "true"
+
+
+async def test_admin_actions_are_audited(ident: Identity, client):
+    admin_user, admin = await ident.headers("admin", org_path="/")
+    created = (await client.post(USERS, json=new_user(), headers=admin)).json()
+    await client.patch(f"{USERS}/{created['id']}", json={"disabled": True}, headers=admin)
+    await client.post(f"{USERS}/{created['id']}/password", json={"new_password": "fresh long secret"}, headers=admin)
+    made = (await client.post("/api/v1/admin/clients", json={
+        "name": "feed", "roles": ["department"], "org_unit_id": ORG_UNIT, "org_path": "/gd"}, headers=admin)).json()
+    await client.post(f"/api/v1/admin/clients/{made['id']}/revoke", headers=admin)
+    r = await client.get("/api/v1/admin/audit", params={"limit": 500}, headers=admin)
+    assert r.status_code == 200
+    mine = [e for e in r.json()["items"] if e["actor"] == str(admin_user.id)]
+    assert [e["action"] for e in mine] == ["user.created", "user.updated", "user.password_reset",
+                                           "client.created", "client.revoked"]
+    assert mine[1]["details"]["changes"]["disabled"] == {"from": False, "to": True}
+    assert mine[0]["target_id"] == created["id"] and mine[3]["target_id"] == made["client_id"]
+    assert made["client_secret"] not in r.text and "fresh long secret" not in r.text
+
+
+async def test_first_admin_is_created_once_with_a_generated_password(ident: Identity, db):
+    await db.execute(delete(User))
+    generated = await identity.ensure_first_admin(db, password=None, passwords=ident.passwords)
+    assert generated is not None and len(generated) >= 24
+    assert await identity.ensure_first_admin(db, password=None, passwords=ident.passwords) is None
+    r = await ident.login("admin", generated)
+    assert r.status_code == 200, r.text
+    me = (await ident.client.get("/api/v1/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"})).json()
+    assert me["roles"] == ["admin"] and me["org_path"] == "/"
+    audit = (await ident.client.get("/api/v1/admin/audit", params={"action": "user.created", "limit": 500},
+                                    headers={"Authorization": f"Bearer {r.json()['access_token']}"})).json()
+    assert any(e["actor"] == "system" and e["details"]["username"] == "admin" for e in audit["items"])
+
+
+async def test_first_admin_uses_the_configured_password(ident: Identity, db):
+    await db.execute(delete(User))
+    assert await identity.ensure_first_admin(db, password="configured admin pw", passwords=ident.passwords) is None
+    assert (await ident.login("admin", "configured admin pw")).status_code == 200
