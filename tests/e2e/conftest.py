@@ -62,7 +62,8 @@ class Platform:
         return f"{self.indicator.url}/api/v1{path}"
 
 
-@pytest.fixture(scope="session")
+# Package scope: the processes (and indicator_svc's outbox relay) are gone before other suites run.
+@pytest.fixture(scope="package")
 def platform(migrated: Infra, dev_keys: DevKeys) -> Iterator[Platform]:
     slow = ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
     slow.daemon_threads = True

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -76,7 +76,7 @@ async def db(gateway_app: FastAPI) -> AsyncIterator[AsyncSession]:
     async for session in rolled_back(gateway_app):
 
         @contextlib.asynccontextmanager
-        async def same_session() -> AsyncIterator[AsyncSession]:
+        async def same_session(session: AsyncSession = session) -> AsyncIterator[AsyncSession]:
             yield session
 
         # Key and security-stamp lookups run outside the request's session; here they must see the

@@ -28,8 +28,9 @@ METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                         "trailer", "trailers", "transfer-encoding", "upgrade", "proxy-connection"})
 # Client-supplied values would let a caller spoof its address or our request id to the services.
+# "expect": our own server already answered 100-continue when the body was read.
 REQUEST_DROP = HOP_BY_HOP | {"host", "x-request-id", "traceparent", "forwarded", "x-forwarded-for",
-                             "x-forwarded-proto", "x-forwarded-host", "x-real-ip"}
+                             "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "expect"}
 # The gateway's own middleware and server add these; passing the upstream's would duplicate them.
 RESPONSE_DROP = HOP_BY_HOP | {"x-request-id", "server", "date"}
 TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")

@@ -32,7 +32,7 @@ class Identity:
     async def user(self, *roles: str, org_path: str = "/gd/sz", password: str = PASSWORD,
                    username: str | None = None) -> User:
         data = UserCreate(username=username or f"u{uuid.uuid4().hex[:10]}", display_name="Test User",
-                          password=password, roles=list(roles) or ["department"],  # type: ignore[list-item]
+                          password=password, roles=list(roles) or ["department"],
                           org_unit_id=uuid.UUID(ORG_UNIT), org_path=org_path)
         return await identity.create_user(self.db, principal=None, data=data, passwords=self.passwords)
 

@@ -13,7 +13,7 @@ from tests.gateway.api.support import ORG_UNIT, PROBLEM_JSON, Identity
 USERS = "/api/v1/admin/users"
 
 
-def new_user(org_path: str = "/gd/sz/futian", roles: list[str] | None = None, **extra) -> dict:
+def new_user(org_path: str = "/gd/sz/futian", roles: list[str] | None = None, **extra: object) -> dict[str, object]:
     return {"username": f"n{uuid.uuid4().hex[:10]}", "display_name": "New Person", "password": "a long password",
             "roles": roles or ["department"], "org_unit_id": ORG_UNIT, "org_path": org_path, **extra}
 

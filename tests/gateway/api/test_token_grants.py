@@ -93,7 +93,7 @@ async def test_revoked_or_unknown_refresh_token_is_refused(ident: Identity):
 
 
 async def test_disabled_user_cannot_refresh_and_its_access_token_stops(ident: Identity, client):
-    admin_user, admin = await ident.headers("admin", org_path="/")
+    _, admin = await ident.headers("admin", org_path="/")
     user = await ident.user()
     tokens = await ident.tokens(user)
     r = await client.patch(f"/api/v1/admin/users/{user.id}", json={"disabled": True}, headers=admin)

@@ -27,8 +27,11 @@ from shared.errors import Forbidden
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
+def at(minutes: int | None) -> dt.datetime | None:
+    return None if minutes is None else T0 + dt.timedelta(minutes=minutes)
+
+
 def key(kid: str, activates: int, retires: int | None = None, publish_until: int | None = None) -> SigningKey:
-    at = lambda minutes: None if minutes is None else T0 + dt.timedelta(minutes=minutes)  # noqa: E731
     return SigningKey(kid=kid, activates_at=at(activates), retires_at=at(retires),
                       publish_until=at(publish_until), created_at=T0)
 
