@@ -69,7 +69,8 @@ async def test_successful_login_resets_the_failure_count(ident: Identity):
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_family(ident: Identity):
-    first = await ident.tokens(await ident.user())
+    user = await ident.user()
+    first = await ident.tokens(user)
     second = await ident.refresh(first["refresh_token"])
     assert second.status_code == 200, second.text
     rotated = second.json()["refresh_token"]
@@ -78,7 +79,7 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(ident: Identity):
     reused = await ident.refresh(first["refresh_token"])
     assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
     assert (await ident.refresh(rotated)).status_code == 400
-    families = (await ident.db.scalars(select(RefreshToken.revoked_at))).all()
+    families = (await ident.db.scalars(select(RefreshToken.revoked_at).where(RefreshToken.user_id == user.id))).all()
     assert families and all(revoked is not None for revoked in families)
 
 
