@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.gateway.db import TABLES
@@ -30,32 +30,18 @@ from services.gateway.identity.schemas import (
 from services.gateway.keys import service as keys
 from services.gateway.principal import GatewayPrincipal, security_stamps
 from shared import idempotency
+from shared.api import IdempotencyKey, IfMatch, expected_version
 from shared.auth.principal import OrgPath
-from shared.errors import PreconditionFailed
 from shared.pagination import PageParams, page_params, parse_ids
 from shared.service_app import DBSession
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
-IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=40)]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 Page = Annotated[PageParams, Depends(page_params)]
 
 
 def etag(user: User) -> str:
     return f'"{user.lock_version}"'
-
-
-def expected_version(if_match: str | None, body_version: int | None) -> int | None:
-    """A body ``version`` or ``If-Match: "7"``; the user's lock_version is its ETag."""
-    if body_version is not None:
-        return body_version
-    if if_match is None:
-        return None
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise PreconditionFailed('If-Match must be an ETag from this API, e.g. "3".')
-    return int(value)
 
 
 def user_response(user: User, response: Response) -> UserRead:

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.indicator_svc.db import TABLES
@@ -28,17 +28,16 @@ from services.indicator_svc.framework.schemas import (
     ValidationReport,
 )
 from shared import idempotency
+from shared.api import IdempotencyKey, IfMatch, expected_version
 from shared.auth.deps import CurrentPrincipal
 from shared.auth.principal import OrgPath, Principal
-from shared.errors import PreconditionFailed, Unprocessable, UnsupportedMediaType
+from shared.errors import Unprocessable, UnsupportedMediaType
 from shared.pagination import PageParams, page_params, parse_ids
 from shared.service_app import DBSession
 
 router = APIRouter(prefix="/api/v1", tags=["frameworks"])
 
 IndicatorCode = Annotated[str, Path(max_length=64)]
-IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=40)]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 MEDIA_TYPES = {"json": "application/json", "yaml": "application/yaml",
                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 MAX_FRAMEWORKS_PER_BATCH = 50
@@ -48,19 +47,6 @@ ENCODERS = {"json": codecs.to_json, "yaml": codecs.to_yaml, "xlsx": codecs.to_xl
 
 def etag(framework: Framework) -> str:
     return f'"{framework.lock_version}"'
-
-
-def expected_version(if_match: str | None, body_version: int | None = None) -> int | None:
-    """The version the client last saw: a body ``version`` field, or ``If-Match: "7"`` -> 7
-    (the framework's lock_version is its ETag)."""
-    if body_version is not None:
-        return body_version
-    if if_match is None:
-        return None
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise PreconditionFailed("If-Match must be an ETag from this API, e.g. \"3\".")
-    return int(value)
 
 
 def framework_response(framework: Framework, response: Response) -> FrameworkRead:
