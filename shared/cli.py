@@ -177,6 +177,8 @@ def spawn_service(spec: ServiceSpec, env: dict[str, str]) -> Child:
         "127.0.0.1",
         "--port",
         str(spec.port),
+        # Our middleware writes one JSON access line per request; uvicorn's would double it.
+        "--no-access-log",
     ]
     # Own session so a terminal Ctrl-C reaches only us and we stop things in order;
     # PDEATHSIG (Linux) makes the child exit if we are SIGKILLed.
