@@ -4,24 +4,18 @@ token's ``stamp`` equal to the current security stamp (roles, scope and password
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
-from pydantic import ValidationError
 
 from services.gateway.db import read_session
 from services.gateway.identity.service import current_stamp
 from services.gateway.keys.service import dev_kids
-from shared.auth.deps import principal_from_claims
-from shared.auth.jwt import TokenError, TokenVerifier, unverified_header_value
+from shared.auth.deps import authenticate, refuse
+from shared.auth.jwt import unverified_header_value
 from shared.auth.principal import Principal
-from shared.errors import Unauthorized
 
-log = logging.getLogger("govperf.auth")
-GENERIC_REFUSAL = "Invalid or expired token."
-MAX_TOKEN_LENGTH = 8192
 DEV_KIDS_CACHE_SECONDS = 5.0
 
 
@@ -89,22 +83,11 @@ async def token_kind(app: FastAPI, token: str, claims: dict[str, Any]) -> str:
 
 
 async def gateway_principal(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
-        raise Unauthorized()
-    verifier: TokenVerifier = request.app.state.verifier
+    token, claims, principal = await authenticate(request)
     try:
-        claims = await verifier.verify(token)
-        principal = principal_from_claims(claims)
-        kind = await token_kind(request.app, token, claims)
-    except (TokenError, TokenRefused, ValidationError, KeyError, ValueError) as exc:
-        # The reason goes to the log only: the caller learns nothing that helps forge or replay a token.
-        log.info("token refused: %s", exc)
-        raise Unauthorized(GENERIC_REFUSAL) from None
-    request.scope.setdefault("state", {})["subject"] = principal.subject
-    request.state.token_kind = kind
+        request.state.token_kind = await token_kind(request.app, token, claims)
+    except TokenRefused as exc:
+        raise refuse(exc) from None
     return principal
 
 

@@ -25,21 +25,34 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
                      org_unit_id=claims.get("org_id"), org_path=claims.get("org_path"))
 
 
-async def get_principal(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token or len(token) > 8192:
+MAX_TOKEN_LENGTH = 8192
+GENERIC_REFUSAL = "Invalid or expired token."
+
+
+def refuse(reason: object) -> Unauthorized:
+    """The reason goes to the log only: a client learns nothing that helps forge or replay a token."""
+    log.info("token refused: %s", reason)
+    return Unauthorized(GENERIC_REFUSAL)
+
+
+async def authenticate(request: Request) -> tuple[str, dict[str, Any], Principal]:
+    """The bearer token, its verified claims and the principal they name; 401 otherwise."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
         raise Unauthorized()
     verifier: TokenVerifier = request.app.state.verifier
     try:
-        claims = await verifier.verify(token.strip())
+        claims = await verifier.verify(token)
         principal = principal_from_claims(claims)
     except (TokenError, ValidationError, KeyError, ValueError) as exc:
-        # The reason goes to the log only: a client learns nothing that helps forge a token.
-        log.info("token refused: %s", exc)
-        raise Unauthorized("Invalid or expired token.") from None
+        raise refuse(exc) from None
     request.scope.setdefault("state", {})["subject"] = principal.subject
-    return principal
+    return token, claims, principal
+
+
+async def get_principal(request: Request) -> Principal:
+    return (await authenticate(request))[2]
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
