@@ -55,8 +55,11 @@ async def relay_throughput(database_url: str, nats_url: str, events: int) -> dic
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
         await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
-            "outbox", schema_name=SCHEMA, columns=["id", "subject", "envelope"],
-            records=[(e.id, e.nats_subject, e.model_dump_json()) for e in rows])
+            "outbox",
+            schema_name=SCHEMA,
+            columns=["id", "subject", "envelope"],
+            records=[(e.id, e.nats_subject, e.model_dump_json()) for e in rows],
+        )
         await conn.commit()
     inserted = time.perf_counter()
     relay_task = asyncio.create_task(relay.run())
@@ -77,10 +80,14 @@ async def relay_throughput(database_url: str, nats_url: str, events: int) -> dic
     async with engine.begin() as conn:
         await conn.execute(text(f"DROP SCHEMA {SCHEMA} CASCADE"))
     await engine.dispose()
-    return {"events": events, "insert_s": inserted - started, "publish_s": published - inserted,
-            "end_to_end_s": acked - started,
-            "relay_events_per_s": events / (published - inserted),
-            "end_to_end_events_per_s": events / (acked - started)}
+    return {
+        "events": events,
+        "insert_s": inserted - started,
+        "publish_s": published - inserted,
+        "end_to_end_s": acked - started,
+        "relay_events_per_s": events / (published - inserted),
+        "end_to_end_events_per_s": events / (acked - started),
+    }
 
 
 def main() -> None:
@@ -96,22 +103,28 @@ def main() -> None:
         if args.which in ("relay", "all"):
             result = asyncio.run(relay_throughput(pg.url, broker.url, args.events))
             print(json.dumps({"benchmark": "outbox relay -> JetStream -> consumer ack", **result}, indent=2))
-            print(f"relay publish: {result['relay_events_per_s']:,.0f} events/s; "
-                  f"end to end (insert -> consumer ack): {result['end_to_end_events_per_s']:,.0f} events/s "
-                  f"over {args.events:,} events")
+            print(
+                f"relay publish: {result['relay_events_per_s']:,.0f} events/s; "
+                f"end to end (insert -> consumer ack): {result['end_to_end_events_per_s']:,.0f} events/s "
+                f"over {args.events:,} events"
+            )
         if args.which in ("gateway", "all"):
             from bench import gateway  # lazy: imports the services
 
-            figures = gateway.run(pg.url, broker.url, data_dir, requests=args.requests,
-                                  concurrency=args.concurrency)
-            print(json.dumps({"benchmark": "GET /api/v1/frameworks/{id}: direct vs through the gateway",
-                              **figures}, indent=2))
+            figures = gateway.run(pg.url, broker.url, data_dir, requests=args.requests, concurrency=args.concurrency)
+            print(
+                json.dumps(
+                    {"benchmark": "GET /api/v1/frameworks/{id}: direct vs through the gateway", **figures}, indent=2
+                )
+            )
             direct, through = figures["direct"], figures["gateway"]
             assert isinstance(direct, dict) and isinstance(through, dict)
-            print(f"direct: median {direct['median_ms']:.2f} ms, p99 {direct['p99_ms']:.2f} ms; "
-                  f"gateway: median {through['median_ms']:.2f} ms, p99 {through['p99_ms']:.2f} ms; "
-                  f"added: median {figures['added_median_ms']:.2f} ms, p99 {figures['added_p99_ms']:.2f} ms "
-                  f"({args.requests:,} requests each, {args.concurrency} in flight)")
+            print(
+                f"direct: median {direct['median_ms']:.2f} ms, p99 {direct['p99_ms']:.2f} ms; "
+                f"gateway: median {through['median_ms']:.2f} ms, p99 {through['p99_ms']:.2f} ms; "
+                f"added: median {figures['added_median_ms']:.2f} ms, p99 {figures['added_p99_ms']:.2f} ms "
+                f"({args.requests:,} requests each, {args.concurrency} in flight)"
+            )
     finally:
         broker.stop()
         pg.stop()

@@ -24,8 +24,9 @@ from shared.testing.processes import ServiceProcess, start_service
 ORG_UNIT = "00000000-0000-7000-8000-000000000001"
 
 
-async def timed_requests(client: httpx.AsyncClient, url: str, headers: dict[str, str], count: int,
-                         concurrency: int) -> list[float]:
+async def timed_requests(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], count: int, concurrency: int
+) -> list[float]:
     latencies: list[float] = []
     queue = iter(range(count))
 
@@ -43,13 +44,17 @@ async def timed_requests(client: httpx.AsyncClient, url: str, headers: dict[str,
 
 def summary(latencies: list[float], seconds: float) -> dict[str, float]:
     ordered = sorted(latencies)
-    return {"requests": len(ordered), "median_ms": statistics.median(ordered) * 1000,
-            "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
-            "requests_per_s": len(ordered) / seconds}
+    return {
+        "requests": len(ordered),
+        "median_ms": statistics.median(ordered) * 1000,
+        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+        "requests_per_s": len(ordered) / seconds,
+    }
 
 
-async def measure(direct_url: str, gateway_url: str, headers: dict[str, str], requests: int,
-                  concurrency: int, rounds: int = 4) -> dict[str, dict[str, float]]:
+async def measure(
+    direct_url: str, gateway_url: str, headers: dict[str, str], requests: int, concurrency: int, rounds: int = 4
+) -> dict[str, dict[str, float]]:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
         for url in (direct_url, gateway_url):  # warm connections, caches and JWKS
@@ -71,38 +76,66 @@ def run(database_url: str, nats_url: str, data_dir: Path, *, requests: int, conc
         upgrade(spec, database_url)
     keys = ensure_dev_keys(data_dir / "keys")
     gateway_port, indicator_port = find_free_port(), find_free_port()
-    common = {"GOVPERF_ENV": "development", "GOVPERF_DATABASE_URL": database_url, "GOVPERF_NATS_URL": nats_url,
-              "GOVPERF_LOG_LEVEL": "WARNING"}
+    common = {
+        "GOVPERF_ENV": "development",
+        "GOVPERF_DATABASE_URL": database_url,
+        "GOVPERF_NATS_URL": nats_url,
+        "GOVPERF_LOG_LEVEL": "WARNING",
+    }
     processes: list[ServiceProcess] = []
     try:
-        gateway = start_service(gateway_spec, gateway_port, {
-            **common, "GOVPERF_JWKS_FILE": str(keys.jwks_path),
-            "GOVPERF_UPSTREAMS": json.dumps({"indicator": f"http://127.0.0.1:{indicator_port}"}),
-            "GOVPERF_ADMIN_PASSWORD": secrets.token_urlsafe(16),
-            # One principal sends every request: lift its limit so the bench measures the path, not 429s.
-            "GOVPERF_RATE_LIMIT_PER_MINUTE": "100000000", "GOVPERF_RATE_LIMIT_BURST": "1000000"},
-            log_dir=data_dir)
+        gateway = start_service(
+            gateway_spec,
+            gateway_port,
+            {
+                **common,
+                "GOVPERF_JWKS_FILE": str(keys.jwks_path),
+                "GOVPERF_UPSTREAMS": json.dumps({"indicator": f"http://127.0.0.1:{indicator_port}"}),
+                "GOVPERF_ADMIN_PASSWORD": secrets.token_urlsafe(16),
+                # One principal sends every request: lift its limit so the bench measures the path, not 429s.
+                "GOVPERF_RATE_LIMIT_PER_MINUTE": "100000000",
+                "GOVPERF_RATE_LIMIT_BURST": "1000000",
+            },
+            log_dir=data_dir,
+        )
         processes.append(gateway)
         gateway.wait_ready()
-        indicator = start_service(indicator_spec, indicator_port, {
-            **common, "GOVPERF_JWKS_URL": f"{gateway.url}/.well-known/jwks.json"}, log_dir=data_dir)
+        indicator = start_service(
+            indicator_spec,
+            indicator_port,
+            {**common, "GOVPERF_JWKS_URL": f"{gateway.url}/.well-known/jwks.json"},
+            log_dir=data_dir,
+        )
         processes.append(indicator)
         indicator.wait_ready()
-        token = mint_dev_token(keys, subject="bench", roles=["perf_office"], org_unit_id=ORG_UNIT,
-                               org_path="/gd/sz")
+        token = mint_dev_token(keys, subject="bench", roles=["perf_office"], org_unit_id=ORG_UNIT, org_path="/gd/sz")
         headers = {"Authorization": f"Bearer {token}"}
-        created = httpx.post(f"{indicator.url}/api/v1/frameworks/import", headers=headers, timeout=30,
-                             params={"format": "json", "org_unit_id": ORG_UNIT, "org_path": "/gd/sz"},
-                             content=codecs.to_json(load_city_framework()))
+        created = httpx.post(
+            f"{indicator.url}/api/v1/frameworks/import",
+            headers=headers,
+            timeout=30,
+            params={"format": "json", "org_unit_id": ORG_UNIT, "org_path": "/gd/sz"},
+            content=codecs.to_json(load_city_framework()),
+        )
         created.raise_for_status()
         framework_id = created.json()["id"]
-        figures = asyncio.run(measure(f"{indicator.url}/api/v1/frameworks/{framework_id}",
-                                      f"{gateway.url}/api/v1/indicator/frameworks/{framework_id}",
-                                      headers, requests, concurrency))
+        figures = asyncio.run(
+            measure(
+                f"{indicator.url}/api/v1/frameworks/{framework_id}",
+                f"{gateway.url}/api/v1/indicator/frameworks/{framework_id}",
+                headers,
+                requests,
+                concurrency,
+            )
+        )
     finally:
         for process in reversed(processes):
             process.stop()
     direct, through = figures["direct"], figures["gateway"]
-    return {"concurrency": concurrency, "direct": direct, "gateway": through,
-            "added_median_ms": through["median_ms"] - direct["median_ms"],
-            "added_p99_ms": through["p99_ms"] - direct["p99_ms"]}
+    return {
+        "concurrency": concurrency,
+        "direct": direct,
+        "gateway": through,
+        "added_median_ms": through["median_ms"] - direct["median_ms"],
+        "added_p99_ms": through["p99_ms"] - direct["p99_ms"],
+    }

@@ -291,8 +291,10 @@ def print_banner(infra: Infra, data_dir: Path) -> None:
     typer.echo(f"Gateway (the public door): {GATEWAY_URL}")
     typer.echo(f"  API docs   {GATEWAY_URL}/docs      GraphQL  {GATEWAY_URL}/graphql")
     typer.echo(f"  REST       {GATEWAY_URL}/api/v1/<service>/...   e.g. /api/v1/indicator/frameworks")
-    typer.echo("Get a token (user admin; password from GOVPERF_ADMIN_PASSWORD, or printed once by the gateway "
-               "on its first start):")
+    typer.echo(
+        "Get a token (user admin; password from GOVPERF_ADMIN_PASSWORD, or printed once by the gateway "
+        "on its first start):"
+    )
     typer.echo(f"  TOKEN=$(curl -s -X POST {GATEWAY_URL}/oauth/token -d grant_type=password -d username=admin \\")
     typer.echo('      --data-urlencode "password=$GOVPERF_ADMIN_PASSWORD" | jq -r .access_token)')
     flag = "" if data_dir == DEFAULT_DATA_DIR.resolve() else f" --data-dir {data_dir}"
@@ -434,7 +436,6 @@ def token(
     typer.echo(
         mint_dev_token(keys, subject=subject, roles=role, org_unit_id=org_unit_id, org_path=org_path, ttl_seconds=ttl)
     )
-
 
 
 @app.command()

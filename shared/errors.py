@@ -23,8 +23,13 @@ class AppError(Exception):
     code = "bad-request"
     title = "Bad request"
 
-    def __init__(self, detail: str | None = None, *, errors: list[dict[str, Any]] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.errors = errors
@@ -72,9 +77,16 @@ class Unprocessable(AppError):
     status, code, title = 422, "unprocessable", "Unprocessable input"
 
 
-def problem(status: int, code: str, title: str, detail: str | None = None, *,
-            request: Request | None = None, errors: list[dict[str, Any]] | None = None,
-            headers: dict[str, str] | None = None) -> JSONResponse:
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    *,
+    request: Request | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body: dict[str, Any] = {"type": f"urn:govperf:problem:{code}", "title": title, "status": status}
     if detail:
         body["detail"] = detail
@@ -91,8 +103,11 @@ def problem(status: int, code: str, title: str, detail: str | None = None, *,
 def validation_errors(exc: ValidationError | RequestValidationError) -> list[dict[str, Any]]:
     """Name the offending field; never echo the input back (it may be huge or sensitive)."""
     return [
-        {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body",
-         "message": err.get("msg", "invalid"), "type": err.get("type", "invalid")}
+        {
+            "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body",
+            "message": err.get("msg", "invalid"),
+            "type": err.get("type", "invalid"),
+        }
         for err in exc.errors()
     ]
 
@@ -100,25 +115,37 @@ def validation_errors(exc: ValidationError | RequestValidationError) -> list[dic
 def install_error_handlers(app: FastAPI) -> None:
     async def on_app_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AppError)
-        return problem(exc.status, exc.code, exc.title, exc.detail, request=request,
-                       errors=exc.errors, headers=exc.headers)
+        return problem(
+            exc.status, exc.code, exc.title, exc.detail, request=request, errors=exc.errors, headers=exc.headers
+        )
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError | ValidationError)
-        return problem(422, "validation", "Invalid request", "The request has invalid fields.",
-                       request=request, errors=validation_errors(exc))
+        return problem(
+            422,
+            "validation",
+            "Invalid request",
+            "The request has invalid fields.",
+            request=request,
+            errors=validation_errors(exc),
+        )
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
         detail = exc.detail if isinstance(exc.detail, str) else None
-        return problem(exc.status_code, f"http-{exc.status_code}", title, detail, request=request,
-                       headers=getattr(exc, "headers", None))
+        return problem(
+            exc.status_code,
+            f"http-{exc.status_code}",
+            title,
+            detail,
+            request=request,
+            headers=getattr(exc, "headers", None),
+        )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
-        return problem(500, "internal", "Internal error", "An unexpected error occurred.",
-                       request=request)
+        return problem(500, "internal", "Internal error", "An unexpected error occurred.", request=request)
 
     app.add_exception_handler(AppError, on_app_error)
     app.add_exception_handler(RequestValidationError, on_validation)

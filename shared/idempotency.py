@@ -22,16 +22,24 @@ def request_fingerprint(method: str, path: str, body: Any) -> str:
 
 def check_key(key: str) -> str:
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise BadRequest("Idempotency-Key must be 1-200 printable characters.",
-                         errors=[{"field": "Idempotency-Key", "message": "invalid"}])
+        raise BadRequest(
+            "Idempotency-Key must be 1-200 printable characters.",
+            errors=[{"field": "Idempotency-Key", "message": "invalid"}],
+        )
     return key
 
 
-async def replay(session: AsyncSession, tables: MessagingTables, *, subject: str, key: str,
-                 fingerprint: str) -> tuple[int, Any] | None:
+async def replay(
+    session: AsyncSession, tables: MessagingTables, *, subject: str, key: str, fingerprint: str
+) -> tuple[int, Any] | None:
     """The stored (status, body) for this key, or None if it is new. Reusing a key for another request is a 409."""
-    row = (await session.execute(select(tables.idempotency).where(
-        tables.idempotency.c.subject == subject, tables.idempotency.c.key == check_key(key)))).first()
+    row = (
+        await session.execute(
+            select(tables.idempotency).where(
+                tables.idempotency.c.subject == subject, tables.idempotency.c.key == check_key(key)
+            )
+        )
+    ).first()
     if row is None:
         return None
     if row.request_hash != fingerprint:
@@ -39,12 +47,22 @@ async def replay(session: AsyncSession, tables: MessagingTables, *, subject: str
     return row.status_code, row.response
 
 
-async def remember(session: AsyncSession, tables: MessagingTables, *, subject: str, key: str,
-                   fingerprint: str, status_code: int, response: Any) -> None:
+async def remember(
+    session: AsyncSession,
+    tables: MessagingTables,
+    *,
+    subject: str,
+    key: str,
+    fingerprint: str,
+    status_code: int,
+    response: Any,
+) -> None:
     """Stored in the same transaction as the create; a concurrent twin loses with a 409 and rolls back."""
     inserted = await session.execute(
-        pg_insert(tables.idempotency).values(subject=subject, key=key, request_hash=fingerprint,
-                                             status_code=status_code, response=response)
-        .on_conflict_do_nothing().returning(tables.idempotency.c.key))
+        pg_insert(tables.idempotency)
+        .values(subject=subject, key=key, request_hash=fingerprint, status_code=status_code, response=response)
+        .on_conflict_do_nothing()
+        .returning(tables.idempotency.c.key)
+    )
     if inserted.first() is None:
         raise Conflict("A request with this Idempotency-Key is already being processed.")

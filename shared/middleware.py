@@ -46,11 +46,18 @@ class RequestContextMiddleware:
             REQUESTS.labels(scope["method"], str(status)).inc()
             LATENCY.labels(scope["method"]).observe(elapsed)
             if scope["path"] not in ("/healthz", "/readyz", "/metrics"):
-                access_log.info(json.dumps({
-                    "request_id": request_id, "method": scope["method"], "path": scope["path"],
-                    "status": status, "ms": round(elapsed * 1000, 2),
-                    "subject": scope["state"].get("subject"),
-                }))
+                access_log.info(
+                    json.dumps(
+                        {
+                            "request_id": request_id,
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "status": status,
+                            "ms": round(elapsed * 1000, 2),
+                            "subject": scope["state"].get("subject"),
+                        }
+                    )
+                )
 
 
 class BodySizeLimitMiddleware:
@@ -98,9 +105,22 @@ class BodySizeLimitMiddleware:
                 raise
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps({"type": "urn:govperf:problem:payload-too-large", "title": "Payload too large",
-                           "status": 413, "detail": f"Request bodies are limited to {self.max_bytes} bytes."}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/problem+json"),
-                                (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            {
+                "type": "urn:govperf:problem:payload-too-large",
+                "title": "Payload too large",
+                "status": 413,
+                "detail": f"Request bodies are limited to {self.max_bytes} bytes.",
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

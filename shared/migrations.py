@@ -48,9 +48,14 @@ def run_env(metadata: MetaData, schema: str) -> None:
         exists = connection.scalar(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema})
         if not exists:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        context.configure(connection=connection, target_metadata=metadata, version_table_schema=schema,
-                          include_schemas=True, compare_type=True,
-                          include_name=lambda name, type_, _parent: type_ != "schema" or name == schema)
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            version_table_schema=schema,
+            include_schemas=True,
+            compare_type=True,
+            include_name=lambda name, type_, _parent: type_ != "schema" or name == schema,
+        )
         with context.begin_transaction():
             context.run_migrations()
 

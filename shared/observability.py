@@ -37,8 +37,9 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
             except Exception:  # noqa: BLE001 - readiness reports, it does not raise
                 results[name] = "unavailable"
         ready = all(v == "ok" for v in results.values())
-        return JSONResponse({"status": "ok" if ready else "unavailable", "checks": results},
-                            status_code=200 if ready else 503)
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", "checks": results}, status_code=200 if ready else 503
+        )
 
     @router.get("/metrics")
     async def metrics(request: Request) -> Response:

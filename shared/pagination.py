@@ -38,8 +38,9 @@ def decode_cursor(cursor: str) -> uuid.UUID:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         return uuid.UUID(bytes=raw)
     except (binascii.Error, ValueError):
-        raise BadRequest("The cursor is not valid.",
-                         errors=[{"field": "cursor", "message": "not a cursor from this API"}]) from None
+        raise BadRequest(
+            "The cursor is not valid.", errors=[{"field": "cursor", "message": "not a cursor from this API"}]
+        ) from None
 
 
 def page_params(
@@ -62,8 +63,9 @@ def parse_ids(ids: str | None, *, field: str = "ids", max_ids: int = MAX_IDS) ->
         raise BadRequest(f"{field} must be UUIDs.", errors=[{"field": field, "message": "not a UUID"}]) from None
 
 
-async def paginate(session: AsyncSession, stmt: Select[Any], id_column: InstrumentedAttribute[uuid.UUID],
-                   params: PageParams) -> tuple[list[Any], str | None]:
+async def paginate(
+    session: AsyncSession, stmt: Select[Any], id_column: InstrumentedAttribute[uuid.UUID], params: PageParams
+) -> tuple[list[Any], str | None]:
     """Rows after the cursor in id order, and the cursor of the next page (None on the last)."""
     if params.cursor is not None:
         stmt = stmt.where(id_column > params.cursor)

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.middleware import Middleware
 
 from shared.auth.jwt import KeySet, TokenVerifier
 from shared.config import BaseServiceSettings
@@ -38,15 +39,26 @@ def default_key_set(settings: BaseServiceSettings) -> KeySet:
 Hook = Callable[[FastAPI], Awaitable[None]]
 
 
-def create_service_app(settings: BaseServiceSettings, *, title: str, routers: Sequence[APIRouter],
-                       tables: MessagingTables, handlers: Mapping[str, Handler] | None = None,
-                       key_set: Callable[[FastAPI], KeySet] | None = None,
-                       on_startup: Sequence[Hook] = (), on_shutdown: Sequence[Hook] = (),
-                       openapi_url: str = "/openapi.json", docs_url: str | None = "/docs") -> FastAPI:
+def create_service_app(
+    settings: BaseServiceSettings,
+    *,
+    title: str,
+    routers: Sequence[APIRouter],
+    tables: MessagingTables,
+    handlers: Mapping[str, Handler] | None = None,
+    key_set: Callable[[FastAPI], KeySet] | None = None,
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    openapi_url: str = "/openapi.json",
+    docs_url: str | None = "/docs",
+    edge_middleware: Sequence[Middleware] = (),
+) -> FastAPI:
     """``key_set`` replaces the JWKS source (the gateway verifies with its own keys);
     ``on_startup`` hooks run after the engine and NATS exist, ``on_shutdown`` before they close;
     ``openapi_url``/``docs_url`` move FastAPI's own documents (the gateway serves aggregated ones),
-    and docs are never served in production."""
+    and docs are never served in production; ``edge_middleware`` (outermost first) runs inside the
+    request context and before the body cap (the gateway's CORS and rate limits)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logging.basicConfig(level=settings.log_level, format="%(message)s")
@@ -57,24 +69,32 @@ def create_service_app(settings: BaseServiceSettings, *, title: str, routers: Se
         app.state.engine, app.state.sessionmaker = engine, make_sessionmaker(engine)
         app.state.nc, app.state.js = nc, js
         keys = key_set(app) if key_set is not None else default_key_set(settings)
-        app.state.verifier = TokenVerifier(keys, algorithm=settings.jwt_algorithm,
-                                           issuer=settings.jwt_issuer, audience=settings.jwt_audience)
-        relay = OutboxRelay(engine, tables, js, service=settings.service_name,
-                            batch_size=settings.relay_batch_size)
+        app.state.verifier = TokenVerifier(
+            keys, algorithm=settings.jwt_algorithm, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        )
+        relay = OutboxRelay(engine, tables, js, service=settings.service_name, batch_size=settings.relay_batch_size)
         app.state.relay = relay
 
         async def refresh_metrics() -> None:
             OUTBOX_BACKLOG.labels(settings.service_name).set(await relay.backlog())
 
         app.state.refresh_metrics = refresh_metrics
-        runner = ConsumerRunner(js, app.state.sessionmaker, tables, service=settings.service_name,
-                                stream=settings.stream_name, max_deliver=settings.consumer_max_deliver)
+        runner = ConsumerRunner(
+            js,
+            app.state.sessionmaker,
+            tables,
+            service=settings.service_name,
+            stream=settings.stream_name,
+            max_deliver=settings.consumer_max_deliver,
+        )
         tasks: list[asyncio.Task[None]] = []
         if settings.run_relay:
             tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
         if settings.run_consumers:
-            tasks += [asyncio.create_task(runner.run(sub), name=f"consumer-{sub.name}")
-                      for sub in subscriptions(handlers or {})]
+            tasks += [
+                asyncio.create_task(runner.run(sub), name=f"consumer-{sub.name}")
+                for sub in subscriptions(handlers or {})
+            ]
         for hook in on_startup:
             await hook(app)
         try:
@@ -90,9 +110,13 @@ def create_service_app(settings: BaseServiceSettings, *, title: str, routers: Se
             await nc.drain() if nc.is_connected else await nc.close()
             await engine.dispose()
 
-    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan,
-                  openapi_url=openapi_url,
-                  docs_url=docs_url if settings.env != "production" else None)
+    app = FastAPI(
+        title=title,
+        version="1.0.0",
+        lifespan=lifespan,
+        openapi_url=openapi_url,
+        docs_url=docs_url if settings.env != "production" else None,
+    )
     app.state.settings = settings
     app.state.tables = tables
     install_error_handlers(app)
@@ -108,8 +132,11 @@ def create_service_app(settings: BaseServiceSettings, *, title: str, routers: Se
     app.include_router(health_router({"database": database_ready, "nats": nats_ready}))
     for router in routers:
         app.include_router(router)
-    # Outermost first: the request id must exist before the size check can answer.
+    # add_middleware() wraps what is there, so the innermost goes first. The request id must
+    # exist before anything else can answer.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    for middleware in reversed(edge_middleware):
+        app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
     app.add_middleware(RequestContextMiddleware)
     return app
 

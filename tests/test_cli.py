@@ -140,8 +140,10 @@ def wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) ->
     while time.monotonic() < deadline:
         assert proc.poll() is None, f"govperf up exited with {proc.returncode}:\n{log.read_text()[-4000:]}"
         try:
-            if all(httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
-                   for port in (INDICATOR_PORT, GATEWAY_PORT)):
+            if all(
+                httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+                for port in (INDICATOR_PORT, GATEWAY_PORT)
+            ):
                 return
         except httpx.HTTPError:
             pass
@@ -214,17 +216,26 @@ async def test_standalone_relay_publishes_the_outbox(migrated) -> None:
     engine = create_engine(migrated.database_url, pool_size=1)
     event = CloudEvent(type="indicator.relay.tested", source="test", data={"n": 1})
     async with engine.begin() as conn:
-        await conn.execute(TABLES.outbox.insert().values(id=event.id, subject=event.nats_subject,
-                                                         envelope=event.model_dump(mode="json")))
-    proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "relay", "indicator"], cwd=REPO,
-                            env=dev_env(GOVPERF_DATABASE_URL=migrated.database_url,
-                                        GOVPERF_NATS_URL=migrated.nats_url),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        await conn.execute(
+            TABLES.outbox.insert().values(
+                id=event.id, subject=event.nats_subject, envelope=event.model_dump(mode="json")
+            )
+        )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shared.cli", "relay", "indicator"],
+        cwd=REPO,
+        env=dev_env(GOVPERF_DATABASE_URL=migrated.database_url, GOVPERF_NATS_URL=migrated.nats_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
     async def published() -> bool:
         async with engine.connect() as conn:
-            return bool(await conn.scalar(text("SELECT published_at IS NOT NULL FROM indicator.outbox "
-                                               "WHERE id = :id"), {"id": event.id}))
+            return bool(
+                await conn.scalar(
+                    text("SELECT published_at IS NOT NULL FROM indicator.outbox WHERE id = :id"), {"id": event.id}
+                )
+            )
 
     try:
         await wait_for(published, timeout=30)

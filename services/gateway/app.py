@@ -14,7 +14,6 @@ from services.gateway.identity.service import start_identity
 from services.gateway.keys.service import gateway_key_set, start_keys, stop_keys
 from services.gateway.ratelimit import RateLimitMiddleware
 from services.gateway.upstream import close_upstreams, open_upstreams
-from shared.middleware import RequestContextMiddleware
 from shared.service_app import create_service_app
 
 
@@ -22,28 +21,50 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     # The proxy's catch-all route goes last so the gateway's own routes win.
     routers = [auth.router, admin.router, graph.build_router(settings), docs.router, proxy.router]
-    app = create_service_app(settings, title="govperf gateway", routers=routers, tables=TABLES,
-                             key_set=gateway_key_set, on_startup=[open_upstreams, start_keys, start_identity],
-                             on_shutdown=[stop_keys, close_upstreams],
-                             # /openapi.json and /docs are the platform's aggregated ones (api/docs.py).
-                             openapi_url=docs.GATEWAY_OPENAPI_URL, docs_url=None)
-    add_edge_middleware(app, settings)
-    return app
+    return create_service_app(
+        settings,
+        title="govperf gateway",
+        routers=routers,
+        tables=TABLES,
+        key_set=gateway_key_set,
+        on_startup=[open_upstreams, start_keys, start_identity],
+        on_shutdown=[stop_keys, close_upstreams],
+        # /openapi.json and /docs are the platform's aggregated ones (api/docs.py).
+        openapi_url=docs.GATEWAY_OPENAPI_URL,
+        docs_url=None,
+        edge_middleware=edge_middleware(settings),
+    )
 
 
-def add_edge_middleware(app: FastAPI, settings: Settings) -> None:
+def edge_middleware(settings: Settings) -> list[Middleware]:
     """Request context (outermost, from shared) -> CORS -> rate limit -> body cap -> routes: a 429
     carries the request id and CORS headers, and a refused request costs no body reading."""
-    edge = [Middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute,
-                       burst=settings.rate_limit_burst, token_per_minute=settings.token_rate_limit_per_minute)]
+    edge = [
+        Middleware(
+            RateLimitMiddleware,
+            per_minute=settings.rate_limit_per_minute,
+            burst=settings.rate_limit_burst,
+            token_per_minute=settings.token_rate_limit_per_minute,
+        )
+    ]
     if settings.cors_origins:
-        edge.insert(0, Middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,  # bearer, no cookies
-            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "X-Request-ID",
-                           "traceparent"],
-            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID", "Content-Disposition"],
-            max_age=600))
-    # add_middleware() can only prepend (outermost); these belong just inside the request context.
-    assert app.user_middleware[0].cls is RequestContextMiddleware  # type: ignore[comparison-overlap]
-    app.user_middleware[1:1] = edge
+        edge.insert(
+            0,
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_credentials=False,  # bearer, no cookies
+                allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "If-Match",
+                    "Idempotency-Key",
+                    "X-Request-ID",
+                    "traceparent",
+                ],
+                expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID", "Content-Disposition"],
+                max_age=600,
+            ),
+        )
+    return edge

@@ -101,8 +101,9 @@ class RateLimitMiddleware:
         self.principals = TokenBuckets(per_minute=per_minute, capacity=burst)
         self.addresses = TokenBuckets(per_minute=per_minute, capacity=burst)
         # Password guessing: ten seconds' worth at once, then the per-minute pace.
-        self.token_endpoint = TokenBuckets(per_minute=token_per_minute,
-                                           capacity=max(1, min(burst, token_per_minute // 6)))
+        self.token_endpoint = TokenBuckets(
+            per_minute=token_per_minute, capacity=max(1, min(burst, token_per_minute // 6))
+        )
         self.subjects = VerifiedSubjects()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -114,7 +115,7 @@ class RateLimitMiddleware:
             wait = self.token_endpoint.take(address)
         else:
             subject = await self._subject(scope)
-            wait = (self.principals.take(subject) if subject is not None else self.addresses.take(address))
+            wait = self.principals.take(subject) if subject is not None else self.addresses.take(address)
         if wait > 0:
             await self._reject(scope, send, wait)
             return
@@ -132,14 +133,25 @@ class RateLimitMiddleware:
     async def _reject(self, scope: Scope, send: Send, wait: float) -> None:
         retry_after = str(max(1, math.ceil(wait)))
         problem: dict[str, object] = {
-            "type": "urn:govperf:problem:rate-limited", "title": "Too many requests", "status": 429,
-            "detail": f"Rate limit reached; retry in {retry_after} s.", "instance": scope["path"]}
+            "type": "urn:govperf:problem:rate-limited",
+            "title": "Too many requests",
+            "status": 429,
+            "detail": f"Rate limit reached; retry in {retry_after} s.",
+            "instance": scope["path"],
+        }
         request_id = scope.get("state", {}).get("request_id")
         if request_id:
             problem["request_id"] = request_id
         body = json.dumps(problem).encode()
-        await send({"type": "http.response.start", "status": 429,
-                    "headers": [(b"content-type", b"application/problem+json"),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"retry-after", retry_after.encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 429,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", retry_after.encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -8,8 +8,7 @@ from prometheus_client import Counter
 
 from shared.errors import NotFound
 
-UPSTREAM_REQUESTS = Counter("govperf_gateway_upstream_requests_total", "Requests sent to services",
-                            ["service"])
+UPSTREAM_REQUESTS = Counter("govperf_gateway_upstream_requests_total", "Requests sent to services", ["service"])
 
 
 class Upstreams:
@@ -42,9 +41,14 @@ def get_upstreams(app: FastAPI) -> Upstreams:
 
 async def open_upstreams(app: FastAPI) -> None:
     settings = app.state.settings
-    app.state.upstreams = Upstreams(settings.upstreams, build_client(
-        timeout=settings.upstream_timeout_seconds, connect_timeout=settings.upstream_connect_timeout_seconds,
-        max_connections=settings.upstream_max_connections))
+    app.state.upstreams = Upstreams(
+        settings.upstreams,
+        build_client(
+            timeout=settings.upstream_timeout_seconds,
+            connect_timeout=settings.upstream_connect_timeout_seconds,
+            max_connections=settings.upstream_max_connections,
+        ),
+    )
 
 
 async def close_upstreams(app: FastAPI) -> None:

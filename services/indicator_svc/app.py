@@ -12,5 +12,10 @@ from shared.service_app import create_service_app
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(settings or get_settings(), title="govperf indicator service",
-                              routers=[frameworks_router], tables=TABLES, handlers=HANDLERS)
+    return create_service_app(
+        settings or get_settings(),
+        title="govperf indicator service",
+        routers=[frameworks_router],
+        tables=TABLES,
+        handlers=HANDLERS,
+    )

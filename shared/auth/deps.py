@@ -21,8 +21,12 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     raw_roles = claims.get("roles")
     if not isinstance(raw_roles, list) or not all(isinstance(r, str) for r in raw_roles):
         raise TokenError("roles claim must be a list of strings")
-    return Principal(subject=claims["sub"], roles=frozenset(Role(r) for r in raw_roles if r in known),
-                     org_unit_id=claims.get("org_id"), org_path=claims.get("org_path"))
+    return Principal(
+        subject=claims["sub"],
+        roles=frozenset(Role(r) for r in raw_roles if r in known),
+        org_unit_id=claims.get("org_id"),
+        org_path=claims.get("org_path"),
+    )
 
 
 MAX_TOKEN_LENGTH = 8192

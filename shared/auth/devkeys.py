@@ -27,8 +27,9 @@ class DevKeys:
 
 def generate_private_pem() -> str:
     key = ec.generate_private_key(ec.SECP256R1())
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def ensure_dev_keys(key_dir: Path) -> DevKeys:
@@ -44,11 +45,28 @@ def ensure_dev_keys(key_dir: Path) -> DevKeys:
     return DevKeys(private_key_pem=pem, kid=public["kid"], jwks_path=jwks_path)
 
 
-def mint_dev_token(keys: DevKeys, *, subject: str, roles: list[str], org_unit_id: str,
-                   org_path: str, ttl_seconds: int = 3600, issuer: str = "govperf",
-                   audience: str = "govperf") -> str:
+def mint_dev_token(
+    keys: DevKeys,
+    *,
+    subject: str,
+    roles: list[str],
+    org_unit_id: str,
+    org_path: str,
+    ttl_seconds: int = 3600,
+    issuer: str = "govperf",
+    audience: str = "govperf",
+) -> str:
     now = int(time.time())
-    claims = {"sub": subject, "roles": roles, "org_id": org_unit_id, "org_path": org_path,
-              "iss": issuer, "aud": audience, "iat": now, "nbf": now, "exp": now + ttl_seconds,
-              "jti": str(uuid.uuid4())}
+    claims = {
+        "sub": subject,
+        "roles": roles,
+        "org_id": org_unit_id,
+        "org_path": org_path,
+        "iss": issuer,
+        "aud": audience,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl_seconds,
+        "jti": str(uuid.uuid4()),
+    }
     return sign(claims, keys.private_key_pem, algorithm=DEV_ALGORITHM, kid=keys.kid)

@@ -69,10 +69,15 @@ class KeySet:
 
     REFRESH_MIN_INTERVAL = 30.0
 
-    def __init__(self, *, url: str | None = None, path: Path | None = None,
-                 keys: list[dict[str, Any]] | None = None,
-                 loader: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None,
-                 cache_seconds: int = 300) -> None:
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        path: Path | None = None,
+        keys: list[dict[str, Any]] | None = None,
+        loader: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None,
+        cache_seconds: int = 300,
+    ) -> None:
         if not (url or path or loader or keys is not None):
             raise ValueError("a JWKS url, file, loader or key list is required")
         self._url, self._path, self._loader, self._cache_seconds = url, path, loader, cache_seconds
@@ -141,7 +146,11 @@ class TokenVerifier:
             raise TokenError("unknown kid")
         try:
             claims: dict[str, Any] = jwt.decode(
-                token, key, algorithms=[self._algorithm], audience=self._audience, issuer=self._issuer,
+                token,
+                key,
+                algorithms=[self._algorithm],
+                audience=self._audience,
+                issuer=self._issuer,
                 options={f"require_{c}": True for c in REQUIRED_CLAIMS},
             )
         except JOSEError as exc:

@@ -44,9 +44,18 @@ def subscriptions(handlers: Mapping[str, Handler]) -> list[Subscription]:
 
 
 class ConsumerRunner:
-    def __init__(self, js: JetStreamContext, sessionmaker: async_sessionmaker[AsyncSession],
-                 tables: MessagingTables, *, service: str, stream: str, max_deliver: int = 5,
-                 ack_wait: float = 30.0, batch: int = 50) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        tables: MessagingTables,
+        *,
+        service: str,
+        stream: str,
+        max_deliver: int = 5,
+        ack_wait: float = 30.0,
+        batch: int = 50,
+    ) -> None:
         self._js, self._sessionmaker, self._tables = js, sessionmaker, tables
         self._service, self._stream = service, stream
         self._max_deliver, self._ack_wait, self._batch = max_deliver, ack_wait, batch
@@ -60,11 +69,17 @@ class ConsumerRunner:
 
     async def run(self, sub: Subscription) -> None:
         durable = self.durable_name(sub)
-        config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT,
-                                deliver_policy=DeliverPolicy.ALL, max_deliver=self._max_deliver,
-                                ack_wait=self._ack_wait, filter_subject=f"govperf.{sub.event_type}")
-        psub = await self._js.pull_subscribe(f"govperf.{sub.event_type}", durable=durable,
-                                             stream=self._stream, config=config)
+        config = ConsumerConfig(
+            durable_name=durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            max_deliver=self._max_deliver,
+            ack_wait=self._ack_wait,
+            filter_subject=f"govperf.{sub.event_type}",
+        )
+        psub = await self._js.pull_subscribe(
+            f"govperf.{sub.event_type}", durable=durable, stream=self._stream, config=config
+        )
         while not self._stopping:
             try:
                 messages = await psub.fetch(self._batch, timeout=1.0)
@@ -97,8 +112,11 @@ class ConsumerRunner:
 
     async def _apply(self, session: AsyncSession, sub: Subscription, event: CloudEvent) -> None:
         inserted = await session.execute(
-            pg_insert(self._tables.inbox).values(consumer=self.durable_name(sub), event_id=event.id)
-            .on_conflict_do_nothing().returning(self._tables.inbox.c.event_id))
+            pg_insert(self._tables.inbox)
+            .values(consumer=self.durable_name(sub), event_id=event.id)
+            .on_conflict_do_nothing()
+            .returning(self._tables.inbox.c.event_id)
+        )
         if inserted.first() is not None:
             await sub.handler(session, event)
             CONSUMED.labels(self._service, sub.event_type).inc()
@@ -122,13 +140,20 @@ class ConsumerRunner:
                 await self._dead_letter(durable, event.id, msg, repr(exc)[:2000], deliveries)
                 await msg.ack()
             else:
-                await msg.nak(delay=min(0.5 * 2 ** deliveries, 30.0))
+                await msg.nak(delay=min(0.5 * 2**deliveries, 30.0))
             return
         await msg.ack()
 
     async def _dead_letter(self, durable: str, event_id: object, msg: Msg, error: str, deliveries: int) -> None:
         async with self._sessionmaker() as session, session.begin():
-            await session.execute(insert(self._tables.dead_letter).values(
-                consumer=durable, event_id=event_id, subject=msg.subject,
-                payload=msg.data.decode("utf-8", "replace")[:1_000_000], error=error, deliveries=deliveries))
+            await session.execute(
+                insert(self._tables.dead_letter).values(
+                    consumer=durable,
+                    event_id=event_id,
+                    subject=msg.subject,
+                    payload=msg.data.decode("utf-8", "replace")[:1_000_000],
+                    error=error,
+                    deliveries=deliveries,
+                )
+            )
         DEAD_LETTERS.labels(self._service, durable).inc()

@@ -21,8 +21,9 @@ async def connect(url: str, *, name: str) -> Client:
     async def on_error(exc: Exception) -> None:
         log.warning("nats error: %s", exc)
 
-    return await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                              connect_timeout=5, error_cb=on_error)
+    return await nats.connect(
+        url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=5, error_cb=on_error
+    )
 
 
 async def ensure_stream(js: JetStreamContext, name: str) -> None:

@@ -29,8 +29,10 @@ async def add(session: AsyncSession, tables: MessagingTables, event: CloudEvent)
     envelope = event.model_dump(mode="json")
     size = len(json.dumps(envelope, separators=(",", ":")).encode())
     if size > MAX_EVENT_BYTES:
-        raise Unprocessable(f"The {event.type} event would be {size} bytes; events are limited to "
-                            f"{MAX_EVENT_BYTES} bytes. Shorten the content.")
+        raise Unprocessable(
+            f"The {event.type} event would be {size} bytes; events are limited to "
+            f"{MAX_EVENT_BYTES} bytes. Shorten the content."
+        )
     await session.execute(insert(tables.outbox).values(id=event.id, subject=event.nats_subject, envelope=envelope))
 
 
@@ -38,9 +40,18 @@ class OutboxRelay:
     """Claims unpublished rows (FOR UPDATE SKIP LOCKED, so relays can run side by side),
     publishes them concurrently with Nats-Msg-Id for de-duplication, marks them published."""
 
-    def __init__(self, engine: AsyncEngine, tables: MessagingTables, js: JetStreamContext, *,
-                 service: str, batch_size: int = 200, idle_interval: float = 0.1,
-                 publish_timeout: float = 5.0, max_backoff: float = 10.0) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        tables: MessagingTables,
+        js: JetStreamContext,
+        *,
+        service: str,
+        batch_size: int = 200,
+        idle_interval: float = 0.1,
+        publish_timeout: float = 5.0,
+        max_backoff: float = 10.0,
+    ) -> None:
         self._engine, self._tables, self._js = engine, tables, js
         self._service, self._batch_size = service, batch_size
         self._idle_interval, self._publish_timeout, self._max_backoff = idle_interval, publish_timeout, max_backoff
@@ -56,8 +67,12 @@ class OutboxRelay:
 
     async def _publish(self, row: Any) -> bool:
         try:
-            await self._js.publish(row.subject, json.dumps(row.envelope, separators=(",", ":")).encode(),
-                                   timeout=self._publish_timeout, headers={"Nats-Msg-Id": str(row.id)})
+            await self._js.publish(
+                row.subject,
+                json.dumps(row.envelope, separators=(",", ":")).encode(),
+                timeout=self._publish_timeout,
+                headers={"Nats-Msg-Id": str(row.id)},
+            )
             return True
         except Exception as exc:  # noqa: BLE001 - any failure leaves the row for the next round
             log.warning("publish of %s failed: %s", row.id, exc)
@@ -67,13 +82,15 @@ class OutboxRelay:
         """One claim-publish-mark round; returns (published, failed)."""
         outbox = self._tables.outbox
         async with self._engine.begin() as conn:
-            rows = (await conn.execute(
-                select(outbox.c.id, outbox.c.subject, outbox.c.envelope)
-                .where(outbox.c.published_at.is_(None))
-                .order_by(outbox.c.created_at)
-                .limit(self._batch_size)
-                .with_for_update(skip_locked=True)
-            )).all()
+            rows = (
+                await conn.execute(
+                    select(outbox.c.id, outbox.c.subject, outbox.c.envelope)
+                    .where(outbox.c.published_at.is_(None))
+                    .order_by(outbox.c.created_at)
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
             if not rows:
                 return 0, 0
             results = await asyncio.gather(*(self._publish(row) for row in rows))
@@ -82,8 +99,11 @@ class OutboxRelay:
             if ok:
                 await conn.execute(update(outbox).where(outbox.c.id.in_(ok)).values(published_at=func.now()))
             if failed:
-                await conn.execute(update(outbox).where(outbox.c.id.in_(failed))
-                                   .values(attempts=outbox.c.attempts + 1, last_error="publish failed"))
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_(failed))
+                    .values(attempts=outbox.c.attempts + 1, last_error="publish failed")
+                )
         OUTBOX_PUBLISHED.labels(self._service).inc(len(ok))
         OUTBOX_PUBLISH_FAILURES.labels(self._service).inc(len(failed))
         return len(ok), len(failed)

@@ -21,7 +21,8 @@ class MessagingTables:
 
 def messaging_tables(metadata: MetaData) -> MessagingTables:
     outbox = Table(
-        "outbox", metadata,
+        "outbox",
+        metadata,
         Column("id", UUID(as_uuid=True), primary_key=True),  # = CloudEvent id = Nats-Msg-Id
         Column("subject", Text, nullable=False),
         Column("envelope", JSONB, nullable=False),
@@ -33,13 +34,15 @@ def messaging_tables(metadata: MetaData) -> MessagingTables:
         Index(None, "created_at", postgresql_where=text("published_at IS NULL")),
     )
     inbox = Table(
-        "inbox", metadata,
+        "inbox",
+        metadata,
         Column("consumer", Text, primary_key=True),
         Column("event_id", UUID(as_uuid=True), primary_key=True),
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
     dead_letter = Table(
-        "dead_letter", metadata,
+        "dead_letter",
+        metadata,
         Column("id", Integer, primary_key=True, autoincrement=True),
         Column("consumer", Text, nullable=False),
         Column("event_id", UUID(as_uuid=True)),
@@ -50,7 +53,8 @@ def messaging_tables(metadata: MetaData) -> MessagingTables:
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
     idempotency = Table(
-        "idempotency_key", metadata,
+        "idempotency_key",
+        metadata,
         Column("subject", Text, primary_key=True),
         Column("key", Text, primary_key=True),
         Column("request_hash", Text, nullable=False),

@@ -39,13 +39,17 @@ class Infra:
 def infra() -> Iterator[Infra]:
     # Short path: PostgreSQL's Unix socket lives inside the data folder (~100 character limit).
     data_dir = Path(tempfile.mkdtemp(prefix="gpt-", dir="/tmp"))
+    pg = nats = None
     database_url = os.environ.get("GOVPERF_TEST_DATABASE_URL")
+    if database_url is None:
+        pg = start_postgres(data_dir)
+        database_url = pg.url
     nats_url = os.environ.get("GOVPERF_TEST_NATS_URL")
-    pg = None if database_url else start_postgres(data_dir)
-    nats = None if nats_url else start_nats(data_dir)
+    if nats_url is None:
+        nats = start_nats(data_dir)
+        nats_url = nats.url
     try:
-        yield Infra(database_url=database_url or pg.url, nats_url=nats_url or nats.url,  # type: ignore[union-attr]
-                    data_dir=data_dir, nats=nats)
+        yield Infra(database_url=database_url, nats_url=nats_url, data_dir=data_dir, nats=nats)
     finally:
         if nats is not None:
             nats.stop()
@@ -69,11 +73,21 @@ def dev_keys(infra: Infra) -> DevKeys:
 def make_token(dev_keys: DevKeys) -> TokenFactory:
     """``make_token("perf_office", org_path="/gd/sz")`` -> a signed bearer token."""
 
-    def factory(*roles: str, org_path: str = "/", subject: str | None = None,
-                org_unit_id: uuid.UUID | None = None, ttl_seconds: int = 600) -> str:
-        return mint_dev_token(dev_keys, subject=subject or f"user-{'-'.join(roles) or 'none'}",
-                              roles=list(roles), org_unit_id=str(org_unit_id or uuid.uuid4()),
-                              org_path=org_path, ttl_seconds=ttl_seconds)
+    def factory(
+        *roles: str,
+        org_path: str = "/",
+        subject: str | None = None,
+        org_unit_id: uuid.UUID | None = None,
+        ttl_seconds: int = 600,
+    ) -> str:
+        return mint_dev_token(
+            dev_keys,
+            subject=subject or f"user-{'-'.join(roles) or 'none'}",
+            roles=list(roles),
+            org_unit_id=str(org_unit_id or uuid.uuid4()),
+            org_path=org_path,
+            ttl_seconds=ttl_seconds,
+        )
 
     return factory
 
@@ -99,8 +113,9 @@ async def rolled_back(app: FastAPI) -> AsyncIterator[AsyncSession]:
     the service's commits become savepoint releases, so tests see committed behaviour."""
     async with app.state.engine.connect() as connection:
         transaction = await connection.begin()
-        session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint",
-                               expire_on_commit=False, autoflush=False)
+        session = AsyncSession(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False, autoflush=False
+        )
 
         async def override() -> AsyncIterator[AsyncSession]:
             async with committing(session):
@@ -116,8 +131,9 @@ async def rolled_back(app: FastAPI) -> AsyncIterator[AsyncSession]:
 
 
 def client_for(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-                             base_url="http://testserver")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://testserver"
+    )
 
 
 async def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05) -> None:

@@ -65,8 +65,9 @@ class ServiceProcess:
                 self.process.wait(5)
 
 
-def start_service(spec: ServiceSpec, port: int, env: dict[str, str], *, log_dir: Path | None = None,
-                  extra_args: tuple[str, ...] = ()) -> ServiceProcess:
+def start_service(
+    spec: ServiceSpec, port: int, env: dict[str, str], *, log_dir: Path | None = None, extra_args: tuple[str, ...] = ()
+) -> ServiceProcess:
     """Start ``spec`` under uvicorn on ``port`` with ``env`` layered over this process's environment
     (GOVPERF_* variables of the caller are dropped so a developer's shell cannot leak in)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("GOVPERF_")}
@@ -76,8 +77,24 @@ def start_service(spec: ServiceSpec, port: int, env: dict[str, str], *, log_dir:
     log_path = log_dir / f"{spec.name}-{port}.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(  # noqa: S603 - our interpreter running uvicorn on our own app
-            [sys.executable, "-m", "uvicorn", spec.app_factory, "--factory", "--host", "127.0.0.1",
-             "--port", str(port), "--no-access-log", *extra_args],
-            cwd=REPO, env=full_env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                spec.app_factory,
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+                *extra_args,
+            ],
+            cwd=REPO,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return ServiceProcess(spec=spec, port=port, process=process, log_path=log_path, env=full_env)

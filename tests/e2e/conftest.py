@@ -50,8 +50,6 @@ class SlowHandler(BaseHTTPRequestHandler):
 class Platform:
     gateway: ServiceProcess
     indicator: ServiceProcess
-    admin_password: str
-    services_use_gateway_jwks: bool
     created: list[str] = field(default_factory=list)
 
     def via_gateway(self, path: str) -> str:
@@ -70,37 +68,44 @@ def platform(migrated: Infra, dev_keys: DevKeys) -> Iterator[Platform]:
     threading.Thread(target=slow.serve_forever, daemon=True).start()
     gateway_port, indicator_port, dead_port = find_free_port(), find_free_port(), find_free_port()
     log_dir = migrated.data_dir
-    common = {"GOVPERF_ENV": "test", "GOVPERF_DATABASE_URL": migrated.database_url,
-              "GOVPERF_NATS_URL": migrated.nats_url, "GOVPERF_DB_POOL_SIZE": "5", "GOVPERF_LOG_LEVEL": "WARNING"}
-    admin_password = "e2e-" + secrets.token_urlsafe(16)
-    upstreams = {"indicator": f"http://127.0.0.1:{indicator_port}",
-                 "slow": f"http://127.0.0.1:{slow.server_address[1]}",
-                 "down": f"http://127.0.0.1:{dead_port}"}
-    gateway_env = {**common, "GOVPERF_JWKS_FILE": str(dev_keys.jwks_path),
-                   "GOVPERF_UPSTREAMS": json.dumps(upstreams),
-                   "GOVPERF_UPSTREAM_TIMEOUT_SECONDS": str(UPSTREAM_TIMEOUT),
-                   "GOVPERF_UPSTREAM_CONNECT_TIMEOUT_SECONDS": "1",
-                   "GOVPERF_CORS_ORIGINS": json.dumps([CORS_ORIGIN]),
-                   "GOVPERF_RATE_LIMIT_PER_MINUTE": "600", "GOVPERF_RATE_LIMIT_BURST": str(RATE_BURST),
-                   "GOVPERF_TOKEN_RATE_LIMIT_PER_MINUTE": str(TOKEN_RATE_PER_MINUTE),
-                   "GOVPERF_ADMIN_PASSWORD": admin_password,
-                   "GOVPERF_PASSWORD_HASH_TIME_COST": "1", "GOVPERF_PASSWORD_HASH_MEMORY_KIB": "1024"}
+    common = {
+        "GOVPERF_ENV": "test",
+        "GOVPERF_DATABASE_URL": migrated.database_url,
+        "GOVPERF_NATS_URL": migrated.nats_url,
+        "GOVPERF_DB_POOL_SIZE": "5",
+        "GOVPERF_LOG_LEVEL": "WARNING",
+    }
+    upstreams = {
+        "indicator": f"http://127.0.0.1:{indicator_port}",
+        "slow": f"http://127.0.0.1:{slow.server_address[1]}",
+        "down": f"http://127.0.0.1:{dead_port}",
+    }
+    gateway_env = {
+        **common,
+        "GOVPERF_JWKS_FILE": str(dev_keys.jwks_path),
+        "GOVPERF_UPSTREAMS": json.dumps(upstreams),
+        "GOVPERF_UPSTREAM_TIMEOUT_SECONDS": str(UPSTREAM_TIMEOUT),
+        "GOVPERF_UPSTREAM_CONNECT_TIMEOUT_SECONDS": "1",
+        "GOVPERF_CORS_ORIGINS": json.dumps([CORS_ORIGIN]),
+        "GOVPERF_RATE_LIMIT_PER_MINUTE": "600",
+        "GOVPERF_RATE_LIMIT_BURST": str(RATE_BURST),
+        "GOVPERF_TOKEN_RATE_LIMIT_PER_MINUTE": str(TOKEN_RATE_PER_MINUTE),
+        # Set, so a first start prints no generated password; tests make their own users.
+        "GOVPERF_ADMIN_PASSWORD": "e2e-" + secrets.token_urlsafe(16),
+        "GOVPERF_PASSWORD_HASH_TIME_COST": "1",
+        "GOVPERF_PASSWORD_HASH_MEMORY_KIB": "1024",
+    }
     processes: list[ServiceProcess] = []
     try:
-        # The gateway first here: whether the services can verify against its JWKS decides their env.
         gateway = start_service(get_service("gateway"), gateway_port, gateway_env, log_dir=log_dir)
         processes.append(gateway)
         gateway.wait_ready()
-        jwks = httpx.get(f"{gateway.url}/.well-known/jwks.json", timeout=5)
-        uses_jwks = jwks.status_code == 200 and dev_keys.kid in {k.get("kid") for k in jwks.json().get("keys", [])}
-        key_source = ({"GOVPERF_JWKS_URL": f"{gateway.url}/.well-known/jwks.json"} if uses_jwks
-                      else {"GOVPERF_JWKS_FILE": str(dev_keys.jwks_path)})
-        indicator = start_service(get_service("indicator"), indicator_port, {**common, **key_source},
-                                  log_dir=log_dir)
+        # As in production, the service trusts exactly what the gateway's JWKS lists.
+        jwks = {"GOVPERF_JWKS_URL": f"{gateway.url}/.well-known/jwks.json"}
+        indicator = start_service(get_service("indicator"), indicator_port, {**common, **jwks}, log_dir=log_dir)
         processes.append(indicator)
         indicator.wait_ready()
-        running = Platform(gateway=gateway, indicator=indicator, admin_password=admin_password,
-                           services_use_gateway_jwks=uses_jwks)
+        running = Platform(gateway=gateway, indicator=indicator)
         yield running
         _delete_created(running, dev_keys)
     finally:

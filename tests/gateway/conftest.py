@@ -30,12 +30,23 @@ TEST_ADMIN_PASSWORD = "test-admin-password-1"
 
 def identity_settings(infra: Infra, dev_keys: DevKeys, **overrides: Any) -> Settings:
     values: dict[str, Any] = dict(
-        env="test", database_url=infra.database_url, nats_url=infra.nats_url, jwks_file=dev_keys.jwks_path,
-        db_pool_size=3, run_relay=False, admin_password=TEST_ADMIN_PASSWORD,
+        env="test",
+        database_url=infra.database_url,
+        nats_url=infra.nats_url,
+        jwks_file=dev_keys.jwks_path,
+        db_pool_size=3,
+        run_relay=False,
+        admin_password=TEST_ADMIN_PASSWORD,
         # Cheap argon2 and no stamp cache: the suite stays fast and sees every change at once.
-        password_hash_time_cost=1, password_hash_memory_kib=8, principal_cache_seconds=0,
-        rate_limit_per_minute=1_000_000, rate_limit_burst=1_000_000, token_rate_limit_per_minute=1_000_000,
-        max_failed_logins=3, lockout_seconds=600)
+        password_hash_time_cost=1,
+        password_hash_memory_kib=8,
+        principal_cache_seconds=0,
+        rate_limit_per_minute=1_000_000,
+        rate_limit_burst=1_000_000,
+        token_rate_limit_per_minute=1_000_000,
+        max_failed_logins=3,
+        lockout_seconds=600,
+    )
     return Settings(**(values | overrides))
 
 
@@ -56,17 +67,23 @@ def external_idp(infra: Infra) -> ExternalIdp:
     jwk = public_jwk(pem, "ES256")
     path = infra.data_dir / "idp-jwks.json"
     path.write_text(json.dumps({"keys": [jwk]}))
-    return ExternalIdp(issuer="https://idp.example.gov", audience="govperf-exchange", private_pem=pem,
-                       kid=jwk["kid"], jwks_path=path)
+    return ExternalIdp(
+        issuer="https://idp.example.gov", audience="govperf-exchange", private_pem=pem, kid=jwk["kid"], jwks_path=path
+    )
 
 
 @pytest.fixture(scope="session")
 async def gateway_app(migrated: Infra, dev_keys: DevKeys, external_idp: ExternalIdp) -> AsyncIterator[FastAPI]:
     if GATEWAY_SPEC.name not in {s.name for s in SERVICES}:
         upgrade(GATEWAY_SPEC, migrated.database_url)
-    issuer = ExternalIssuer(issuer=external_idp.issuer, jwks_url=f"file://{external_idp.jwks_path}",
-                            audience=external_idp.audience, algorithm="ES256", roles_claim="groups",
-                            role_map={"pm-office": "perf_office", "auditors": "audit"})
+    issuer = ExternalIssuer(
+        issuer=external_idp.issuer,
+        jwks_url=f"file://{external_idp.jwks_path}",
+        audience=external_idp.audience,
+        algorithm="ES256",
+        roles_claim="groups",
+        role_map={"pm-office": "perf_office", "auditors": "audit"},
+    )
     async for running in started(create_app(identity_settings(migrated, dev_keys, oidc_issuers=[issuer]))):
         yield running
 

@@ -12,8 +12,14 @@ from shared.testing.plugin import Infra, client_for, rolled_back, started
 
 
 def indicator_settings(infra: Infra, dev_keys: DevKeys, **overrides: object) -> Settings:
-    return Settings(env="test", database_url=infra.database_url, nats_url=infra.nats_url,
-                    jwks_file=dev_keys.jwks_path, db_pool_size=5, **overrides)
+    return Settings(
+        env="test",
+        database_url=infra.database_url,
+        nats_url=infra.nats_url,
+        jwks_file=dev_keys.jwks_path,
+        db_pool_size=5,
+        **overrides,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -34,8 +34,9 @@ async def env(infra) -> AsyncIterator[dict]:
     js = nc.jetstream()
     await ensure_stream(js, "GOVPERF")
     service = f"t{uuid.uuid4().hex[:8]}"
-    runner = ConsumerRunner(js, make_sessionmaker(engine), TABLES, service=service, stream="GOVPERF",
-                            max_deliver=3, ack_wait=5)
+    runner = ConsumerRunner(
+        js, make_sessionmaker(engine), TABLES, service=service, stream="GOVPERF", max_deliver=3, ack_wait=5
+    )
     yield {"engine": engine, "js": js, "runner": runner, "event_type": f"test.{service}.happened"}
     runner.stop()
     await nc.close()

@@ -57,8 +57,9 @@ async def test_request_id_is_echoed_or_created():
 
 async def test_oversized_body_is_413_problem_json():
     async with client() as http:
-        declared = await http.post("/items", content=b"{" + b" " * 2000 + b"}",
-                                   headers={"content-type": "application/json"})
+        declared = await http.post(
+            "/items", content=b"{" + b" " * 2000 + b"}", headers={"content-type": "application/json"}
+        )
 
         async def chunks():
             for _ in range(10):
@@ -129,6 +130,7 @@ async def test_require_checks_roles_and_the_targeted_scope(dev_keys, make_token)
 
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+
         def get(token: str, org_path: str) -> object:
             return http.get("/plans", params={"org_path": org_path}, headers={"Authorization": f"Bearer {token}"})
 

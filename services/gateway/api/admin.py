@@ -50,72 +50,111 @@ def user_response(user: User, response: Response) -> UserRead:
 
 
 @router.post("/users", status_code=201, response_model=UserRead)
-async def create_user(request: Request, data: UserCreate, session: DBSession, principal: GatewayPrincipal,
-                      idempotency_key: IdempotencyKey = None) -> JSONResponse:
+async def create_user(
+    request: Request,
+    data: UserCreate,
+    session: DBSession,
+    principal: GatewayPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     """Create a user (a perf office: inside its scope, without admin-only roles)."""
     # The fingerprint leaves the password out: the idempotency table must never hold it.
-    fingerprint = idempotency.request_fingerprint(request.method, request.url.path,
-                                                  data.model_dump(mode="json", exclude={"password"}))
+    fingerprint = idempotency.request_fingerprint(
+        request.method, request.url.path, data.model_dump(mode="json", exclude={"password"})
+    )
     if idempotency_key is not None:
-        stored = await idempotency.replay(session, TABLES, subject=principal.subject, key=idempotency_key,
-                                          fingerprint=fingerprint)
+        stored = await idempotency.replay(
+            session, TABLES, subject=principal.subject, key=idempotency_key, fingerprint=fingerprint
+        )
         if stored is not None:
             return JSONResponse(stored[1], status_code=stored[0], headers={"Idempotent-Replayed": "true"})
-    user = await identity.create_user(session, principal=principal, data=data, passwords=identity.passwords_of(
-        request.app))
+    user = await identity.create_user(
+        session, principal=principal, data=data, passwords=identity.passwords_of(request.app)
+    )
     content = UserRead.model_validate(user).model_dump(mode="json")
     if idempotency_key is not None:
-        await idempotency.remember(session, TABLES, subject=principal.subject, key=idempotency_key,
-                                   fingerprint=fingerprint, status_code=201, response=content)
-    return JSONResponse(content, status_code=201, headers={"ETag": etag(user),
-                                                           "Location": f"/api/v1/admin/users/{user.id}"})
+        await idempotency.remember(
+            session,
+            TABLES,
+            subject=principal.subject,
+            key=idempotency_key,
+            fingerprint=fingerprint,
+            status_code=201,
+            response=content,
+        )
+    return JSONResponse(
+        content, status_code=201, headers={"ETag": etag(user), "Location": f"/api/v1/admin/users/{user.id}"}
+    )
 
 
 @router.get("/users", response_model=UserPage)
-async def list_users(session: DBSession, principal: GatewayPrincipal, page: Page,
-                     org_path: Annotated[OrgPath | None, Query()] = None,
-                     ids: Annotated[str | None, Query(max_length=20_000)] = None) -> UserPage:
+async def list_users(
+    session: DBSession,
+    principal: GatewayPrincipal,
+    page: Page,
+    org_path: Annotated[OrgPath | None, Query()] = None,
+    ids: Annotated[str | None, Query(max_length=20_000)] = None,
+) -> UserPage:
     """List the users you manage (everyone for an admin, your subtree for a perf office)."""
-    items, next_cursor = await identity.list_users(session, principal=principal, page=page, org_path=org_path,
-                                                   ids=parse_ids(ids))
+    items, next_cursor = await identity.list_users(
+        session, principal=principal, page=page, org_path=org_path, ids=parse_ids(ids)
+    )
     return UserPage(items=[UserRead.model_validate(u) for u in items], next_cursor=next_cursor)
 
 
 @router.get("/users/{user_id}", response_model=UserRead)
-async def get_user(user_id: uuid.UUID, response: Response, session: DBSession,
-                   principal: GatewayPrincipal) -> UserRead:
+async def get_user(user_id: uuid.UUID, response: Response, session: DBSession, principal: GatewayPrincipal) -> UserRead:
     """Read one user (404 outside your scope)."""
     return user_response(await identity.get_user(session, principal=principal, user_id=user_id), response)
 
 
 @router.patch("/users/{user_id}", response_model=UserRead)
-async def update_user(request: Request, user_id: uuid.UUID, data: UserUpdate, response: Response,
-                      session: DBSession, principal: GatewayPrincipal, if_match: IfMatch = None) -> UserRead:
+async def update_user(
+    request: Request,
+    user_id: uuid.UUID,
+    data: UserUpdate,
+    response: Response,
+    session: DBSession,
+    principal: GatewayPrincipal,
+    if_match: IfMatch = None,
+) -> UserRead:
     """Change roles, scope, name or the disabled flag; older tokens of the user stop working."""
-    user = await identity.update_user(session, principal=principal, user_id=user_id, data=data,
-                                      expected_version=expected_version(if_match, data.version))
+    user = await identity.update_user(
+        session,
+        principal=principal,
+        user_id=user_id,
+        data=data,
+        expected_version=expected_version(if_match, data.version),
+    )
     security_stamps(request.app).forget("user", str(user.id))
     return user_response(user, response)
 
 
 @router.post("/users/{user_id}/password", status_code=204)
-async def reset_password(request: Request, user_id: uuid.UUID, data: PasswordReset, session: DBSession,
-                         principal: GatewayPrincipal) -> Response:
+async def reset_password(
+    request: Request, user_id: uuid.UUID, data: PasswordReset, session: DBSession, principal: GatewayPrincipal
+) -> Response:
     """Set a new password; the user's tokens and refresh tokens stop working."""
-    user = await identity.reset_password(session, principal=principal, user_id=user_id,
-                                         new_password=data.new_password,
-                                         passwords=identity.passwords_of(request.app))
+    user = await identity.reset_password(
+        session,
+        principal=principal,
+        user_id=user_id,
+        new_password=data.new_password,
+        passwords=identity.passwords_of(request.app),
+    )
     security_stamps(request.app).forget("user", str(user.id))
     return Response(status_code=204)
 
 
 @router.post("/clients", status_code=201, response_model=ClientCreated)
-async def create_client(request: Request, data: ClientCreate, session: DBSession,
-                        principal: GatewayPrincipal) -> JSONResponse:
+async def create_client(
+    request: Request, data: ClientCreate, session: DBSession, principal: GatewayPrincipal
+) -> JSONResponse:
     """Create an API client; its secret is in this answer only."""
     # No Idempotency-Key here: a replayed answer would have to store the secret.
-    client, secret = await identity.create_client(session, principal=principal, data=data,
-                                                  passwords=identity.passwords_of(request.app))
+    client, secret = await identity.create_client(
+        session, principal=principal, data=data, passwords=identity.passwords_of(request.app)
+    )
     body = ClientCreated.model_validate({**ClientRead.model_validate(client).model_dump(), "client_secret": secret})
     return JSONResponse(body.model_dump(mode="json"), status_code=201, headers={"Cache-Control": "no-store"})
 
@@ -128,8 +167,9 @@ async def list_clients(session: DBSession, principal: GatewayPrincipal, page: Pa
 
 
 @router.post("/clients/{client_id}/revoke", response_model=ClientRead)
-async def revoke_client(request: Request, client_id: uuid.UUID, session: DBSession,
-                        principal: GatewayPrincipal) -> ClientRead:
+async def revoke_client(
+    request: Request, client_id: uuid.UUID, session: DBSession, principal: GatewayPrincipal
+) -> ClientRead:
     """Revoke an API client: no new tokens, and its current tokens are refused."""
     client = await identity.revoke_client(session, principal=principal, client_id=client_id)
     security_stamps(request.app).forget("client", client.client_id)
@@ -137,12 +177,17 @@ async def revoke_client(request: Request, client_id: uuid.UUID, session: DBSessi
 
 
 @router.get("/audit", response_model=AuditPage)
-async def list_audit(session: DBSession, principal: GatewayPrincipal, page: Page,
-                     action: Annotated[str | None, Query(max_length=64)] = None,
-                     target_id: Annotated[str | None, Query(max_length=200)] = None) -> AuditPage:
+async def list_audit(
+    session: DBSession,
+    principal: GatewayPrincipal,
+    page: Page,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    target_id: Annotated[str | None, Query(max_length=200)] = None,
+) -> AuditPage:
     """The audit log of administrative actions, oldest first (admin)."""
-    items, next_cursor = await identity.list_audit(session, principal=principal, page=page, action=action,
-                                                   target_id=target_id)
+    items, next_cursor = await identity.list_audit(
+        session, principal=principal, page=page, action=action, target_id=target_id
+    )
     return AuditPage(items=[AuditRead.model_validate(e) for e in items], next_cursor=next_cursor)
 
 
@@ -158,6 +203,12 @@ async def rotate_keys(request: Request, session: DBSession, principal: GatewayPr
     """Add a signing key now: published at once, signing after key_publish_ahead_seconds (admin)."""
     logic.check_admin(principal)
     key = await keys.key_ring(request.app).rotate(session, actor=principal.subject)
-    await identity.record(session, actor=principal, action="key.rotated", target_type="signing_key",
-                          target_id=key.kid, details={"activates_at": key.activates_at.isoformat()})
+    await identity.record(
+        session,
+        actor=principal,
+        action="key.rotated",
+        target_type="signing_key",
+        target_id=key.kid,
+        details={"activates_at": key.activates_at.isoformat()},
+    )
     return SigningKeyRead.model_validate(key)

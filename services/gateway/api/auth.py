@@ -101,25 +101,34 @@ async def token(request: Request, session: DBSession) -> JSONResponse:
         form = await read_form(request)
         grant_type = required(form, "grant_type")
         if grant_type == logic.PASSWORD:
-            user = await service.authenticate_user(session, settings=settings, passwords=passwords,
-                                                   username=required(form, "username")[:64],
-                                                   password=required(form, "password"))
+            user = await service.authenticate_user(
+                session,
+                settings=settings,
+                passwords=passwords,
+                username=required(form, "username")[:64],
+                password=required(form, "password"),
+            )
             refresh_token = await service.issue_refresh_token(session, settings=settings, user_id=user.id)
-            access = await service.mint_access_token(ring, service.user_grant(user), settings=settings,
-                                                     lifetime=settings.access_token_ttl_seconds)
+            access = await service.mint_access_token(
+                ring, service.user_grant(user), settings=settings, lifetime=settings.access_token_ttl_seconds
+            )
             return token_response(access, settings.access_token_ttl_seconds, refresh_token=refresh_token)
         if grant_type == logic.REFRESH_TOKEN:
-            user, refresh_token = await service.rotate_refresh_token(session, settings=settings,
-                                                                     token=required(form, "refresh_token"))
-            access = await service.mint_access_token(ring, service.user_grant(user), settings=settings,
-                                                     lifetime=settings.access_token_ttl_seconds)
+            user, refresh_token = await service.rotate_refresh_token(
+                session, settings=settings, token=required(form, "refresh_token")
+            )
+            access = await service.mint_access_token(
+                ring, service.user_grant(user), settings=settings, lifetime=settings.access_token_ttl_seconds
+            )
             return token_response(access, settings.access_token_ttl_seconds, refresh_token=refresh_token)
         if grant_type == logic.CLIENT_CREDENTIALS:
             client_id, secret, basic = client_credentials_of(request, form)
-            client = await service.authenticate_client(session, passwords=passwords, client_id=client_id,
-                                                       client_secret=secret, basic=basic)
-            access = await service.mint_access_token(ring, service.client_grant(client), settings=settings,
-                                                     lifetime=settings.client_token_ttl_seconds)
+            client = await service.authenticate_client(
+                session, passwords=passwords, client_id=client_id, client_secret=secret, basic=basic
+            )
+            access = await service.mint_access_token(
+                ring, service.client_grant(client), settings=settings, lifetime=settings.client_token_ttl_seconds
+            )
             return token_response(access, settings.client_token_ttl_seconds)
         if grant_type == logic.TOKEN_EXCHANGE and settings.oidc_issuers:
             if form.get("subject_token_type") not in (logic.JWT_TOKEN_TYPE, logic.ACCESS_TOKEN_TYPE):
@@ -151,8 +160,7 @@ async def revoke(request: Request, session: DBSession) -> JSONResponse:
 async def jwks(request: Request) -> JSONResponse:
     """The public keys that verify the gateway's tokens (pending, signing and retiring ones)."""
     # Short cache: services re-read within minutes, and new keys are published well ahead of use.
-    return JSONResponse({"keys": await published_jwks(request.app)},
-                        headers={"Cache-Control": "public, max-age=60"})
+    return JSONResponse({"keys": await published_jwks(request.app)}, headers={"Cache-Control": "public, max-age=60"})
 
 
 @router.get("/.well-known/openid-configuration", response_model=OpenIdConfiguration)
@@ -164,13 +172,19 @@ async def openid_configuration(request: Request) -> OpenIdConfiguration:
     if settings.oidc_issuers:
         grants.append(logic.TOKEN_EXCHANGE)
     return OpenIdConfiguration(
-        issuer=settings.jwt_issuer, token_endpoint=f"{base}/oauth/token", revocation_endpoint=f"{base}/oauth/revoke",
-        jwks_uri=f"{base}/.well-known/jwks.json", userinfo_endpoint=f"{base}/api/v1/me", grant_types_supported=grants,
+        issuer=settings.jwt_issuer,
+        token_endpoint=f"{base}/oauth/token",
+        revocation_endpoint=f"{base}/oauth/revoke",
+        jwks_uri=f"{base}/.well-known/jwks.json",
+        userinfo_endpoint=f"{base}/api/v1/me",
+        grant_types_supported=grants,
         token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post", "none"],
         id_token_signing_alg_values_supported=[settings.jwt_algorithm],
         token_endpoint_auth_signing_alg_values_supported=[settings.jwt_algorithm],
-        response_types_supported=["token"], subject_types_supported=["public"],
-        claims_supported=list(logic.ACCESS_TOKEN_CLAIMS))
+        response_types_supported=["token"],
+        subject_types_supported=["public"],
+        claims_supported=list(logic.ACCESS_TOKEN_CLAIMS),
+    )
 
 
 @router.get("/api/v1/me", response_model=MeRead)
@@ -185,5 +199,12 @@ async def me(request: Request, principal: GatewayPrincipal, session: DBSession) 
     elif kind == "client":
         found_client = await identity.find_client(session, client_id=principal.subject)
         client = ClientRead.model_validate(found_client) if found_client else None
-    return MeRead(subject=principal.subject, kind=kind, roles=sorted(principal.roles),
-                  org_unit_id=principal.org_unit_id, org_path=principal.org_path, user=user, client=client)
+    return MeRead(
+        subject=principal.subject,
+        kind=kind,
+        roles=sorted(principal.roles),
+        org_unit_id=principal.org_unit_id,
+        org_path=principal.org_path,
+        user=user,
+        client=client,
+    )

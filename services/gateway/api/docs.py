@@ -28,8 +28,18 @@ PREFIX = "/api/v1/"
 CACHE_SECONDS = 60.0
 RETRY_SECONDS = 10.0  # a service that was down is asked again this soon
 FETCH_TIMEOUT = 5.0
-COMPONENT_SECTIONS = ("schemas", "responses", "parameters", "examples", "requestBodies", "headers",
-                      "securitySchemes", "links", "callbacks", "pathItems")
+COMPONENT_SECTIONS = (
+    "schemas",
+    "responses",
+    "parameters",
+    "examples",
+    "requestBodies",
+    "headers",
+    "securitySchemes",
+    "links",
+    "callbacks",
+    "pathItems",
+)
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 BEARER = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
 
@@ -74,12 +84,10 @@ def rewrite_refs(node: Any, service: str) -> Any:
 def rename_security(requirements: Any, service: str) -> Any:
     if not isinstance(requirements, list):
         return requirements
-    return [{component_name(service, k): v for k, v in r.items()} if isinstance(r, dict) else r
-            for r in requirements]
+    return [{component_name(service, k): v for k, v in r.items()} if isinstance(r, dict) else r for r in requirements]
 
 
-def merge(gateway: dict[str, Any], services: dict[str, dict[str, Any]],
-          unavailable: list[str]) -> dict[str, Any]:
+def merge(gateway: dict[str, Any], services: dict[str, dict[str, Any]], unavailable: list[str]) -> dict[str, Any]:
     """The platform document; ``services`` maps a service name to its own OpenAPI document."""
     document = copy.deepcopy(gateway)
     document["info"] = {**document.get("info", {}), "title": "govperf API"}
@@ -108,7 +116,7 @@ def merge(gateway: dict[str, Any], services: dict[str, dict[str, Any]],
                     operation["tags"] = [f"{service}: {t}" for t in operation.get("tags", [])] or [service]
                     if "security" in operation:
                         operation["security"] = rename_security(operation["security"], service)
-            paths[f"{PREFIX}{service}/{path[len(PREFIX):]}"] = item
+            paths[f"{PREFIX}{service}/{path[len(PREFIX) :]}"] = item
     if tags:
         document["tags"] = tags
     if unavailable:
@@ -139,8 +147,7 @@ class OpenApiAggregator:
     async def _fetch(self, service: str) -> dict[str, Any] | None:
         self.upstreams.count(service)
         try:
-            response = await self.upstreams.client.get(self.upstreams.url(service, OPENAPI_URL),
-                                                       timeout=self.timeout)
+            response = await self.upstreams.client.get(self.upstreams.url(service, OPENAPI_URL), timeout=self.timeout)
             response.raise_for_status()
             document = response.json()
         except (httpx.HTTPError, ValueError) as exc:
@@ -164,7 +171,9 @@ class OpenApiAggregator:
                     previous = self._cache.get(service)
                     self._cache[service] = _Cached(
                         document if document is not None else (previous.document if previous else None),
-                        now, document is not None)
+                        now,
+                        document is not None,
+                    )
         found = {s: e.document for s in services if (e := self._cache.get(s)) and e.document is not None}
         unavailable = [s for s in services if not (e := self._cache.get(s)) or not e.ok]
         return found, unavailable
@@ -175,7 +184,8 @@ def aggregator(app: FastAPI) -> OpenApiAggregator:
     existing = getattr(app.state, "openapi_aggregator", None)
     if existing is None:
         existing = app.state.openapi_aggregator = OpenApiAggregator(
-            get_upstreams(app), app.state.settings.upstream_timeout_seconds)
+            get_upstreams(app), app.state.settings.upstream_timeout_seconds
+        )
     assert isinstance(existing, OpenApiAggregator)
     return existing
 

@@ -25,12 +25,33 @@ router = APIRouter(include_in_schema=False)
 PREFIX = "/api/v1/"
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # RFC 9110 7.6.1 connection-specific headers, plus those the gateway sets itself.
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-                        "trailer", "trailers", "transfer-encoding", "upgrade", "proxy-connection"})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-connection",
+    }
+)
 # Client-supplied values would let a caller spoof its address or our request id to the services.
 # "expect": our own server already answered 100-continue when the body was read.
-REQUEST_DROP = HOP_BY_HOP | {"host", "x-request-id", "traceparent", "forwarded", "x-forwarded-for",
-                             "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "expect"}
+REQUEST_DROP = HOP_BY_HOP | {
+    "host",
+    "x-request-id",
+    "traceparent",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-real-ip",
+    "expect",
+}
 # The gateway's own middleware and server add these; passing the upstream's would duplicate them.
 RESPONSE_DROP = HOP_BY_HOP | {"x-request-id", "server", "date"}
 TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
@@ -58,8 +79,13 @@ def traceparent(incoming: str | None) -> str:
 
 def connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[str]:
     """Header names a ``Connection`` header declares hop-by-hop."""
-    return {token.strip().lower() for name, value in headers if name.lower() == b"connection"
-            for token in value.decode("latin-1").split(",") if token.strip()}
+    return {
+        token.strip().lower()
+        for name, value in headers
+        if name.lower() == b"connection"
+        for token in value.decode("latin-1").split(",")
+        if token.strip()
+    }
 
 
 def upstream_path(raw_path: str, service: str) -> str:
@@ -107,7 +133,8 @@ async def proxy(service: str, path: str, request: Request, principal: OptionalPr
     raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
     url = upstreams.url(service, upstream_path(raw_path.decode("latin-1"), service))
     upstream_request = upstreams.client.build_request(
-        request.method, httpx.URL(url, query=request.scope.get("query_string", b"")),
+        request.method,
+        httpx.URL(url, query=request.scope.get("query_string", b"")),
         headers=forward_headers(request),
         # No body on the wire unless the caller sent one: a chunked empty GET confuses some servers.
         content=body_stream(request) if has_body(request) else None,
@@ -128,10 +155,14 @@ async def proxy(service: str, path: str, request: Request, principal: OptionalPr
         # The caller left (or the body cap answered 413 already): nobody is listening.
         return Response(status_code=499)
     drop = RESPONSE_DROP | connection_tokens(upstream.headers.raw)
-    headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in upstream.headers.raw
-               if n.decode("latin-1").lower() not in drop]
-    response = StreamingResponse(relay_body(upstream, service), status_code=upstream.status_code,
-                                 background=BackgroundTask(upstream.aclose))
+    headers = [
+        (n.decode("latin-1"), v.decode("latin-1"))
+        for n, v in upstream.headers.raw
+        if n.decode("latin-1").lower() not in drop
+    ]
+    response = StreamingResponse(
+        relay_body(upstream, service), status_code=upstream.status_code, background=BackgroundTask(upstream.aclose)
+    )
     # Raw (still encoded) bytes are relayed, so Content-Length and Content-Encoding stay true.
     response.raw_headers = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers]
     return response
@@ -145,4 +176,3 @@ async def relay_body(upstream: httpx.Response, service: str) -> AsyncIterator[by
         # Headers are gone already: the only honest signal left is breaking the connection.
         log.warning("upstream %s broke off mid-body: %r", service, exc)
         raise
-

@@ -109,8 +109,9 @@ class IndicatorApi:
             raise error_for_status(response.status_code, _problem_detail(response))
         return response.json()
 
-    async def list_frameworks(self, *, status: str | None, code: str | None, org_path: str | None,
-                              limit: int, cursor: str | None) -> FrameworkPageRecord:
+    async def list_frameworks(
+        self, *, status: str | None, code: str | None, org_path: str | None, limit: int, cursor: str | None
+    ) -> FrameworkPageRecord:
         filters = {"status": status, "code": code, "org_path": org_path, "cursor": cursor}
         params: dict[str, str | int] = {"limit": limit} | {k: v for k, v in filters.items() if v is not None}
         return FrameworkPageRecord.model_validate(await self._get(FRAMEWORKS_PATH, params))

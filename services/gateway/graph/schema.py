@@ -40,15 +40,22 @@ class FrameworkQuery:
         return Framework.from_record(record) if record is not None else None
 
     @documented_field("Frameworks you may read (published ones and drafts in your scope), by id order.")
-    async def frameworks(self, info: GraphInfo, status: FrameworkStatus | None = None, code: str | None = None,
-                         org_path: str | None = None, first: int = DEFAULT_PAGE_SIZE,
-                         after: str | None = None) -> FrameworkConnection:
+    async def frameworks(
+        self,
+        info: GraphInfo,
+        status: FrameworkStatus | None = None,
+        code: str | None = None,
+        org_path: str | None = None,
+        first: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+    ) -> FrameworkConnection:
         if not 1 <= first <= MAX_PAGE_SIZE:
             raise GraphError(BAD_USER_INPUT, f"first must be between 1 and {MAX_PAGE_SIZE}.")
         if after is not None and len(after) > MAX_CURSOR_CHARS:
             raise GraphError(BAD_USER_INPUT, "after is not a cursor from this API.")
         page = await info.context.indicator_api.list_frameworks(
-            status=status.value if status else None, code=code, org_path=org_path, limit=first, cursor=after)
+            status=status.value if status else None, code=code, org_path=org_path, limit=first, cursor=after
+        )
         info.context.loaders.remember_frameworks(page.items)
         return FrameworkConnection(items=[Framework.from_record(r) for r in page.items], next_cursor=page.next_cursor)
 

@@ -58,11 +58,23 @@ class Indicator:
 def indicator_tree(records: list[IndicatorRecord]) -> list[Indicator]:
     """All indicators of one framework in display order, each linked to its children."""
     indicators = [
-        Indicator(code=r.code, name=r.name, level=r.level, parent_code=r.parent_code, weight=r.weight,
-                  category=r.category, kind=r.kind, direction=r.direction, unit=r.unit,
-                  nature_tags=list(r.nature_tags), evaluation_subjects=list(r.evaluation_subjects),
-                  data_source=r.data_source, responsible_unit=r.responsible_unit,
-                  scoring_method=r.scoring.method if r.scoring else None, child_indicators=[])
+        Indicator(
+            code=r.code,
+            name=r.name,
+            level=r.level,
+            parent_code=r.parent_code,
+            weight=r.weight,
+            category=r.category,
+            kind=r.kind,
+            direction=r.direction,
+            unit=r.unit,
+            nature_tags=list(r.nature_tags),
+            evaluation_subjects=list(r.evaluation_subjects),
+            data_source=r.data_source,
+            responsible_unit=r.responsible_unit,
+            scoring_method=r.scoring.method if r.scoring else None,
+            child_indicators=[],
+        )
         for r in sorted(records, key=lambda r: r.position)
     ]
     by_code = {indicator.code: indicator for indicator in indicators}
@@ -92,12 +104,22 @@ class Framework:
 
     @classmethod
     def from_record(cls, record: FrameworkRecord) -> Framework:
-        return cls(id=record.id, lineage_id=record.lineage_id, version=record.version, code=record.code,
-                   name=record.name, description=record.description, org_unit_id=record.org_unit_id,
-                   org_path=record.org_path, status=FrameworkStatus(record.status),
-                   total_points=record.total_points, content_hash=record.content_hash,
-                   published_at=record.published_at, derived_from_id=record.derived_from_id,
-                   previous_version_id=record.previous_version_id)
+        return cls(
+            id=record.id,
+            lineage_id=record.lineage_id,
+            version=record.version,
+            code=record.code,
+            name=record.name,
+            description=record.description,
+            org_unit_id=record.org_unit_id,
+            org_path=record.org_path,
+            status=FrameworkStatus(record.status),
+            total_points=record.total_points,
+            content_hash=record.content_hash,
+            published_at=record.published_at,
+            derived_from_id=record.derived_from_id,
+            previous_version_id=record.previous_version_id,
+        )
 
     @documented_field("The template this local framework was derived from, if you may read it.")
     async def derived_from(self, info: GraphInfo) -> Framework | None:
@@ -135,5 +157,9 @@ class Me:
 
     @classmethod
     def from_principal(cls, principal: Principal) -> Me:
-        return cls(subject=principal.subject, roles=sorted(r.value for r in principal.roles),
-                   org_unit_id=principal.org_unit_id, org_path=principal.org_path)
+        return cls(
+            subject=principal.subject,
+            roles=sorted(r.value for r in principal.roles),
+            org_unit_id=principal.org_unit_id,
+            org_path=principal.org_path,
+        )

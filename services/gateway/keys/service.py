@@ -74,15 +74,21 @@ def generate_private_key(algorithm: str) -> Any:
 
 
 def encrypt_private_key(private_key: Any, passphrase: bytes) -> str:
-    return str(private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                         serialization.BestAvailableEncryption(passphrase)).decode())
+    return str(
+        private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(passphrase),
+        ).decode()
+    )
 
 
 def decrypt_private_pem(encrypted_pem: str, passphrase: bytes) -> str:
     """The unencrypted PKCS8 PEM the signer needs; a wrong passphrase raises ValueError."""
     key = serialization.load_pem_private_key(encrypted_pem.encode(), password=passphrase)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 # --- lifecycle (pure choices over rows) -----------------------------------------------------
@@ -114,8 +120,15 @@ async def list_keys(session: AsyncSession) -> list[SigningKey]:
     return list((await session.scalars(select(SigningKey).order_by(SigningKey.activates_at))).all())
 
 
-async def rotate(session: AsyncSession, *, settings: Settings, passphrase: bytes, actor: str,
-                 now: dt.datetime | None = None, only_if_due: bool = False) -> SigningKey | None:
+async def rotate(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    passphrase: bytes,
+    actor: str,
+    now: dt.datetime | None = None,
+    only_if_due: bool = False,
+) -> SigningKey | None:
     """Add a key that signs from ``now + key_publish_ahead_seconds`` (at once when no key signs yet);
     the keys it replaces stop signing then and leave the JWKS when their last token has expired."""
     now = now or utcnow()
@@ -127,17 +140,26 @@ async def rotate(session: AsyncSession, *, settings: Settings, passphrase: bytes
     ahead = dt.timedelta(seconds=settings.key_publish_ahead_seconds)
     activates_at = now + ahead if current_signer(keys, now) is not None else now
     private_key = generate_private_key(settings.jwt_algorithm)
-    pem = private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()).decode()
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     jwk = public_jwk(pem, settings.jwt_algorithm)
     await session.execute(
-        update(SigningKey).where(SigningKey.retires_at.is_(None))
-        .values(retires_at=activates_at, publish_until=activates_at + max_token_lifetime(settings) + CLOCK_SKEW))
+        update(SigningKey)
+        .where(SigningKey.retires_at.is_(None))
+        .values(retires_at=activates_at, publish_until=activates_at + max_token_lifetime(settings) + CLOCK_SKEW)
+    )
     # Keys whose every token has expired are deleted: no private key lives longer than it must.
     await session.execute(delete(SigningKey).where(SigningKey.publish_until < now))
-    key = SigningKey(kid=jwk["kid"], algorithm=settings.jwt_algorithm, public_jwk=jwk,
-                     encrypted_private_pem=encrypt_private_key(private_key, passphrase),
-                     activates_at=activates_at, created_by=actor, created_at=now)
+    key = SigningKey(
+        kid=jwk["kid"],
+        algorithm=settings.jwt_algorithm,
+        public_jwk=jwk,
+        encrypted_private_pem=encrypt_private_key(private_key, passphrase),
+        activates_at=activates_at,
+        created_by=actor,
+        created_at=now,
+    )
     session.add(key)
     await session.flush()
     log.info("signing key %s created by %s, signs from %s", key.kid, actor, activates_at.isoformat())
@@ -191,7 +213,8 @@ class KeyRing:
                 raise RuntimeError("no active signing key")
         if key.kid not in self._decrypted:
             self._decrypted[key.kid] = await asyncio.to_thread(
-                decrypt_private_pem, key.encrypted_private_pem, self._passphrase)
+                decrypt_private_pem, key.encrypted_private_pem, self._passphrase
+            )
         return key.kid, self._decrypted[key.kid]
 
     async def rotate(self, session: AsyncSession, *, actor: str) -> SigningKey:
@@ -203,8 +226,9 @@ class KeyRing:
     async def rotate_if_due(self) -> SigningKey | None:
         """In its own committed transaction (startup and the periodic check)."""
         async with self._app.state.sessionmaker() as session, committing(session):
-            key = await rotate(session, settings=self._settings, passphrase=self._passphrase,
-                               actor="system", only_if_due=True)
+            key = await rotate(
+                session, settings=self._settings, passphrase=self._passphrase, actor="system", only_if_due=True
+            )
         if key is not None:
             self.invalidate()
         return key

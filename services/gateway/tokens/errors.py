@@ -8,14 +8,18 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class OAuthError(Exception):
-    def __init__(self, error: str, description: str, *, status: int = 400,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, error: str, description: str, *, status: int = 400, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(f"{error}: {description}")
         self.error, self.description, self.status, self.headers = error, description, status, headers or {}
 
     def response(self) -> JSONResponse:
-        return JSONResponse({"error": self.error, "error_description": self.description},
-                            status_code=self.status, headers={**NO_STORE, **self.headers})
+        return JSONResponse(
+            {"error": self.error, "error_description": self.description},
+            status_code=self.status,
+            headers={**NO_STORE, **self.headers},
+        )
 
 
 # One answer for unknown user, wrong password, disabled and locked accounts: nothing to learn from it.

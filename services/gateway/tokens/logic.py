@@ -17,8 +17,7 @@ TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 GRANT_TYPES = (PASSWORD, CLIENT_CREDENTIALS, REFRESH_TOKEN, TOKEN_EXCHANGE)
-ACCESS_TOKEN_CLAIMS = ("sub", "roles", "org_id", "org_path", "iss", "aud", "iat", "nbf", "exp", "jti",
-                       "stamp", "typ")
+ACCESS_TOKEN_CLAIMS = ("sub", "roles", "org_id", "org_path", "iss", "aud", "iat", "nbf", "exp", "jti", "stamp", "typ")
 
 
 @dataclass(frozen=True)
@@ -34,9 +33,20 @@ class Grant:
 
 
 def access_token_claims(grant: Grant, *, issuer: str, audience: str, now: int, lifetime: int) -> dict[str, Any]:
-    return {"sub": grant.subject, "roles": sorted(grant.roles), "org_id": str(grant.org_unit_id),
-            "org_path": grant.org_path, "iss": issuer, "aud": audience, "iat": now, "nbf": now,
-            "exp": now + lifetime, "jti": str(uuid.uuid4()), "stamp": grant.stamp, "typ": grant.kind}
+    return {
+        "sub": grant.subject,
+        "roles": sorted(grant.roles),
+        "org_id": str(grant.org_unit_id),
+        "org_path": grant.org_path,
+        "iss": issuer,
+        "aud": audience,
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime,
+        "jti": str(uuid.uuid4()),
+        "stamp": grant.stamp,
+        "typ": grant.kind,
+    }
 
 
 def new_refresh_token() -> str:

@@ -23,8 +23,9 @@ class RefreshToken(Base):
     token_hash: Mapped[str] = mapped_column(Text)
     # Every token rotated from one login shares the family; reuse of a rotated one revokes it all.
     family_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("user_account.id",
-                                                                              ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     rotated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -33,32 +33,47 @@ MAX_SUBJECT_LENGTH = 200
 
 
 def user_grant(user: User) -> Grant:
-    return Grant(subject=str(user.id), kind="user", roles=tuple(user.roles), org_unit_id=user.org_unit_id,
-                 org_path=user.org_path, stamp=user.security_stamp)
+    return Grant(
+        subject=str(user.id),
+        kind="user",
+        roles=tuple(user.roles),
+        org_unit_id=user.org_unit_id,
+        org_path=user.org_path,
+        stamp=user.security_stamp,
+    )
 
 
 def client_grant(client: ApiClient) -> Grant:
-    return Grant(subject=client.client_id, kind="client", roles=tuple(client.roles),
-                 org_unit_id=client.org_unit_id, org_path=client.org_path, stamp=client.security_stamp)
+    return Grant(
+        subject=client.client_id,
+        kind="client",
+        roles=tuple(client.roles),
+        org_unit_id=client.org_unit_id,
+        org_path=client.org_path,
+        stamp=client.security_stamp,
+    )
 
 
 async def mint_access_token(ring: KeyRing, grant: Grant, *, settings: Settings, lifetime: int) -> str:
     kid, private_pem = await ring.signer()
-    claims = access_token_claims(grant, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
-                                 now=int(time.time()), lifetime=lifetime)
+    claims = access_token_claims(
+        grant, issuer=settings.jwt_issuer, audience=settings.jwt_audience, now=int(time.time()), lifetime=lifetime
+    )
     return sign(claims, private_pem, algorithm=settings.jwt_algorithm, kid=kid)
 
 
 # --- password ----------------------------------------------------------------------------
 
 
-async def authenticate_user(session: AsyncSession, *, settings: Settings, passwords: Passwords,
-                            username: str, password: str) -> User:
+async def authenticate_user(
+    session: AsyncSession, *, settings: Settings, passwords: Passwords, username: str, password: str
+) -> User:
     """The user, or ``invalid_grant`` for every kind of failure. A wrong password counts towards a
     lockout of ``lockout_seconds`` after ``max_failed_logins`` failures in a row."""
     # populate_existing: counters are changed by UPDATE statements; never trust a cached copy.
-    user = await session.scalar(select(User).where(User.username == username.lower())
-                                .execution_options(populate_existing=True))
+    user = await session.scalar(
+        select(User).where(User.username == username.lower()).execution_options(populate_existing=True)
+    )
     # Always pay for one argon2 verification, so the answer time does not tell which case this is.
     password_ok = await passwords.verify(user.password_hash if user else None, password)
     if user is None or user.disabled:
@@ -70,11 +85,14 @@ async def authenticate_user(session: AsyncSession, *, settings: Settings, passwo
         # One atomic statement: concurrent guesses cannot each read the same counter.
         reaches_limit = User.failed_logins + 1 >= settings.max_failed_logins
         await session.execute(
-            update(User).where(User.id == user.id).values(
+            update(User)
+            .where(User.id == user.id)
+            .values(
                 failed_logins=case((reaches_limit, 0), else_=User.failed_logins + 1),
-                locked_until=case((reaches_limit, now + dt.timedelta(seconds=settings.lockout_seconds)),
-                                  else_=None)),
-            execution_options={"synchronize_session": False})
+                locked_until=case((reaches_limit, now + dt.timedelta(seconds=settings.lockout_seconds)), else_=None),
+            ),
+            execution_options={"synchronize_session": False},
+        )
         raise errors.invalid_credentials()
     user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
     if passwords.needs_rehash(user.password_hash):
@@ -83,12 +101,18 @@ async def authenticate_user(session: AsyncSession, *, settings: Settings, passwo
     return user
 
 
-async def issue_refresh_token(session: AsyncSession, *, settings: Settings, user_id: uuid.UUID,
-                              family_id: uuid.UUID | None = None) -> str:
+async def issue_refresh_token(
+    session: AsyncSession, *, settings: Settings, user_id: uuid.UUID, family_id: uuid.UUID | None = None
+) -> str:
     token = new_refresh_token()
-    session.add(RefreshToken(token_hash=refresh_token_hash(token), family_id=family_id or new_id(),
-                             user_id=user_id,
-                             expires_at=utcnow() + dt.timedelta(seconds=settings.refresh_token_ttl_seconds)))
+    session.add(
+        RefreshToken(
+            token_hash=refresh_token_hash(token),
+            family_id=family_id or new_id(),
+            user_id=user_id,
+            expires_at=utcnow() + dt.timedelta(seconds=settings.refresh_token_ttl_seconds),
+        )
+    )
     await session.flush()
     return token
 
@@ -97,16 +121,23 @@ async def issue_refresh_token(session: AsyncSession, *, settings: Settings, user
 
 
 async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
-    await session.execute(update(RefreshToken).where(RefreshToken.family_id == family_id,
-                                                     RefreshToken.revoked_at.is_(None))
-                          .values(revoked_at=utcnow()), execution_options={"synchronize_session": False})
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow()),
+        execution_options={"synchronize_session": False},
+    )
 
 
 async def rotate_refresh_token(session: AsyncSession, *, settings: Settings, token: str) -> tuple[User, str]:
     """Trade a refresh token for a new one of the same family. Presenting an already rotated token
     means it was copied: the whole family is revoked (RFC 9700 4.14.2)."""
-    stored = await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == refresh_token_hash(token))
-                                  .with_for_update().execution_options(populate_existing=True))
+    stored = await session.scalar(
+        select(RefreshToken)
+        .where(RefreshToken.token_hash == refresh_token_hash(token))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     now = utcnow()
     if stored is None:
         raise errors.invalid_refresh_token()
@@ -134,8 +165,9 @@ async def revoke_token(session: AsyncSession, *, token: str) -> None:
 # --- client credentials ------------------------------------------------------------------
 
 
-async def authenticate_client(session: AsyncSession, *, passwords: Passwords, client_id: str, client_secret: str,
-                              basic: bool) -> ApiClient:
+async def authenticate_client(
+    session: AsyncSession, *, passwords: Passwords, client_id: str, client_secret: str, basic: bool
+) -> ApiClient:
     client = await session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
     secret_ok = await passwords.verify(client.secret_hash if client else None, client_secret)
     if client is None or not secret_ok or client.revoked_at is not None:
@@ -154,13 +186,16 @@ def external_verifiers(settings: Settings) -> dict[str, tuple[ExternalIssuer, To
             keys = KeySet(path=Path(issuer.jwks_url.removeprefix("file://")), cache_seconds=300)
         else:
             keys = KeySet(url=issuer.jwks_url, cache_seconds=300)
-        verifiers[issuer.issuer] = (issuer, TokenVerifier(keys, algorithm=issuer.algorithm, issuer=issuer.issuer,
-                                                          audience=issuer.audience))
+        verifiers[issuer.issuer] = (
+            issuer,
+            TokenVerifier(keys, algorithm=issuer.algorithm, issuer=issuer.issuer, audience=issuer.audience),
+        )
     return verifiers
 
 
-async def exchange_external_token(verifiers: dict[str, tuple[ExternalIssuer, TokenVerifier]],
-                                  subject_token: str) -> tuple[Grant, int]:
+async def exchange_external_token(
+    verifiers: dict[str, tuple[ExternalIssuer, TokenVerifier]], subject_token: str
+) -> tuple[Grant, int]:
     """A govperf grant for a verified external token, and the external token's expiry (ours never
     outlives it). Only roles named in the issuer's ``role_map`` pass."""
     iss = unverified_claim(subject_token, "iss")
@@ -194,5 +229,11 @@ def external_grant(issuer: ExternalIssuer, claims: dict[str, Any]) -> Grant:
     if len(subject) > MAX_SUBJECT_LENGTH:
         raise errors.OAuthError("invalid_grant", "The subject token's subject is too long.")
     # External identities are prefixed: an outside issuer can never name a local user's id.
-    return Grant(subject=subject, kind="external", roles=tuple(sorted(roles)), org_unit_id=org_unit_id,
-                 org_path=org_path, stamp=0)
+    return Grant(
+        subject=subject,
+        kind="external",
+        roles=tuple(sorted(roles)),
+        org_unit_id=org_unit_id,
+        org_path=org_path,
+        stamp=0,
+    )

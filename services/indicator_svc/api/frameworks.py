@@ -38,8 +38,11 @@ from shared.service_app import DBSession
 router = APIRouter(prefix="/api/v1", tags=["frameworks"])
 
 IndicatorCode = Annotated[str, Path(max_length=64)]
-MEDIA_TYPES = {"json": "application/json", "yaml": "application/yaml",
-               "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+MEDIA_TYPES = {
+    "json": "application/json",
+    "yaml": "application/yaml",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 MAX_FRAMEWORKS_PER_BATCH = 50
 DECODERS = {"json": codecs.from_json, "yaml": codecs.from_yaml, "xlsx": codecs.from_xlsx}
 ENCODERS = {"json": codecs.to_json, "yaml": codecs.to_yaml, "xlsx": codecs.to_xlsx}
@@ -61,19 +64,33 @@ def indicator_reads(indicators: list[Indicator]) -> list[IndicatorRead]:
     reads = []
     for group in by_framework.values():
         levels = service.level_map(group)
-        reads += [IndicatorRead.model_validate({**service.spec_of(i).model_dump(), "id": i.id,
-                                                "framework_id": i.framework_id, "position": i.position,
-                                                "level": levels[i.code]}) for i in group]
+        reads += [
+            IndicatorRead.model_validate(
+                {
+                    **service.spec_of(i).model_dump(),
+                    "id": i.id,
+                    "framework_id": i.framework_id,
+                    "position": i.position,
+                    "level": levels[i.code],
+                }
+            )
+            for i in group
+        ]
     return reads
 
 
-async def idempotent_create(request: Request, session: DBSession, principal: Principal, key: str | None,
-                            body: Any, create: Callable[[], Awaitable[Framework]]) -> JSONResponse:
+async def idempotent_create(
+    request: Request,
+    session: DBSession,
+    principal: Principal,
+    key: str | None,
+    body: Any,
+    create: Callable[[], Awaitable[Framework]],
+) -> JSONResponse:
     """Run ``create`` once per Idempotency-Key; a retry gets the stored 201 answer."""
     fingerprint = idempotency.request_fingerprint(request.method, request.url.path, body)
     if key is not None:
-        stored = await idempotency.replay(session, TABLES, subject=principal.subject, key=key,
-                                          fingerprint=fingerprint)
+        stored = await idempotency.replay(session, TABLES, subject=principal.subject, key=key, fingerprint=fingerprint)
         if stored is not None:
             status_code, answer = stored
             replayed = {"Idempotent-Replayed": "true"}
@@ -83,52 +100,93 @@ async def idempotent_create(request: Request, session: DBSession, principal: Pri
     framework = await create()
     content = FrameworkRead.model_validate(framework).model_dump(mode="json")
     if key is not None:
-        await idempotency.remember(session, TABLES, subject=principal.subject, key=key,
-                                   fingerprint=fingerprint, status_code=201, response=content)
-    return JSONResponse(content, status_code=201, headers={
-        "ETag": etag(framework), "Location": f"/api/v1/frameworks/{framework.id}"})
+        await idempotency.remember(
+            session,
+            TABLES,
+            subject=principal.subject,
+            key=key,
+            fingerprint=fingerprint,
+            status_code=201,
+            response=content,
+        )
+    return JSONResponse(
+        content, status_code=201, headers={"ETag": etag(framework), "Location": f"/api/v1/frameworks/{framework.id}"}
+    )
 
 
 @router.post("/frameworks", status_code=201, response_model=FrameworkRead)
-async def create_framework(request: Request, data: FrameworkCreate, session: DBSession,
-                           principal: CurrentPrincipal, idempotency_key: IdempotencyKey = None) -> JSONResponse:
+async def create_framework(
+    request: Request,
+    data: FrameworkCreate,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     """Create an empty draft framework owned by an org unit in your scope."""
-    return await idempotent_create(request, session, principal, idempotency_key, data.model_dump(mode="json"),
-                                   lambda: service.create_framework(session, principal=principal, data=data))
+    return await idempotent_create(
+        request,
+        session,
+        principal,
+        idempotency_key,
+        data.model_dump(mode="json"),
+        lambda: service.create_framework(session, principal=principal, data=data),
+    )
 
 
 @router.get("/frameworks", response_model=FrameworkPage)
-async def list_frameworks(session: DBSession, principal: CurrentPrincipal,
-                          page: Annotated[PageParams, Depends(page_params)],
-                          status: FrameworkStatus | None = None,
-                          code: Annotated[str | None, Query(max_length=64)] = None,
-                          org_path: Annotated[OrgPath | None, Query()] = None,
-                          lineage_id: uuid.UUID | None = None,
-                          ids: Annotated[str | None, Query(max_length=20_000)] = None) -> FrameworkPage:
+async def list_frameworks(
+    session: DBSession,
+    principal: CurrentPrincipal,
+    page: Annotated[PageParams, Depends(page_params)],
+    status: FrameworkStatus | None = None,
+    code: Annotated[str | None, Query(max_length=64)] = None,
+    org_path: Annotated[OrgPath | None, Query()] = None,
+    lineage_id: uuid.UUID | None = None,
+    ids: Annotated[str | None, Query(max_length=20_000)] = None,
+) -> FrameworkPage:
     """List frameworks you may read (published ones and drafts in your scope); ``ids`` batch-reads."""
-    filters = service.FrameworkFilters(status=status, code=code, org_path=org_path, lineage_id=lineage_id,
-                                       ids=parse_ids(ids))
+    filters = service.FrameworkFilters(
+        status=status, code=code, org_path=org_path, lineage_id=lineage_id, ids=parse_ids(ids)
+    )
     items, next_cursor = await service.list_frameworks(session, principal=principal, filters=filters, page=page)
     return FrameworkPage(items=[FrameworkRead.model_validate(f) for f in items], next_cursor=next_cursor)
 
 
 @router.post("/frameworks/import", status_code=201, response_model=FrameworkRead)
-async def import_framework(request: Request, session: DBSession, principal: CurrentPrincipal,
-                           org_unit_id: uuid.UUID, org_path: Annotated[OrgPath, Query()],
-                           format: ExportFormat | None = None,
-                           idempotency_key: IdempotencyKey = None) -> JSONResponse:
+async def import_framework(
+    request: Request,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    org_unit_id: uuid.UUID,
+    org_path: Annotated[OrgPath, Query()],
+    format: ExportFormat | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     """Create a draft from a YAML, JSON or xlsx file (raw request body); errors list row and column."""
     fmt = format or _format_of(request.headers.get("content-type", ""))
     data = await request.body()
     try:
         content = DECODERS[fmt](data)
     except codecs.CodecError as exc:
-        raise Unprocessable(f"The file has {len(exc.errors)} error(s); nothing was imported.",
-                            errors=[e.model_dump(mode="json", exclude_none=True) for e in exc.errors]) from None
-    body = {"sha256": idempotency.request_fingerprint("import", fmt, data.hex()),
-            "org_unit_id": str(org_unit_id), "org_path": org_path}
-    return await idempotent_create(request, session, principal, idempotency_key, body, lambda: service.import_framework(
-        session, principal=principal, content=content, org_unit_id=org_unit_id, org_path=org_path))
+        raise Unprocessable(
+            f"The file has {len(exc.errors)} error(s); nothing was imported.",
+            errors=[e.model_dump(mode="json", exclude_none=True) for e in exc.errors],
+        ) from None
+    body = {
+        "sha256": idempotency.request_fingerprint("import", fmt, data.hex()),
+        "org_unit_id": str(org_unit_id),
+        "org_path": org_path,
+    }
+    return await idempotent_create(
+        request,
+        session,
+        principal,
+        idempotency_key,
+        body,
+        lambda: service.import_framework(
+            session, principal=principal, content=content, org_unit_id=org_unit_id, org_path=org_path
+        ),
+    )
 
 
 def _format_of(content_type: str) -> str:
@@ -140,42 +198,58 @@ def _format_of(content_type: str) -> str:
 
 
 @router.get("/frameworks/{framework_id}", response_model=FrameworkRead)
-async def get_framework(framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal,
-                        response: Response) -> FrameworkRead:
+async def get_framework(
+    framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response
+) -> FrameworkRead:
     """Read one framework version; its ETag is the version to send back in If-Match."""
     framework = await service.get_framework(session, principal=principal, framework_id=framework_id)
     return framework_response(framework, response)
 
 
 @router.patch("/frameworks/{framework_id}", response_model=FrameworkRead)
-async def update_framework(framework_id: uuid.UUID, data: FrameworkUpdate, session: DBSession,
-                           principal: CurrentPrincipal, response: Response, if_match: IfMatch = None) -> FrameworkRead:
+async def update_framework(
+    framework_id: uuid.UUID,
+    data: FrameworkUpdate,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    response: Response,
+    if_match: IfMatch = None,
+) -> FrameworkRead:
     """Change a draft's name, description, total points or balance policy."""
-    framework = await service.update_framework(session, principal=principal, framework_id=framework_id,
-                                               data=data, expected_version=expected_version(if_match, data.version))
+    framework = await service.update_framework(
+        session,
+        principal=principal,
+        framework_id=framework_id,
+        data=data,
+        expected_version=expected_version(if_match, data.version),
+    )
     return framework_response(framework, response)
 
 
 @router.delete("/frameworks/{framework_id}", status_code=204)
-async def delete_framework(framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal,
-                           if_match: IfMatch = None) -> Response:
+async def delete_framework(
+    framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, if_match: IfMatch = None
+) -> Response:
     """Delete a draft (published versions are permanent)."""
-    await service.delete_framework(session, principal=principal, framework_id=framework_id,
-                                   expected_version=expected_version(if_match))
+    await service.delete_framework(
+        session, principal=principal, framework_id=framework_id, expected_version=expected_version(if_match)
+    )
     return Response(status_code=204)
 
 
 @router.get("/frameworks/{framework_id}/indicators", response_model=IndicatorList)
-async def list_framework_indicators(framework_id: uuid.UUID, session: DBSession,
-                                    principal: CurrentPrincipal) -> IndicatorList:
+async def list_framework_indicators(
+    framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal
+) -> IndicatorList:
     """The indicator tree of one framework, in display order (parents before their children's siblings)."""
     framework = await service.get_framework(session, principal=principal, framework_id=framework_id)
     return IndicatorList(items=indicator_reads(await service.list_indicators(session, framework_ids=[framework.id])))
 
 
 @router.get("/indicators", response_model=IndicatorList)
-async def batch_indicators(session: DBSession, principal: CurrentPrincipal,
-                           framework_ids: Annotated[str, Query(max_length=20_000)]) -> IndicatorList:
+async def batch_indicators(
+    session: DBSession, principal: CurrentPrincipal, framework_ids: Annotated[str, Query(max_length=20_000)]
+) -> IndicatorList:
     """Indicators of many frameworks at once (for DataLoaders); unreadable frameworks are left out."""
     # Each framework may hold 2000 indicators: a smaller batch keeps one answer bounded.
     ids = parse_ids(framework_ids, field="framework_ids", max_ids=MAX_FRAMEWORKS_PER_BATCH) or []
@@ -184,31 +258,63 @@ async def batch_indicators(session: DBSession, principal: CurrentPrincipal,
 
 
 @router.post("/frameworks/{framework_id}/indicators", status_code=201, response_model=IndicatorRead)
-async def add_indicator(framework_id: uuid.UUID, data: IndicatorWrite, session: DBSession,
-                        principal: CurrentPrincipal, if_match: IfMatch = None) -> IndicatorRead:
+async def add_indicator(
+    framework_id: uuid.UUID,
+    data: IndicatorWrite,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    if_match: IfMatch = None,
+) -> IndicatorRead:
     """Add an indicator to a draft (appended after its siblings)."""
-    indicator = await service.add_indicator(session, principal=principal, framework_id=framework_id, spec=_spec(data),
-                                            expected_version=expected_version(if_match, data.version))
+    indicator = await service.add_indicator(
+        session,
+        principal=principal,
+        framework_id=framework_id,
+        spec=_spec(data),
+        expected_version=expected_version(if_match, data.version),
+    )
     return await _read_one(session, indicator)
 
 
 @router.put("/frameworks/{framework_id}/indicators/{code}", response_model=IndicatorRead)
-async def replace_indicator(framework_id: uuid.UUID, code: IndicatorCode,
-                            data: IndicatorWrite, session: DBSession, principal: CurrentPrincipal,
-                            if_match: IfMatch = None) -> IndicatorRead:
+async def replace_indicator(
+    framework_id: uuid.UUID,
+    code: IndicatorCode,
+    data: IndicatorWrite,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    if_match: IfMatch = None,
+) -> IndicatorRead:
     """Replace one indicator of a draft; a new code renames it and keeps its children."""
-    indicator = await service.replace_indicator(session, principal=principal, framework_id=framework_id, code=code,
-                                                spec=_spec(data),
-                                                expected_version=expected_version(if_match, data.version))
+    indicator = await service.replace_indicator(
+        session,
+        principal=principal,
+        framework_id=framework_id,
+        code=code,
+        spec=_spec(data),
+        expected_version=expected_version(if_match, data.version),
+    )
     return await _read_one(session, indicator)
 
 
 @router.delete("/frameworks/{framework_id}/indicators/{code}", status_code=204)
-async def delete_indicator(framework_id: uuid.UUID, code: IndicatorCode, session: DBSession,
-                           principal: CurrentPrincipal, cascade: bool = False, if_match: IfMatch = None) -> Response:
+async def delete_indicator(
+    framework_id: uuid.UUID,
+    code: IndicatorCode,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    cascade: bool = False,
+    if_match: IfMatch = None,
+) -> Response:
     """Delete an indicator of a draft (with its sub-indicators when ``cascade=true``)."""
-    await service.delete_indicator(session, principal=principal, framework_id=framework_id, code=code,
-                                   cascade=cascade, expected_version=expected_version(if_match))
+    await service.delete_indicator(
+        session,
+        principal=principal,
+        framework_id=framework_id,
+        code=code,
+        cascade=cascade,
+        expected_version=expected_version(if_match),
+    )
     return Response(status_code=204)
 
 
@@ -222,8 +328,9 @@ async def _read_one(session: DBSession, indicator: Indicator) -> IndicatorRead:
 
 
 @router.get("/frameworks/{framework_id}/validation", response_model=ValidationReport)
-async def validate_framework(framework_id: uuid.UUID, session: DBSession,
-                             principal: CurrentPrincipal) -> ValidationReport:
+async def validate_framework(
+    framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal
+) -> ValidationReport:
     """Every problem that would block publishing, all at once."""
     problems = await service.validation_report(session, principal=principal, framework_id=framework_id)
     return ValidationReport(valid=not problems, problems=problems)
@@ -236,57 +343,98 @@ async def balance(framework_id: uuid.UUID, session: DBSession, principal: Curren
 
 
 @router.get("/frameworks/{framework_id}/diff", response_model=FrameworkDiff)
-async def diff(framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal,
-               against: uuid.UUID | None = None) -> FrameworkDiff:
+async def diff(
+    framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, against: uuid.UUID | None = None
+) -> FrameworkDiff:
     """Changes from ``against`` (default: its template, else its previous version) to this framework."""
-    _, changes = await service.diff_frameworks(session, principal=principal, framework_id=framework_id,
-                                               against_id=against)
+    _, changes = await service.diff_frameworks(
+        session, principal=principal, framework_id=framework_id, against_id=against
+    )
     return changes
 
 
 @router.post("/frameworks/{framework_id}/publish", response_model=FrameworkRead)
-async def publish(framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response,
-                  data: FrameworkPublish | None = None, if_match: IfMatch = None) -> FrameworkRead:
+async def publish(
+    framework_id: uuid.UUID,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    response: Response,
+    data: FrameworkPublish | None = None,
+    if_match: IfMatch = None,
+) -> FrameworkRead:
     """Freeze a valid draft as a published version (a policy breach needs an override reason)."""
     data = data or FrameworkPublish()
-    framework = await service.publish(session, principal=principal, framework_id=framework_id,
-                                      override_reason=data.override_reason,
-                                      expected_version=expected_version(if_match, data.version))
+    framework = await service.publish(
+        session,
+        principal=principal,
+        framework_id=framework_id,
+        override_reason=data.override_reason,
+        expected_version=expected_version(if_match, data.version),
+    )
     return framework_response(framework, response)
 
 
 @router.post("/frameworks/{framework_id}/retire", response_model=FrameworkRead)
-async def retire(framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal,
-                 response: Response) -> FrameworkRead:
+async def retire(
+    framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response
+) -> FrameworkRead:
     """Retire a published version: it stays readable, plans stop choosing it."""
     return framework_response(await service.retire(session, principal=principal, framework_id=framework_id), response)
 
 
 @router.post("/frameworks/{framework_id}/derive", status_code=201, response_model=FrameworkRead)
-async def derive(request: Request, framework_id: uuid.UUID, data: FrameworkDerive, session: DBSession,
-                 principal: CurrentPrincipal, idempotency_key: IdempotencyKey = None) -> JSONResponse:
+async def derive(
+    request: Request,
+    framework_id: uuid.UUID,
+    data: FrameworkDerive,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     """Start a local draft from a published template; its diff to the template stays visible."""
-    return await idempotent_create(request, session, principal, idempotency_key, data.model_dump(mode="json"),
-                                   lambda: service.derive(session, principal=principal, template_id=framework_id,
-                                                          data=data))
+    return await idempotent_create(
+        request,
+        session,
+        principal,
+        idempotency_key,
+        data.model_dump(mode="json"),
+        lambda: service.derive(session, principal=principal, template_id=framework_id, data=data),
+    )
 
 
 @router.post("/frameworks/{framework_id}/versions", status_code=201, response_model=FrameworkRead)
-async def new_version(request: Request, framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal,
-                      idempotency_key: IdempotencyKey = None) -> JSONResponse:
+async def new_version(
+    request: Request,
+    framework_id: uuid.UUID,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     """Open the next version of a published framework as a draft (one open draft per lineage)."""
-    return await idempotent_create(request, session, principal, idempotency_key, {},
-                                   lambda: service.new_version(session, principal=principal, framework_id=framework_id))
+    return await idempotent_create(
+        request,
+        session,
+        principal,
+        idempotency_key,
+        {},
+        lambda: service.new_version(session, principal=principal, framework_id=framework_id),
+    )
 
 
-@router.get("/frameworks/{framework_id}/export", response_class=Response,
-            responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}}})
-async def export(framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal,
-                 format: ExportFormat = "json") -> Response:
+@router.get(
+    "/frameworks/{framework_id}/export",
+    response_class=Response,
+    responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}}},
+)
+async def export(
+    framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, format: ExportFormat = "json"
+) -> Response:
     """Download the framework as JSON, YAML or an Excel workbook (re-importable exactly)."""
     framework = await service.get_framework(session, principal=principal, framework_id=framework_id)
     data = ENCODERS[format](await service.content_of(session, framework))
     filename = f"{framework.code}-v{framework.version}.{format}"
-    return Response(data, media_type=MEDIA_TYPES[format],
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"', "ETag": etag(framework)})
-
+    return Response(
+        data,
+        media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "ETag": etag(framework)},
+    )

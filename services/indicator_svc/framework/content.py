@@ -110,6 +110,8 @@ Text200 = Annotated[Annotated[str, Field(min_length=1, max_length=200), _Storabl
 Text500 = Annotated[Annotated[str, Field(min_length=1, max_length=500), _Storable] | None, _Blank]
 Text2000 = Annotated[Annotated[str, Field(min_length=1, max_length=2000), _Storable] | None, _Blank]
 Text4000 = Annotated[Annotated[str, Field(min_length=1, max_length=4000), _Storable] | None, _Blank]
+
+
 def plain_decimal(value: Decimal) -> Decimal:
     """One spelling per number (120.5, never 120.5000 from a NUMERIC column, nor 1E+2)."""
     return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()

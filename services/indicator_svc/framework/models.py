@@ -41,8 +41,9 @@ class Framework(Base):
         UniqueConstraint("org_path", "code", "version"),
         CheckConstraint("status IN ('draft', 'published', 'retired')", name="status"),
         # At most one open draft per lineage: a second "new version" is a 409, not a fork.
-        Index("uq_framework_one_draft_per_lineage", "lineage_id", unique=True,
-              postgresql_where=text("status = 'draft'")),
+        Index(
+            "uq_framework_one_draft_per_lineage", "lineage_id", unique=True, postgresql_where=text("status = 'draft'")
+        ),
         Index("ix_framework_org_path", "org_path", postgresql_ops={"org_path": "text_pattern_ops"}),
     )
 
@@ -78,7 +79,8 @@ class Indicator(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)
     framework_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("framework.id", ondelete="CASCADE"), index=True)
+        UUID(as_uuid=True), ForeignKey("framework.id", ondelete="CASCADE"), index=True
+    )
     position: Mapped[int] = mapped_column(Integer)
     code: Mapped[str] = mapped_column(Text)
     parent_code: Mapped[str | None] = mapped_column(Text)

@@ -60,8 +60,9 @@ def visible_to(principal: Principal) -> Any:
 # --- reading -----------------------------------------------------------------------------
 
 
-async def get_framework(session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID,
-                        for_update: bool = False) -> Framework:
+async def get_framework(
+    session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID, for_update: bool = False
+) -> Framework:
     stmt = select(Framework).where(Framework.id == framework_id)
     if for_update:
         stmt = stmt.with_for_update()
@@ -72,16 +73,20 @@ async def get_framework(session: AsyncSession, *, principal: Principal, framewor
     return framework
 
 
-async def get_writable_draft(session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID,
-                             expected_version: int | None) -> Framework:
+async def get_writable_draft(
+    session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID, expected_version: int | None
+) -> Framework:
     framework = await get_framework(session, principal=principal, framework_id=framework_id, for_update=True)
     check_can_write_in(principal, framework.org_path)
     if framework.status != FrameworkStatus.draft:
-        raise Conflict(f"Framework is {framework.status}; published content never changes. "
-                       "Create a new version instead.")
+        raise Conflict(
+            f"Framework is {framework.status}; published content never changes. Create a new version instead."
+        )
     if expected_version is not None and expected_version != framework.lock_version:
-        raise Conflict(f"Framework was changed meanwhile (version {framework.lock_version}, "
-                       f"you sent {expected_version}). Reload and retry.")
+        raise Conflict(
+            f"Framework was changed meanwhile (version {framework.lock_version}, "
+            f"you sent {expected_version}). Reload and retry."
+        )
     return framework
 
 
@@ -94,8 +99,9 @@ class FrameworkFilters:
     ids: list[uuid.UUID] | None = None
 
 
-async def list_frameworks(session: AsyncSession, *, principal: Principal, filters: FrameworkFilters,
-                          page: PageParams) -> tuple[list[Framework], str | None]:
+async def list_frameworks(
+    session: AsyncSession, *, principal: Principal, filters: FrameworkFilters, page: PageParams
+) -> tuple[list[Framework], str | None]:
     stmt: Select[Any] = select(Framework).where(visible_to(principal))
     if filters.status is not None:
         stmt = stmt.where(Framework.status == filters.status)
@@ -111,16 +117,19 @@ async def list_frameworks(session: AsyncSession, *, principal: Principal, filter
 
 
 async def list_indicators(session: AsyncSession, *, framework_ids: Sequence[uuid.UUID]) -> list[Indicator]:
-    rows = await session.scalars(select(Indicator).where(Indicator.framework_id.in_(framework_ids))
-                                 .order_by(Indicator.framework_id, Indicator.position))
+    rows = await session.scalars(
+        select(Indicator)
+        .where(Indicator.framework_id.in_(framework_ids))
+        .order_by(Indicator.framework_id, Indicator.position)
+    )
     return list(rows.all())
 
 
-async def indicators_of_readable(session: AsyncSession, *, principal: Principal,
-                                 framework_ids: Sequence[uuid.UUID]) -> list[Indicator]:
+async def indicators_of_readable(
+    session: AsyncSession, *, principal: Principal, framework_ids: Sequence[uuid.UUID]
+) -> list[Indicator]:
     """Indicators of the frameworks the caller may read (batch endpoint for DataLoaders)."""
-    readable = await session.scalars(select(Framework.id).where(
-        Framework.id.in_(framework_ids), visible_to(principal)))
+    readable = await session.scalars(select(Framework.id).where(Framework.id.in_(framework_ids), visible_to(principal)))
     return await list_indicators(session, framework_ids=list(readable.all()))
 
 
@@ -133,24 +142,33 @@ async def content_of(session: AsyncSession, framework: Framework) -> FrameworkCo
     if framework.snapshot is not None:
         return FrameworkContent.model_validate(framework.snapshot)
     indicators = await list_indicators(session, framework_ids=[framework.id])
-    return FrameworkContent(code=framework.code, name=framework.name, description=framework.description,
-                            total_points=framework.total_points,
-                            policy=BalancePolicy.model_validate(framework.policy),
-                            indicators=[spec_of(i) for i in indicators])
+    return FrameworkContent(
+        code=framework.code,
+        name=framework.name,
+        description=framework.description,
+        total_points=framework.total_points,
+        policy=BalancePolicy.model_validate(framework.policy),
+        indicators=[spec_of(i) for i in indicators],
+    )
 
 
 # --- writing drafts ----------------------------------------------------------------------
 
 
 def _indicator_rows(framework_id: uuid.UUID, specs: Sequence[IndicatorSpec]) -> list[dict[str, Any]]:
-    return [{"id": new_id(), "framework_id": framework_id, "position": position,
-             **spec.model_dump(mode="python", include=set(INDICATOR_FIELDS) - {"scoring"}),
-             "scoring": spec.scoring.model_dump(mode="json") if spec.scoring else None}
-            for position, spec in enumerate(specs)]
+    return [
+        {
+            "id": new_id(),
+            "framework_id": framework_id,
+            "position": position,
+            **spec.model_dump(mode="python", include=set(INDICATOR_FIELDS) - {"scoring"}),
+            "scoring": spec.scoring.model_dump(mode="json") if spec.scoring else None,
+        }
+        for position, spec in enumerate(specs)
+    ]
 
 
-async def _write_indicators(session: AsyncSession, framework_id: uuid.UUID,
-                            specs: Sequence[IndicatorSpec]) -> None:
+async def _write_indicators(session: AsyncSession, framework_id: uuid.UUID, specs: Sequence[IndicatorSpec]) -> None:
     await session.execute(delete(Indicator).where(Indicator.framework_id == framework_id))
     if specs:
         # executemany batches into multi-row INSERTs, far below asyncpg's bind-parameter cap.
@@ -162,26 +180,38 @@ def _touch(framework: Framework) -> None:
     framework.updated_at = utcnow()
 
 
-async def _insert_framework(session: AsyncSession, framework: Framework,
-                            specs: Sequence[IndicatorSpec]) -> Framework:
+async def _insert_framework(session: AsyncSession, framework: Framework, specs: Sequence[IndicatorSpec]) -> Framework:
     session.add(framework)
     try:
         await session.flush()
     except IntegrityError:
-        raise Conflict("A framework with this code and version already exists in this org unit, "
-                       "or this lineage already has an open draft.") from None
+        raise Conflict(
+            "A framework with this code and version already exists in this org unit, "
+            "or this lineage already has an open draft."
+        ) from None
     await _write_indicators(session, framework.id, specs)
     return framework
 
 
-async def create_framework(session: AsyncSession, *, principal: Principal, data: FrameworkCreate,
-                           indicators: Sequence[IndicatorSpec] = ()) -> Framework:
+async def create_framework(
+    session: AsyncSession, *, principal: Principal, data: FrameworkCreate, indicators: Sequence[IndicatorSpec] = ()
+) -> Framework:
     check_can_write_in(principal, data.org_path)
-    framework = Framework(id=new_id(), lineage_id=new_id(), version=1, code=data.code, name=data.name,
-                          description=data.description, org_unit_id=data.org_unit_id, org_path=data.org_path,
-                          status=FrameworkStatus.draft, total_points=data.total_points,
-                          policy=data.policy.model_dump(mode="json"), created_by=principal.subject,
-                          lock_version=1)
+    framework = Framework(
+        id=new_id(),
+        lineage_id=new_id(),
+        version=1,
+        code=data.code,
+        name=data.name,
+        description=data.description,
+        org_unit_id=data.org_unit_id,
+        org_path=data.org_path,
+        status=FrameworkStatus.draft,
+        total_points=data.total_points,
+        policy=data.policy.model_dump(mode="json"),
+        created_by=principal.subject,
+        lock_version=1,
+    )
     return await _insert_framework(session, framework, indicators)
 
 
@@ -197,19 +227,33 @@ def _check_unique_codes(specs: Sequence[IndicatorSpec]) -> None:
         raise Unprocessable(f"{len(errors)} indicator code(s) are repeated.", errors=errors)
 
 
-async def import_framework(session: AsyncSession, *, principal: Principal, content: FrameworkContent,
-                           org_unit_id: uuid.UUID, org_path: str) -> Framework:
+async def import_framework(
+    session: AsyncSession, *, principal: Principal, content: FrameworkContent, org_unit_id: uuid.UUID, org_path: str
+) -> Framework:
     _check_unique_codes(content.indicators)
-    data = FrameworkCreate(code=content.code, name=content.name, description=content.description,
-                           org_unit_id=org_unit_id, org_path=org_path, total_points=content.total_points,
-                           policy=content.policy)
+    data = FrameworkCreate(
+        code=content.code,
+        name=content.name,
+        description=content.description,
+        org_unit_id=org_unit_id,
+        org_path=org_path,
+        total_points=content.total_points,
+        policy=content.policy,
+    )
     return await create_framework(session, principal=principal, data=data, indicators=content.indicators)
 
 
-async def update_framework(session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID,
-                           data: FrameworkUpdate, expected_version: int | None) -> Framework:
-    framework = await get_writable_draft(session, principal=principal, framework_id=framework_id,
-                                         expected_version=expected_version)
+async def update_framework(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    framework_id: uuid.UUID,
+    data: FrameworkUpdate,
+    expected_version: int | None,
+) -> Framework:
+    framework = await get_writable_draft(
+        session, principal=principal, framework_id=framework_id, expected_version=expected_version
+    )
     changes = data.model_dump(exclude_unset=True, exclude={"version"})
     for field, value in changes.items():
         if field == "policy":
@@ -222,34 +266,52 @@ async def update_framework(session: AsyncSession, *, principal: Principal, frame
     return framework
 
 
-async def delete_framework(session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID,
-                           expected_version: int | None) -> None:
-    framework = await get_writable_draft(session, principal=principal, framework_id=framework_id,
-                                         expected_version=expected_version)
+async def delete_framework(
+    session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID, expected_version: int | None
+) -> None:
+    framework = await get_writable_draft(
+        session, principal=principal, framework_id=framework_id, expected_version=expected_version
+    )
     await session.delete(framework)
     await session.flush()
 
 
-async def replace_content(session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID,
-                          indicators: Sequence[IndicatorSpec], expected_version: int | None) -> Framework:
-    framework = await get_writable_draft(session, principal=principal, framework_id=framework_id,
-                                         expected_version=expected_version)
+async def replace_content(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    framework_id: uuid.UUID,
+    indicators: Sequence[IndicatorSpec],
+    expected_version: int | None,
+) -> Framework:
+    framework = await get_writable_draft(
+        session, principal=principal, framework_id=framework_id, expected_version=expected_version
+    )
     await _write_indicators(session, framework.id, indicators)
     _touch(framework)
     await session.flush()
     return framework
 
 
-async def add_indicator(session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID,
-                        spec: IndicatorSpec, expected_version: int | None) -> Indicator:
-    framework = await get_writable_draft(session, principal=principal, framework_id=framework_id,
-                                         expected_version=expected_version)
+async def add_indicator(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    framework_id: uuid.UUID,
+    spec: IndicatorSpec,
+    expected_version: int | None,
+) -> Indicator:
+    framework = await get_writable_draft(
+        session, principal=principal, framework_id=framework_id, expected_version=expected_version
+    )
     current = await list_indicators(session, framework_ids=[framework.id])
     if any(i.code == spec.code for i in current):
         raise Conflict(f"Indicator {spec.code} already exists in this framework.")
     if spec.parent_code is not None and not any(i.code == spec.parent_code for i in current):
-        raise Unprocessable(f"Parent indicator {spec.parent_code} does not exist.",
-                            errors=[{"field": "parent_code", "message": "unknown indicator code"}])
+        raise Unprocessable(
+            f"Parent indicator {spec.parent_code} does not exist.",
+            errors=[{"field": "parent_code", "message": "unknown indicator code"}],
+        )
     if len(current) >= MAX_INDICATORS:
         raise Unprocessable(f"A framework holds at most {MAX_INDICATORS} indicators.")
     # After deletions positions have gaps: append after the last one, never onto a used one.
@@ -262,32 +324,50 @@ async def add_indicator(session: AsyncSession, *, principal: Principal, framewor
 
 
 async def _indicator_by_code(session: AsyncSession, framework_id: uuid.UUID, code: str) -> Indicator:
-    indicator = await session.scalar(select(Indicator).where(
-        Indicator.framework_id == framework_id, Indicator.code == code))
+    indicator = await session.scalar(
+        select(Indicator).where(Indicator.framework_id == framework_id, Indicator.code == code)
+    )
     if indicator is None:
         raise NotFound(f"No indicator {code} in this framework.")
     return indicator
 
 
-async def replace_indicator(session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID,
-                            code: str, spec: IndicatorSpec, expected_version: int | None) -> Indicator:
-    framework = await get_writable_draft(session, principal=principal, framework_id=framework_id,
-                                         expected_version=expected_version)
+async def replace_indicator(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    framework_id: uuid.UUID,
+    code: str,
+    spec: IndicatorSpec,
+    expected_version: int | None,
+) -> Indicator:
+    framework = await get_writable_draft(
+        session, principal=principal, framework_id=framework_id, expected_version=expected_version
+    )
     indicator = await _indicator_by_code(session, framework.id, code)
     if spec.parent_code is not None:
-        others = set(await session.scalars(select(Indicator.code).where(
-            Indicator.framework_id == framework.id, Indicator.code != code)))
+        others = set(
+            await session.scalars(
+                select(Indicator.code).where(Indicator.framework_id == framework.id, Indicator.code != code)
+            )
+        )
         if spec.parent_code not in others:
-            raise Unprocessable(f"Parent indicator {spec.parent_code} does not exist.",
-                                errors=[{"field": "parent_code", "message": "unknown indicator code"}])
+            raise Unprocessable(
+                f"Parent indicator {spec.parent_code} does not exist.",
+                errors=[{"field": "parent_code", "message": "unknown indicator code"}],
+            )
     if spec.code != code:
-        clash = await session.scalar(select(func.count()).where(
-            Indicator.framework_id == framework.id, Indicator.code == spec.code))
+        clash = await session.scalar(
+            select(func.count()).where(Indicator.framework_id == framework.id, Indicator.code == spec.code)
+        )
         if clash:
             raise Conflict(f"Indicator {spec.code} already exists in this framework.")
         # A renamed indicator keeps its children.
-        await session.execute(update(Indicator).where(
-            Indicator.framework_id == framework.id, Indicator.parent_code == code).values(parent_code=spec.code))
+        await session.execute(
+            update(Indicator)
+            .where(Indicator.framework_id == framework.id, Indicator.parent_code == code)
+            .values(parent_code=spec.code)
+        )
     row = _indicator_rows(framework.id, [spec])[0]
     for field in INDICATOR_FIELDS:
         setattr(indicator, field, row[field])
@@ -296,10 +376,18 @@ async def replace_indicator(session: AsyncSession, *, principal: Principal, fram
     return indicator
 
 
-async def delete_indicator(session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID,
-                           code: str, cascade: bool, expected_version: int | None) -> None:
-    framework = await get_writable_draft(session, principal=principal, framework_id=framework_id,
-                                         expected_version=expected_version)
+async def delete_indicator(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    framework_id: uuid.UUID,
+    code: str,
+    cascade: bool,
+    expected_version: int | None,
+) -> None:
+    framework = await get_writable_draft(
+        session, principal=principal, framework_id=framework_id, expected_version=expected_version
+    )
     await _indicator_by_code(session, framework.id, code)
     content = await content_of(session, framework)
     children: dict[str | None, list[str]] = {}
@@ -313,8 +401,7 @@ async def delete_indicator(session: AsyncSession, *, principal: Principal, frame
                 frontier.append(child)
     if len(doomed) > 1 and not cascade:
         raise Conflict(f"Indicator {code} has sub-indicators; delete them first or pass cascade=true.")
-    await session.execute(delete(Indicator).where(Indicator.framework_id == framework.id,
-                                                  Indicator.code.in_(doomed)))
+    await session.execute(delete(Indicator).where(Indicator.framework_id == framework.id, Indicator.code.in_(doomed)))
     _touch(framework)
     await session.flush()
 
@@ -322,26 +409,31 @@ async def delete_indicator(session: AsyncSession, *, principal: Principal, frame
 # --- reports -----------------------------------------------------------------------------
 
 
-async def validation_report(session: AsyncSession, *, principal: Principal,
-                            framework_id: uuid.UUID) -> list[logic.Problem]:
+async def validation_report(
+    session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID
+) -> list[logic.Problem]:
     framework = await get_framework(session, principal=principal, framework_id=framework_id)
     return logic.validate(await content_of(session, framework))
 
 
-async def balance_report(session: AsyncSession, *, principal: Principal,
-                         framework_id: uuid.UUID) -> logic.BalanceReport:
+async def balance_report(
+    session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID
+) -> logic.BalanceReport:
     framework = await get_framework(session, principal=principal, framework_id=framework_id)
     return logic.balance(await content_of(session, framework))
 
 
-async def diff_frameworks(session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID,
-                          against_id: uuid.UUID | None) -> tuple[Framework, logic.FrameworkDiff]:
+async def diff_frameworks(
+    session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID, against_id: uuid.UUID | None
+) -> tuple[Framework, logic.FrameworkDiff]:
     """Diff from ``against`` (default: the template it derives from, else its previous version)."""
     framework = await get_framework(session, principal=principal, framework_id=framework_id)
     base_id = against_id or framework.derived_from_id or framework.previous_version_id
     if base_id is None:
-        raise Unprocessable("This framework has no parent; name one with ?against=.",
-                            errors=[{"field": "against", "message": "required for a framework without parent"}])
+        raise Unprocessable(
+            "This framework has no parent; name one with ?against=.",
+            errors=[{"field": "against", "message": "required for a framework without parent"}],
+        )
     base = await get_framework(session, principal=principal, framework_id=base_id)
     return base, logic.diff(await content_of(session, base), await content_of(session, framework))
 
@@ -349,20 +441,31 @@ async def diff_frameworks(session: AsyncSession, *, principal: Principal, framew
 # --- lifecycle ---------------------------------------------------------------------------
 
 
-async def publish(session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID,
-                  override_reason: str | None, expected_version: int | None) -> Framework:
-    framework = await get_writable_draft(session, principal=principal, framework_id=framework_id,
-                                         expected_version=expected_version)
+async def publish(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    framework_id: uuid.UUID,
+    override_reason: str | None,
+    expected_version: int | None,
+) -> Framework:
+    framework = await get_writable_draft(
+        session, principal=principal, framework_id=framework_id, expected_version=expected_version
+    )
     content = await content_of(session, framework)
     problems = logic.validate(content)
     if problems:
-        raise Unprocessable(f"The framework has {len(problems)} problem(s); fix them before publishing.",
-                            errors=[p.model_dump(mode="json") for p in problems])
+        raise Unprocessable(
+            f"The framework has {len(problems)} problem(s); fix them before publishing.",
+            errors=[p.model_dump(mode="json") for p in problems],
+        )
     report = logic.balance(content)
     if not report.passed and override_reason is None:
         failed = [c for c in report.checks if not c.passed]
-        raise Unprocessable("The framework breaks the balance policy; publish with an override_reason "
-                            "to record why.", errors=[c.model_dump(mode="json") for c in failed])
+        raise Unprocessable(
+            "The framework breaks the balance policy; publish with an override_reason to record why.",
+            errors=[c.model_dump(mode="json") for c in failed],
+        )
     now = utcnow()
     framework.snapshot = content.model_dump(mode="json")
     framework.content_hash = logic.content_hash(content)
@@ -371,13 +474,22 @@ async def publish(session: AsyncSession, *, principal: Principal, framework_id: 
     framework.override_reason = override_reason if not report.passed else None
     _touch(framework)
     payload = FrameworkPublished(
-        framework_id=framework.id, lineage_id=framework.lineage_id, version=framework.version,
-        org_unit_id=framework.org_unit_id, org_path=framework.org_path,
-        derived_from_id=framework.derived_from_id, previous_version_id=framework.previous_version_id,
-        content_hash=framework.content_hash, published_at=now, published_by=principal.subject,
-        override_reason=framework.override_reason, content=content)
-    await outbox.add(session, TABLES, make_event(FRAMEWORK_PUBLISHED, payload, source=SOURCE,
-                                                 subject=str(framework.id)))
+        framework_id=framework.id,
+        lineage_id=framework.lineage_id,
+        version=framework.version,
+        org_unit_id=framework.org_unit_id,
+        org_path=framework.org_path,
+        derived_from_id=framework.derived_from_id,
+        previous_version_id=framework.previous_version_id,
+        content_hash=framework.content_hash,
+        published_at=now,
+        published_by=principal.subject,
+        override_reason=framework.override_reason,
+        content=content,
+    )
+    await outbox.add(
+        session, TABLES, make_event(FRAMEWORK_PUBLISHED, payload, source=SOURCE, subject=str(framework.id))
+    )
     await session.flush()
     return framework
 
@@ -400,33 +512,55 @@ async def _published_source(session: AsyncSession, principal: Principal, framewo
     return source
 
 
-async def derive(session: AsyncSession, *, principal: Principal, template_id: uuid.UUID,
-                 data: FrameworkDerive) -> Framework:
+async def derive(
+    session: AsyncSession, *, principal: Principal, template_id: uuid.UUID, data: FrameworkDerive
+) -> Framework:
     template = await _published_source(session, principal, template_id)
     check_can_write_in(principal, data.org_path)
     content = await content_of(session, template)
-    framework = Framework(id=new_id(), lineage_id=new_id(), version=1, code=data.code, name=data.name,
-                          description=template.description, org_unit_id=data.org_unit_id,
-                          org_path=data.org_path, status=FrameworkStatus.draft,
-                          total_points=template.total_points, policy=template.policy,
-                          derived_from_id=template.id, created_by=principal.subject, lock_version=1)
+    framework = Framework(
+        id=new_id(),
+        lineage_id=new_id(),
+        version=1,
+        code=data.code,
+        name=data.name,
+        description=template.description,
+        org_unit_id=data.org_unit_id,
+        org_path=data.org_path,
+        status=FrameworkStatus.draft,
+        total_points=template.total_points,
+        policy=template.policy,
+        derived_from_id=template.id,
+        created_by=principal.subject,
+        lock_version=1,
+    )
     return await _insert_framework(session, framework, content.indicators)
 
 
 async def new_version(session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID) -> Framework:
     source = await _published_source(session, principal, framework_id)
     check_can_write_in(principal, source.org_path)
-    latest = await session.scalar(select(func.max(Framework.version)).where(
-        Framework.lineage_id == source.lineage_id))
+    latest = await session.scalar(select(func.max(Framework.version)).where(Framework.lineage_id == source.lineage_id))
     if latest != source.version:
         raise Conflict(f"Version {latest} is newer; derive the next version from it.")
     content = await content_of(session, source)
-    framework = Framework(id=new_id(), lineage_id=source.lineage_id, version=source.version + 1,
-                          code=source.code, name=source.name, description=source.description,
-                          org_unit_id=source.org_unit_id, org_path=source.org_path,
-                          status=FrameworkStatus.draft, total_points=source.total_points, policy=source.policy,
-                          derived_from_id=source.derived_from_id, previous_version_id=source.id,
-                          created_by=principal.subject, lock_version=1)
+    framework = Framework(
+        id=new_id(),
+        lineage_id=source.lineage_id,
+        version=source.version + 1,
+        code=source.code,
+        name=source.name,
+        description=source.description,
+        org_unit_id=source.org_unit_id,
+        org_path=source.org_path,
+        status=FrameworkStatus.draft,
+        total_points=source.total_points,
+        policy=source.policy,
+        derived_from_id=source.derived_from_id,
+        previous_version_id=source.id,
+        created_by=principal.subject,
+        lock_version=1,
+    )
     return await _insert_framework(session, framework, content.indicators)
 
 
@@ -440,4 +574,3 @@ def level_map(indicators: Sequence[Indicator]) -> dict[str, int]:
             depth, node = depth + 1, parents[node]
         levels[code] = depth
     return levels
-

@@ -29,16 +29,23 @@ class Identity:
     def __init__(self, client: httpx.AsyncClient, db: AsyncSession, passwords: Passwords) -> None:
         self.client, self.db, self.passwords = client, db, passwords
 
-    async def user(self, *roles: str, org_path: str = "/gd/sz", password: str = PASSWORD,
-                   username: str | None = None) -> User:
-        data = UserCreate(username=username or f"u{uuid.uuid4().hex[:10]}", display_name="Test User",
-                          password=password, roles=list(roles) or ["department"],
-                          org_unit_id=uuid.UUID(ORG_UNIT), org_path=org_path)
+    async def user(
+        self, *roles: str, org_path: str = "/gd/sz", password: str = PASSWORD, username: str | None = None
+    ) -> User:
+        data = UserCreate(
+            username=username or f"u{uuid.uuid4().hex[:10]}",
+            display_name="Test User",
+            password=password,
+            roles=list(roles) or ["department"],
+            org_unit_id=uuid.UUID(ORG_UNIT),
+            org_path=org_path,
+        )
         return await identity.create_user(self.db, principal=None, data=data, passwords=self.passwords)
 
     async def login(self, username: str, password: str = PASSWORD) -> httpx.Response:
-        return await self.client.post(TOKEN_URL, data={"grant_type": "password", "username": username,
-                                                       "password": password})
+        return await self.client.post(
+            TOKEN_URL, data={"grant_type": "password", "username": username, "password": password}
+        )
 
     async def tokens(self, user: User, password: str = PASSWORD) -> dict[str, Any]:
         r = await self.login(user.username, password)
@@ -52,8 +59,7 @@ class Identity:
         return user, bearer((await self.tokens(user))["access_token"])
 
     async def refresh(self, refresh_token: str) -> httpx.Response:
-        return await self.client.post(TOKEN_URL, data={"grant_type": "refresh_token",
-                                                       "refresh_token": refresh_token})
+        return await self.client.post(TOKEN_URL, data={"grant_type": "refresh_token", "refresh_token": refresh_token})
 
     async def me(self, headers: dict[str, str]) -> httpx.Response:
         return await self.client.get("/api/v1/me", headers=headers)

@@ -14,8 +14,15 @@ USERS = "/api/v1/admin/users"
 
 
 def new_user(org_path: str = "/gd/sz/futian", roles: list[str] | None = None, **extra: object) -> dict[str, object]:
-    return {"username": f"n{uuid.uuid4().hex[:10]}", "display_name": "New Person", "password": "a long password",
-            "roles": roles or ["department"], "org_unit_id": ORG_UNIT, "org_path": org_path, **extra}
+    return {
+        "username": f"n{uuid.uuid4().hex[:10]}",
+        "display_name": "New Person",
+        "password": "a long password",
+        "roles": roles or ["department"],
+        "org_unit_id": ORG_UNIT,
+        "org_path": org_path,
+        **extra,
+    }
 
 
 async def test_admin_creates_reads_lists_and_updates_users(ident: Identity, client):
@@ -26,11 +33,13 @@ async def test_admin_creates_reads_lists_and_updates_users(ident: Identity, clie
     assert r.headers["etag"] == '"1"' and "a long password" not in r.text and "password_hash" not in r.text
     got = await client.get(f"{USERS}/{created['id']}", headers=admin)
     assert got.status_code == 200 and got.json()["username"] == created["username"]
-    stale = await client.patch(f"{USERS}/{created['id']}", json={"display_name": "X"},
-                               headers={**admin, "If-Match": '"7"'})
+    stale = await client.patch(
+        f"{USERS}/{created['id']}", json={"display_name": "X"}, headers={**admin, "If-Match": '"7"'}
+    )
     assert stale.status_code == 409 and stale.headers["content-type"].startswith(PROBLEM_JSON)
-    ok = await client.patch(f"{USERS}/{created['id']}", json={"roles": ["admin", "audit"]},
-                            headers={**admin, "If-Match": '"1"'})
+    ok = await client.patch(
+        f"{USERS}/{created['id']}", json={"roles": ["admin", "audit"]}, headers={**admin, "If-Match": '"1"'}
+    )
     assert ok.status_code == 200 and ok.json()["roles"] == ["admin", "audit"] and ok.headers["etag"] == '"2"'
     page1 = await client.get(USERS, params={"limit": 1}, headers=admin)
     assert page1.status_code == 200 and len(page1.json()["items"]) == 1 and page1.json()["next_cursor"]
@@ -56,18 +65,28 @@ async def test_perf_office_manages_only_its_subtree_and_never_grants_admin(ident
     listed = {u["id"] for u in (await client.get(USERS, params={"limit": 500}, headers=office)).json()["items"]}
     assert user_id in listed and str(elsewhere.id) not in listed
     admin_inside = await ident.user("admin", org_path="/gd/sz/nanshan")
-    reset = await client.post(f"{USERS}/{admin_inside.id}/password", json={"new_password": "taken over now!"},
-                              headers=office)
+    reset = await client.post(
+        f"{USERS}/{admin_inside.id}/password", json={"new_password": "taken over now!"}, headers=office
+    )
     assert reset.status_code == 403
-    assert (await client.post("/api/v1/admin/clients", json={
-        "name": "c", "roles": ["department"], "org_unit_id": ORG_UNIT, "org_path": "/gd/sz"},
-        headers=office)).status_code == 403
+    assert (
+        await client.post(
+            "/api/v1/admin/clients",
+            json={"name": "c", "roles": ["department"], "org_unit_id": ORG_UNIT, "org_path": "/gd/sz"},
+            headers=office,
+        )
+    ).status_code == 403
 
 
 async def test_other_roles_are_forbidden(ident: Identity, client):
     _, dept = await ident.headers("department", "audit")
-    for method, path in (("GET", USERS), ("POST", USERS), ("GET", "/api/v1/admin/clients"),
-                         ("GET", "/api/v1/admin/audit"), ("POST", "/api/v1/admin/keys/rotate")):
+    for method, path in (
+        ("GET", USERS),
+        ("POST", USERS),
+        ("GET", "/api/v1/admin/clients"),
+        ("GET", "/api/v1/admin/audit"),
+        ("POST", "/api/v1/admin/keys/rotate"),
+    ):
         r = await client.request(method, path, headers=dept, json=new_user() if method == "POST" else None)
         assert r.status_code == 403, (method, path, r.text)
     assert (await client.get(USERS)).status_code == 401
@@ -75,8 +94,13 @@ async def test_other_roles_are_forbidden(ident: Identity, client):
 
 async def test_bad_admin_input_is_problem_json(ident: Identity, client):
     _, admin = await ident.headers("admin", org_path="/")
-    for body in (new_user(password="short"), new_user(org_path="GD/SZ"), new_user(roles=["king"]),
-                 new_user(extra_field=1), new_user(roles=["audit", "audit"])):
+    for body in (
+        new_user(password="short"),
+        new_user(org_path="GD/SZ"),
+        new_user(roles=["king"]),
+        new_user(extra_field=1),
+        new_user(roles=["audit", "audit"]),
+    ):
         r = await client.post(USERS, json=body, headers=admin)
         assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM_JSON), body
     body = new_user()
@@ -98,14 +122,24 @@ async def test_admin_actions_are_audited(ident: Identity, client):
     created = (await client.post(USERS, json=new_user(), headers=admin)).json()
     await client.patch(f"{USERS}/{created['id']}", json={"disabled": True}, headers=admin)
     await client.post(f"{USERS}/{created['id']}/password", json={"new_password": "fresh long secret"}, headers=admin)
-    made = (await client.post("/api/v1/admin/clients", json={
-        "name": "feed", "roles": ["department"], "org_unit_id": ORG_UNIT, "org_path": "/gd"}, headers=admin)).json()
+    made = (
+        await client.post(
+            "/api/v1/admin/clients",
+            json={"name": "feed", "roles": ["department"], "org_unit_id": ORG_UNIT, "org_path": "/gd"},
+            headers=admin,
+        )
+    ).json()
     await client.post(f"/api/v1/admin/clients/{made['id']}/revoke", headers=admin)
     r = await client.get("/api/v1/admin/audit", params={"limit": 500}, headers=admin)
     assert r.status_code == 200
     mine = [e for e in r.json()["items"] if e["actor"] == str(admin_user.id)]
-    assert [e["action"] for e in mine] == ["user.created", "user.updated", "user.password_reset",
-                                           "client.created", "client.revoked"]
+    assert [e["action"] for e in mine] == [
+        "user.created",
+        "user.updated",
+        "user.password_reset",
+        "client.created",
+        "client.revoked",
+    ]
     assert mine[1]["details"]["changes"]["disabled"] == {"from": False, "to": True}
     assert mine[0]["target_id"] == created["id"] and mine[3]["target_id"] == made["client_id"]
     assert made["client_secret"] not in r.text and "fresh long secret" not in r.text
@@ -120,8 +154,13 @@ async def test_first_admin_is_created_once_with_a_generated_password(ident: Iden
     assert r.status_code == 200, r.text
     me = (await ident.client.get("/api/v1/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"})).json()
     assert me["roles"] == ["admin"] and me["org_path"] == "/"
-    audit = (await ident.client.get("/api/v1/admin/audit", params={"action": "user.created", "limit": 500},
-                                    headers={"Authorization": f"Bearer {r.json()['access_token']}"})).json()
+    audit = (
+        await ident.client.get(
+            "/api/v1/admin/audit",
+            params={"action": "user.created", "limit": 500},
+            headers={"Authorization": f"Bearer {r.json()['access_token']}"},
+        )
+    ).json()
     assert any(e["actor"] == "system" and e["details"]["username"] == "admin" for e in audit["items"])
 
 

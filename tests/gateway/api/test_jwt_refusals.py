@@ -29,9 +29,20 @@ def segment(value: dict[str, Any]) -> str:
 
 def claims(**overrides: Any) -> dict[str, Any]:
     now = int(time.time())
-    return {"sub": str(uuid.uuid4()), "roles": ["admin"], "org_id": str(uuid.uuid4()), "org_path": "/",
-            "iss": "govperf", "aud": "govperf", "iat": now, "nbf": now, "exp": now + 300,
-            "jti": str(uuid.uuid4()), "stamp": 1, "typ": "user"} | overrides
+    return {
+        "sub": str(uuid.uuid4()),
+        "roles": ["admin"],
+        "org_id": str(uuid.uuid4()),
+        "org_path": "/",
+        "iss": "govperf",
+        "aud": "govperf",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 300,
+        "jti": str(uuid.uuid4()),
+        "stamp": 1,
+        "typ": "user",
+    } | overrides
 
 
 def refused_body(response) -> dict[str, Any]:
@@ -60,8 +71,12 @@ async def forged(gateway_app: FastAPI, ident: Identity) -> dict[str, str]:
         "hs256_with_public_key": f"{hs_header}.{hs_body}.{hs_sig}",
         "wrong_kid": sign(real, generate_private_pem(), algorithm="ES256", kid="not-a-published-kid"),
         "foreign_key_real_kid": sign(real, generate_private_pem(), algorithm="ES256", kid=kid),
-        "expired": sign(claims(**{**real, "iat": now - 900, "nbf": now - 900, "exp": now - 600}), private_pem,
-                        algorithm="ES256", kid=kid),
+        "expired": sign(
+            claims(**{**real, "iat": now - 900, "nbf": now - 900, "exp": now - 600}),
+            private_pem,
+            algorithm="ES256",
+            kid=kid,
+        ),
         "not_yet_valid": sign(claims(**{**real, "nbf": now + 600}), private_pem, algorithm="ES256", kid=kid),
         "wrong_aud": sign({**real, "aud": "another-platform"}, private_pem, algorithm="ES256", kid=kid),
         "wrong_iss": sign({**real, "iss": "https://evil.example"}, private_pem, algorithm="ES256", kid=kid),

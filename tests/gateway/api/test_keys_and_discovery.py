@@ -31,13 +31,18 @@ async def test_openid_configuration_names_endpoints_grants_and_algorithm(client)
     doc = r.json()
     assert doc["issuer"] == "govperf"
     assert doc["token_endpoint"].endswith("/oauth/token") and doc["jwks_uri"].endswith("/.well-known/jwks.json")
-    assert set(doc["grant_types_supported"]) == {"password", "client_credentials", "refresh_token",
-                                                 "urn:ietf:params:oauth:grant-type:token-exchange"}
+    assert set(doc["grant_types_supported"]) == {
+        "password",
+        "client_credentials",
+        "refresh_token",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    }
     assert doc["id_token_signing_alg_values_supported"] == ["ES256"]
 
 
 async def test_rotation_prepublishes_the_new_key_and_keeps_old_tokens_valid(
-        gateway_app: FastAPI, ident: Identity, client):
+    gateway_app: FastAPI, ident: Identity, client
+):
     _, admin = await ident.headers("admin", org_path="/")
     user = await ident.user()
     old_token = (await ident.tokens(user))["access_token"]

@@ -17,14 +17,23 @@ JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 
 def external_token(idp: ExternalIdp, *, pem: str | None = None, **overrides: Any) -> str:
     now = int(time.time())
-    claims = {"sub": "alice@idp", "iss": idp.issuer, "aud": idp.audience, "iat": now, "exp": now + 300,
-              "groups": ["pm-office", "unmapped-group"], "org_id": str(uuid.uuid4()), "org_path": "/gd/sz"}
+    claims = {
+        "sub": "alice@idp",
+        "iss": idp.issuer,
+        "aud": idp.audience,
+        "iat": now,
+        "exp": now + 300,
+        "groups": ["pm-office", "unmapped-group"],
+        "org_id": str(uuid.uuid4()),
+        "org_path": "/gd/sz",
+    }
     return sign(claims | overrides, pem or idp.private_pem, algorithm="ES256", kid=idp.kid)
 
 
 async def exchange(client, token: str):
-    return await client.post(TOKEN_URL, data={"grant_type": EXCHANGE, "subject_token": token,
-                                              "subject_token_type": JWT_TYPE})
+    return await client.post(
+        TOKEN_URL, data={"grant_type": EXCHANGE, "subject_token": token, "subject_token_type": JWT_TYPE}
+    )
 
 
 async def test_external_token_is_exchanged_with_mapped_roles(client, external_idp: ExternalIdp):

@@ -12,8 +12,10 @@ from services.gateway.tokens.models import RefreshToken
 from shared.auth.jwt import unverified_claim
 from tests.gateway.api.support import PASSWORD, TOKEN_URL, Identity, bearer
 
-GENERIC_LOGIN_FAILURE = {"error": "invalid_grant",
-                         "error_description": "The username or password is incorrect, or the account cannot sign in."}
+GENERIC_LOGIN_FAILURE = {
+    "error": "invalid_grant",
+    "error_description": "The username or password is incorrect, or the account cannot sign in.",
+}
 
 
 async def test_password_grant_issues_es256_access_and_refresh_tokens(ident: Identity):
@@ -23,8 +25,10 @@ async def test_password_grant_issues_es256_access_and_refresh_tokens(ident: Iden
     assert r.headers["cache-control"] == "no-store"
     body = r.json()
     assert body["token_type"] == "Bearer" and body["expires_in"] == 900 and body["refresh_token"]
-    claims = {name: unverified_claim(body["access_token"], name) for name in
-              ("sub", "roles", "org_id", "org_path", "iss", "aud", "iat", "nbf", "exp", "jti", "stamp", "typ")}
+    claims = {
+        name: unverified_claim(body["access_token"], name)
+        for name in ("sub", "roles", "org_id", "org_path", "iss", "aud", "iat", "nbf", "exp", "jti", "stamp", "typ")
+    }
     assert claims["sub"] == str(user.id) and claims["roles"] == ["audit", "perf_office"]
     assert claims["org_path"] == "/gd/sz" and claims["typ"] == "user" and claims["stamp"] == 1
     assert claims["iss"] == "govperf" and claims["aud"] == "govperf" and claims["exp"] - claims["iat"] == 900
@@ -39,8 +43,11 @@ async def test_every_login_failure_gets_the_same_answer(ident: Identity):
     disabled = await ident.user()
     disabled.disabled = True
     await ident.db.flush()
-    answers = [await ident.login("nobody-here"), await ident.login((await ident.user()).username, "wrong password!"),
-               await ident.login(disabled.username)]
+    answers = [
+        await ident.login("nobody-here"),
+        await ident.login((await ident.user()).username, "wrong password!"),
+        await ident.login(disabled.username),
+    ]
     assert [(a.status_code, a.json()) for a in answers] == [(400, GENERIC_LOGIN_FAILURE)] * 3
 
 
@@ -53,8 +60,9 @@ async def test_lockout_after_max_failed_logins_then_expires(ident: Identity):
     await ident.db.refresh(user)
     assert user.locked_until is not None
     # The lock runs out (moved into the past rather than waiting 10 minutes).
-    await ident.db.execute(update(User).where(User.id == user.id)
-                           .values(locked_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+    await ident.db.execute(
+        update(User).where(User.id == user.id).values(locked_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+    )
     assert (await ident.login(user.username)).status_code == 200
 
 
@@ -105,30 +113,41 @@ async def test_disabled_user_cannot_refresh_and_its_access_token_stops(ident: Id
 
 async def test_client_credentials_by_basic_and_by_form(ident: Identity, client):
     _, admin = await ident.headers("admin", org_path="/")
-    created = await client.post("/api/v1/admin/clients", json={
-        "name": "Statistics bureau feed", "roles": ["department"], "org_unit_id": str(ident_org()),
-        "org_path": "/gd"}, headers=admin)
+    created = await client.post(
+        "/api/v1/admin/clients",
+        json={
+            "name": "Statistics bureau feed",
+            "roles": ["department"],
+            "org_unit_id": str(ident_org()),
+            "org_path": "/gd",
+        },
+        headers=admin,
+    )
     assert created.status_code == 201, created.text
     client_id, secret = created.json()["client_id"], created.json()["client_secret"]
     basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    by_basic = await client.post(TOKEN_URL, data={"grant_type": "client_credentials"},
-                                 headers={"Authorization": f"Basic {basic}"})
-    by_form = await client.post(TOKEN_URL, data={"grant_type": "client_credentials", "client_id": client_id,
-                                                 "client_secret": secret})
+    by_basic = await client.post(
+        TOKEN_URL, data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"}
+    )
+    by_form = await client.post(
+        TOKEN_URL, data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    )
     for r in (by_basic, by_form):
         assert r.status_code == 200, r.text
         assert "refresh_token" not in r.json()
         assert unverified_claim(r.json()["access_token"], "typ") == "client"
     me = await ident.me(bearer(by_form.json()["access_token"]))
     assert me.status_code == 200 and me.json()["client"]["client_id"] == client_id
-    wrong = await client.post(TOKEN_URL, data={"grant_type": "client_credentials", "client_id": client_id,
-                                               "client_secret": "x" * 32})
+    wrong = await client.post(
+        TOKEN_URL, data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": "x" * 32}
+    )
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
     revoked = await client.post(f"/api/v1/admin/clients/{created.json()['id']}/revoke", headers=admin)
     assert revoked.status_code == 200 and revoked.json()["revoked_at"]
     assert (await ident.me(bearer(by_form.json()["access_token"]))).status_code == 401
-    again = await client.post(TOKEN_URL, data={"grant_type": "client_credentials"},
-                              headers={"Authorization": f"Basic {basic}"})
+    again = await client.post(
+        TOKEN_URL, data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"}
+    )
     assert again.status_code == 401 and again.json()["error"] == "invalid_client"
     assert "basic" in again.headers["www-authenticate"].lower()
 
@@ -145,8 +164,11 @@ async def test_malformed_token_requests_get_rfc6749_errors(client):
         assert (r.status_code, r.json()["error"]) == (400, error), (form, r.text)
     as_json = await client.post(TOKEN_URL, json={"grant_type": "password"})
     assert as_json.status_code == 400 and as_json.json()["error"] == "invalid_request"
-    repeated = await client.post(TOKEN_URL, content=b"grant_type=password&grant_type=refresh_token",
-                                 headers={"content-type": "application/x-www-form-urlencoded"})
+    repeated = await client.post(
+        TOKEN_URL,
+        content=b"grant_type=password&grant_type=refresh_token",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert repeated.json()["error"] == "invalid_request"
 
 
@@ -154,8 +176,9 @@ async def test_password_change_ends_sessions(ident: Identity, client):
     _, admin = await ident.headers("admin", org_path="/")
     user = await ident.user()
     tokens = await ident.tokens(user)
-    r = await client.post(f"/api/v1/admin/users/{user.id}/password", json={"new_password": "another long secret"},
-                          headers=admin)
+    r = await client.post(
+        f"/api/v1/admin/users/{user.id}/password", json={"new_password": "another long secret"}, headers=admin
+    )
     assert r.status_code == 204, r.text
     assert (await ident.me(bearer(tokens["access_token"]))).status_code == 401
     assert (await ident.refresh(tokens["refresh_token"])).status_code == 400

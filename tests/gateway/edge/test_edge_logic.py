@@ -84,22 +84,41 @@ def test_upstream_path_keeps_encoding_and_refuses_dot_segments():
 SERVICE_DOC = {
     "openapi": "3.1.0",
     "paths": {
-        "/api/v1/things/{id}": {"get": {"operationId": "get_thing", "tags": ["things"], "responses": {
-            "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}}}}},
+        "/api/v1/things/{id}": {
+            "get": {
+                "operationId": "get_thing",
+                "tags": ["things"],
+                "responses": {
+                    "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}}
+                },
+            }
+        },
         "/healthz": {"get": {"operationId": "health"}},
     },
-    "components": {"schemas": {
-        "Thing": {"properties": {"part": {"$ref": "#/components/schemas/Part"},
-                                 "kind": {"oneOf": [{"$ref": "#/components/schemas/Part"}],
-                                          "discriminator": {"propertyName": "t",
-                                                            "mapping": {"p": "#/components/schemas/Part"}}}}},
-        "Part": {"type": "object"}}},
+    "components": {
+        "schemas": {
+            "Thing": {
+                "properties": {
+                    "part": {"$ref": "#/components/schemas/Part"},
+                    "kind": {
+                        "oneOf": [{"$ref": "#/components/schemas/Part"}],
+                        "discriminator": {"propertyName": "t", "mapping": {"p": "#/components/schemas/Part"}},
+                    },
+                }
+            },
+            "Part": {"type": "object"},
+        }
+    },
 }
 
 
 def test_merge_prefixes_paths_schemas_refs_and_operation_ids():
-    gateway = {"openapi": "3.1.0", "info": {"title": "gw", "version": "1"},
-               "paths": {"/api/v1/me": {"get": {"operationId": "me"}}}, "components": {"schemas": {"Thing": {}}}}
+    gateway = {
+        "openapi": "3.1.0",
+        "info": {"title": "gw", "version": "1"},
+        "paths": {"/api/v1/me": {"get": {"operationId": "me"}}},
+        "components": {"schemas": {"Thing": {}}},
+    }
     merged = merge(gateway, {"a": SERVICE_DOC, "b": SERVICE_DOC}, ["c"])
     assert set(merged["paths"]) == {"/api/v1/me", "/api/v1/a/things/{id}", "/api/v1/b/things/{id}"}
     schemas = merged["components"]["schemas"]

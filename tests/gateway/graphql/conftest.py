@@ -38,11 +38,18 @@ class OneAtATimeASGITransport(httpx.ASGITransport):
 
 
 def gateway_settings(infra: Infra, dev_keys: DevKeys, **overrides: Any) -> Settings:
-    values: dict[str, Any] = dict(env="test", database_url=infra.database_url, nats_url=infra.nats_url,
-                                  jwks_file=dev_keys.jwks_path, db_pool_size=2, run_relay=False,
-                                  upstreams={"indicator": INDICATOR_URL},
-                                  # Tests send many requests from one address; limits are tested elsewhere.
-                                  rate_limit_per_minute=1_000_000, rate_limit_burst=1_000_000)
+    values: dict[str, Any] = dict(
+        env="test",
+        database_url=infra.database_url,
+        nats_url=infra.nats_url,
+        jwks_file=dev_keys.jwks_path,
+        db_pool_size=2,
+        run_relay=False,
+        upstreams={"indicator": INDICATOR_URL},
+        # Tests send many requests from one address; limits are tested elsewhere.
+        rate_limit_per_minute=1_000_000,
+        rate_limit_burst=1_000_000,
+    )
     return Settings(**(values | overrides))
 
 

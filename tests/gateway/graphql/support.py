@@ -21,8 +21,12 @@ async def published(api: Api, *, org_path: str, headers: dict[str, str]) -> dict
 
 async def derived(api: Api, template_id: str, *, org_path: str, headers: dict[str, str]) -> dict[str, Any]:
     """A local draft derived from a published template (it copies the template's indicators)."""
-    body = {"code": f"D-{uuid.uuid4().hex[:8]}", "name": "Local framework", "org_unit_id": ORG_UNIT,
-            "org_path": org_path}
+    body = {
+        "code": f"D-{uuid.uuid4().hex[:8]}",
+        "name": "Local framework",
+        "org_unit_id": ORG_UNIT,
+        "org_path": org_path,
+    }
     response = await api.client.post(f"{BASE}/{template_id}/derive", json=body, headers=headers)
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()

@@ -32,8 +32,9 @@ async def test_me_is_the_verified_caller(graph: Graph, auth: Any) -> None:
     assert me["subject"] == "office-gz" and me["roles"] == ["audit", "perf_office"] and me["orgPath"] == "/gd/gz"
 
 
-async def test_out_of_scope_draft_is_404_in_rest_and_null_in_graphql(graph: Graph, api: Api, client: httpx.AsyncClient,
-                                                                      auth: Any) -> None:
+async def test_out_of_scope_draft_is_404_in_rest_and_null_in_graphql(
+    graph: Graph, api: Api, client: httpx.AsyncClient, auth: Any
+) -> None:
     scope = "/gd/sz/scopecheck"
     draft = await api.create_small(org_path=scope)
     published = await api.create_small(org_path=scope)
@@ -75,16 +76,38 @@ async def test_graphql_shows_the_same_data_as_rest(graph: Graph, api: Api, clien
                  indicators {{ {INDICATOR_FIELDS} children {{ code }} }} }} }}"""
     answer = (await graph.data(query, api.office, id=framework["id"]))["framework"]
 
-    for field in ("id", "lineage_id", "version", "code", "name", "description", "org_unit_id", "org_path",
-                  "content_hash", "published_at"):
+    for field in (
+        "id",
+        "lineage_id",
+        "version",
+        "code",
+        "name",
+        "description",
+        "org_unit_id",
+        "org_path",
+        "content_hash",
+        "published_at",
+    ):
         assert answer[camel(field)] == rest[field], field
     assert answer["status"] == rest["status"].upper()
     assert Decimal(answer["totalPoints"]) == Decimal(rest["total_points"])
 
     assert len(answer["indicators"]) == len(rest_indicators) > 10
     for graph_indicator, rest_indicator in zip(answer["indicators"], rest_indicators, strict=True):
-        for field in ("code", "name", "level", "parent_code", "category", "kind", "direction", "unit",
-                      "nature_tags", "evaluation_subjects", "data_source", "responsible_unit"):
+        for field in (
+            "code",
+            "name",
+            "level",
+            "parent_code",
+            "category",
+            "kind",
+            "direction",
+            "unit",
+            "nature_tags",
+            "evaluation_subjects",
+            "data_source",
+            "responsible_unit",
+        ):
             assert graph_indicator[camel(field)] == rest_indicator[field], (rest_indicator["code"], field)
         assert Decimal(graph_indicator["weight"]) == Decimal(rest_indicator["weight"])
         scoring = rest_indicator["scoring"]

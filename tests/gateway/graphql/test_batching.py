@@ -29,8 +29,9 @@ query Local($orgPath: String!, $first: Int!) {
 }"""
 
 
-async def local_drafts(api: Api, auth: Callable[..., dict[str, str]], count: int,
-                       templates: int = 2) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+async def local_drafts(
+    api: Api, auth: Callable[..., dict[str, str]], count: int, templates: int = 2
+) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
     """``count`` drafts in a fresh county scope, derived from province templates (outside that scope)."""
     province = auth("perf_office", org_path=PROVINCE, subject="office-gd")
     made = [await published(api, org_path=PROVINCE, headers=province) for _ in range(templates)]
@@ -86,8 +87,9 @@ async def test_previous_versions_resolve_in_one_batch(graph, api, auth):
     seconds = [await next_version(api, f["id"], headers=api.office) for f in firsts]
     aliased = " ".join(
         f'v{n}: framework(id: "{s["id"]}") {{ id version previousVersion {{ id version status }} '
-        'derivedFrom { id } }'
-        for n, s in enumerate(seconds))
+        "derivedFrom { id } }"
+        for n, s in enumerate(seconds)
+    )
     calls, data = await calls_for(graph, f"{{ {aliased} }}", api.office)
     for n, (first, second) in enumerate(zip(firsts, seconds, strict=True)):
         answer = data[f"v{n}"]

@@ -52,15 +52,17 @@ async def test_unreachable_service_is_unavailable_not_a_500(graph: Graph, api: A
 
 async def test_service_error_is_unavailable_without_its_body(graph: Graph, api: Any, upstream: Any) -> None:
     upstream(lambda request: httpx.Response(500, json={"detail": "asyncpg internal-secret stack"}))
-    error = only_error(await graph.run('{ framework(id: "00000000-0000-7000-8000-000000000001") { id } }',
-                                       api.office))
+    error = only_error(await graph.run('{ framework(id: "00000000-0000-7000-8000-000000000001") { id } }', api.office))
     assert error["extensions"]["code"] == "UNAVAILABLE" and error["path"] == ["framework"]
 
 
-@pytest.mark.parametrize(("status", "code"), [(401, "UNAUTHENTICATED"), (403, "FORBIDDEN"), (404, "NOT_FOUND"),
-                                              (429, "RATE_LIMITED"), (502, "UNAVAILABLE")])
-async def test_service_statuses_map_to_stable_codes(graph: Graph, api: Any, upstream: Any, status: int,
-                                                    code: str) -> None:
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(401, "UNAUTHENTICATED"), (403, "FORBIDDEN"), (404, "NOT_FOUND"), (429, "RATE_LIMITED"), (502, "UNAVAILABLE")],
+)
+async def test_service_statuses_map_to_stable_codes(
+    graph: Graph, api: Any, upstream: Any, status: int, code: str
+) -> None:
     upstream(lambda request: httpx.Response(status, json={"detail": "internal-secret"}))
     assert only_error(await graph.run(LIST, api.office))["extensions"] == {"code": code}
 
@@ -82,8 +84,9 @@ async def test_an_unexpected_failure_is_masked_outside_development(graph: Graph,
     assert error["message"] == "Unexpected error." and "extensions" not in error
 
 
-async def test_an_unexpected_failure_shows_in_development(dev_graph: Graph, dev_gateway: FastAPI, api: Any,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_unexpected_failure_shows_in_development(
+    dev_graph: Graph, dev_gateway: FastAPI, api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     garbage = httpx.MockTransport(lambda request: httpx.Response(200, json={"items": [{"bogus": 1}]}))
     monkeypatch.setattr(dev_gateway.state.upstreams, "client", httpx.AsyncClient(transport=garbage))
     [error] = (await dev_graph.run(LIST, api.office))["errors"]

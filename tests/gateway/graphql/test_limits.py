@@ -70,8 +70,10 @@ async def test_too_many_aliases_are_refused(graph: Graph, api: Any) -> None:
     assert expected in await refused(graph, hidden, api.office)
     # ... or a small fragment spread several times: every spread counts.
     half = ALIASES // 2 + 1
-    spread = f"query {{ ...Half me {{ ...Again }} ...Half }} fragment Half on Query {{ {aliases(half)} }} " \
-             f"fragment Again on Me {{ x: subject }}"
+    spread = (
+        f"query {{ ...Half me {{ ...Again }} ...Half }} fragment Half on Query {{ {aliases(half)} }} "
+        f"fragment Again on Me {{ x: subject }}"
+    )
     assert f"{2 * half + 1} aliases found. Allowed: {ALIASES}" in await refused(graph, spread, api.office)
 
 

@@ -32,8 +32,9 @@ def at(minutes: int | None) -> dt.datetime | None:
 
 
 def key(kid: str, activates: int, retires: int | None = None, publish_until: int | None = None) -> SigningKey:
-    return SigningKey(kid=kid, activates_at=at(activates), retires_at=at(retires),
-                      publish_until=at(publish_until), created_at=T0)
+    return SigningKey(
+        kid=kid, activates_at=at(activates), retires_at=at(retires), publish_until=at(publish_until), created_at=T0
+    )
 
 
 def test_signer_is_the_newest_active_key_and_retired_keys_leave_the_jwks_later():
@@ -80,8 +81,12 @@ def test_who_may_manage_whom():
     office = principal(Role.perf_office)
     logic.check_may_manage_user(principal(Role.admin, org_path="/"), org_paths=["/x"], roles=["admin"])
     logic.check_may_manage_user(office, org_paths=["/gd/sz", "/gd/sz/a"], roles=["department", "perf_office"])
-    for paths, roles in ((["/gd/szx"], ["department"]), (["/gd"], ["department"]),
-                         (["/gd/sz/a"], ["admin"]), (["/gd/sz/a"], ["federation"])):
+    for paths, roles in (
+        (["/gd/szx"], ["department"]),
+        (["/gd"], ["department"]),
+        (["/gd/sz/a"], ["admin"]),
+        (["/gd/sz/a"], ["federation"]),
+    ):
         with pytest.raises(Forbidden):
             logic.check_may_manage_user(office, org_paths=paths, roles=roles)
     with pytest.raises(Forbidden):

@@ -21,11 +21,24 @@ PROBLEM_JSON = "application/problem+json"
 # 80 points measured by statistics, 20 points of public satisfaction (external).
 SMALL_INDICATORS: list[dict[str, Any]] = [
     {"code": "S", "name": "Social development", "weight": 100, "category": "social"},
-    {"code": "S1", "parent_code": "S", "name": "Employment rate", "weight": 80,
-     "scoring": {"method": "target_ratio", "cap": 1.2}, "evaluation_subjects": ["authoritative_source"],
-     "nature_tags": ["quantity", "output"]},
-    {"code": "S2", "parent_code": "S", "name": "Public satisfaction", "weight": 20, "kind": "satisfaction",
-     "scoring": {"method": "satisfaction", "zero_index": 60, "full_index": 95}, "evaluation_subjects": ["public"]},
+    {
+        "code": "S1",
+        "parent_code": "S",
+        "name": "Employment rate",
+        "weight": 80,
+        "scoring": {"method": "target_ratio", "cap": 1.2},
+        "evaluation_subjects": ["authoritative_source"],
+        "nature_tags": ["quantity", "output"],
+    },
+    {
+        "code": "S2",
+        "parent_code": "S",
+        "name": "Public satisfaction",
+        "weight": 20,
+        "kind": "satisfaction",
+        "scoring": {"method": "satisfaction", "zero_index": 60, "full_index": 95},
+        "evaluation_subjects": ["public"],
+    },
 ]
 
 
@@ -49,16 +62,23 @@ class Api:
         self.office = auth("perf_office", org_path=SZ, subject="office-sz")
 
     async def create(self, *, headers: dict[str, str] | None = None, org_path: str = SZ, **fields: Any) -> dict:
-        body = {"code": f"F-{uuid.uuid4().hex[:8]}", "name": "Test framework", "org_unit_id": ORG_UNIT,
-                "org_path": org_path, **fields}
+        body = {
+            "code": f"F-{uuid.uuid4().hex[:8]}",
+            "name": "Test framework",
+            "org_unit_id": ORG_UNIT,
+            "org_path": org_path,
+            **fields,
+        }
         r = await self.client.post(BASE, json=body, headers=headers or self.office)
         assert r.status_code == 201, r.text
         return r.json()
 
-    async def add(self, framework_id: str, indicator: dict[str, Any],
-                  headers: dict[str, str] | None = None) -> httpx.Response:
-        return await self.client.post(f"{BASE}/{framework_id}/indicators", json=indicator,
-                                      headers=headers or self.office)
+    async def add(
+        self, framework_id: str, indicator: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return await self.client.post(
+            f"{BASE}/{framework_id}/indicators", json=indicator, headers=headers or self.office
+        )
 
     async def create_small(self, **fields: Any) -> dict:
         """A valid draft holding SMALL_INDICATORS."""
@@ -68,16 +88,20 @@ class Api:
             assert r.status_code == 201, r.text
         return await self.get(framework["id"], headers=fields.get("headers"))
 
-    async def import_(self, data: bytes, fmt: str = "json", *, org_path: str = SZ,
-                      headers: dict[str, str] | None = None) -> httpx.Response:
-        return await self.client.post(f"{BASE}/import", params={"format": fmt, "org_unit_id": ORG_UNIT,
-                                                                "org_path": org_path},
-                                      content=data, headers=headers or self.office)
+    async def import_(
+        self, data: bytes, fmt: str = "json", *, org_path: str = SZ, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return await self.client.post(
+            f"{BASE}/import",
+            params={"format": fmt, "org_unit_id": ORG_UNIT, "org_path": org_path},
+            content=data,
+            headers=headers or self.office,
+        )
 
-    async def import_city(self, content: FrameworkContent | None = None, *, org_path: str = SZ,
-                          headers: dict[str, str] | None = None) -> dict:
-        r = await self.import_(codecs.to_json(content or load_city_framework()), org_path=org_path,
-                               headers=headers)
+    async def import_city(
+        self, content: FrameworkContent | None = None, *, org_path: str = SZ, headers: dict[str, str] | None = None
+    ) -> dict:
+        r = await self.import_(codecs.to_json(content or load_city_framework()), org_path=org_path, headers=headers)
         assert r.status_code == 201, r.text
         return r.json()
 
@@ -91,10 +115,10 @@ class Api:
         assert r.status_code == 200, r.text
         return r.json()["items"]
 
-    async def publish(self, framework_id: str, headers: dict[str, str] | None = None,
-                      **body: Any) -> httpx.Response:
-        return await self.client.post(f"{BASE}/{framework_id}/publish", json=body or None,
-                                      headers=headers or self.office)
+    async def publish(self, framework_id: str, headers: dict[str, str] | None = None, **body: Any) -> httpx.Response:
+        return await self.client.post(
+            f"{BASE}/{framework_id}/publish", json=body or None, headers=headers or self.office
+        )
 
     async def published(self, framework_id: str, **body: Any) -> dict:
         r = await self.publish(framework_id, **body)
@@ -102,8 +126,9 @@ class Api:
         return r.json()
 
     async def export(self, framework_id: str, fmt: str = "json", headers: dict[str, str] | None = None) -> bytes:
-        r = await self.client.get(f"{BASE}/{framework_id}/export", params={"format": fmt},
-                                  headers=headers or self.office)
+        r = await self.client.get(
+            f"{BASE}/{framework_id}/export", params={"format": fmt}, headers=headers or self.office
+        )
         assert r.status_code == 200, r.text
         return r.content
 

@@ -6,8 +6,17 @@ from tests.indicator_svc.api.support import BASE, ORG_UNIT, SZ, assert_problem
 
 
 async def test_create_draft_answers_201_with_location_and_etag(client, api):
-    r = await client.post(BASE, json={"code": "CITY", "name": "City framework", "org_unit_id": ORG_UNIT,
-                                      "org_path": SZ, "total_points": "120.5"}, headers=api.office)
+    r = await client.post(
+        BASE,
+        json={
+            "code": "CITY",
+            "name": "City framework",
+            "org_unit_id": ORG_UNIT,
+            "org_path": SZ,
+            "total_points": "120.5",
+        },
+        headers=api.office,
+    )
     assert r.status_code == 201, r.text
     created = r.json()
     assert r.headers["location"] == f"{BASE}/{created['id']}"
@@ -85,8 +94,9 @@ async def test_patch_needs_the_current_version(client, api):
     framework = await api.create(name="Before")
     url = f"{BASE}/{framework['id']}"
 
-    r = await client.patch(url, json={"name": "After", "description": "Changed"},
-                           headers={**api.office, "If-Match": '"1"'})
+    r = await client.patch(
+        url, json={"name": "After", "description": "Changed"}, headers={**api.office, "If-Match": '"1"'}
+    )
     assert r.status_code == 200, r.text
     assert r.headers["etag"] == '"2"' and r.json()["lock_version"] == 2 and r.json()["name"] == "After"
 
@@ -104,8 +114,11 @@ async def test_patch_needs_the_current_version(client, api):
 
 async def test_patch_policy_is_stored(client, api):
     framework = await api.create()
-    policy = {"min_public_satisfaction_share": "0.3", "max_category_share": {"economic": "0.5"},
-              "min_external_evaluation_share": None}
+    policy = {
+        "min_public_satisfaction_share": "0.3",
+        "max_category_share": {"economic": "0.5"},
+        "min_external_evaluation_share": None,
+    }
     r = await client.patch(f"{BASE}/{framework['id']}", json={"policy": policy}, headers=api.office)
     assert r.status_code == 200, r.text
     stored = (await api.get(framework["id"]))["policy"]
@@ -132,7 +145,10 @@ async def test_indicator_tree_is_built_and_read_back(client, api):
     framework = await api.create_small()
     items = await api.indicators(framework["id"])
     assert [(i["code"], i["parent_code"], i["level"], i["position"]) for i in items] == [
-        ("S", None, 1, 0), ("S1", "S", 2, 1), ("S2", "S", 2, 2)]
+        ("S", None, 1, 0),
+        ("S1", "S", 2, 1),
+        ("S2", "S", 2, 2),
+    ]
     s2 = items[2]
     assert s2["kind"] == "satisfaction" and s2["evaluation_subjects"] == ["public"]
     assert s2["scoring"]["method"] == "satisfaction" and float(s2["scoring"]["full_index"]) == 95
@@ -148,8 +164,9 @@ async def test_add_indicator_refuses_duplicates_unknown_parents_and_stale_versio
     framework = await api.create_small()
     fid = framework["id"]
     assert_problem(await api.add(fid, {"code": "S1", "name": "Again", "weight": 1, "parent_code": "S"}), 409)
-    assert_problem(await api.add(fid, {"code": "S9", "name": "Orphan", "weight": 1, "parent_code": "NOPE"}),
-                   422, "parent_code")
+    assert_problem(
+        await api.add(fid, {"code": "S9", "name": "Orphan", "weight": 1, "parent_code": "NOPE"}), 422, "parent_code"
+    )
     assert_problem(await api.add(fid, {"code": "S9", "name": "Stale", "weight": 1, "version": 1}), 409)
     r = await api.add(fid, {"code": "S9", "name": "Fresh", "weight": 1, "version": framework["lock_version"]})
     assert r.status_code == 201, r.text
@@ -159,9 +176,17 @@ async def test_add_indicator_refuses_duplicates_unknown_parents_and_stale_versio
 async def test_replace_indicator_renames_and_keeps_children(client, api):
     framework = await api.create_small()
     fid = framework["id"]
-    r = await client.put(f"{BASE}/{fid}/indicators/S", headers=api.office, json={
-        "code": "SOC", "name": "Social progress", "weight": 100, "category": "social",
-        "legal_basis": "Provincial regulation 12"})
+    r = await client.put(
+        f"{BASE}/{fid}/indicators/S",
+        headers=api.office,
+        json={
+            "code": "SOC",
+            "name": "Social progress",
+            "weight": 100,
+            "category": "social",
+            "legal_basis": "Provincial regulation 12",
+        },
+    )
     assert r.status_code == 200, r.text
     assert r.json()["code"] == "SOC" and r.json()["level"] == 1
     items = {i["code"]: i for i in await api.indicators(fid)}
@@ -179,10 +204,12 @@ async def test_replace_indicator_conflicts_and_unknowns(client, api):
     body = {"code": "S1", "name": "Employment", "weight": 80, "parent_code": "S"}
     assert_problem(await client.put(f"{url}/S2", json=body, headers=api.office), 409)  # S1 is taken
     assert_problem(await client.put(f"{url}/NOPE", json=body, headers=api.office), 404)
-    assert_problem(await client.put(f"{url}/S1", json={**body, "parent_code": "GONE"}, headers=api.office),
-                   422, "parent_code")
-    assert_problem(await client.put(f"{url}/S1", json={**body, "parent_code": "S1"}, headers=api.office),
-                   422, "parent_code")
+    assert_problem(
+        await client.put(f"{url}/S1", json={**body, "parent_code": "GONE"}, headers=api.office), 422, "parent_code"
+    )
+    assert_problem(
+        await client.put(f"{url}/S1", json={**body, "parent_code": "S1"}, headers=api.office), 422, "parent_code"
+    )
     assert_problem(await client.put(f"{url}/S1", json={**body, "version": 1}, headers=api.office), 409)
     assert [i["name"] for i in await api.indicators(framework["id"])][1] == "Employment rate"
 
@@ -190,8 +217,9 @@ async def test_replace_indicator_conflicts_and_unknowns(client, api):
 async def test_delete_indicator_with_and_without_cascade(client, api):
     framework = await api.create_small()
     fid = framework["id"]
-    assert (await api.add(fid, {"code": "S1.1", "parent_code": "S1", "name": "Youth employment",
-                                "weight": 80})).status_code == 201
+    assert (
+        await api.add(fid, {"code": "S1.1", "parent_code": "S1", "name": "Youth employment", "weight": 80})
+    ).status_code == 201
     url = f"{BASE}/{fid}/indicators"
 
     assert_problem(await client.delete(f"{url}/S", headers=api.office), 409)

@@ -9,8 +9,11 @@ from services.indicator_svc.data import load_city_framework
 from services.indicator_svc.framework import codecs, logic
 from tests.indicator_svc.api.support import BASE, ORG_UNIT, SZ, assert_problem
 
-MEDIA = {"json": "application/json", "yaml": "application/yaml",
-         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+MEDIA = {
+    "json": "application/json",
+    "yaml": "application/yaml",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 DECODE = {"json": codecs.from_json, "yaml": codecs.from_yaml, "xlsx": codecs.from_xlsx}
 
 
@@ -24,8 +27,12 @@ async def test_export_and_reimport_give_identical_content(client, api, fmt):
     assert logic.content_hash(DECODE[fmt](r.content)) == original["content_hash"]
 
     # Re-imported by media type (not ?format=) into another org unit.
-    again = await client.post(f"{BASE}/import", params={"org_unit_id": ORG_UNIT, "org_path": "/gd/sz/copy"},
-                              content=r.content, headers={**api.office, "Content-Type": MEDIA[fmt]})
+    again = await client.post(
+        f"{BASE}/import",
+        params={"org_unit_id": ORG_UNIT, "org_path": "/gd/sz/copy"},
+        content=r.content,
+        headers={**api.office, "Content-Type": MEDIA[fmt]},
+    )
     assert again.status_code == 201, again.text
     copy = again.json()
     assert copy["status"] == "draft" and copy["org_path"] == "/gd/sz/copy" and copy["code"] == "CITY-2025"
@@ -36,8 +43,12 @@ async def test_export_and_reimport_give_identical_content(client, api, fmt):
 
 async def test_yaml_import_by_text_yaml_media_type(client, api):
     data = codecs.to_yaml(load_city_framework())
-    r = await client.post(f"{BASE}/import", params={"org_unit_id": ORG_UNIT, "org_path": SZ}, content=data,
-                          headers={**api.office, "Content-Type": "text/yaml; charset=utf-8"})
+    r = await client.post(
+        f"{BASE}/import",
+        params={"org_unit_id": ORG_UNIT, "org_path": SZ},
+        content=data,
+        headers={**api.office, "Content-Type": "text/yaml; charset=utf-8"},
+    )
     assert r.status_code == 201, r.text
     assert len(await api.indicators(r.json()["id"])) == len(load_city_framework().indicators)
 
@@ -50,8 +61,9 @@ async def test_import_with_idempotency_key_creates_once(client, api):
     again = await client.post(f"{BASE}/import", params=params, content=data, headers=headers)
     assert first.status_code == again.status_code == 201
     assert again.json()["id"] == first.json()["id"] and again.headers["idempotent-replayed"] == "true"
-    other = await client.post(f"{BASE}/import", params=params, content=data.replace(b"CITY-2025", b"CITY-2026"),
-                              headers=headers)
+    other = await client.post(
+        f"{BASE}/import", params=params, content=data.replace(b"CITY-2025", b"CITY-2026"), headers=headers
+    )
     assert_problem(other, 409)
     assert await api.list_ids(code="CITY-2025") == [first.json()["id"]]
     assert await api.list_ids(code="CITY-2026") == []
@@ -79,8 +91,11 @@ async def test_bad_workbook_names_sheet_row_and_column_and_writes_nothing(api):
 
     body = assert_problem(await api.import_(saved(workbook), "xlsx"), 422)
     located = {(e["sheet"], e["row"], e["column"], e["header"]) for e in body["errors"]}
-    assert located == {("indicators", 3, "D", "weight"), ("indicators", 5, "E", "category"),
-                       ("indicators", 6, "K", "scoring_params")}
+    assert located == {
+        ("indicators", 3, "D", "weight"),
+        ("indicators", 5, "E", "category"),
+        ("indicators", 6, "K", "scoring_params"),
+    }
     assert all(e["location"].startswith("indicators!") for e in body["errors"])
     assert await api.list_ids() == before
 
@@ -93,7 +108,8 @@ async def test_bad_framework_sheet_is_located(api):
     sheet.cell(row=row, column=2, value="-5")
     body = assert_problem(await api.import_(saved(workbook), "xlsx"), 422)
     assert [(e["sheet"], e["row"], e["column"], e["header"]) for e in body["errors"]] == [
-        ("framework", row, "B", "total_points")]
+        ("framework", row, "B", "total_points")
+    ]
     assert await api.list_ids() == before
 
 
@@ -112,8 +128,9 @@ async def test_duplicate_codes_in_a_file_are_refused(api):
     before = await api.list_ids()
     content = load_city_framework()
     doubled = content.model_copy(update={"indicators": [*content.indicators, content.indicators[-1]]})
-    body = assert_problem(await api.import_(codecs.to_json(doubled)), 422,
-                          f"indicators[{len(content.indicators)}].code")
+    body = assert_problem(
+        await api.import_(codecs.to_json(doubled)), 422, f"indicators[{len(content.indicators)}].code"
+    )
     assert content.indicators[-1].code in body["errors"][0]["message"]
     assert await api.list_ids() == before
 
@@ -129,11 +146,15 @@ async def test_garbage_is_a_422_and_writes_nothing(api, fmt, data):
 async def test_unknown_media_type_is_415(client, api):
     params = {"org_unit_id": ORG_UNIT, "org_path": SZ}
     for content_type in ("text/plain", "application/pdf", ""):
-        r = await client.post(f"{BASE}/import", params=params, content=b"{}",
-                              headers={**api.office, "Content-Type": content_type})
+        r = await client.post(
+            f"{BASE}/import", params=params, content=b"{}", headers={**api.office, "Content-Type": content_type}
+        )
         assert_problem(r, 415)
-    assert_problem(await client.post(f"{BASE}/import", params={**params, "format": "csv"}, content=b"{}",
-                                     headers=api.office), 422, "format")
+    assert_problem(
+        await client.post(f"{BASE}/import", params={**params, "format": "csv"}, content=b"{}", headers=api.office),
+        422,
+        "format",
+    )
 
 
 async def test_oversize_body_is_413(client, api, indicator_app):
@@ -149,16 +170,26 @@ async def test_oversize_body_is_413(client, api, indicator_app):
         for _ in range(limit // 65536 + 2):
             yield b" " * 65536
 
-    r = await client.post(f"{BASE}/import", params={"format": "json", "org_unit_id": ORG_UNIT, "org_path": SZ},
-                          content=chunks(), headers=api.office)
+    r = await client.post(
+        f"{BASE}/import",
+        params={"format": "json", "org_unit_id": ORG_UNIT, "org_path": SZ},
+        content=chunks(),
+        headers=api.office,
+    )
     assert r.status_code == 413 and r.json()["status"] == 413
     assert await api.list_ids() == before
 
 
 async def test_export_of_an_unknown_format_or_framework(client, api):
     framework = await api.create_small()
-    assert_problem(await client.get(f"{BASE}/{framework['id']}/export", params={"format": "pdf"},
-                                    headers=api.office), 422, "format")
+    assert_problem(
+        await client.get(f"{BASE}/{framework['id']}/export", params={"format": "pdf"}, headers=api.office),
+        422,
+        "format",
+    )
     draft = await client.get(f"{BASE}/{framework['id']}/export", params={"format": "yaml"}, headers=api.office)
     assert draft.status_code == 200 and [i.code for i in codecs.from_yaml(draft.content).indicators] == [
-        "S", "S1", "S2"]
+        "S",
+        "S1",
+        "S2",
+    ]

@@ -28,8 +28,7 @@ async def test_city_framework_is_valid_and_balanced(client, api):
     expected = logic.balance(content)
     assert logic.BalanceReport.model_validate(report) == expected
     assert report["passed"] is True and all(c["passed"] for c in report["checks"])
-    assert {c["rule"] for c in report["checks"]} >= {"min_public_satisfaction_share",
-                                                      "min_external_evaluation_share"}
+    assert {c["rule"] for c in report["checks"]} >= {"min_public_satisfaction_share", "min_external_evaluation_share"}
     assert sum(float(v) for v in report["by_category"].values()) + float(report["uncategorized_share"]) == 1
 
 
@@ -47,16 +46,18 @@ async def test_publish_freezes_the_content_and_queues_the_event(client, api, db)
     assert (await api.get(draft["id"]))["content_hash"] == logic.content_hash(content)
     assert logic.content_hash(codecs.from_json(await api.export(draft["id"]))) == logic.content_hash(content)
 
-    rows = (await db.execute(text("SELECT subject, envelope FROM indicator.outbox WHERE envelope->>'subject' = :id"),
-                             {"id": draft["id"]})).all()
+    rows = (
+        await db.execute(
+            text("SELECT subject, envelope FROM indicator.outbox WHERE envelope->>'subject' = :id"), {"id": draft["id"]}
+        )
+    ).all()
     assert len(rows) == 1
     subject, envelope = rows[0]
     assert subject == "govperf.indicator.framework.published"
     assert envelope["type"] == "indicator.framework.published" and envelope["specversion"] == "1.0"
     assert envelope["data"]["framework_id"] == draft["id"]
     assert envelope["data"]["content_hash"] == published["content_hash"]
-    assert logic.content_hash(FrameworkContent.model_validate(envelope["data"]["content"])) == \
-        published["content_hash"]
+    assert logic.content_hash(FrameworkContent.model_validate(envelope["data"]["content"])) == published["content_hash"]
 
 
 async def test_published_framework_refuses_every_write(client, api):
@@ -66,8 +67,14 @@ async def test_published_framework_refuses_every_write(client, api):
     before_export = await api.export(fid)
     before_indicators = await api.indicators(fid)
     url, h = f"{BASE}/{fid}", api.office
-    leaf = {"code": "E1.1", "parent_code": "E1", "name": "GDP growth", "weight": 4,
-            "scoring": {"method": "target_ratio"}, "evaluation_subjects": ["authoritative_source"]}
+    leaf = {
+        "code": "E1.1",
+        "parent_code": "E1",
+        "name": "GDP growth",
+        "weight": 4,
+        "scoring": {"method": "target_ratio"},
+        "evaluation_subjects": ["authoritative_source"],
+    }
 
     attempts = [
         await client.patch(url, json={"name": "Rewritten"}, headers=h),
@@ -89,18 +96,21 @@ async def test_published_framework_refuses_every_write(client, api):
     assert await api.indicators(fid) == before_indicators
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE indicator.indicator SET weight = weight + 1 WHERE framework_id = :id",
-    "DELETE FROM indicator.indicator WHERE framework_id = :id",
-    "INSERT INTO indicator.indicator (id, framework_id, position, code, name, weight, nature_tags, kind, direction,"
-    " evaluation_subjects) VALUES (gen_random_uuid(), :id, 999, 'SNEAK', 'Sneaked in', 0, '{}', 'quantitative',"
-    " 'higher_better', '{}')",
-    "UPDATE indicator.framework SET snapshot = '{}'::jsonb WHERE id = :id",
-    "UPDATE indicator.framework SET content_hash = 'forged' WHERE id = :id",
-    "UPDATE indicator.framework SET total_points = 1 WHERE id = :id",
-    "UPDATE indicator.framework SET status = 'draft' WHERE id = :id",
-    "DELETE FROM indicator.framework WHERE id = :id",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE indicator.indicator SET weight = weight + 1 WHERE framework_id = :id",
+        "DELETE FROM indicator.indicator WHERE framework_id = :id",
+        "INSERT INTO indicator.indicator (id, framework_id, position, code, name, weight, nature_tags, kind, direction,"
+        " evaluation_subjects) VALUES (gen_random_uuid(), :id, 999, 'SNEAK', 'Sneaked in', 0, '{}', 'quantitative',"
+        " 'higher_better', '{}')",
+        "UPDATE indicator.framework SET snapshot = '{}'::jsonb WHERE id = :id",
+        "UPDATE indicator.framework SET content_hash = 'forged' WHERE id = :id",
+        "UPDATE indicator.framework SET total_points = 1 WHERE id = :id",
+        "UPDATE indicator.framework SET status = 'draft' WHERE id = :id",
+        "DELETE FROM indicator.framework WHERE id = :id",
+    ],
+)
 async def test_database_refuses_raw_changes_to_published_content(api, db, statement):
     framework = await api.create_small()
     published = await api.published(framework["id"])
@@ -108,8 +118,9 @@ async def test_database_refuses_raw_changes_to_published_content(api, db, statem
         async with db.begin_nested():
             await db.execute(text(statement), {"id": framework["id"]})
     # The test transaction survived the refused statement; the framework is untouched.
-    count = await db.scalar(text("SELECT count(*) FROM indicator.indicator WHERE framework_id = :id"),
-                            {"id": framework["id"]})
+    count = await db.scalar(
+        text("SELECT count(*) FROM indicator.indicator WHERE framework_id = :id"), {"id": framework["id"]}
+    )
     assert count == 3
     assert (await api.get(framework["id"]))["content_hash"] == published["content_hash"]
 
@@ -119,20 +130,40 @@ async def test_publish_refuses_an_invalid_draft_listing_every_problem(client, ap
     fid = framework["id"]
     for indicator in [
         {"code": "A", "name": "Economy", "weight": 60},  # no category
-        {"code": "A1", "parent_code": "A", "name": "Growth", "weight": 50,
-         "scoring": {"method": "target_ratio"}},  # no evaluation subject
-        {"code": "A2", "parent_code": "A", "name": "growth!", "weight": 5,
-         "evaluation_subjects": ["experts"]},  # no scoring, same normalized name
-        {"code": "B", "name": "Bonus", "weight": 3, "kind": "bonus", "category": "social",
-         "scoring": {"method": "bonus", "per_item": 1, "cap": 3}},  # special kind with weight
+        {
+            "code": "A1",
+            "parent_code": "A",
+            "name": "Growth",
+            "weight": 50,
+            "scoring": {"method": "target_ratio"},
+        },  # no evaluation subject
+        {
+            "code": "A2",
+            "parent_code": "A",
+            "name": "growth!",
+            "weight": 5,
+            "evaluation_subjects": ["experts"],
+        },  # no scoring, same normalized name
+        {
+            "code": "B",
+            "name": "Bonus",
+            "weight": 3,
+            "kind": "bonus",
+            "category": "social",
+            "scoring": {"method": "bonus", "per_item": 1, "cap": 3},
+        },  # special kind with weight
     ]:
         assert (await api.add(fid, indicator)).status_code == 201
     r = await api.publish(fid)
     body = assert_problem(r, 422)
     found = {(e["code"], e["indicator_code"]) for e in body["errors"]}
     assert found == {
-        ("weights.sum_mismatch", None), ("weights.sum_mismatch", "A"), ("category.missing_root", "A"),
-        ("leaf.missing_subject", "A1"), ("leaf.missing_scoring", "A2"), ("indicator.duplicate_name", "A2"),
+        ("weights.sum_mismatch", None),
+        ("weights.sum_mismatch", "A"),
+        ("category.missing_root", "A"),
+        ("leaf.missing_subject", "A1"),
+        ("leaf.missing_scoring", "A2"),
+        ("indicator.duplicate_name", "A2"),
         ("special.nonzero_weight", "B"),
     }
     report = (await client.get(f"{BASE}/{fid}/validation", headers=api.office)).json()
@@ -210,8 +241,11 @@ async def test_derive_from_a_template_and_see_the_diff(client, api):
     template = await api.import_city(org_path="/gd", headers=province)
     await api.published(template["id"], headers=province)
 
-    r = await client.post(f"{BASE}/{template['id']}/derive", headers=api.office, json={
-        "code": "SZ-2025", "name": "Shenzhen framework", "org_unit_id": ORG_UNIT, "org_path": "/gd/sz"})
+    r = await client.post(
+        f"{BASE}/{template['id']}/derive",
+        headers=api.office,
+        json={"code": "SZ-2025", "name": "Shenzhen framework", "org_unit_id": ORG_UNIT, "org_path": "/gd/sz"},
+    )
     assert r.status_code == 201, r.text
     local = r.json()
     assert local["derived_from_id"] == template["id"] and local["status"] == "draft"
@@ -219,8 +253,11 @@ async def test_derive_from_a_template_and_see_the_diff(client, api):
 
     leaf = next(i for i in await api.indicators(local["id"]) if i["code"] == "E1.1")
     body = {k: v for k, v in leaf.items() if k not in {"id", "framework_id", "position", "level"}}
-    r = await client.put(f"{BASE}/{local['id']}/indicators/E1.1", headers=api.office,
-                         json={**body, "name": "GDP growth rate (Shenzhen)", "unit": "percent"})
+    r = await client.put(
+        f"{BASE}/{local['id']}/indicators/E1.1",
+        headers=api.office,
+        json={**body, "name": "GDP growth rate (Shenzhen)", "unit": "percent"},
+    )
     assert r.status_code == 200, r.text
 
     r = await client.get(f"{BASE}/{local['id']}/diff", headers=api.office)
@@ -229,14 +266,27 @@ async def test_derive_from_a_template_and_see_the_diff(client, api):
     assert diff["added"] == [] and diff["removed"] == [] and diff["moved"] == []
     assert {c["field"]: (c["old"], c["new"]) for c in diff["framework_changes"]} == {
         "code": ("CITY-2025", "SZ-2025"),
-        "name": ("Municipal government comprehensive performance appraisal framework 2025", "Shenzhen framework")}
-    assert diff["changed"] == [{"code": "E1.1", "changes": [
-        {"field": "name", "old": "GDP growth rate", "new": "GDP growth rate (Shenzhen)"},
-        {"field": "unit", "old": "%", "new": "percent"}]}]
+        "name": ("Municipal government comprehensive performance appraisal framework 2025", "Shenzhen framework"),
+    }
+    assert diff["changed"] == [
+        {
+            "code": "E1.1",
+            "changes": [
+                {"field": "name", "old": "GDP growth rate", "new": "GDP growth rate (Shenzhen)"},
+                {"field": "unit", "old": "%", "new": "percent"},
+            ],
+        }
+    ]
 
     # A draft of another org cannot be a template.
-    assert_problem(await client.post(f"{BASE}/{local['id']}/derive", headers=api.office, json={
-        "code": "SZ-X", "name": "X", "org_unit_id": ORG_UNIT, "org_path": "/gd/sz"}), 409)
+    assert_problem(
+        await client.post(
+            f"{BASE}/{local['id']}/derive",
+            headers=api.office,
+            json={"code": "SZ-X", "name": "X", "org_unit_id": ORG_UNIT, "org_path": "/gd/sz"},
+        ),
+        409,
+    )
 
 
 async def test_diff_between_any_two_versions(client, api):
@@ -244,11 +294,23 @@ async def test_diff_between_any_two_versions(client, api):
     v2 = (await client.post(f"{BASE}/{v1['id']}/versions", headers=api.office)).json()
     fid = v2["id"]
     assert (await client.delete(f"{BASE}/{fid}/indicators/S2", headers=api.office)).status_code == 204
-    assert (await api.add(fid, {"code": "S3", "parent_code": "S", "name": "Service users' rating",
-                                "weight": 20, "kind": "satisfaction", "evaluation_subjects": ["service_users"],
-                                "scoring": {"method": "satisfaction"}})).status_code == 201
-    assert (await client.patch(f"{BASE}/{fid}", json={"total_points": 100, "description": "v2"},
-                               headers=api.office)).status_code == 200
+    assert (
+        await api.add(
+            fid,
+            {
+                "code": "S3",
+                "parent_code": "S",
+                "name": "Service users' rating",
+                "weight": 20,
+                "kind": "satisfaction",
+                "evaluation_subjects": ["service_users"],
+                "scoring": {"method": "satisfaction"},
+            },
+        )
+    ).status_code == 201
+    assert (
+        await client.patch(f"{BASE}/{fid}", json={"total_points": 100, "description": "v2"}, headers=api.office)
+    ).status_code == 200
     await api.published(fid)
 
     default = (await client.get(f"{BASE}/{fid}/diff", headers=api.office)).json()  # against previous version
@@ -264,8 +326,9 @@ async def test_diff_between_any_two_versions(client, api):
     assert same == {"framework_changes": [], "added": [], "removed": [], "changed": [], "moved": []}
 
     assert_problem(await client.get(f"{BASE}/{v1['id']}/diff", headers=api.office), 422, "against")
-    assert_problem(await client.get(f"{BASE}/{fid}/diff", params={"against": str(uuid.uuid4())},
-                                    headers=api.office), 404)
+    assert_problem(
+        await client.get(f"{BASE}/{fid}/diff", params={"against": str(uuid.uuid4())}, headers=api.office), 404
+    )
 
 
 async def test_an_event_too_large_for_nats_is_refused_in_the_request(db):

@@ -29,8 +29,17 @@ def unsigned(header: dict, claims: dict, signature: bytes = b"") -> str:
 
 def claims(**overrides) -> dict:
     now = int(time.time())
-    base = {"sub": "mallory", "roles": ["admin"], "org_id": ORG_UNIT, "org_path": "/", "iss": "govperf",
-            "aud": "govperf", "iat": now, "nbf": now, "exp": now + 600}
+    base = {
+        "sub": "mallory",
+        "roles": ["admin"],
+        "org_id": ORG_UNIT,
+        "org_path": "/",
+        "iss": "govperf",
+        "aud": "govperf",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+    }
     return {k: v for k, v in (base | overrides).items() if v is not None}
 
 
@@ -40,8 +49,11 @@ def bad_tokens(dev_keys, make_token) -> dict[str, str]:
     def signed(body: dict, key: str = pem, key_id: str = kid) -> str:
         return jwt.encode(body, key, algorithm="ES256", headers={"kid": key_id})
 
-    public_pem = serialization.load_pem_private_key(pem.encode(), None).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public_pem = (
+        serialization.load_pem_private_key(pem.encode(), None)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     hs_header = {"alg": "HS256", "typ": "JWT", "kid": kid}
     hs_input = f"{b64(json.dumps(hs_header).encode())}.{b64(json.dumps(claims()).encode())}"
     hs_signature = hmac.new(public_pem, hs_input.encode(), hashlib.sha256).digest()

@@ -29,8 +29,12 @@ async def committed_app(migrated, dev_keys) -> AsyncIterator:
     async for running in started(app):
         yield running
         async with running.state.engine.begin() as conn:
-            await conn.execute(text("TRUNCATE indicator.framework, indicator.indicator, indicator.outbox, "
-                                    "indicator.idempotency_key CASCADE"))
+            await conn.execute(
+                text(
+                    "TRUNCATE indicator.framework, indicator.indicator, indicator.outbox, "
+                    "indicator.idempotency_key CASCADE"
+                )
+            )
 
 
 @pytest.fixture
@@ -39,8 +43,12 @@ async def subscriber(migrated) -> AsyncIterator:
     nc = await nats.connect(migrated.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     js = nc.jetstream()
     durable = f"test-{uuid.uuid4().hex[:8]}"
-    psub = await js.pull_subscribe(SUBJECT, durable=durable, stream="GOVPERF", config=ConsumerConfig(
-        durable_name=durable, deliver_policy=DeliverPolicy.NEW, ack_policy=AckPolicy.EXPLICIT))
+    psub = await js.pull_subscribe(
+        SUBJECT,
+        durable=durable,
+        stream="GOVPERF",
+        config=ConsumerConfig(durable_name=durable, deliver_policy=DeliverPolicy.NEW, ack_policy=AckPolicy.EXPLICIT),
+    )
     yield nc, psub
     await js.delete_consumer("GOVPERF", durable)
     await nc.close()
@@ -65,9 +73,11 @@ async def drain(psub, framework_id: str, seconds: float = 1.0) -> list[dict]:
 async def publish_city_framework(app, auth) -> str:
     headers = auth("perf_office", org_path="/gd/sz")
     async with client_for(app) as http:
-        created = await http.post("/api/v1/frameworks/import?format=json&org_path=/gd/sz"
-                                  f"&org_unit_id={uuid.uuid4()}", content=codecs.to_json(load_city_framework()),
-                                  headers=headers)
+        created = await http.post(
+            f"/api/v1/frameworks/import?format=json&org_path=/gd/sz&org_unit_id={uuid.uuid4()}",
+            content=codecs.to_json(load_city_framework()),
+            headers=headers,
+        )
         assert created.status_code == 201, created.text
         framework_id = created.json()["id"]
         published = await http.post(f"/api/v1/frameworks/{framework_id}/publish", headers=headers)
@@ -79,8 +89,9 @@ async def test_event_survives_nats_restart_between_commit_and_publish(committed_
     if migrated.nats is None:
         pytest.skip("NATS is external; this test restarts the embedded server")
     nc, psub = subscriber
-    relay = OutboxRelay(committed_app.state.engine, TABLES, committed_app.state.js, service="indicator-test",
-                        publish_timeout=1.0)
+    relay = OutboxRelay(
+        committed_app.state.engine, TABLES, committed_app.state.js, service="indicator-test", publish_timeout=1.0
+    )
     framework_id = await publish_city_framework(committed_app, auth)
 
     migrated.nats.stop()
@@ -120,8 +131,10 @@ async def test_republish_after_crash_before_mark_is_deduplicated(committed_app, 
 async def test_concurrent_relays_publish_each_row_once(committed_app, subscriber, auth):
     _, psub = subscriber
     framework_id = await publish_city_framework(committed_app, auth)
-    relays = [OutboxRelay(committed_app.state.engine, TABLES, committed_app.state.js, service="indicator-test")
-              for _ in range(3)]
+    relays = [
+        OutboxRelay(committed_app.state.engine, TABLES, committed_app.state.js, service="indicator-test")
+        for _ in range(3)
+    ]
     results = await asyncio.gather(*(r.relay_once() for r in relays))
     assert sum(published for published, _ in results) == 1
     assert len(await drain(psub, framework_id, seconds=1.0)) == 1
