@@ -193,12 +193,16 @@ async def _insert_framework(session: AsyncSession, framework: Framework, specs: 
     return framework
 
 
+def _new_draft(principal: Principal, **fields: Any) -> Framework:
+    return Framework(id=new_id(), status=FrameworkStatus.draft, created_by=principal.subject, lock_version=1, **fields)
+
+
 async def create_framework(
     session: AsyncSession, *, principal: Principal, data: FrameworkCreate, indicators: Sequence[IndicatorSpec] = ()
 ) -> Framework:
     check_can_write_in(principal, data.org_path)
-    framework = Framework(
-        id=new_id(),
+    framework = _new_draft(
+        principal,
         lineage_id=new_id(),
         version=1,
         code=data.code,
@@ -206,11 +210,8 @@ async def create_framework(
         description=data.description,
         org_unit_id=data.org_unit_id,
         org_path=data.org_path,
-        status=FrameworkStatus.draft,
         total_points=data.total_points,
         policy=data.policy.model_dump(mode="json"),
-        created_by=principal.subject,
-        lock_version=1,
     )
     return await _insert_framework(session, framework, indicators)
 
@@ -518,8 +519,8 @@ async def derive(
     template = await _published_source(session, principal, template_id)
     check_can_write_in(principal, data.org_path)
     content = await content_of(session, template)
-    framework = Framework(
-        id=new_id(),
+    framework = _new_draft(
+        principal,
         lineage_id=new_id(),
         version=1,
         code=data.code,
@@ -527,12 +528,9 @@ async def derive(
         description=template.description,
         org_unit_id=data.org_unit_id,
         org_path=data.org_path,
-        status=FrameworkStatus.draft,
         total_points=template.total_points,
         policy=template.policy,
         derived_from_id=template.id,
-        created_by=principal.subject,
-        lock_version=1,
     )
     return await _insert_framework(session, framework, content.indicators)
 
@@ -544,8 +542,8 @@ async def new_version(session: AsyncSession, *, principal: Principal, framework_
     if latest != source.version:
         raise Conflict(f"Version {latest} is newer; derive the next version from it.")
     content = await content_of(session, source)
-    framework = Framework(
-        id=new_id(),
+    framework = _new_draft(
+        principal,
         lineage_id=source.lineage_id,
         version=source.version + 1,
         code=source.code,
@@ -553,13 +551,10 @@ async def new_version(session: AsyncSession, *, principal: Principal, framework_
         description=source.description,
         org_unit_id=source.org_unit_id,
         org_path=source.org_path,
-        status=FrameworkStatus.draft,
         total_points=source.total_points,
         policy=source.policy,
         derived_from_id=source.derived_from_id,
         previous_version_id=source.id,
-        created_by=principal.subject,
-        lock_version=1,
     )
     return await _insert_framework(session, framework, content.indicators)
 
