@@ -36,6 +36,8 @@ class Settings(BaseServiceSettings):
     public_url: str = "http://127.0.0.1:8000"
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
     refresh_token_ttl_seconds: int = Field(default=14 * 24 * 3600, ge=300)
+    # However often it is rotated, a login ends this long after the password was given.
+    refresh_family_max_seconds: int = Field(default=30 * 24 * 3600, ge=300)
     client_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
     key_rotation_days: int = Field(default=30, ge=1)
     # A new key is in the JWKS this long before it signs, so services' caches know it in time.

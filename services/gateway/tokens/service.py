@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import case, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.config import ExternalIssuer, Settings
@@ -102,15 +102,21 @@ async def authenticate_user(
 
 
 async def issue_refresh_token(
-    session: AsyncSession, *, settings: Settings, user_id: uuid.UUID, family_id: uuid.UUID | None = None
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    user_id: uuid.UUID,
+    family_id: uuid.UUID | None = None,
+    family_ends_at: dt.datetime | None = None,
 ) -> str:
     token = new_refresh_token()
+    expires_at = utcnow() + dt.timedelta(seconds=settings.refresh_token_ttl_seconds)
     session.add(
         RefreshToken(
             token_hash=refresh_token_hash(token),
             family_id=family_id or new_id(),
             user_id=user_id,
-            expires_at=utcnow() + dt.timedelta(seconds=settings.refresh_token_ttl_seconds),
+            expires_at=min(expires_at, family_ends_at) if family_ends_at else expires_at,
         )
     )
     await session.flush()
@@ -147,12 +153,21 @@ async def rotate_refresh_token(session: AsyncSession, *, settings: Settings, tok
         raise errors.invalid_refresh_token()
     if stored.revoked_at is not None or stored.expires_at <= now:
         raise errors.invalid_refresh_token()
+    family_started = await session.scalar(
+        select(func.min(RefreshToken.created_at)).where(RefreshToken.family_id == stored.family_id)
+    )
+    family_ends_at = (family_started or now) + dt.timedelta(seconds=settings.refresh_family_max_seconds)
+    if family_ends_at <= now:
+        raise errors.invalid_refresh_token()
     user = await session.get(User, stored.user_id, populate_existing=True)
     if user is None or user.disabled:
         raise errors.invalid_refresh_token()
     stored.rotated_at = now
     await session.flush()
-    return user, await issue_refresh_token(session, settings=settings, user_id=user.id, family_id=stored.family_id)
+    successor = await issue_refresh_token(
+        session, settings=settings, user_id=user.id, family_id=stored.family_id, family_ends_at=family_ends_at
+    )
+    return user, successor
 
 
 async def revoke_token(session: AsyncSession, *, token: str) -> None:

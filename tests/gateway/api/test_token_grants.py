@@ -188,3 +188,18 @@ async def test_password_change_ends_sessions(ident: Identity, client):
 
 def ident_org() -> str:
     return "00000000-0000-7000-8000-000000000003"
+
+
+async def test_a_login_ends_after_the_family_lifetime_however_often_it_is_refreshed(ident: Identity):
+    user = await ident.user()
+    first = await ident.tokens(user)
+    second = await ident.refresh(first["refresh_token"])
+    assert second.status_code == 200, second.text
+    # The login happened longer ago than refresh_family_max_seconds (30 days by default).
+    await ident.db.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user.id)
+        .values(created_at=RefreshToken.created_at - dt.timedelta(days=31))
+    )
+    expired = await ident.refresh(second.json()["refresh_token"])
+    assert expired.status_code == 400 and expired.json()["error"] == "invalid_grant"
