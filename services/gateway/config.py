@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -47,6 +48,8 @@ class Settings(BaseServiceSettings):
 
     upstreams: dict[str, str] = Field(default_factory=default_upstreams)
     upstream_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Per service, where one needs longer (a large export) or shorter than the default.
+    upstream_timeouts: dict[str, Annotated[float, Field(gt=0)]] = {}
     upstream_connect_timeout_seconds: float = Field(default=3.0, gt=0)
     upstream_max_connections: int = Field(default=200, ge=1)
 

@@ -12,8 +12,17 @@ UPSTREAM_REQUESTS = Counter("govperf_gateway_upstream_requests_total", "Requests
 
 
 class Upstreams:
-    def __init__(self, base_urls: dict[str, str], client: httpx.AsyncClient) -> None:
-        self.base_urls, self.client = base_urls, client
+    def __init__(
+        self,
+        base_urls: dict[str, str],
+        client: httpx.AsyncClient,
+        timeouts: dict[str, httpx.Timeout] | None = None,
+    ) -> None:
+        self.base_urls, self.client, self.timeouts = base_urls, client, timeouts or {}
+
+    def timeout(self, service: str) -> httpx.Timeout:
+        """The service's own timeout if it has one, else the client's default."""
+        return self.timeouts.get(service, self.client.timeout)
 
     def url(self, service: str, path: str) -> str:
         """``url("indicator", "/api/v1/frameworks")``; an unknown service is a 404 to the caller."""
@@ -41,14 +50,14 @@ def get_upstreams(app: FastAPI) -> Upstreams:
 
 async def open_upstreams(app: FastAPI) -> None:
     settings = app.state.settings
-    app.state.upstreams = Upstreams(
-        settings.upstreams,
-        build_client(
-            timeout=settings.upstream_timeout_seconds,
-            connect_timeout=settings.upstream_connect_timeout_seconds,
-            max_connections=settings.upstream_max_connections,
-        ),
+    connect = settings.upstream_connect_timeout_seconds
+    timeouts = {name: httpx.Timeout(seconds, connect=connect) for name, seconds in settings.upstream_timeouts.items()}
+    client = build_client(
+        timeout=settings.upstream_timeout_seconds,
+        connect_timeout=connect,
+        max_connections=settings.upstream_max_connections,
     )
+    app.state.upstreams = Upstreams(settings.upstreams, client, timeouts)
 
 
 async def close_upstreams(app: FastAPI) -> None:

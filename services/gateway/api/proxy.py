@@ -136,6 +136,7 @@ async def proxy(service: str, path: str, request: Request, principal: OptionalPr
         request.method,
         httpx.URL(url, query=request.scope.get("query_string", b"")),
         headers=forward_headers(request),
+        timeout=upstreams.timeout(service),
         # No body on the wire unless the caller sent one: a chunked empty GET confuses some servers.
         content=body_stream(request) if has_body(request) else None,
     )

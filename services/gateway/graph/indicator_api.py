@@ -98,7 +98,9 @@ class IndicatorApi:
             raise GraphError(UNAVAILABLE, "The indicator service is unavailable.") from None
         self._upstreams.count(SERVICE)
         try:
-            response = await self._upstreams.client.get(url, params=params, headers=self._headers)
+            response = await self._upstreams.client.get(
+                url, params=params, headers=self._headers, timeout=self._upstreams.timeout(SERVICE)
+            )
         except httpx.HTTPError as exc:
             # The cause goes to the log; the client learns only that it may retry.
             log.warning("graph: %s unreachable: %r", SERVICE, exc)
