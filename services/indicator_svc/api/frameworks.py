@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -166,7 +167,8 @@ async def import_framework(
     fmt = format or _format_of(request.headers.get("content-type", ""))
     data = await request.body()
     try:
-        content = DECODERS[fmt](data)
+        # A worker thread: parsing a large workbook must not stall every other request on this loop.
+        content = await asyncio.to_thread(DECODERS[fmt], data)
     except codecs.CodecError as exc:
         raise Unprocessable(
             f"The file has {len(exc.errors)} error(s); nothing was imported.",
@@ -431,7 +433,7 @@ async def export(
 ) -> Response:
     """Download the framework as JSON, YAML or an Excel workbook (re-importable exactly)."""
     framework = await service.get_framework(session, principal=principal, framework_id=framework_id)
-    data = ENCODERS[format](await service.content_of(session, framework))
+    data = await asyncio.to_thread(ENCODERS[format], await service.content_of(session, framework))
     filename = f"{framework.code}-v{framework.version}.{format}"
     return Response(
         data,
