@@ -1,7 +1,9 @@
-"""Benchmarks on the embedded stack. ``make bench`` (or ``python -m bench [relay|gateway|all]``) prints figures.
+"""Benchmarks on the embedded stack. ``make bench`` (or ``python -m bench [relay|gateway|codecs|all]``)
+prints figures.
 
 relay: events/s from outbox insert to consumer ack, through the real outbox relay, JetStream
-and the shared consumer (inbox insert + commit + ack per event).
+and the shared consumer (an inbox row per event, one commit per fetched batch, then acks).
+codecs: export and import of a 2000-indicator framework as JSON, YAML and Excel.
 gateway: median and p99 latency of one REST read straight to indicator_svc and through the gateway.
 """
 
@@ -92,11 +94,23 @@ async def relay_throughput(database_url: str, nats_url: str, events: int) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("which", nargs="?", choices=["relay", "gateway", "all"], default="all")
+    parser.add_argument("which", nargs="?", choices=["relay", "gateway", "codecs", "all"], default="all")
     parser.add_argument("--events", type=int, default=20_000, help="relay: events to push through")
     parser.add_argument("--requests", type=int, default=2_000, help="gateway: requests per path")
     parser.add_argument("--concurrency", type=int, default=8, help="gateway: requests in flight")
     args = parser.parse_args()
+    if args.which in ("codecs", "all"):
+        from bench import codecs  # lazy: imports the services
+
+        formats = codecs.run()
+        print(json.dumps({"benchmark": "framework import/export, 2000 indicators", **formats}, indent=2))
+        print(
+            "; ".join(
+                f"{name}: export {f['export_s']:.2f} s, import {f['import_s']:.2f} s" for name, f in formats.items()
+            )
+        )
+        if args.which == "codecs":
+            return
     data_dir = Path(tempfile.mkdtemp(prefix="gpb-", dir="/tmp"))
     pg, broker = start_postgres(data_dir), start_nats(data_dir)
     try:
