@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class ProcessFailed(RuntimeError):
-    pass
+    """A service process exited or never became ready; the message carries its output."""
 
 
 @dataclass
