@@ -1,5 +1,6 @@
 """Import and export: exact round trips, located errors, and hostile bytes."""
 
+import contextlib
 import io
 import json
 import zipfile
