@@ -6,6 +6,7 @@ from fastapi import Request
 from strawberry.fastapi import GraphQLRouter
 
 from services.gateway.config import Settings
+from services.gateway.db import read_session
 from services.gateway.graph.context import GraphContext
 from services.gateway.graph.indicator_api import IndicatorApi
 from services.gateway.graph.loaders import build_loaders
@@ -36,7 +37,12 @@ def build_router(settings: Settings) -> GraphQLRouter[GraphContext, None]:
         if principal is None and not ide_page:
             raise Unauthorized()
         api = IndicatorApi(get_upstreams(request.app), forwarded_headers=forwarded_headers(request))
-        return GraphContext(principal=principal, indicator_api=api, loaders=build_loaders(api))
+        return GraphContext(
+            principal=principal,
+            indicator_api=api,
+            loaders=build_loaders(api),
+            identity_session=lambda: read_session(request.app),
+        )
 
     return GraphQLRouter(
         build_schema(settings),

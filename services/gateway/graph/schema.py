@@ -1,8 +1,8 @@
 """The one GraphQL schema of the gateway, with its limits.
 
 Adding a root field: write a ``@strawberry.type`` class of resolvers and append it to
-``QUERY_PARTS`` (the admin ``users`` fields belong there, calling the identity service functions
-with ``info.context.principal``)."""
+``QUERY_PARTS``. Services' data comes through loaders over their REST APIs; the gateway's own
+(users) straight from the identity service functions, with the same authorization as REST."""
 
 from __future__ import annotations
 
@@ -24,8 +24,22 @@ from strawberry.tools import merge_types
 
 from services.gateway.config import Settings
 from services.gateway.graph.context import GraphInfo
-from services.gateway.graph.errors import BAD_USER_INPUT, GraphError, is_unexpected
-from services.gateway.graph.types import Framework, FrameworkConnection, FrameworkStatus, Me, documented_field
+from services.gateway.graph.errors import BAD_USER_INPUT, FORBIDDEN, GraphError, is_unexpected
+from services.gateway.graph.types import (
+    Framework,
+    FrameworkConnection,
+    FrameworkStatus,
+    Me,
+    User,
+    UserConnection,
+    documented_field,
+)
+from services.gateway.identity import service as identity
+from services.gateway.identity.logic import USER_MANAGERS
+from services.gateway.identity.schemas import UserRead
+from shared.auth.principal import ORG_PATH_RE
+from shared.errors import BadRequest, Forbidden, NotFound
+from shared.pagination import PageParams, decode_cursor
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 50
@@ -49,8 +63,7 @@ class FrameworkQuery:
         first: int = DEFAULT_PAGE_SIZE,
         after: str | None = None,
     ) -> FrameworkConnection:
-        if not 1 <= first <= MAX_PAGE_SIZE:
-            raise GraphError(BAD_USER_INPUT, f"first must be between 1 and {MAX_PAGE_SIZE}.")
+        _page_size(first)
         if after is not None and len(after) > MAX_CURSOR_CHARS:
             raise GraphError(BAD_USER_INPUT, "after is not a cursor from this API.")
         page = await info.context.indicator_api.list_frameworks(
@@ -61,13 +74,62 @@ class FrameworkQuery:
 
 
 @strawberry.type
+class UserQuery:
+    @documented_field("Accounts you may manage (admin: all; performance office: its subtree), by id order.")
+    async def users(
+        self, info: GraphInfo, org_path: str | None = None, first: int = DEFAULT_PAGE_SIZE, after: str | None = None
+    ) -> UserConnection:
+        page = PageParams(limit=_page_size(first), cursor=_cursor(after))
+        if org_path is not None and not ORG_PATH_RE.fullmatch(org_path):
+            raise GraphError(BAD_USER_INPUT, "orgPath must look like /province/city/county.")
+        try:
+            async with info.context.identity_session() as session:
+                found, next_cursor = await identity.list_users(
+                    session, principal=info.context.principal, page=page, org_path=org_path, ids=None
+                )
+        except Forbidden as exc:
+            raise GraphError(FORBIDDEN, exc.detail) from None
+        return UserConnection(items=[_user(u) for u in found], next_cursor=next_cursor)
+
+    @documented_field("One account; null when it does not exist or is outside what you may manage.")
+    async def user(self, info: GraphInfo, id: uuid.UUID) -> User | None:
+        principal = info.context.principal
+        if not principal.has_any(USER_MANAGERS):
+            raise GraphError(FORBIDDEN, "Only an admin or the performance office may read users.")
+        try:
+            async with info.context.identity_session() as session:
+                return _user(await identity.get_user(session, principal=principal, user_id=id))
+        except NotFound:
+            return None
+
+
+def _user(user: object) -> User:
+    return User.from_read(UserRead.model_validate(user))
+
+
+def _page_size(first: int) -> int:
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise GraphError(BAD_USER_INPUT, f"first must be between 1 and {MAX_PAGE_SIZE}.")
+    return first
+
+
+def _cursor(after: str | None) -> uuid.UUID | None:
+    if after is None:
+        return None
+    try:
+        return decode_cursor(after[:MAX_CURSOR_CHARS])
+    except BadRequest:
+        raise GraphError(BAD_USER_INPUT, "after is not a cursor from this API.") from None
+
+
+@strawberry.type
 class ViewerQuery:
     @documented_field("The caller.")
     def me(self, info: GraphInfo) -> Me:
         return Me.from_principal(info.context.principal)
 
 
-QUERY_PARTS: tuple[type, ...] = (FrameworkQuery, ViewerQuery)
+QUERY_PARTS: tuple[type, ...] = (FrameworkQuery, UserQuery, ViewerQuery)
 Query = merge_types("Query", QUERY_PARTS)
 
 

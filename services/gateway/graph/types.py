@@ -13,6 +13,7 @@ import strawberry
 
 from services.gateway.graph.context import GraphInfo
 from services.gateway.graph.indicator_api import FrameworkRecord, IndicatorRecord
+from services.gateway.identity.schemas import UserRead
 from shared.auth.principal import Principal
 
 ResolverT = TypeVar("ResolverT", bound=Callable[..., Any])
@@ -163,3 +164,28 @@ class Me:
             org_unit_id=principal.org_unit_id,
             org_path=principal.org_path,
         )
+
+
+@strawberry.type(description="A person's account (admins see all; a performance office its own subtree).")
+class User:
+    id: uuid.UUID
+    username: str
+    display_name: str
+    email: str | None
+    roles: list[str]
+    org_unit_id: uuid.UUID
+    org_path: str
+    disabled: bool
+    locked_until: dt.datetime | None
+    last_login_at: dt.datetime | None
+    created_at: dt.datetime
+
+    @classmethod
+    def from_read(cls, user: UserRead) -> User:
+        return cls(**{name: getattr(user, name) for name in cls.__annotations__})
+
+
+@strawberry.type
+class UserConnection:
+    items: list[User]
+    next_cursor: str | None
