@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -66,3 +68,35 @@ async def remember(
     )
     if inserted.first() is None:
         raise Conflict("A request with this Idempotency-Key is already being processed.")
+
+
+async def create_once(
+    session: AsyncSession,
+    tables: MessagingTables,
+    *,
+    subject: str,
+    key: str | None,
+    fingerprint: str,
+    create: Callable[[], Awaitable[dict[str, Any]]],
+    location: str,
+) -> JSONResponse:
+    """A 201 for ``create()`` (its JSON body, with ``id`` and ``lock_version``), run once per
+    Idempotency-Key: a retry gets the stored answer with the same ETag and Location
+    (``location`` holds ``{id}``)."""
+
+    def answer(status_code: int, body: Any, extra: dict[str, str] | None = None) -> JSONResponse:
+        headers = dict(extra or {})
+        if isinstance(body, dict) and {"id", "lock_version"} <= body.keys():
+            headers |= {"ETag": f'"{body["lock_version"]}"', "Location": location.format(id=body["id"])}
+        return JSONResponse(body, status_code=status_code, headers=headers)
+
+    if key is not None:
+        stored = await replay(session, tables, subject=subject, key=key, fingerprint=fingerprint)
+        if stored is not None:
+            return answer(*stored, {"Idempotent-Replayed": "true"})
+    body = await create()
+    if key is not None:
+        await remember(
+            session, tables, subject=subject, key=key, fingerprint=fingerprint, status_code=201, response=body
+        )
+    return answer(201, body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -47,11 +48,9 @@ class ServiceProcess:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
                     raise ProcessFailed(f"{self.spec.name} exited with {self.process.returncode}:\n{self.output()}")
-                try:
+                with contextlib.suppress(httpx.HTTPError):  # not listening yet
                     if client.get(f"{self.url}/readyz").status_code == 200:
                         return
-                except httpx.HTTPError:
-                    pass  # not listening yet
                 time.sleep(0.1)
         raise ProcessFailed(f"{self.spec.name} not ready after {timeout:.0f}s:\n{self.output()}")
 

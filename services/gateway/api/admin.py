@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -62,28 +62,20 @@ async def create_user(
     fingerprint = idempotency.request_fingerprint(
         request.method, request.url.path, data.model_dump(mode="json", exclude={"password"})
     )
-    if idempotency_key is not None:
-        stored = await idempotency.replay(
-            session, TABLES, subject=principal.subject, key=idempotency_key, fingerprint=fingerprint
-        )
-        if stored is not None:
-            return JSONResponse(stored[1], status_code=stored[0], headers={"Idempotent-Replayed": "true"})
-    user = await identity.create_user(
-        session, principal=principal, data=data, passwords=identity.passwords_of(request.app)
-    )
-    content = UserRead.model_validate(user).model_dump(mode="json")
-    if idempotency_key is not None:
-        await idempotency.remember(
-            session,
-            TABLES,
-            subject=principal.subject,
-            key=idempotency_key,
-            fingerprint=fingerprint,
-            status_code=201,
-            response=content,
-        )
-    return JSONResponse(
-        content, status_code=201, headers={"ETag": etag(user), "Location": f"/api/v1/admin/users/{user.id}"}
+
+    async def created() -> dict[str, Any]:
+        passwords = identity.passwords_of(request.app)
+        user = await identity.create_user(session, principal=principal, data=data, passwords=passwords)
+        return UserRead.model_validate(user).model_dump(mode="json")
+
+    return await idempotency.create_once(
+        session,
+        TABLES,
+        subject=principal.subject,
+        key=idempotency_key,
+        fingerprint=fingerprint,
+        create=created,
+        location="/api/v1/admin/users/{id}",
     )
 
 

@@ -89,29 +89,18 @@ async def idempotent_create(
     create: Callable[[], Awaitable[Framework]],
 ) -> JSONResponse:
     """Run ``create`` once per Idempotency-Key; a retry gets the stored 201 answer."""
-    fingerprint = idempotency.request_fingerprint(request.method, request.url.path, body)
-    if key is not None:
-        stored = await idempotency.replay(session, TABLES, subject=principal.subject, key=key, fingerprint=fingerprint)
-        if stored is not None:
-            status_code, answer = stored
-            replayed = {"Idempotent-Replayed": "true"}
-            if isinstance(answer, dict) and {"id", "lock_version"} <= answer.keys():
-                replayed |= {"ETag": f'"{answer["lock_version"]}"', "Location": f"/api/v1/frameworks/{answer['id']}"}
-            return JSONResponse(answer, status_code=status_code, headers=replayed)
-    framework = await create()
-    content = FrameworkRead.model_validate(framework).model_dump(mode="json")
-    if key is not None:
-        await idempotency.remember(
-            session,
-            TABLES,
-            subject=principal.subject,
-            key=key,
-            fingerprint=fingerprint,
-            status_code=201,
-            response=content,
-        )
-    return JSONResponse(
-        content, status_code=201, headers={"ETag": etag(framework), "Location": f"/api/v1/frameworks/{framework.id}"}
+
+    async def created() -> dict[str, Any]:
+        return FrameworkRead.model_validate(await create()).model_dump(mode="json")
+
+    return await idempotency.create_once(
+        session,
+        TABLES,
+        subject=principal.subject,
+        key=key,
+        fingerprint=idempotency.request_fingerprint(request.method, request.url.path, body),
+        create=created,
+        location="/api/v1/frameworks/{id}",
     )
 
 
