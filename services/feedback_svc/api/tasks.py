@@ -1,0 +1,209 @@
+"""REST routes of rectification tasks, evidence, extensions, verification and escalations."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from services.feedback_svc.access import OFFICE, READERS, check_role
+from services.feedback_svc.case.schemas import CaseRead
+from services.feedback_svc.task import service
+from services.feedback_svc.task.logic import TaskStatus
+from services.feedback_svc.task.schemas import (
+    EscalationList,
+    EvidenceStored,
+    ExtensionCreate,
+    ExtensionDecision,
+    ExtensionList,
+    ExtensionRead,
+    ProgressCreate,
+    ProgressList,
+    ProgressRead,
+    SweepResult,
+    TaskPage,
+    TaskRead,
+    Verification,
+)
+from shared.api import IfMatch, expected_version
+from shared.auth.deps import CurrentPrincipal
+from shared.auth.principal import OrgPath
+from shared.errors import NotFound, PayloadTooLarge, Unprocessable
+from shared.evidence import EvidenceNotFound, EvidenceStore
+from shared.pagination import PageParams, page_params, parse_ids
+from shared.service_app import DBSession
+
+router = APIRouter(prefix="/api/v1", tags=["tasks"])
+
+IdList = Annotated[str | None, Query(max_length=20_000)]
+Sha256Path = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
+MAX_CASES_PER_BATCH = 100
+
+
+def task_response(task: object, response: Response) -> TaskRead:
+    read = TaskRead.model_validate(task)
+    response.headers["ETag"] = f'"{read.lock_version}"'
+    return read
+
+
+def evidence_store(request: Request) -> EvidenceStore:
+    store: EvidenceStore = request.app.state.evidence
+    return store
+
+
+@router.get("/tasks", response_model=TaskPage)
+async def list_tasks(
+    session: DBSession,
+    principal: CurrentPrincipal,
+    page: Annotated[PageParams, Depends(page_params)],
+    case_ids: IdList = None,
+    meeting_id: uuid.UUID | None = None,
+    status: TaskStatus | None = None,
+    overdue: bool | None = None,
+    owner_org_path: Annotated[OrgPath | None, Query()] = None,
+    ids: IdList = None,
+) -> TaskPage:
+    """Tasks of your unit's cases and meetings and tasks your unit owns; ``ids``/``case_ids`` batch-read."""
+    filters = service.TaskFilters(
+        case_ids=parse_ids(case_ids, field="case_ids", max_ids=MAX_CASES_PER_BATCH),
+        meeting_id=meeting_id,
+        status=status,
+        overdue=overdue,
+        owner_org_path=owner_org_path,
+        ids=parse_ids(ids),
+    )
+    items, next_cursor = await service.list_tasks(session, principal=principal, filters=filters, page=page)
+    return TaskPage(items=[TaskRead.model_validate(t) for t in items], next_cursor=next_cursor)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskRead)
+async def get_task(task_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response) -> TaskRead:
+    """One rectification task; the ETag guards progress and verification."""
+    return task_response(await service.get_task(session, principal=principal, task_id=task_id), response)
+
+
+@router.post("/evidence", status_code=201, response_model=EvidenceStored)
+async def upload_evidence(request: Request, principal: CurrentPrincipal) -> EvidenceStored:
+    """Store a file (raw request body); its sha256 is the name progress updates cite."""
+    check_role(principal, READERS, "upload evidence")
+    limit = request.app.state.settings.max_evidence_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"Evidence files are limited to {limit} bytes.")
+    data = await request.body()
+    if len(data) > limit:
+        raise PayloadTooLarge(f"Evidence files are limited to {limit} bytes.")
+    if not data:
+        raise Unprocessable("The file is empty.", errors=[{"field": "body", "message": "empty"}])
+    stored = await evidence_store(request).put(data)
+    return EvidenceStored(sha256=stored.sha256, size=stored.size)
+
+
+@router.get(
+    "/evidence/{sha256}", response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}}
+)
+async def download_evidence(request: Request, sha256: Sha256Path, principal: CurrentPrincipal) -> Response:
+    """The stored file under its sha256 name."""
+    check_role(principal, READERS, "read evidence")
+    try:
+        data = await evidence_store(request).read(sha256)
+    except EvidenceNotFound:
+        raise NotFound("No evidence under this name.") from None
+    return Response(data, media_type="application/octet-stream", headers={"ETag": f'"{sha256}"'})
+
+
+@router.post("/tasks/{task_id}/progress", status_code=201, response_model=ProgressRead)
+async def add_progress(
+    request: Request,
+    task_id: uuid.UUID,
+    data: ProgressCreate,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ProgressRead:
+    """Report progress with evidence (owner unit); ``submit`` hands the task over for verification."""
+    missing = await evidence_store(request).missing([ref.sha256 for ref in data.evidence])
+    task, progress = await service.add_progress(
+        session,
+        principal=principal,
+        task_id=task_id,
+        data=data.model_copy(update={"version": expected_version(if_match, data.version)}),
+        missing_evidence=missing,
+    )
+    response.headers["ETag"] = f'"{task.lock_version}"'
+    return ProgressRead.model_validate(progress)
+
+
+@router.get("/tasks/{task_id}/progress", response_model=ProgressList)
+async def list_progress(task_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal) -> ProgressList:
+    """Progress updates of one task, oldest first."""
+    items = await service.progress_of(session, principal=principal, task_id=task_id)
+    return ProgressList(items=[ProgressRead.model_validate(p) for p in items])
+
+
+@router.post("/tasks/{task_id}/extensions", status_code=201, response_model=ExtensionRead)
+async def request_extension(
+    task_id: uuid.UUID, data: ExtensionCreate, session: DBSession, principal: CurrentPrincipal
+) -> ExtensionRead:
+    """Ask the performance office for a later deadline (owner unit; one pending request at a time)."""
+    extension = await service.request_extension(session, principal=principal, task_id=task_id, data=data)
+    return ExtensionRead.model_validate(extension)
+
+
+@router.get("/tasks/{task_id}/extensions", response_model=ExtensionList)
+async def list_extensions(task_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal) -> ExtensionList:
+    """Extension requests of one task, oldest first."""
+    items = await service.extensions_of(session, principal=principal, task_id=task_id)
+    return ExtensionList(items=[ExtensionRead.model_validate(e) for e in items])
+
+
+@router.post("/extensions/{extension_id}/decision", response_model=ExtensionRead)
+async def decide_extension(
+    extension_id: uuid.UUID, data: ExtensionDecision, session: DBSession, principal: CurrentPrincipal
+) -> ExtensionRead:
+    """Approve (the deadline moves) or reject an extension request (performance office)."""
+    extension = await service.decide_extension(
+        session, principal=principal, extension_id=extension_id, approve=data.approve, note=data.note
+    )
+    return ExtensionRead.model_validate(extension)
+
+
+@router.post("/tasks/{task_id}/verification", response_model=TaskRead)
+async def verify_task(
+    task_id: uuid.UUID,
+    data: Verification,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TaskRead:
+    """Verify a submitted task, or send it back (someone outside the owner unit)."""
+    task = await service.verify(
+        session,
+        principal=principal,
+        task_id=task_id,
+        approved=data.approved,
+        note=data.note,
+        expected=expected_version(if_match, data.version),
+    )
+    return task_response(task, response)
+
+
+@router.get("/escalations", response_model=EscalationList)
+async def escalation_worklist(
+    session: DBSession, principal: CurrentPrincipal, limit: Annotated[int, Query(ge=1, le=500)] = 200
+) -> EscalationList:
+    """Supervision's worklist: escalated cases and overdue tasks in your scope, oldest first."""
+    cases, tasks = await service.escalations(session, principal=principal, limit=limit)
+    return EscalationList(
+        cases=[CaseRead.model_validate(c) for c in cases], overdue_tasks=[TaskRead.model_validate(t) for t in tasks]
+    )
+
+
+@router.post("/sweeps/overdue", response_model=SweepResult)
+async def sweep_overdue_now(session: DBSession, principal: CurrentPrincipal) -> SweepResult:
+    """Run the overdue sweep now (it also runs periodically); idempotent."""
+    check_role(principal, OFFICE, "run the overdue sweep")
+    return SweepResult(marked_overdue=await service.sweep_overdue(session))

@@ -1,0 +1,32 @@
+"""feedback_svc: improvement cases, counseling, rectification, use of results, joint meetings."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.feedback_svc.api.cases import router as cases_router
+from services.feedback_svc.api.meetings import router as meetings_router
+from services.feedback_svc.api.public import router as public_router
+from services.feedback_svc.api.tasks import router as tasks_router
+from services.feedback_svc.api.usage import router as usage_router
+from services.feedback_svc.config import Settings, get_settings
+from services.feedback_svc.consumers import HANDLERS
+from services.feedback_svc.db import TABLES
+from services.feedback_svc.sweeper import start_sweeper, stop_sweeper
+from shared.evidence import EvidenceStore
+from shared.service_app import create_service_app
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = create_service_app(
+        settings,
+        title="govperf feedback service",
+        routers=[cases_router, tasks_router, usage_router, meetings_router, public_router],
+        tables=TABLES,
+        handlers=HANDLERS,
+        on_startup=[start_sweeper],
+        on_shutdown=[stop_sweeper],
+    )
+    app.state.evidence = EvidenceStore(settings.evidence_dir)
+    return app
