@@ -1,0 +1,79 @@
+"""Attacks on one row with real commits: replicas sweeping at once, twin requests racing."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+
+from contracts.appraisal_results import APPRAISAL_RESULTS_PUBLISHED
+from services.feedback_svc.app import create_app
+from services.feedback_svc.case.intake import apply_results_published
+from services.feedback_svc.sweeper import run_sweep_once
+from shared.db import committing
+from shared.events import make_event
+from shared.testing.plugin import client_for, started
+from tests.feedback_svc.api.conftest import FUTIAN, session_body
+from tests.feedback_svc.conftest import feedback_settings
+from tests.feedback_svc.integration.test_results_intake import TRUNCATE
+from tests.feedback_svc.support import CITY, results, three_counties
+
+
+@pytest.fixture
+async def committed_app(migrated, dev_keys) -> AsyncIterator:
+    app = create_app(feedback_settings(migrated, dev_keys, run_relay=False, run_consumers=False))
+    async for running in started(app):
+        yield running
+        async with running.state.engine.begin() as conn:
+            await conn.execute(text(TRUNCATE))
+
+
+async def seed_case(app, http, office) -> str:
+    payload = results(three_counties())
+    async with app.state.sessionmaker() as session, committing(session):
+        await apply_results_published(
+            session, make_event(APPRAISAL_RESULTS_PUBLISHED, payload, source="test", subject=str(payload.plan_id))
+        )
+    cases = await http.get("/api/v1/cases", params={"plan_id": str(payload.plan_id)}, headers=office)
+    return str(cases.json()["items"][0]["id"])
+
+
+async def test_sweeps_of_several_replicas_mark_each_task_once(committed_app, auth):
+    office = auth("perf_office", org_path=CITY)
+    async with client_for(committed_app) as http:
+        case_id = await seed_case(committed_app, http, office)
+        body = session_body(*["2020-03-01"] * 5)
+        assert (await http.post(f"/api/v1/cases/{case_id}/sessions", headers=office, json=body)).status_code == 201
+    marked = await asyncio.gather(*(run_sweep_once(committed_app) for _ in range(4)))
+    assert sum(marked) == 5
+    async with committed_app.state.engine.connect() as conn:
+        events = await conn.scalar(
+            text("SELECT count(*) FROM feedback.outbox WHERE subject = 'govperf.feedback.task.overdue'")
+        )
+        status = await conn.scalar(text("SELECT status FROM feedback.improvement_case"))
+    assert events == 5 and status == "escalated"
+
+
+async def test_twin_acknowledgements_and_verifications_succeed_once(committed_app, auth):
+    office, futian = auth("perf_office", org_path=CITY), auth("department", org_path=FUTIAN)
+    async with client_for(committed_app) as http:
+        case_id = await seed_case(committed_app, http, office)
+        session = (
+            await http.post(f"/api/v1/cases/{case_id}/sessions", headers=office, json=session_body("2099-01-01"))
+        ).json()
+        acks = await asyncio.gather(
+            *(http.post(f"/api/v1/sessions/{session['id']}/acknowledgement", headers=futian, json={}) for _ in range(3))
+        )
+        assert sorted(r.status_code for r in acks) == [200, 409, 409]
+        (task_id,) = session["task_ids"]
+        await http.post(
+            f"/api/v1/tasks/{task_id}/progress", headers=futian, json={"note": "d", "percent_done": 100, "submit": True}
+        )
+        verdicts = await asyncio.gather(
+            http.post(f"/api/v1/tasks/{task_id}/verification", headers=office, json={"approved": True, "note": "ok"}),
+            http.post(f"/api/v1/tasks/{task_id}/verification", headers=office, json={"approved": False, "note": "no"}),
+        )
+        assert sorted(r.status_code for r in verdicts) == [200, 409]
+        case = (await http.get(f"/api/v1/cases/{case_id}", headers=office)).json()
+    approved = next(r for r in verdicts if r.status_code == 200).json()["status"] == "verified"
+    assert case["status"] == ("verified" if approved else "in_progress")
