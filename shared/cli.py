@@ -439,6 +439,23 @@ def token(
 
 
 @app.command()
+def asyncapi(
+    check: Annotated[bool, typer.Option("--check", help="Only compare; exit 1 when the document is stale.")] = False,
+) -> None:
+    """Regenerate contracts/asyncapi.json from every event payload model (or --check it)."""
+    from shared.asyncapi import DOCUMENT_PATH, build_document, render, write_document
+
+    if check:
+        current = DOCUMENT_PATH.read_text(encoding="utf-8") if DOCUMENT_PATH.exists() else ""
+        if current != render(build_document()):
+            _err(f"{DOCUMENT_PATH} is stale: run `govperf asyncapi`.")
+            raise typer.Exit(1)
+        typer.echo("asyncapi document is current.")
+        return
+    typer.echo(f"wrote {write_document()}")
+
+
+@app.command()
 def relay(service: Annotated[str, typer.Argument(help="Service whose outbox to relay.")]) -> None:
     """Run one service's outbox relay on its own (then start the service with GOVPERF_RUN_RELAY=false)."""
     try:
