@@ -5,6 +5,7 @@ relay: events/s from outbox insert to consumer ack, through the real outbox rela
 and the shared consumer (an inbox row per event, one commit per fetched batch, then acks).
 codecs: export and import of a 2000-indicator framework as JSON, YAML and Excel.
 gateway: median and p99 latency of one REST read straight to indicator_svc and through the gateway.
+feedback: one results.published of 2,000 objects into cases, set-based vs a row-at-a-time baseline.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ async def relay_throughput(database_url: str, nats_url: str, events: int) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("which", nargs="?", choices=["relay", "gateway", "codecs", "all"], default="all")
+    parser.add_argument("which", nargs="?", choices=["relay", "gateway", "codecs", "feedback", "all"], default="all")
     parser.add_argument("--events", type=int, default=20_000, help="relay: events to push through")
     parser.add_argument("--requests", type=int, default=2_000, help="gateway: requests per path")
     parser.add_argument("--concurrency", type=int, default=8, help="gateway: requests in flight")
@@ -138,6 +139,16 @@ def main() -> None:
                 f"gateway: median {through['median_ms']:.2f} ms, p99 {through['p99_ms']:.2f} ms; "
                 f"added: median {figures['added_median_ms']:.2f} ms, p99 {figures['added_p99_ms']:.2f} ms "
                 f"({args.requests:,} requests each, {args.concurrency} in flight)"
+            )
+        if args.which in ("feedback", "all"):
+            from bench import feedback  # lazy: imports the services
+
+            figures = feedback.run(pg.url)
+            print(json.dumps({"benchmark": "appraisal.results.published -> improvement cases", **figures}, indent=2))
+            print(
+                f"{figures['objects']:,} objects: set-based handler {figures['set_based_handler_s']:.2f} s, "
+                f"row-at-a-time baseline {figures['orm_row_at_a_time_s']:.2f} s ({figures['speedup']:.1f}x); "
+                f"{figures['cases_opened']:,} cases; usage report {figures['usage_report_ms']:.1f} ms"
             )
     finally:
         broker.stop()

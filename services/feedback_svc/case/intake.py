@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import defaultdict
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,18 +25,21 @@ from shared.ids import new_id
 
 log = logging.getLogger("govperf.feedback.intake")
 
-# asyncpg's bind-parameter cap (32,767) over ~20 columns per row.
-UPSERT_CHUNK = 1000
-
 
 class ResultsByReference(ValueError):
     """Large plans travel by reference; fetching them needs appraisal's REST API (not wired yet)."""
 
 
+RECOMMENDATION_FIELDS = tuple(f.name for f in dataclasses.fields(logic.Recommendation))
+
+
 def recommendation_json(rec: logic.Recommendation) -> dict[str, Any]:
-    return {
-        k: (str(v) if v is not None and not isinstance(v, str | int) else v) for k, v in dataclasses.asdict(rec).items()
-    }
+    # Not dataclasses.asdict: its deep copy costs more than the diagnosis itself on a large plan.
+    out: dict[str, Any] = {}
+    for name in RECOMMENDATION_FIELDS:
+        value = getattr(rec, name)
+        out[name] = str(value) if value is not None and not isinstance(value, str | int) else value
+    return out
 
 
 async def policy_for(session: AsyncSession, plan_id: Any) -> logic.CasePolicy:
@@ -121,20 +124,22 @@ async def store_object_results(session: AsyncSession, published: ResultsPublishe
         }
         for o in published.objects
     ]
-    for start in range(0, len(rows), UPSERT_CHUNK):
-        stmt = pg_insert(ObjectResult).values(rows[start : start + UPSERT_CHUNK])
-        updated = {k: stmt.excluded[k] for k in rows[0] if k not in {"id", "plan_id", "object_id"}}
-        await session.execute(
-            stmt.on_conflict_do_update(index_elements=[ObjectResult.plan_id, ObjectResult.object_id], set_=updated)
-        )
+    if not rows:
+        return
+    # One statement executed for many parameter sets: compiled once, sent in batches (insertmanyvalues),
+    # instead of compiling a multi-row VALUES clause with tens of thousands of bind parameters.
+    stmt = pg_insert(cast(Table, ObjectResult.__table__))
+    updated = {k: stmt.excluded[k] for k in rows[0] if k not in {"id", "plan_id", "object_id"}}
+    await session.execute(stmt.on_conflict_do_update(index_elements=["plan_id", "object_id"], set_=updated), rows)
 
 
 async def open_or_update_cases(session: AsyncSession, published: ResultsPublished) -> None:
     policy = await policy_for(session, published.plan_id)
     previous = await previous_results(session, published)
-    peers: dict[str, list[PublishedObject]] = defaultdict(list)
+    groups: dict[str, list[PublishedObject]] = defaultdict(list)
     for o in published.objects:
-        peers[o.peer_group].append(o)
+        groups[o.peer_group].append(o)
+    peers = {group: logic.peer_statistics(members) for group, members in groups.items()}
     now = utcnow()
     rows, cleared = [], []
     for o in published.objects:
@@ -183,17 +188,19 @@ async def open_or_update_cases(session: AsyncSession, published: ResultsPublishe
         "reasons",
         "recommendations",
     )
-    for start in range(0, len(rows), UPSERT_CHUNK):
-        stmt = pg_insert(ImprovementCase).values(rows[start : start + UPSERT_CHUNK])
+    if rows:
+        table = cast(Table, ImprovementCase.__table__)
+        stmt = pg_insert(table)
         # A newer result version refreshes the diagnosis of cases still being worked on; a closed
         # case keeps what it was closed on (a reopen is a person's decision, not an event's).
         await session.execute(
             stmt.on_conflict_do_update(
-                index_elements=[ImprovementCase.plan_id, ImprovementCase.object_id],
+                index_elements=["plan_id", "object_id"],
                 set_={k: stmt.excluded[k] for k in refreshed}
-                | {"updated_at": now, "lock_version": ImprovementCase.lock_version + 1},
-                where=ImprovementCase.status != logic.CaseStatus.closed.value,
-            )
+                | {"updated_at": now, "lock_version": table.c.lock_version + 1},
+                where=table.c.status != logic.CaseStatus.closed.value,
+            ),
+            rows,
         )
     await clear_cases_no_longer_short(session, published, cleared, now)
 

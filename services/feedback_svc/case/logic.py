@@ -3,7 +3,7 @@ it carries (gap to target, peer best and median, trend), and the case's state ma
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -70,24 +70,31 @@ def gap_to_target(leaf: LeafResult) -> Decimal | None:
     return leaf.value - leaf.target if lower_is_better(leaf) else leaf.target - leaf.value
 
 
-def peer_values(code: str, peers: Iterable[ObjectResult]) -> list[Decimal]:
-    return [
-        leaf.value
-        for peer in peers
-        for leaf in peer.leaves
-        if leaf.indicator_code == code and leaf.value is not None and not leaf.missing
-    ]
+@dataclass(frozen=True)
+class PeerStats:
+    """One indicator's reported values across a peer group, summarized once per group."""
+
+    count: int
+    lowest: Decimal
+    highest: Decimal
+    median: Decimal
+
+    def best(self, *, lower_better: bool) -> Decimal:
+        return self.lowest if lower_better else self.highest
 
 
-def best_of(values: Sequence[Decimal], *, lower_better: bool) -> Decimal | None:
-    if not values:
-        return None
-    return min(values) if lower_better else max(values)
-
-
-def median_of(values: Sequence[Decimal]) -> Decimal | None:
-    # statistics.median of Decimals averages the middle two exactly (Decimal arithmetic).
-    return median(sorted(values)) if values else None
+def peer_statistics(peers: Iterable[ObjectResult]) -> dict[str, PeerStats]:
+    """Per indicator code, the peers' accepted values summarized (one pass over the group)."""
+    values: dict[str, list[Decimal]] = {}
+    for peer in peers:
+        for leaf in peer.leaves:
+            if leaf.value is not None and not leaf.missing:
+                values.setdefault(leaf.indicator_code, []).append(leaf.value)
+    stats = {}
+    for code, found in values.items():
+        found.sort()
+        stats[code] = PeerStats(count=len(found), lowest=found[0], highest=found[-1], median=median(found))
+    return stats
 
 
 def trend_of(value: Decimal | None, previous: Decimal | None, *, lower_better: bool) -> str:
@@ -117,11 +124,13 @@ TREND_WORDS = {
 
 
 def indicator_recommendation(
-    leaf: LeafResult, peers: Sequence[ObjectResult], previous: LeafResult | None
+    leaf: LeafResult, peers: Mapping[str, PeerStats], previous: LeafResult | None
 ) -> Recommendation:
     lower_better = lower_is_better(leaf)
-    values = peer_values(leaf.indicator_code, peers)
-    best, middle = best_of(values, lower_better=lower_better), median_of(values)
+    stats = peers.get(leaf.indicator_code)
+    best = stats.best(lower_better=lower_better) if stats is not None else None
+    middle = stats.median if stats is not None else None
+    peer_count = stats.count if stats is not None else 0
     gap = gap_to_target(leaf)
     previous_value = previous.value if previous is not None and not previous.missing else None
     trend = trend_of(leaf.value, previous_value, lower_better=lower_better)
@@ -133,14 +142,14 @@ def indicator_recommendation(
         target = f" against a target of {fmt(leaf.target)}" if leaf.target is not None else ""
         gap_text = f", a gap of {fmt(gap)}" if gap is not None and gap > 0 else ""
         first = f"{leaf.name} ({leaf.indicator_code}): {fmt(leaf.value)}{target}{gap_text}; it earned {share}."
-        if best is not None and middle is not None and len(values) > 1:
+        if best is not None and middle is not None and peer_count > 1:
             reach = f"{fmt(middle)} (the peer median) is within reach of units like yours"
             action = f"Close the gap to the target; {reach}."
         else:
             action = "Close the gap to the target."
     peers_text = (
-        f" Among {len(values)} peers the best is {fmt(best)} and the median {fmt(middle)}."
-        if values
+        f" Among {peer_count} peers the best is {fmt(best)} and the median {fmt(middle)}."
+        if peer_count
         else " No peer reported this indicator."
     )
     trend_text = " It is " + TREND_WORDS[trend].format(prev=fmt(previous_value)) + "."
@@ -155,7 +164,7 @@ def indicator_recommendation(
         attainment=leaf.attainment,
         peer_best=best,
         peer_median=middle,
-        peer_count=len(values),
+        peer_count=peer_count,
         previous_value=previous_value,
         trend=trend,
     )
@@ -178,14 +187,15 @@ def is_weak(leaf: LeafResult, policy: CasePolicy) -> tuple[bool, bool]:
 def diagnose(
     obj: ObjectResult,
     *,
-    peers: Sequence[ObjectResult],
+    peers: Mapping[str, PeerStats],
     previous: ObjectResult | None,
     policy: CasePolicy,
     grade_scale: Sequence[str],
 ) -> Diagnosis:
     """Why ``obj`` needs a case (empty when it does not) and what to recommend.
 
-    ``peers`` are the objects of the same peer group in the same result (``obj`` may be among them)."""
+    ``peers`` summarizes the objects of the same peer group in the same result (``obj`` among them),
+    computed once per group by ``peer_statistics``."""
     reasons: list[str] = []
     recommendations: list[Recommendation] = []
     previous_leaves = {leaf.indicator_code: leaf for leaf in previous.leaves} if previous is not None else {}

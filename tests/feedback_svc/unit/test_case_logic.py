@@ -14,7 +14,8 @@ values = st.decimals(min_value=0, max_value=10_000, places=2, allow_nan=False, a
 
 
 def diagnose(obj, peers, previous=None, policy=CasePolicy()):
-    return logic.diagnose(obj, peers=peers, previous=previous, policy=policy, grade_scale=GRADES)
+    stats = logic.peer_statistics(peers)
+    return logic.diagnose(obj, peers=stats, previous=previous, policy=policy, grade_scale=GRADES)
 
 
 def test_short_county_gets_a_case_with_actionable_sentences():
@@ -68,7 +69,7 @@ def test_lower_better_gap_and_best_point_down():
 
     worse = county("A", leaves=[emissions(14)])
     peers = [worse, county("B", leaves=[emissions(8)]), county("C", leaves=[emissions(11)])]
-    rec = logic.indicator_recommendation(worse.leaves[0], peers, None)
+    rec = logic.indicator_recommendation(worse.leaves[0], logic.peer_statistics(peers), None)
     assert rec.gap == Decimal(4) and rec.peer_best == Decimal(8) and rec.peer_median == Decimal(11)
 
 
@@ -81,8 +82,10 @@ def test_grade_at_or_below(grade, cutoff, expected):
 
 @given(st.lists(values, min_size=1, max_size=30), st.booleans())
 def test_peer_median_lies_between_worst_and_best(peer_values, lower_better):
-    best = logic.best_of(peer_values, lower_better=lower_better)
-    middle = logic.median_of(peer_values)
+    peers = [county(f"c{i}", leaves=[leaf("ECO-01", float(v), 100)]) for i, v in enumerate(peer_values)]
+    stats = logic.peer_statistics(peers)["ECO-01"]
+    best, middle = stats.best(lower_better=lower_better), stats.median
+    assert stats.count == len(peer_values)
     assert min(peer_values) <= middle <= max(peer_values)
     assert (best <= middle) if lower_better else (best >= middle)
 
@@ -92,8 +95,8 @@ def test_recommendation_does_not_depend_on_peer_order(peer_values, rnd):
     peers = [county(f"c{i}", leaves=[leaf("ECO-01", float(v), 100)]) for i, v in enumerate(peer_values)]
     shuffled = peers[:]
     rnd.shuffle(shuffled)
-    first = logic.indicator_recommendation(peers[0].leaves[0], peers, None)
-    second = logic.indicator_recommendation(peers[0].leaves[0], shuffled, None)
+    first = logic.indicator_recommendation(peers[0].leaves[0], logic.peer_statistics(peers), None)
+    second = logic.indicator_recommendation(peers[0].leaves[0], logic.peer_statistics(shuffled), None)
     assert first == second
 
 
