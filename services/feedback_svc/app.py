@@ -28,5 +28,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_startup=[start_sweeper],
         on_shutdown=[stop_sweeper],
     )
-    app.state.evidence = EvidenceStore(settings.evidence_dir)
+    app.state.evidence = EvidenceStore(settings.evidence_dir, max_bytes=settings.max_evidence_bytes)
     return app

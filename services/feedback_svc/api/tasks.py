@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Annotated
 
@@ -29,8 +30,8 @@ from services.feedback_svc.task.schemas import (
 from shared.api import IfMatch, expected_version
 from shared.auth.deps import CurrentPrincipal
 from shared.auth.principal import OrgPath
-from shared.errors import NotFound, PayloadTooLarge, Unprocessable
-from shared.evidence import EvidenceNotFound, EvidenceStore
+from shared.errors import PayloadTooLarge, Unprocessable
+from shared.evidence import EvidenceStore
 from shared.pagination import PageParams, page_params, parse_ids
 from shared.service_app import DBSession
 
@@ -85,32 +86,31 @@ async def get_task(task_id: uuid.UUID, session: DBSession, principal: CurrentPri
 
 @router.post("/evidence", status_code=201, response_model=EvidenceStored)
 async def upload_evidence(request: Request, principal: CurrentPrincipal) -> EvidenceStored:
-    """Store a file (raw request body); its sha256 is the name progress updates cite."""
+    """Store a file (raw body: PDF, PNG, JPEG, xlsx, CSV or text); its sha256 is the name progress cites."""
     check_role(principal, READERS, "upload evidence")
-    limit = request.app.state.settings.max_evidence_bytes
+    store = evidence_store(request)
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"Evidence files are limited to {limit} bytes.")
+    if declared is not None and declared.isdigit() and int(declared) > store.max_bytes:
+        raise PayloadTooLarge(f"Evidence files are limited to {store.max_bytes} bytes.")
     data = await request.body()
-    if len(data) > limit:
-        raise PayloadTooLarge(f"Evidence files are limited to {limit} bytes.")
     if not data:
         raise Unprocessable("The file is empty.", errors=[{"field": "body", "message": "empty"}])
-    stored = await evidence_store(request).put(data)
-    return EvidenceStored(sha256=stored.sha256, size=stored.size)
+    stored = await store.put(data, request.headers.get("content-type", ""))
+    return EvidenceStored(sha256=stored.sha256, size=stored.size, media_type=stored.media_type)
 
 
 @router.get(
     "/evidence/{sha256}", response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}}
 )
 async def download_evidence(request: Request, sha256: Sha256Path, principal: CurrentPrincipal) -> Response:
-    """The stored file under its sha256 name."""
+    """The stored file under its sha256 name (checked against its hash on the way out)."""
     check_role(principal, READERS, "read evidence")
-    try:
-        data = await evidence_store(request).read(sha256)
-    except EvidenceNotFound:
-        raise NotFound("No evidence under this name.") from None
+    data = await evidence_store(request).read(sha256)
     return Response(data, media_type="application/octet-stream", headers={"ETag": f'"{sha256}"'})
+
+
+async def missing_evidence(store: EvidenceStore, names: list[str]) -> list[str]:
+    return await asyncio.to_thread(lambda: [n for n in names if not store.path_of(n).is_file()])
 
 
 @router.post("/tasks/{task_id}/progress", status_code=201, response_model=ProgressRead)
@@ -124,7 +124,7 @@ async def add_progress(
     if_match: IfMatch = None,
 ) -> ProgressRead:
     """Report progress with evidence (owner unit); ``submit`` hands the task over for verification."""
-    missing = await evidence_store(request).missing([ref.sha256 for ref in data.evidence])
+    missing = await missing_evidence(evidence_store(request), [ref.sha256 for ref in data.evidence])
     task, progress = await service.add_progress(
         session,
         principal=principal,

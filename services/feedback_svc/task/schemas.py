@@ -106,6 +106,7 @@ class TaskPage(Page[TaskRead]):
 class EvidenceStored(Output):
     sha256: str
     size: int
+    media_type: str
 
 
 class SweepResult(Output):

@@ -137,8 +137,14 @@ async def test_progress_evidence_must_be_uploaded_first(client, office, futian, 
     assert cited.status_code == 201
     assert (await client.get(f"/api/v1/evidence/{sha}", headers=office)).content == b"%PDF- report"
     limit = feedback_app.state.settings.max_evidence_bytes
-    huge = await client.post("/api/v1/evidence", headers=futian, content=b"x" * (limit + 1))
+    huge = await client.post(
+        "/api/v1/evidence", headers=futian | {"Content-Type": "text/plain"}, content=b"x" * (limit + 1)
+    )
     assert huge.status_code == 413
+    disguised = await client.post(
+        "/api/v1/evidence", headers=futian | {"Content-Type": "application/pdf"}, content=b"MZ\x90 not a pdf"
+    )
+    assert disguised.status_code == 415
     assert (await client.get("/api/v1/evidence/..%2Fetc%2Fpasswd", headers=office)).status_code in (404, 422)
 
 
