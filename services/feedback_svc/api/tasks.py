@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from services.feedback_svc.access import OFFICE, READERS, check_role
+from services.feedback_svc.api.common import created_once
 from services.feedback_svc.case.schemas import CaseRead
 from services.feedback_svc.task import service
 from services.feedback_svc.task.logic import TaskStatus
@@ -27,7 +29,7 @@ from services.feedback_svc.task.schemas import (
     TaskRead,
     Verification,
 )
-from shared.api import IfMatch, expected_version
+from shared.api import IdempotencyKey, IfMatch, expected_version
 from shared.auth.deps import CurrentPrincipal
 from shared.auth.principal import OrgPath
 from shared.errors import PayloadTooLarge, Unprocessable
@@ -120,20 +122,25 @@ async def add_progress(
     data: ProgressCreate,
     session: DBSession,
     principal: CurrentPrincipal,
-    response: Response,
     if_match: IfMatch = None,
-) -> ProgressRead:
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     """Report progress with evidence (owner unit); ``submit`` hands the task over for verification."""
     missing = await missing_evidence(evidence_store(request), [ref.sha256 for ref in data.evidence])
-    task, progress = await service.add_progress(
-        session,
-        principal=principal,
-        task_id=task_id,
-        data=data.model_copy(update={"version": expected_version(if_match, data.version)}),
-        missing_evidence=missing,
+
+    async def create() -> dict[str, Any]:
+        _, progress = await service.add_progress(
+            session,
+            principal=principal,
+            task_id=task_id,
+            data=data.model_copy(update={"version": expected_version(if_match, data.version)}),
+            missing_evidence=missing,
+        )
+        return ProgressRead.model_validate(progress).model_dump(mode="json")
+
+    return await created_once(
+        request, session, principal, idempotency_key, data.model_dump(mode="json"), create, f"/api/v1/tasks/{task_id}"
     )
-    response.headers["ETag"] = f'"{task.lock_version}"'
-    return ProgressRead.model_validate(progress)
 
 
 @router.get("/tasks/{task_id}/progress", response_model=ProgressList)
@@ -145,11 +152,22 @@ async def list_progress(task_id: uuid.UUID, session: DBSession, principal: Curre
 
 @router.post("/tasks/{task_id}/extensions", status_code=201, response_model=ExtensionRead)
 async def request_extension(
-    task_id: uuid.UUID, data: ExtensionCreate, session: DBSession, principal: CurrentPrincipal
-) -> ExtensionRead:
+    request: Request,
+    task_id: uuid.UUID,
+    data: ExtensionCreate,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     """Ask the performance office for a later deadline (owner unit; one pending request at a time)."""
-    extension = await service.request_extension(session, principal=principal, task_id=task_id, data=data)
-    return ExtensionRead.model_validate(extension)
+
+    async def create() -> dict[str, Any]:
+        extension = await service.request_extension(session, principal=principal, task_id=task_id, data=data)
+        return ExtensionRead.model_validate(extension).model_dump(mode="json")
+
+    return await created_once(
+        request, session, principal, idempotency_key, data.model_dump(mode="json"), create, f"/api/v1/tasks/{task_id}"
+    )
 
 
 @router.get("/tasks/{task_id}/extensions", response_model=ExtensionList)

@@ -183,7 +183,7 @@ async def test_overdue_sweep_escalates_to_supervision_once(client, office, auth,
     assert (await client.post("/api/v1/sweeps/overdue", headers=department)).status_code == 403
 
 
-async def test_idempotent_session_creation_makes_tasks_once(client, office, seeded):
+async def test_idempotent_creates_happen_once(client, office, auth, seeded):
     headers = office | {"Idempotency-Key": "session-1"}
     body = session_body("2099-06-30")
     first = await client.post(f"/api/v1/cases/{seeded.case_id}/sessions", headers=headers, json=body)
@@ -191,6 +191,13 @@ async def test_idempotent_session_creation_makes_tasks_once(client, office, seed
     assert second.status_code == 201 and second.json() == first.json()
     tasks = (await client.get("/api/v1/tasks", params={"case_ids": seeded.case_id}, headers=office)).json()
     assert len(tasks["items"]) == 1
+    futian = {"Authorization": auth("department", org_path=FUTIAN)["Authorization"], "Idempotency-Key": "p-1"}
+    task_id = tasks["items"][0]["id"]
+    progress = {"note": "first half", "percent_done": 50}
+    first_update = await client.post(f"/api/v1/tasks/{task_id}/progress", headers=futian, json=progress)
+    retried = await client.post(f"/api/v1/tasks/{task_id}/progress", headers=futian, json=progress)
+    assert retried.json() == first_update.json() and retried.headers["Idempotent-Replayed"] == "true"
+    assert len((await client.get(f"/api/v1/tasks/{task_id}/progress", headers=office)).json()["items"]) == 1
 
 
 async def test_hostile_input_is_refused_with_the_field_named(client, office, seeded):
