@@ -41,7 +41,7 @@ def session_read(record: CounselingSession, task_ids: list[uuid.UUID]) -> Sessio
     return SessionRead.model_validate(record).model_copy(update={"task_ids": task_ids})
 
 
-@router.put("/plans/{plan_id}/case-policy", response_model=CasePolicyRead)
+@router.put("/plans/{plan_id}/case-policy", response_model=CasePolicyRead, name="put_policy")
 async def put_case_policy(
     plan_id: uuid.UUID,
     data: CasePolicyWrite,
@@ -58,7 +58,7 @@ async def put_case_policy(
     return CasePolicyRead.model_validate(policy)
 
 
-@router.get("/plans/{plan_id}/case-policy", response_model=CasePolicyRead)
+@router.get("/plans/{plan_id}/case-policy", response_model=CasePolicyRead, name="get_policy")
 async def get_case_policy(
     plan_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response
 ) -> CasePolicyRead:
@@ -68,7 +68,7 @@ async def get_case_policy(
     return CasePolicyRead.model_validate(policy)
 
 
-@router.get("/cases", response_model=CasePage)
+@router.get("/cases", response_model=CasePage, name="list")
 async def list_cases(
     session: DBSession,
     principal: CurrentPrincipal,
@@ -88,7 +88,7 @@ async def list_cases(
     return CasePage(items=[CaseRead.model_validate(c) for c in items], next_cursor=next_cursor)
 
 
-@router.get("/cases/{case_id}", response_model=CaseRead)
+@router.get("/cases/{case_id}", response_model=CaseRead, name="get")
 async def get_case(case_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response) -> CaseRead:
     """One case with its recommendations; the ETag guards transitions."""
     case = await service.get_case(session, principal=principal, case_id=case_id)
@@ -96,7 +96,7 @@ async def get_case(case_id: uuid.UUID, session: DBSession, principal: CurrentPri
     return CaseRead.model_validate(case)
 
 
-@router.post("/cases/{case_id}/transitions", response_model=CaseRead)
+@router.post("/cases/{case_id}/transitions", response_model=CaseRead, name="transition")
 async def transition_case(
     case_id: uuid.UUID,
     data: CaseTransition,
@@ -118,7 +118,7 @@ async def transition_case(
     return CaseRead.model_validate(case)
 
 
-@router.get("/results", response_model=ObjectResultList)
+@router.get("/results", response_model=ObjectResultList, name="results")
 async def results_of_cases(
     session: DBSession, principal: CurrentPrincipal, case_ids: IdList = None
 ) -> ObjectResultList:
@@ -130,7 +130,7 @@ async def results_of_cases(
     )
 
 
-@router.post("/cases/{case_id}/sessions", status_code=201, response_model=SessionRead)
+@router.post("/cases/{case_id}/sessions", status_code=201, response_model=SessionRead, name="record_session")
 async def record_session(
     request: Request,
     case_id: uuid.UUID,
@@ -156,14 +156,14 @@ async def record_session(
     )
 
 
-@router.get("/cases/{case_id}/sessions", response_model=SessionList)
+@router.get("/cases/{case_id}/sessions", response_model=SessionList, name="list_sessions")
 async def list_case_sessions(case_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal) -> SessionList:
     """Counseling sessions of one case, oldest first."""
     case = await service.get_case(session, principal=principal, case_id=case_id)
     return await _sessions(session, principal, [case.id])
 
 
-@router.get("/sessions", response_model=SessionList)
+@router.get("/sessions", response_model=SessionList, name="batch_sessions")
 async def batch_sessions(session: DBSession, principal: CurrentPrincipal, case_ids: IdList = None) -> SessionList:
     """Sessions of many cases at once (for DataLoaders); cases out of scope are left out."""
     return await _sessions(session, principal, parse_ids(case_ids, field="case_ids", max_ids=MAX_CASES_PER_BATCH) or [])
@@ -175,7 +175,7 @@ async def _sessions(session: DBSession, principal: Any, case_ids: list[uuid.UUID
     return SessionList(items=[session_read(r, tasks.get(r.id, [])) for r in records])
 
 
-@router.post("/sessions/{session_id}/acknowledgement", response_model=SessionRead)
+@router.post("/sessions/{session_id}/acknowledgement", response_model=SessionRead, name="acknowledge_session")
 async def acknowledge_session(
     session_id: uuid.UUID, data: Acknowledgement, session: DBSession, principal: CurrentPrincipal
 ) -> SessionRead:

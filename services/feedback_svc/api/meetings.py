@@ -16,10 +16,10 @@ from shared.auth.deps import CurrentPrincipal
 from shared.pagination import PageParams, page_params, parse_ids
 from shared.service_app import DBSession
 
-router = APIRouter(prefix="/api/v1", tags=["joint meetings"])
+router = APIRouter(prefix="/api/v1", tags=["meetings"])
 
 
-@router.post("/meetings", status_code=201, response_model=MeetingRead)
+@router.post("/meetings", status_code=201, response_model=MeetingRead, name="create")
 async def record_meeting(
     request: Request,
     data: MeetingCreate,
@@ -38,7 +38,7 @@ async def record_meeting(
     )
 
 
-@router.get("/meetings", response_model=MeetingPage)
+@router.get("/meetings", response_model=MeetingPage, name="list")
 async def list_meetings(
     session: DBSession,
     principal: CurrentPrincipal,
@@ -50,7 +50,7 @@ async def list_meetings(
     return MeetingPage(items=[MeetingRead.model_validate(m) for m in items], next_cursor=next_cursor)
 
 
-@router.get("/meetings/{meeting_id}", response_model=MeetingRead)
+@router.get("/meetings/{meeting_id}", response_model=MeetingRead, name="get")
 async def get_meeting(
     meeting_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response
 ) -> MeetingRead:
@@ -64,6 +64,7 @@ async def get_meeting(
     "/meetings/{meeting_id}/minutes",
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/markdown": {}}}},
+    name="minutes",
 )
 async def meeting_minutes(
     meeting_id: uuid.UUID,

@@ -18,7 +18,7 @@ from shared.service_app import DBSession
 router = APIRouter(prefix="/public", tags=["public"])
 
 
-@router.get("/usage-report", response_model=UsageReport)
+@router.get("/usage-report", response_model=UsageReport, name="usage_report")
 async def public_usage_report(
     session: DBSession, cycle_id: uuid.UUID, org_path: Annotated[OrgPath, Query()] = "/"
 ) -> UsageReport:
@@ -26,7 +26,7 @@ async def public_usage_report(
     return await build_usage_report(session, cycle_id, org_path)
 
 
-@router.get("/cases", response_model=PublicCasePage)
+@router.get("/cases", response_model=PublicCasePage, name="closed_cases")
 async def public_closed_cases(
     session: DBSession, page: Annotated[PageParams, Depends(page_params)], plan_id: uuid.UUID | None = None
 ) -> PublicCasePage:

@@ -55,7 +55,7 @@ def evidence_store(request: Request) -> EvidenceStore:
     return store
 
 
-@router.get("/tasks", response_model=TaskPage)
+@router.get("/tasks", response_model=TaskPage, name="list")
 async def list_tasks(
     session: DBSession,
     principal: CurrentPrincipal,
@@ -80,13 +80,25 @@ async def list_tasks(
     return TaskPage(items=[TaskRead.model_validate(t) for t in items], next_cursor=next_cursor)
 
 
-@router.get("/tasks/{task_id}", response_model=TaskRead)
+@router.get("/tasks/{task_id}", response_model=TaskRead, name="get")
 async def get_task(task_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response) -> TaskRead:
     """One rectification task; the ETag guards progress and verification."""
     return task_response(await service.get_task(session, principal=principal, task_id=task_id), response)
 
 
-@router.post("/evidence", status_code=201, response_model=EvidenceStored)
+@router.post(
+    "/evidence",
+    status_code=201,
+    response_model=EvidenceStored,
+    name="upload_evidence",
+    # A raw body: the file itself, its media type in Content-Type.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 async def upload_evidence(request: Request, principal: CurrentPrincipal) -> EvidenceStored:
     """Store a file (raw body: PDF, PNG, JPEG, xlsx, CSV or text); its sha256 is the name progress cites."""
     check_role(principal, READERS, "upload evidence")
@@ -102,7 +114,10 @@ async def upload_evidence(request: Request, principal: CurrentPrincipal) -> Evid
 
 
 @router.get(
-    "/evidence/{sha256}", response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}}
+    "/evidence/{sha256}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+    name="download_evidence",
 )
 async def download_evidence(request: Request, sha256: Sha256Path, principal: CurrentPrincipal) -> Response:
     """The stored file under its sha256 name (checked against its hash on the way out)."""
@@ -115,7 +130,7 @@ async def missing_evidence(store: EvidenceStore, names: list[str]) -> list[str]:
     return await asyncio.to_thread(lambda: [n for n in names if not store.path_of(n).is_file()])
 
 
-@router.post("/tasks/{task_id}/progress", status_code=201, response_model=ProgressRead)
+@router.post("/tasks/{task_id}/progress", status_code=201, response_model=ProgressRead, name="add_progress")
 async def add_progress(
     request: Request,
     task_id: uuid.UUID,
@@ -143,14 +158,14 @@ async def add_progress(
     )
 
 
-@router.get("/tasks/{task_id}/progress", response_model=ProgressList)
+@router.get("/tasks/{task_id}/progress", response_model=ProgressList, name="list_progress")
 async def list_progress(task_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal) -> ProgressList:
     """Progress updates of one task, oldest first."""
     items = await service.progress_of(session, principal=principal, task_id=task_id)
     return ProgressList(items=[ProgressRead.model_validate(p) for p in items])
 
 
-@router.post("/tasks/{task_id}/extensions", status_code=201, response_model=ExtensionRead)
+@router.post("/tasks/{task_id}/extensions", status_code=201, response_model=ExtensionRead, name="request_extension")
 async def request_extension(
     request: Request,
     task_id: uuid.UUID,
@@ -170,14 +185,14 @@ async def request_extension(
     )
 
 
-@router.get("/tasks/{task_id}/extensions", response_model=ExtensionList)
+@router.get("/tasks/{task_id}/extensions", response_model=ExtensionList, name="list_extensions")
 async def list_extensions(task_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal) -> ExtensionList:
     """Extension requests of one task, oldest first."""
     items = await service.extensions_of(session, principal=principal, task_id=task_id)
     return ExtensionList(items=[ExtensionRead.model_validate(e) for e in items])
 
 
-@router.post("/extensions/{extension_id}/decision", response_model=ExtensionRead)
+@router.post("/extensions/{extension_id}/decision", response_model=ExtensionRead, name="decide_extension")
 async def decide_extension(
     extension_id: uuid.UUID, data: ExtensionDecision, session: DBSession, principal: CurrentPrincipal
 ) -> ExtensionRead:
@@ -188,7 +203,7 @@ async def decide_extension(
     return ExtensionRead.model_validate(extension)
 
 
-@router.post("/tasks/{task_id}/verification", response_model=TaskRead)
+@router.post("/tasks/{task_id}/verification", response_model=TaskRead, name="verify")
 async def verify_task(
     task_id: uuid.UUID,
     data: Verification,
@@ -209,7 +224,7 @@ async def verify_task(
     return task_response(task, response)
 
 
-@router.get("/escalations", response_model=EscalationList)
+@router.get("/escalations", response_model=EscalationList, name="escalations")
 async def escalation_worklist(
     session: DBSession, principal: CurrentPrincipal, limit: Annotated[int, Query(ge=1, le=500)] = 200
 ) -> EscalationList:
@@ -220,7 +235,7 @@ async def escalation_worklist(
     )
 
 
-@router.post("/sweeps/overdue", response_model=SweepResult)
+@router.post("/sweeps/overdue", response_model=SweepResult, name="sweep_overdue")
 async def sweep_overdue_now(session: DBSession, principal: CurrentPrincipal) -> SweepResult:
     """Run the overdue sweep now (it also runs periodically); idempotent."""
     check_role(principal, OFFICE, "run the overdue sweep")

@@ -18,12 +18,12 @@ from shared.auth.principal import OrgPath
 from shared.pagination import PageParams, page_params, parse_ids
 from shared.service_app import DBSession
 
-router = APIRouter(prefix="/api/v1", tags=["use of results"])
+router = APIRouter(prefix="/api/v1", tags=["decisions"])
 
 IdList = Annotated[str | None, Query(max_length=20_000)]
 
 
-@router.post("/decisions", status_code=201, response_model=DecisionRead)
+@router.post("/decisions", status_code=201, response_model=DecisionRead, name="create")
 async def record_decision(
     request: Request,
     data: DecisionCreate,
@@ -43,7 +43,7 @@ async def record_decision(
     )
 
 
-@router.get("/decisions", response_model=DecisionPage)
+@router.get("/decisions", response_model=DecisionPage, name="list")
 async def list_decisions(
     session: DBSession,
     principal: CurrentPrincipal,
@@ -85,7 +85,7 @@ async def build_usage_report(session: DBSession, cycle_id: uuid.UUID, org_path: 
     )
 
 
-@router.get("/usage-report", response_model=UsageReport)
+@router.get("/usage-report", response_model=UsageReport, name="usage_report")
 async def usage_report(
     session: DBSession,
     principal: CurrentPrincipal,
