@@ -12,7 +12,7 @@ from services.feedback_svc.case.intake import apply_results_published
 from services.feedback_svc.sweeper import run_sweep_once
 from shared.db import committing
 from shared.events import make_event
-from shared.testing.plugin import client_for, started
+from shared.testing.plugin import client_for, started, wait_for
 from tests.feedback_svc.api.conftest import FUTIAN, session_body
 from tests.feedback_svc.conftest import feedback_settings
 from tests.feedback_svc.integration.test_results_intake import TRUNCATE
@@ -77,3 +77,26 @@ async def test_twin_acknowledgements_and_verifications_succeed_once(committed_ap
         case = (await http.get(f"/api/v1/cases/{case_id}", headers=office)).json()
     approved = next(r for r in verdicts if r.status_code == 200).json()["status"] == "verified"
     assert case["status"] == ("verified" if approved else "in_progress")
+
+
+async def test_the_running_service_sweeps_on_its_own(migrated, dev_keys, auth):
+    app = create_app(
+        feedback_settings(migrated, dev_keys, run_relay=False, run_consumers=False, overdue_sweep_seconds=0.2)
+    )
+    office = auth("perf_office", org_path=CITY)
+    async for running in started(app):
+        try:
+            async with client_for(running) as http:
+                case_id = await seed_case(running, http, office)
+                body = session_body("2020-03-01")
+                session = (await http.post(f"/api/v1/cases/{case_id}/sessions", headers=office, json=body)).json()
+                task_url = f"/api/v1/tasks/{session['task_ids'][0]}"
+
+                async def overdue(url: str = task_url) -> bool:
+                    task = await http.get(url, headers=office)
+                    return task.json()["overdue_at"] is not None
+
+                await wait_for(overdue, timeout=10)
+        finally:
+            async with running.state.engine.begin() as conn:
+                await conn.execute(text(TRUNCATE))
