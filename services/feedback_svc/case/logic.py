@@ -285,6 +285,13 @@ class IllegalTransition(ValueError):
         self.status, self.action = status, action
 
 
+def status_after_escalation(escalated_from: str | None) -> CaseStatus:
+    """Resolving an escalation returns the case to where it was; work already begun resumes."""
+    if escalated_from in {s.value for s in ACTIVE}:
+        return CaseStatus(escalated_from)
+    return CaseStatus.in_progress
+
+
 def next_status(status: CaseStatus, action: CaseAction) -> CaseStatus:
     try:
         return TRANSITIONS[(status, action)]

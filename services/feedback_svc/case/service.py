@@ -182,9 +182,12 @@ async def transition(
     if action == CaseAction.close and not case.reasons and CaseStatus(case.status) in logic.ACTIVE:
         # A corrected result no longer falls short: the case may close without tasks.
         case.status = CaseStatus.verified.value
+    previous = case.status
     move(case, action)
     if action == CaseAction.escalate:
-        case.escalation_reason, case.escalated_at = reason, utcnow()
+        case.escalated_from, case.escalation_reason, case.escalated_at = previous, reason, utcnow()
+    if action == CaseAction.resolve_escalation:
+        case.status = logic.status_after_escalation(case.escalated_from).value
     if action == CaseAction.close:
         case.closed_at, case.closed_by = utcnow(), principal.subject
         await emit_closed(session, case, total=total, verified=verified, overdue=overdue)

@@ -139,3 +139,11 @@ def test_transitions_either_follow_the_table_or_refuse(status, action):
     else:
         assert logic.TRANSITIONS[(status, action)] == result
         assert status != CaseStatus.closed or action == CaseAction.reopen
+
+
+@pytest.mark.parametrize(
+    ("escalated_from", "back_to"),
+    [("open", "open"), ("plan_agreed", "plan_agreed"), ("in_progress", "in_progress"), (None, "in_progress")],
+)
+def test_resolving_an_escalation_returns_to_where_the_case_was(escalated_from, back_to):
+    assert logic.status_after_escalation(escalated_from) == CaseStatus(back_to)
