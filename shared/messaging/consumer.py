@@ -136,15 +136,18 @@ class ConsumerRunner:
                     messages = await psub.fetch(self._batch, timeout=1.0)
                 except (NatsTimeoutError, TimeoutError):
                     failures = 0
+                    self.active.add(durable)
                     continue
                 except Exception as exc:
                     failures += 1
-                    if failures >= 30:
+                    self.active.discard(durable)  # not pulling: readiness says so
+                    if failures >= 5:
                         raise  # e.g. the durable was deleted: the supervisor subscribes afresh
                     log.warning("fetch for %s failed: %r", durable, exc)
                     await asyncio.sleep(1.0)
                     continue
                 failures = 0
+                self.active.add(durable)
                 await self.handle_batch(sub, messages)
         finally:
             self.active.discard(durable)
