@@ -477,5 +477,13 @@ async def run_relay(spec: ServiceSpec, database_url: str, nats_url: str) -> None
         await engine.dispose()
 
 
+def _add_dead_letters_commands() -> None:
+    from shared.messaging.dead_letters_cli import app as dead_letters_app
+
+    app.add_typer(dead_letters_app, name="dead-letters")
+
+
+_add_dead_letters_commands()
+
 if __name__ == "__main__":
     app()

@@ -8,8 +8,8 @@ marks it ``replayed``, or ``open`` again with the new error. Replaying a parked 
 it due again; discarding it lets the later events of its aggregate go out.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: the routes' parameter types name the session dependency
+# given to dead_letter_router, which FastAPI must resolve at runtime.
 import base64
 import binascii
 import datetime as dt
