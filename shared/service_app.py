@@ -24,6 +24,7 @@ from shared.messaging.outbox import OutboxRelay
 from shared.messaging.tables import MessagingTables
 from shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from shared.observability import OUTBOX_BACKLOG, health_router
+from shared.openapi import install_contract
 
 log = logging.getLogger("govperf.service")
 
@@ -52,12 +53,18 @@ def create_service_app(
     openapi_url: str = "/openapi.json",
     docs_url: str | None = "/docs",
     edge_middleware: Sequence[Middleware] = (),
+    description: str = "",
+    tags: Sequence[Mapping[str, str]] = (),
+    default_problems: Sequence[int] = (),
 ) -> FastAPI:
     """``key_set`` replaces the JWKS source (the gateway verifies with its own keys);
     ``on_startup`` hooks run after the engine and NATS exist, ``on_shutdown`` before they close;
     ``openapi_url``/``docs_url`` move FastAPI's own documents (the gateway serves aggregated ones),
     and docs are never served in production; ``edge_middleware`` (outermost first) runs inside the
-    request context and before the body cap (the gateway's CORS and rate limits)."""
+    request context and before the body cap (the gateway's CORS and rate limits). ``description``
+    and ``tags`` (name and description of each aggregate) go into the OpenAPI document, whose
+    conventions come from ``shared.openapi``; ``default_problems`` are error statuses every route
+    can answer beyond the usual ones (the gateway's 429)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -120,6 +127,9 @@ def create_service_app(
     app.state.settings = settings
     app.state.tables = tables
     install_error_handlers(app)
+    install_contract(
+        app, description=description, tags=[dict(t) for t in tags] or None, default_problems=default_problems
+    )
 
     async def database_ready() -> None:
         async with app.state.engine.connect() as conn:

@@ -17,7 +17,7 @@ from services.indicator_svc.framework.content import (
     Text4000,
     TotalPoints,
 )
-from services.indicator_svc.framework.logic import Problem
+from services.indicator_svc.framework.logic import FrameworkProblem
 from services.indicator_svc.framework.models import FrameworkStatus
 from shared.auth.principal import OrgPath
 from shared.pagination import Page
@@ -91,7 +91,8 @@ class FrameworkRead(BaseModel):
     lock_version: int
 
 
-FrameworkPage = Page[FrameworkRead]
+class FrameworkPage(Page[FrameworkRead]):
+    """One page of frameworks; pass next_cursor back as ?cursor= for the next."""
 
 
 class IndicatorRead(IndicatorSpec):
@@ -115,7 +116,7 @@ class IndicatorWrite(IndicatorSpec):
 
 class ValidationReport(BaseModel):
     valid: bool
-    problems: list[Problem]
+    problems: list[FrameworkProblem]
 
 
 ExportFormat = Literal["json", "yaml", "xlsx"]

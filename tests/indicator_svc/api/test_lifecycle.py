@@ -35,9 +35,11 @@ async def test_city_framework_is_valid_and_balanced(client, api):
 async def test_publish_freezes_the_content_and_queues_the_event(client, api, db):
     content = load_city_framework()
     draft = await api.import_city()
-    assert_problem(await api.publish(draft["id"], version=draft["lock_version"] + 1), 409)
-    assert_problem(await api.publish(draft["id"], headers={**api.office, "If-Match": '"99"'}), 409)
-    r = await api.publish(draft["id"], headers={**api.office, "If-Match": f'"{draft["lock_version"]}"'})
+    assert_problem(await api.publish(draft["id"], version=draft["lock_version"] + 1), 412)
+    url = f"{BASE}/{draft['id']}/publish"
+    assert_problem(await client.post(url, headers={**api.office, "If-Match": '"99"'}), 412)
+    assert_problem(await client.post(url, headers=api.office), 428, "If-Match")
+    r = await client.post(url, headers={**api.office, "If-Match": f'"{draft["lock_version"]}"'})
     assert r.status_code == 200, r.text
     published = r.json()
     assert published["status"] == "published" and published["published_by"] == "office-sz"
@@ -203,7 +205,9 @@ async def test_retire(client, api):
     url = f"{BASE}/{framework['id']}"
     assert_problem(await client.post(f"{url}/retire", headers=api.office), 409)  # a draft
     published = await api.published(framework["id"])
-    r = await client.post(f"{url}/retire", headers=api.office)
+    assert_problem(await client.post(f"{url}/retire", headers=api.office), 428, "If-Match")
+    assert_problem(await client.post(f"{url}/retire", headers={**api.office, "If-Match": '"1"'}), 412)
+    r = await client.post(f"{url}/retire", headers=api.office | await api.if_match(framework["id"]))
     assert r.status_code == 200, r.text
     retired = r.json()
     assert retired["status"] == "retired" and retired["retired_at"] is not None
@@ -255,7 +259,7 @@ async def test_derive_from_a_template_and_see_the_diff(client, api):
     body = {k: v for k, v in leaf.items() if k not in {"id", "framework_id", "position", "level"}}
     r = await client.put(
         f"{BASE}/{local['id']}/indicators/E1.1",
-        headers=api.office,
+        headers=api.office | await api.if_match(local["id"]),
         json={**body, "name": "GDP growth rate (Shenzhen)", "unit": "percent"},
     )
     assert r.status_code == 200, r.text
@@ -293,7 +297,8 @@ async def test_diff_between_any_two_versions(client, api):
     v1 = await api.published((await api.create_small())["id"])
     v2 = (await client.post(f"{BASE}/{v1['id']}/versions", headers=api.office)).json()
     fid = v2["id"]
-    assert (await client.delete(f"{BASE}/{fid}/indicators/S2", headers=api.office)).status_code == 204
+    h = api.office | await api.if_match(fid)
+    assert (await client.delete(f"{BASE}/{fid}/indicators/S2", headers=h)).status_code == 204
     assert (
         await api.add(
             fid,
@@ -309,7 +314,11 @@ async def test_diff_between_any_two_versions(client, api):
         )
     ).status_code == 201
     assert (
-        await client.patch(f"{BASE}/{fid}", json={"total_points": 100, "description": "v2"}, headers=api.office)
+        await client.patch(
+            f"{BASE}/{fid}",
+            json={"total_points": 100, "description": "v2"},
+            headers=api.office | await api.if_match(fid),
+        )
     ).status_code == 200
     await api.published(fid)
 
