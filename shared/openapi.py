@@ -32,7 +32,8 @@ TOKEN_URL = "/oauth/token"  # noqa: S105 (a path) the gateway's; services are on
 OPERATION_ID_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 CONTACT = {"name": "govperf platform team", "url": "https://github.com/govperf/govperf/issues"}
 LICENSE = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
-HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+SHARED_SCHEMAS = ("Problem", "ProblemItem")
+SECURITY_SCHEMES = (BEARER_SCHEME, OAUTH2_SCHEME)
 WRITE_METHODS = frozenset({"post", "put", "patch"})
 
 
@@ -198,13 +199,19 @@ def _header_names(operation: Mapping[str, Any]) -> set[str]:
     return {p["name"].lower() for p in operation.get("parameters", []) if p.get("in") == "header"}
 
 
-def default_statuses(operation: Mapping[str, Any], method: str, *, protected: bool) -> list[int]:
+def takes_input(dependant: Dependant) -> bool:
+    """Whether FastAPI validates anything of the request for this route (and so may answer 422)."""
+    own = (dependant.path_params, dependant.query_params, dependant.header_params, dependant.cookie_params)
+    return any(own) or bool(dependant.body_params) or any(takes_input(d) for d in dependant.dependencies)
+
+
+def default_statuses(operation: Mapping[str, Any], method: str, *, protected: bool, validated: bool) -> list[int]:
     """The errors every operation of this shape can answer, whatever the route adds."""
     statuses = [500]
     headers = _header_names(operation)
     if protected:
         statuses += [401, 403]
-    if operation.get("parameters") or "requestBody" in operation:
+    if validated:
         statuses.append(422)
     if method in WRITE_METHODS or "requestBody" in operation:
         statuses.append(413)
@@ -248,7 +255,10 @@ def apply_conventions(
             responses: dict[str, Any] = operation.setdefault("responses", {})
             if "422" in responses and _is_fastapi_validation(responses["422"]):
                 del responses["422"]
-            for status in [*default_statuses(operation, method.lower(), protected=protected), *default_problems]:
+            derived = default_statuses(
+                operation, method.lower(), protected=protected, validated=takes_input(route.dependant)
+            )
+            for status in [*derived, *default_problems]:
                 responses.setdefault(str(status), problem_response(status))
             operation["responses"] = dict(sorted(responses.items()))
     for unused in ("HTTPValidationError", "ValidationError"):
