@@ -127,6 +127,52 @@ async def test_database_refuses_raw_changes_to_published_content(api, db, statem
     assert (await api.get(framework["id"]))["content_hash"] == published["content_hash"]
 
 
+# Each hole the first freeze triggers left open (issue 6, item 9).
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE indicator.indicator SET framework_id = :draft WHERE framework_id = :id",  # move out
+        "UPDATE indicator.indicator SET framework_id = :id WHERE framework_id = :draft",  # move in
+        "UPDATE indicator.framework SET description = 'rewritten' WHERE id = :id",
+        "UPDATE indicator.framework SET published_by = 'someone-else' WHERE id = :id",
+        "UPDATE indicator.framework SET override_reason = 'made up afterwards' WHERE id = :id",
+        "UPDATE indicator.framework SET org_unit_id = gen_random_uuid() WHERE id = :id",
+        "UPDATE indicator.framework SET created_by = 'someone-else' WHERE id = :id",
+        "UPDATE indicator.framework SET derived_from_id = :draft WHERE id = :id",
+        "UPDATE indicator.framework SET published_at = now() - interval '1 day' WHERE id = :id",
+        "UPDATE indicator.framework SET retired_at = now() WHERE id = :id",  # retired_at without retiring
+        "UPDATE indicator.framework SET status = 'retired' WHERE id = :id",  # retiring without retired_at
+    ],
+)
+async def test_database_refuses_every_column_of_a_published_framework(api, db, statement):
+    framework = await api.create_small()
+    published = await api.published(framework["id"])
+    draft = await api.create_small()
+    with pytest.raises(DBAPIError, match=r"immutable"):
+        async with db.begin_nested():
+            await db.execute(text(statement), {"id": framework["id"], "draft": draft["id"]})
+    assert await api.get(framework["id"]) == published
+    assert [i["code"] for i in await api.indicators(framework["id"])] == ["S", "S1", "S2"]
+    assert [i["code"] for i in await api.indicators(draft["id"])] == ["S", "S1", "S2"]
+
+
+async def test_database_lets_a_published_framework_retire_once_and_then_freezes_it(api, db):
+    framework = await api.create_small()
+    await api.published(framework["id"])
+    fid = {"id": framework["id"]}
+    retire = "UPDATE indicator.framework SET status = 'retired', retired_at = now(), lock_version = lock_version + 1"
+    await db.execute(text(f"{retire} WHERE id = :id"), fid)
+    assert (await api.get(framework["id"]))["status"] == "retired"
+    for statement in (
+        "UPDATE indicator.framework SET status = 'published', retired_at = NULL WHERE id = :id",
+        "UPDATE indicator.framework SET retired_at = now() + interval '1 day' WHERE id = :id",
+        "UPDATE indicator.framework SET name = 'renamed' WHERE id = :id",
+    ):
+        with pytest.raises(DBAPIError, match=r"immutable"):
+            async with db.begin_nested():
+                await db.execute(text(statement), fid)
+
+
 async def test_publish_refuses_an_invalid_draft_listing_every_problem(client, api):
     framework = await api.create(total_points=100)
     fid = framework["id"]
