@@ -195,6 +195,13 @@ def _is_fastapi_validation(response: Mapping[str, Any]) -> bool:
     return bool(schema.get("$ref", "").endswith("/HTTPValidationError"))
 
 
+def _nullable_body(operation: Mapping[str, Any]) -> bool:
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        if any(option.get("type") == "null" for option in media.get("schema", {}).get("anyOf", [])):
+            return True
+    return False
+
+
 def _header_names(operation: Mapping[str, Any]) -> set[str]:
     return {p["name"].lower() for p in operation.get("parameters", []) if p.get("in") == "header"}
 
@@ -251,6 +258,11 @@ def apply_conventions(
             if op_id in seen:
                 raise RuntimeError(f"operation id {op_id!r} is used by {seen[op_id]} and {method} {route.path}")
             seen[op_id] = f"{method} {route.path}"
+            if _nullable_body(operation):
+                raise RuntimeError(
+                    f"{method} {route.path}: an optional body is `Annotated[X, Body()] = X()`, not `X | None` "
+                    "(generated clients would send their 'unset' marker)"
+                )
             operation["security"] = PROTECTED if protected else []
             responses: dict[str, Any] = operation.setdefault("responses", {})
             if "422" in responses and _is_fastapi_validation(responses["422"]):

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.indicator_svc.db import TABLES
@@ -46,6 +46,7 @@ MEDIA_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 MAX_FRAMEWORKS_PER_BATCH = 50
+NO_OVERRIDE = FrameworkPublish()
 BINARY: dict[str, Any] = {"schema": {"type": "string", "format": "binary"}}
 # Generators know binary bodies as octet-stream; the media types of MEDIA_TYPES work the same way.
 IMPORT_BODY: dict[str, Any] = {
@@ -407,11 +408,11 @@ async def publish(
     session: DBSession,
     principal: CurrentPrincipal,
     response: Response,
-    data: FrameworkPublish | None = None,
+    # Optional, but not nullable: generated clients send nothing rather than an encoded "unset".
+    data: Annotated[FrameworkPublish, Body()] = NO_OVERRIDE,
     if_match: IfMatch = None,
 ) -> FrameworkRead:
     """Freeze a valid draft as a published version (a policy breach needs an override reason)."""
-    data = data or FrameworkPublish()
     framework = await service.publish(
         session,
         principal=principal,
