@@ -32,6 +32,8 @@ TOKEN_URL = "/oauth/token"  # noqa: S105 (a path) the gateway's; services are on
 OPERATION_ID_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 CONTACT = {"name": "govperf platform team", "url": "https://github.com/govperf/govperf/issues"}
 LICENSE = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
+# For ``openapi_extra`` of a route that demands a token without taking a Principal dependency.
+TOKEN_REQUIRED: dict[str, Any] = {"x-token-required": True}
 SHARED_SCHEMAS = ("Problem", "ProblemItem")
 SECURITY_SCHEMES = (BEARER_SCHEME, OAUTH2_SCHEME)
 WRITE_METHODS = frozenset({"post", "put", "patch"})
@@ -249,9 +251,9 @@ def apply_conventions(
     for route in api_routes(routes):
         if not route.include_in_schema:
             continue
-        protected = requires_principal(route.dependant)
         for method in route.methods:
             operation = document["paths"][route.path_format][method.lower()]
+            protected = bool(operation.pop("x-token-required", False)) or requires_principal(route.dependant)
             op_id = operation["operationId"] = operation_id(route, method)
             if not OPERATION_ID_RE.fullmatch(op_id):
                 raise RuntimeError(f"operation id {op_id!r} of {method} {route.path} is not <aggregate>.<action>")
@@ -278,6 +280,26 @@ def apply_conventions(
     return document
 
 
+def _model_classes(base: type[BaseModel] = BaseModel) -> Iterable[type[BaseModel]]:
+    for sub in base.__subclasses__():
+        yield sub
+        yield from _model_classes(sub)
+
+
+def restore_example_nulls(document: dict[str, Any]) -> None:
+    """FastAPI drops every None from the document, so an example with ``"description": null``
+    would lose a required key; put the models' own examples back."""
+    by_name: dict[str, list[type[BaseModel]]] = {}
+    for model in _model_classes():
+        by_name.setdefault(model.__name__, []).append(model)
+    for name, schema in document.get("components", {}).get("schemas", {}).items():
+        models = by_name.get(name, [])
+        if "examples" in schema and len(models) == 1:
+            own = models[0].model_json_schema().get("examples")
+            if own is not None:
+                schema["examples"] = own
+
+
 def install_contract(
     app: FastAPI,
     *,
@@ -301,6 +323,7 @@ def install_contract(
                 license_info=LICENSE,
                 separate_input_output_schemas=False,
             )
+            restore_example_nulls(document)
             app.openapi_schema = apply_conventions(document, app.routes, default_problems=extra)
         return app.openapi_schema
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from services.gateway.api.docs import merge
@@ -70,6 +71,17 @@ def test_security_is_per_operation_and_public_routes_say_so(document):
     assert {"401", "403", "404", "409", "412", "428", "429", "503"} <= set(protected["responses"])
     assert document["servers"] == [{"url": PUBLIC_URL, "description": "the govperf gateway"}]
     assert document["info"]["license"]["name"] and document["info"]["contact"]["name"]
+
+
+def test_schema_examples_are_valid_instances(document):
+    schemas = document["components"]["schemas"]
+    resolvable = json.loads(json.dumps(schemas).replace("#/components/schemas/", "#/$defs/"))
+    with_examples = [name for name, schema in schemas.items() if schema.get("examples")]
+    assert {"indicator_FrameworkCreate", "indicator_FrameworkRead", "indicator_FrameworkPublish"} <= set(with_examples)
+    for name in with_examples:
+        validator = jsonschema.Draft202012Validator({**resolvable[name], "$defs": resolvable})
+        for example in schemas[name]["examples"]:
+            validator.validate(example)
 
 
 def test_no_input_output_schema_splits(document):
