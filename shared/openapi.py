@@ -30,7 +30,8 @@ BEARER_SCHEME, OAUTH2_SCHEME = "bearerAuth", "oauth2"
 PROTECTED: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}, {OAUTH2_SCHEME: []}]
 TOKEN_URL = "/oauth/token"  # noqa: S105 (a path) the gateway's; services are only reached through it
 OPERATION_ID_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
-CONTACT = {"name": "govperf platform team", "url": "https://github.com/govperf/govperf/issues"}
+# No public address exists yet; the lead confirms contact and license before the first release.
+CONTACT = {"name": "govperf platform team"}
 LICENSE = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
 # For ``openapi_extra`` of a route that demands a token without taking a Principal dependency.
 TOKEN_REQUIRED: dict[str, Any] = {"x-token-required": True}
