@@ -10,12 +10,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 
 from services.gateway.api.docs import merge
 from services.gateway.app import create_app as create_gateway
 from services.gateway.config import Settings as GatewaySettings
+from services.gateway.ratelimit import RateLimitMiddleware
 from services.indicator_svc.app import create_app as create_indicator
 from services.indicator_svc.config import Settings as IndicatorSettings
 from shared.errors import PROBLEM_JSON
@@ -82,6 +84,21 @@ def test_schema_examples_are_valid_instances(document):
         validator = jsonschema.Draft202012Validator({**resolvable[name], "$defs": resolvable})
         for example in schemas[name]["examples"]:
             validator.validate(example)
+
+
+async def test_the_gateways_429_validates_against_the_documented_problem(document):
+    async def ok(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    limited_app = RateLimitMiddleware(ok, per_minute=1, burst=1, token_per_minute=6)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=limited_app), base_url="http://gw") as client:
+        answers = [await client.get("/api/v1/indicator/frameworks") for _ in range(3)]
+    limited = answers[-1]
+    assert limited.status_code == 429 and limited.headers["content-type"].startswith(PROBLEM_JSON)
+    schemas = json.loads(json.dumps(document["components"]["schemas"]).replace("#/components/schemas/", "#/$defs/"))
+    jsonschema.Draft202012Validator({**schemas["Problem"], "$defs": schemas}).validate(limited.json())
+    assert "429" in document["paths"]["/api/v1/indicator/frameworks"]["get"]["responses"]
 
 
 def test_no_input_output_schema_splits(document):
