@@ -170,7 +170,12 @@ def operation_id(route: Any, method: str) -> str:
     if not route.tags:
         raise RuntimeError(f"route {route.path} has no tag: give its router tags=[<aggregate>]")
     suffix = f"_{method.lower()}" if len(route.methods) > 1 else ""
-    return f"{route.tags[0]}.{route.name}{suffix}"
+    return f"{_identifier(route.tags[0])}.{_identifier(route.name)}{suffix}"
+
+
+def _identifier(text: str) -> str:
+    """``org units`` -> ``org_units``: a tag or name as it can appear in a method name."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
 def security_schemes(token_url: str) -> dict[str, Any]:
