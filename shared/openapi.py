@@ -295,13 +295,13 @@ def _model_classes(base: type[BaseModel] = BaseModel) -> Iterable[type[BaseModel
 def restore_example_nulls(document: dict[str, Any]) -> None:
     """FastAPI drops every None from the document, so an example with ``"description": null``
     would lose a required key; put the models' own examples back."""
-    by_name: dict[str, list[type[BaseModel]]] = {}
+    by_name: dict[str, set[type[BaseModel]]] = {}
     for model in _model_classes():
-        by_name.setdefault(model.__name__, []).append(model)
+        by_name.setdefault(model.__name__, set()).add(model)
     for name, schema in document.get("components", {}).get("schemas", {}).items():
-        models = by_name.get(name, [])
+        models = by_name.get(name, set())
         if "examples" in schema and len(models) == 1:
-            own = models[0].model_json_schema().get("examples")
+            own = next(iter(models)).model_json_schema().get("examples")
             if own is not None:
                 schema["examples"] = own
 
