@@ -59,6 +59,12 @@ ETAG_HEADER: dict[str, Any] = {
     "ETag": {"description": "The version to send back in If-Match.", "schema": {"type": "string", "example": '"3"'}}
 }
 WITH_ETAG: dict[int | str, dict[str, Any]] = {200: {"description": "The framework.", "headers": ETAG_HEADER}}
+
+
+def framework_etag(status: int, description: str) -> dict[int | str, dict[str, Any]]:
+    return {status: {"description": description, "headers": ETAG_HEADER}}
+
+
 EXPORTED: dict[int | str, dict[str, Any]] = {200: {"content": {t: BINARY for t in MEDIA_TYPES.values()}}}
 EXAMPLE_CREATED: dict[int | str, dict[str, Any]] = {
     201: {
@@ -288,13 +294,14 @@ async def batch_indicators(
     name="add_indicator",
     status_code=201,
     response_model=IndicatorRead,
-    responses=problems(404, 409),
+    responses=framework_etag(201, "The indicator; ETag is the framework's new version.") | problems(404, 409),
 )
 async def add_indicator(
     framework_id: uuid.UUID,
     data: IndicatorWrite,
     session: DBSession,
     principal: CurrentPrincipal,
+    response: Response,
     if_match: IfMatch = None,
 ) -> IndicatorRead:
     """Add an indicator to a draft (appended after its siblings)."""
@@ -305,6 +312,7 @@ async def add_indicator(
         spec=_spec(data),
         expected_version=expected_version(if_match, data.version),
     )
+    response.headers.update(await _framework_etag(session, framework_id))
     return await _read_one(session, indicator)
 
 
@@ -312,7 +320,7 @@ async def add_indicator(
     "/frameworks/{framework_id}/indicators/{code}",
     name="replace_indicator",
     response_model=IndicatorRead,
-    responses=problems(404, 409),
+    responses=framework_etag(200, "The indicator; ETag is the framework's new version.") | problems(404, 409),
 )
 async def replace_indicator(
     framework_id: uuid.UUID,
@@ -320,6 +328,7 @@ async def replace_indicator(
     data: IndicatorWrite,
     session: DBSession,
     principal: CurrentPrincipal,
+    response: Response,
     if_match: IfMatch = None,
 ) -> IndicatorRead:
     """Replace one indicator of a draft; a new code renames it and keeps its children."""
@@ -331,6 +340,7 @@ async def replace_indicator(
         spec=_spec(data),
         expected_version=expected_version(if_match, data.version),
     )
+    response.headers.update(await _framework_etag(session, framework_id))
     return await _read_one(session, indicator)
 
 
@@ -338,7 +348,7 @@ async def replace_indicator(
     "/frameworks/{framework_id}/indicators/{code}",
     name="delete_indicator",
     status_code=204,
-    responses=problems(404, 409),
+    responses=framework_etag(204, "Deleted; ETag is the framework's new version.") | problems(404, 409),
 )
 async def delete_indicator(
     framework_id: uuid.UUID,
@@ -357,7 +367,13 @@ async def delete_indicator(
         cascade=cascade,
         expected_version=expected_version(if_match),
     )
-    return Response(status_code=204)
+    return Response(status_code=204, headers=await _framework_etag(session, framework_id))
+
+
+async def _framework_etag(session: DBSession, framework_id: uuid.UUID) -> dict[str, str]:
+    """The framework's ETag after a write to its indicators (the write loaded it: no query)."""
+    framework = await session.get(Framework, framework_id)
+    return {"ETag": etag(framework)} if framework is not None else {}
 
 
 def _spec(data: IndicatorWrite) -> IndicatorSpec:

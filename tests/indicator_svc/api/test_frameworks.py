@@ -2,7 +2,7 @@
 
 import uuid
 
-from tests.indicator_svc.api.support import BASE, ORG_UNIT, SZ, assert_problem
+from tests.indicator_svc.api.support import BASE, ORG_UNIT, SMALL_INDICATORS, SZ, assert_problem
 
 
 async def test_create_draft_answers_201_with_location_and_etag(client, api):
@@ -292,3 +292,22 @@ async def test_health_endpoints_answer_without_a_token(client):
     assert (await client.get("/healthz")).status_code == 200
     ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.text
+
+
+async def test_indicator_writes_answer_the_frameworks_new_etag(client, api):
+    """A client adds, replaces and deletes indicators in a row with the ETag of each answer, no rereads."""
+    framework = await api.create()
+    url = f"{BASE}/{framework['id']}/indicators"
+    tag = '"1"'
+    for body in SMALL_INDICATORS:
+        r = await client.post(url, json=body, headers={**api.office, "If-Match": tag})
+        assert r.status_code == 201, r.text
+        assert r.headers["etag"] != tag
+        tag = r.headers["etag"]
+    r = await client.put(
+        f"{url}/S1", json={**SMALL_INDICATORS[1], "name": "Jobs"}, headers={**api.office, "If-Match": tag}
+    )
+    assert r.status_code == 200, r.text
+    r = await client.delete(f"{url}/S2", headers={**api.office, "If-Match": r.headers["etag"]})
+    assert r.status_code == 204, r.text
+    assert r.headers["etag"] == f'"{(await api.get(framework["id"]))["lock_version"]}"'
