@@ -40,6 +40,7 @@ SYSTEM_ACTOR = "system"
 FIRST_ADMIN_LOCK_ID = 0x67766164
 # Serializes org-unit assignments while only their consistency can be checked ("gvou").
 ORG_ASSIGNMENT_LOCK_ID = 0x67766F75
+MAX_AUDITED_IDS = 200
 FIRST_ADMIN_PASSWORD_FILE = "first-admin-password"  # noqa: S105 - a file name
 
 
@@ -128,18 +129,60 @@ async def check_org_unit(
         raise _org_mismatch(f"The org path {org_path} belongs to org unit {other.org_unit_id} for other accounts.")
 
 
-async def apply_org_unit_change(session: AsyncSession, *, change: OrgUnitChanged, changed_at: dt.datetime) -> None:
+async def apply_org_unit_change(session: AsyncSession, *, change: OrgUnitChanged, changed_at: dt.datetime) -> int:
     """Keep the copy of appraisal's org tree: the unit's state after ``changed_at``, unless a newer
-    change of the unit has already been applied (a late redelivery never rolls the copy back)."""
+    change of the unit has already been applied (a late redelivery never rolls the copy back).
+    Accounts of a unit that moved follow it: their org path changes and their tokens stop working
+    (a stale path would be a stale scope). Returns how many accounts moved."""
     values = change.model_dump() | {"changed_at": changed_at}
     insert = pg_insert(OrgUnit).values(**values)
-    await session.execute(
+    applied = await session.scalar(
         insert.on_conflict_do_update(
             index_elements=[OrgUnit.id],
             set_={name: insert.excluded[name] for name in values if name != "id"},
             where=OrgUnit.changed_at <= insert.excluded.changed_at,
-        )
+        ).returning(OrgUnit.id)
     )
+    if applied is None or change.deleted:
+        return 0
+    moved_users = await session.execute(
+        update(User)
+        .where(User.org_unit_id == change.id, User.org_path != change.org_path)
+        .values(
+            org_path=change.org_path,
+            security_stamp=User.security_stamp + 1,
+            lock_version=User.lock_version + 1,
+            updated_at=utcnow(),
+        )
+        .returning(User.id),
+        execution_options={"synchronize_session": False},
+    )
+    user_ids = [str(user_id) for user_id in moved_users.scalars()]
+    moved_clients = await session.execute(
+        update(ApiClient)
+        .where(ApiClient.org_unit_id == change.id, ApiClient.org_path != change.org_path)
+        .values(org_path=change.org_path, security_stamp=ApiClient.security_stamp + 1)
+        .returning(ApiClient.client_id),
+        execution_options={"synchronize_session": False},
+    )
+    client_ids = list(moved_clients.scalars())
+    if user_ids or client_ids:
+        await record(
+            session,
+            actor=None,
+            action="org_unit.moved",
+            target_type="org_unit",
+            target_id=change.id,
+            details={
+                "org_path": change.org_path,
+                "user_count": len(user_ids),
+                "client_count": len(client_ids),
+                # Bounded: a unit holds tens of accounts, but an audit row must stay small.
+                "users": user_ids[:MAX_AUDITED_IDS],
+                "clients": client_ids[:MAX_AUDITED_IDS],
+            },
+        )
+    return len(user_ids) + len(client_ids)
 
 
 def _org_mismatch(detail: str) -> Unprocessable:
