@@ -30,6 +30,7 @@ from shared.db import committing
 from tests.gateway.api.support import PASSWORD, PROBLEM_JSON, TOKEN_URL, Identity, bearer, unit_of
 
 USERS = "/api/v1/admin/users"
+GUESSES = 20
 GUESSER, OWNER = ("198.51.100.66", 4711), ("192.0.2.10", 4711)
 
 
@@ -67,19 +68,23 @@ async def committed_user(gateway_app: FastAPI) -> AsyncIterator[User]:
 
 
 async def test_parallel_wrong_guesses_cannot_defeat_the_lockout(gateway_app: FastAPI, committed_user: User):
-    """7 guesses at once (max_failed_logins is 3): before the fix they left one failure and no lock."""
+    """Many guesses at once (max_failed_logins is 3): before the fix a late guess cleared the lock an
+    earlier one had set (7 parallel guesses left one failure and no lock), and the right password worked."""
     async with client_at(gateway_app, GUESSER) as guesser:
         answers = await asyncio.gather(
-            *(guesser.post(TOKEN_URL, data=login_form(committed_user.username, f"guess {i} wrong")) for i in range(7))
+            *(
+                guesser.post(TOKEN_URL, data=login_form(committed_user.username, f"guess {i} wrong"))
+                for i in range(GUESSES)
+            )
         )
-        assert [a.status_code for a in answers] == [400] * 7
+        assert [a.status_code for a in answers] == [400] * GUESSES
         right = await guesser.post(TOKEN_URL, data=login_form(committed_user.username, PASSWORD))
         assert right.status_code == 400  # the source is locked out; the right password does not help
     async with gateway_app.state.sessionmaker() as session:
         throttle = await session.get(LoginThrottle, (committed_user.id, GUESSER[0]))
         user = await session.get(User, committed_user.id)
     assert throttle is not None and throttle.locked_until is not None
-    # Exactly max_failed_logins guesses were checked; the other four met the lock.
+    # Exactly max_failed_logins guesses were checked; the others met the lock.
     assert user is not None and user.locked_until is not None and user.failed_logins == 3
     # Only the guesser's address is locked: the owner elsewhere signs in.
     async with client_at(gateway_app, OWNER) as owner:
