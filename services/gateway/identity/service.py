@@ -92,11 +92,17 @@ def in_subtree(org_path: str) -> Any:
 
 
 async def check_org_unit(
-    session: AsyncSession, *, org_unit_id: uuid.UUID, org_path: str, except_user: uuid.UUID | None = None
+    session: AsyncSession,
+    *,
+    org_unit_id: uuid.UUID,
+    org_path: str,
+    except_user: uuid.UUID | None = None,
+    against_accounts: bool = True,
 ) -> None:
     """An account's org unit and org path must name the same unit. Once appraisal has published its
     org tree (``org_unit``), the unit must exist there, undeleted, at that path; before that, the
-    pair must agree with every account already registered (one path per unit, one unit per path)."""
+    pair must agree with every account already registered (one path per unit, one unit per path),
+    unless ``against_accounts`` is False (an external issuer's ids need not be ours)."""
     if org_path == logic.ROOT_ORG_PATH or org_unit_id == logic.ROOT_ORG_UNIT_ID:
         if (org_unit_id, org_path) != (logic.ROOT_ORG_UNIT_ID, logic.ROOT_ORG_PATH):
             raise _org_mismatch(f"The platform root {logic.ROOT_ORG_PATH} goes with org unit {logic.ROOT_ORG_UNIT_ID}.")
@@ -110,6 +116,8 @@ async def check_org_unit(
             )
         if unit.org_path != org_path:
             raise _org_mismatch(f"Org unit {org_unit_id} is at {unit.org_path}.")
+        return
+    if not against_accounts:
         return
     await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ORG_ASSIGNMENT_LOCK_ID})
     mismatched = ((User.org_unit_id == org_unit_id) & (User.org_path != org_path)) | (

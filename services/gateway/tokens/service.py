@@ -252,7 +252,8 @@ async def exchange_external_token(
         raise errors.OAuthError("invalid_grant", "The subject token is invalid or expired.") from None
     grant = external_grant(issuer, claims)
     try:
-        await check_org_unit(session, org_unit_id=grant.org_unit_id, org_path=grant.org_path)
+        # Against the org tree once appraisal has published it; until then the issuer's unit ids stand.
+        await check_org_unit(session, org_unit_id=grant.org_unit_id, org_path=grant.org_path, against_accounts=False)
     except Unprocessable as exc:
         raise errors.OAuthError("invalid_grant", f"The subject token's org unit is refused: {exc.detail}") from None
     person = await record_external_identity(

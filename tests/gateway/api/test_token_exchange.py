@@ -145,3 +145,9 @@ async def test_an_external_org_unit_must_match_the_org_tree(client, db, external
     assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
     right = await exchange(client, external_token(external_idp, org_id=str(unit), org_path="/gd/sz"))
     assert right.status_code == 200, right.text
+
+
+async def test_before_the_org_tree_arrives_an_issuer_keeps_its_own_unit_ids(client, ident: Identity, external_idp):
+    await ident.user("department", org_path="/gd/sz")  # a local account names another id for /gd/sz
+    r = await exchange(client, external_token(external_idp, org_id=str(uuid.uuid4()), org_path="/gd/sz"))
+    assert r.status_code == 200, r.text
