@@ -109,6 +109,18 @@ async def test_nobody_can_lock_the_admin_out_from_another_address(gateway_app: F
             assert (await v6b.post(TOKEN_URL, data=login_form(admin.username, PASSWORD))).status_code == 400
 
 
+async def test_an_admin_unlock_clears_every_locked_address(gateway_app: FastAPI, ident: Identity, client):
+    user = await ident.user()
+    _, admin = await ident.headers("admin", org_path="/")
+    async with client_at(gateway_app, GUESSER) as guesser:
+        for _ in range(3):
+            await guesser.post(TOKEN_URL, data=login_form(user.username, "wrong wrong wrong"))
+        assert (await guesser.post(TOKEN_URL, data=login_form(user.username, PASSWORD))).status_code == 400
+        r = await client.patch(f"{USERS}/{user.id}", json={"unlock": True}, headers=admin)
+        assert r.status_code == 200 and r.json()["locked_until"] is None and r.json()["failed_logins"] == 0
+        assert (await guesser.post(TOKEN_URL, data=login_form(user.username, PASSWORD))).status_code == 200
+
+
 async def test_the_password_change_endpoint_is_throttled_like_the_token_endpoint(gateway_app: FastAPI, ident: Identity):
     user = await ident.user()
     body = {"username": user.username, "current_password": "wrong wrong wrong", "new_password": "a brand new one"}

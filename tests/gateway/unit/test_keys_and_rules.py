@@ -182,3 +182,24 @@ def test_the_max_failures_th_guess_in_a_row_locks_and_old_failures_are_forgotten
 )
 def test_login_sources_group_an_ipv6_subscriber_prefix(host: str | None, source: str):
     assert logic.login_source(host) == source
+
+
+@given(
+    held=st.frozensets(st.sampled_from(list(Role))),
+    target=st.lists(st.sampled_from(list(Role)), max_size=4),
+)
+def test_an_office_never_grants_a_reserved_role_or_one_beyond_its_own(held: frozenset[Role], target: list[Role]):
+    """Whatever an office holds, what it may give is staff roles plus its own, never a reserved one;
+    and it is refused exactly when the target's roles go beyond that."""
+    office = principal(Role.perf_office, *held)
+    if Role.admin in office.roles:
+        return  # an admin manages everyone
+    grantable = logic.grantable_roles(office)
+    assert not grantable & logic.ADMIN_GRANTED
+    assert grantable <= logic.OFFICE_GRANTED | office.roles
+    try:
+        logic.check_may_manage_user(office, target_id=None, org_paths=["/gd/sz/a"], roles=target)
+        allowed = True
+    except Forbidden:
+        allowed = False
+    assert allowed == (set(target) <= grantable)
