@@ -419,11 +419,11 @@ async def ensure_first_admin(session: AsyncSession, *, password: str | None, pas
     """On a fresh identity schema, create ``admin`` at ``/``. Returns the password when it was generated
     (then it must be changed before the first token), None when it came from the settings or users
     already exist."""
-    if password is not None:
-        check_configured_admin_password(password)
     await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": FIRST_ADMIN_LOCK_ID})
     if await session.scalar(select(exists().where(User.id.is_not(None)))):
         return None
+    if password is not None:
+        check_configured_admin_password(password)
     generated = None if password else generate_secret()
     data = UserCreate(
         username=FIRST_ADMIN_USERNAME,

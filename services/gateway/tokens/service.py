@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.config import ExternalIssuer, Settings
@@ -112,6 +112,18 @@ async def authenticate_user(
             after.locked_until,
         )
         user.failed_logins += 1
+        # Sources whose failures are forgotten and whose lock has run out are dead weight: pruned here,
+        # so a guesser rotating addresses leaves at most one window's worth of rows per account.
+        window_start = now - dt.timedelta(seconds=settings.lockout_seconds)
+        await session.execute(
+            delete(LoginThrottle).where(
+                LoginThrottle.user_id == user.id,
+                LoginThrottle.source != source,
+                LoginThrottle.last_failure_at < window_start,
+                (LoginThrottle.locked_until.is_(None)) | (LoginThrottle.locked_until <= now),
+            ),
+            execution_options={"synchronize_session": False},
+        )
         if after.locked_until is not None:
             user.locked_until = after.locked_until
             log.warning("login of user %s locked for source %s until %s", user.id, source, after.locked_until)

@@ -287,3 +287,27 @@ async def test_legacy_encrypted_signing_keys_are_re_encrypted_and_still_sign(gat
     assert stored is not None and not is_legacy_encryption(stored) and stored.startswith("govperf-key-v2$scrypt$")
     assert decrypt_private_pem(stored, passphrase, kid=jwk["kid"]) == pem
     assert await reencrypt_legacy_keys(db, passphrase=passphrase) == 0
+
+
+async def test_forgotten_sources_are_pruned_on_the_next_failure(ident: Identity, db):
+    user = await ident.user()
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    db.add_all(
+        [
+            LoginThrottle(user_id=user.id, source=f"203.0.113.{i}", failures=2, last_failure_at=long_ago)
+            for i in range(50)
+        ]
+    )
+    db.add(
+        LoginThrottle(
+            user_id=user.id,
+            source="203.0.113.200",
+            failures=0,
+            last_failure_at=long_ago,
+            locked_until=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5),
+        )
+    )
+    await db.flush()
+    assert (await ident.login(user.username, "wrong wrong wrong")).status_code == 400
+    left = set(await db.scalars(select(LoginThrottle.source).where(LoginThrottle.user_id == user.id)))
+    assert left == {"203.0.113.200", "127.0.0.1"}  # the live lock and the new failure stay
