@@ -293,8 +293,8 @@ def print_banner(infra: Infra, data_dir: Path) -> None:
     typer.echo(f"  API docs   {GATEWAY_URL}/docs      GraphQL  {GATEWAY_URL}/graphql")
     typer.echo(f"  REST       {GATEWAY_URL}/api/v1/<service>/...   e.g. /api/v1/indicator/frameworks")
     typer.echo(
-        "Get a token (user admin; password from GOVPERF_ADMIN_PASSWORD, or printed once by the gateway "
-        "on its first start):"
+        "Get a token (user admin; password from GOVPERF_ADMIN_PASSWORD, or generated on the first start into "
+        f"{data_dir}/keys/first-admin-password and to be changed first: POST /api/v1/account/password):"
     )
     typer.echo(f"  TOKEN=$(curl -s -X POST {GATEWAY_URL}/oauth/token -d grant_type=password -d username=admin \\")
     typer.echo('      --data-urlencode "password=$GOVPERF_ADMIN_PASSWORD" | jq -r .access_token)')
