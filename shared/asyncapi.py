@@ -3,7 +3,8 @@
 Discovery follows the house rule that an event type is a module constant next to its payload model:
 in ``contracts/*.py`` and every ``services/<svc>/**/events.py``, a constant whose value looks like
 ``<service>.<aggregate>.<verb>`` pairs with the model named ``AggregateVerb`` (or
-``ServiceAggregateVerb``). An event type without such a model is an error, so nothing is left out.
+``ServiceAggregateVerb``; case and underscores aside). An event type without such a model is an
+error, so nothing is left out.
 
 The generated document is committed (``contracts/asyncapi.json``) and served by the gateway; a test
 regenerates it and fails when an event changed without it (``govperf asyncapi`` rewrites it)."""
@@ -47,6 +48,10 @@ def _camel(*parts: str) -> str:
     return "".join(word.capitalize() for part in parts for word in part.split("_"))
 
 
+def _key(*parts: str) -> str:
+    return "".join(parts).replace("_", "").lower()
+
+
 def _event_modules() -> Iterator[ModuleType]:
     contracts = importlib.import_module("contracts")
     for info in pkgutil.iter_modules(contracts.__path__):
@@ -65,19 +70,19 @@ def catalog() -> dict[str, type[BaseModel]]:
             if not (name.isupper() and isinstance(value, str) and EVENT_TYPE_RE.fullmatch(value)):
                 continue
             service, aggregate, verb = value.split(".")
-            candidates = [_camel(aggregate, verb), _camel(service, aggregate, verb)]
-            model = next(
-                (
-                    m
-                    for m in (getattr(module, c, None) for c in candidates)
-                    if isinstance(m, type) and issubclass(m, BaseModel)
-                ),
-                None,
-            )
-            if model is None:
+            # Compared without case or underscores: orgunit.changed pairs with OrgUnitChanged.
+            wanted = {_key(aggregate, verb), _key(service, aggregate, verb)}
+            models = [
+                m
+                for m in vars(module).values()
+                if isinstance(m, type) and issubclass(m, BaseModel) and _key(m.__name__) in wanted
+            ]
+            if not models:
                 raise CatalogError(
-                    f"{module.__name__}.{name} = {value!r} has no payload model {' or '.join(candidates)}"
+                    f"{module.__name__}.{name} = {value!r} has no payload model {_camel(aggregate, verb)} "
+                    f"or {_camel(service, aggregate, verb)}"
                 )
+            model = models[0]
             if found.setdefault(value, model) is not model:
                 raise CatalogError(f"{value} has two payload models: {found[value].__name__} and {model.__name__}")
     return dict(sorted(found.items()))

@@ -12,7 +12,7 @@ from services.feedback_svc.api.usage import router as usage_router
 from services.feedback_svc.config import Settings, get_settings
 from services.feedback_svc.consumers import HANDLERS
 from services.feedback_svc.db import TABLES
-from services.feedback_svc.sweeper import start_sweeper, stop_sweeper
+from services.feedback_svc.sweeper import overdue_sweep_task
 from shared.evidence import EvidenceStore
 from shared.service_app import create_service_app
 
@@ -25,8 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[cases_router, tasks_router, usage_router, meetings_router, public_router],
         tables=TABLES,
         handlers=HANDLERS,
-        on_startup=[start_sweeper],
-        on_shutdown=[stop_sweeper],
+        periodic_tasks=[overdue_sweep_task(settings.overdue_sweep_seconds)] if settings.overdue_sweep_seconds else [],
     )
     app.state.evidence = EvidenceStore(settings.evidence_dir, max_bytes=settings.max_evidence_bytes)
     return app

@@ -1,49 +1,32 @@
-"""Runs the overdue sweep in this replica every ``overdue_sweep_seconds``.
-
-Several replicas may run it at once: ``sweep_overdue`` marks each task exactly once."""
+"""The overdue sweep as a periodic task (``shared.periodic``): one replica per round runs it,
+and ``sweep_overdue`` itself marks each task exactly once even if two rounds ever overlapped."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
-from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.feedback_svc.task.service import sweep_overdue
-from shared.db import committing
+from shared.periodic import PeriodicTask
 
 log = logging.getLogger("govperf.feedback.sweep")
 
+TASK_NAME = "feedback.overdue_sweep"
 
-async def run_sweep_once(app: FastAPI) -> int:
-    async with app.state.sessionmaker() as session, committing(session):
+
+async def sweep_round(connection: AsyncConnection) -> int:
+    """One round on the periodic runner's connection: mark, write the events, commit."""
+    session = AsyncSession(bind=connection, expire_on_commit=False, autoflush=False)
+    try:
         marked = await sweep_overdue(session)
+        await session.commit()
+    finally:
+        await session.close()
     if marked:
         log.info("marked %s task(s) overdue", marked)
-        app.state.relay.wake()
     return marked
 
 
-async def sweep_forever(app: FastAPI, interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await run_sweep_once(app)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - database down: try again next round
-            log.warning("overdue sweep failed: %s", exc)
-
-
-async def start_sweeper(app: FastAPI) -> None:
-    interval = app.state.settings.overdue_sweep_seconds
-    app.state.sweeper = asyncio.create_task(sweep_forever(app, interval), name="overdue-sweep") if interval else None
-
-
-async def stop_sweeper(app: FastAPI) -> None:
-    task = app.state.sweeper
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def overdue_sweep_task(interval_seconds: float) -> PeriodicTask:
+    return PeriodicTask(name=TASK_NAME, interval_seconds=interval_seconds, run=sweep_round)

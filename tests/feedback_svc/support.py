@@ -108,3 +108,10 @@ def three_counties() -> list[ObjectResult]:
             "Nanshan", leaves=[leaf("ECO-01", 5.0, 6.0, name="GDP growth"), leaf("SAT-01", 78, 80, kind="satisfaction")]
         ),
     ]
+
+
+async def if_match(http: Any, url: str, headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` plus If-Match with the ETag of a fresh read of ``url`` (updates require it)."""
+    response = await http.get(url, headers=headers)
+    assert response.status_code == 200, response.text
+    return headers | {"If-Match": response.headers["ETag"]}

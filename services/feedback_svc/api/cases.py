@@ -28,6 +28,7 @@ from services.feedback_svc.case.schemas import (
 from shared.api import IdempotencyKey, IfMatch, expected_version
 from shared.auth.deps import CurrentPrincipal
 from shared.auth.principal import OrgPath
+from shared.openapi import problems
 from shared.pagination import PageParams, page_params, parse_ids
 from shared.service_app import DBSession
 
@@ -41,7 +42,7 @@ def session_read(record: CounselingSession, task_ids: list[uuid.UUID]) -> Sessio
     return SessionRead.model_validate(record).model_copy(update={"task_ids": task_ids})
 
 
-@router.put("/plans/{plan_id}/case-policy", response_model=CasePolicyRead, name="put_policy")
+@router.put("/plans/{plan_id}/case-policy", response_model=CasePolicyRead, name="put_policy", responses=problems(409))
 async def put_case_policy(
     plan_id: uuid.UUID,
     data: CasePolicyWrite,
@@ -58,7 +59,7 @@ async def put_case_policy(
     return CasePolicyRead.model_validate(policy)
 
 
-@router.get("/plans/{plan_id}/case-policy", response_model=CasePolicyRead, name="get_policy")
+@router.get("/plans/{plan_id}/case-policy", response_model=CasePolicyRead, name="get_policy", responses=problems(404))
 async def get_case_policy(
     plan_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response
 ) -> CasePolicyRead:
@@ -88,7 +89,7 @@ async def list_cases(
     return CasePage(items=[CaseRead.model_validate(c) for c in items], next_cursor=next_cursor)
 
 
-@router.get("/cases/{case_id}", response_model=CaseRead, name="get")
+@router.get("/cases/{case_id}", response_model=CaseRead, name="get", responses=problems(404))
 async def get_case(case_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response) -> CaseRead:
     """One case with its recommendations; the ETag guards transitions."""
     case = await service.get_case(session, principal=principal, case_id=case_id)
@@ -96,7 +97,7 @@ async def get_case(case_id: uuid.UUID, session: DBSession, principal: CurrentPri
     return CaseRead.model_validate(case)
 
 
-@router.post("/cases/{case_id}/transitions", response_model=CaseRead, name="transition")
+@router.post("/cases/{case_id}/transitions", response_model=CaseRead, name="transition", responses=problems(404, 409))
 async def transition_case(
     case_id: uuid.UUID,
     data: CaseTransition,
@@ -130,7 +131,13 @@ async def results_of_cases(
     )
 
 
-@router.post("/cases/{case_id}/sessions", status_code=201, response_model=SessionRead, name="record_session")
+@router.post(
+    "/cases/{case_id}/sessions",
+    status_code=201,
+    response_model=SessionRead,
+    name="record_session",
+    responses=problems(404, 409),
+)
 async def record_session(
     request: Request,
     case_id: uuid.UUID,
@@ -156,7 +163,7 @@ async def record_session(
     )
 
 
-@router.get("/cases/{case_id}/sessions", response_model=SessionList, name="list_sessions")
+@router.get("/cases/{case_id}/sessions", response_model=SessionList, name="list_sessions", responses=problems(404))
 async def list_case_sessions(case_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal) -> SessionList:
     """Counseling sessions of one case, oldest first."""
     case = await service.get_case(session, principal=principal, case_id=case_id)
@@ -175,7 +182,12 @@ async def _sessions(session: DBSession, principal: Any, case_ids: list[uuid.UUID
     return SessionList(items=[session_read(r, tasks.get(r.id, [])) for r in records])
 
 
-@router.post("/sessions/{session_id}/acknowledgement", response_model=SessionRead, name="acknowledge_session")
+@router.post(
+    "/sessions/{session_id}/acknowledgement",
+    response_model=SessionRead,
+    name="acknowledge_session",
+    responses=problems(404, 409),
+)
 async def acknowledge_session(
     session_id: uuid.UUID, data: Acknowledgement, session: DBSession, principal: CurrentPrincipal
 ) -> SessionRead:

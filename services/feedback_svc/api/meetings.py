@@ -13,6 +13,7 @@ from services.feedback_svc.meeting import service
 from services.feedback_svc.meeting.schemas import MeetingCreate, MeetingPage, MeetingRead
 from shared.api import IdempotencyKey
 from shared.auth.deps import CurrentPrincipal
+from shared.openapi import problems
 from shared.pagination import PageParams, page_params, parse_ids
 from shared.service_app import DBSession
 
@@ -50,7 +51,7 @@ async def list_meetings(
     return MeetingPage(items=[MeetingRead.model_validate(m) for m in items], next_cursor=next_cursor)
 
 
-@router.get("/meetings/{meeting_id}", response_model=MeetingRead, name="get")
+@router.get("/meetings/{meeting_id}", response_model=MeetingRead, name="get", responses=problems(404))
 async def get_meeting(
     meeting_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response
 ) -> MeetingRead:
@@ -63,7 +64,7 @@ async def get_meeting(
 @router.get(
     "/meetings/{meeting_id}/minutes",
     response_class=PlainTextResponse,
-    responses={200: {"content": {"text/markdown": {}}}},
+    responses={200: {"content": {"text/markdown": {}}}, **problems(404)},
     name="minutes",
 )
 async def meeting_minutes(

@@ -12,13 +12,14 @@ from services.feedback_svc.case import service as cases
 from services.feedback_svc.case.schemas import PublicCasePage, PublicCaseSummary
 from services.feedback_svc.usage.schemas import UsageReport
 from shared.auth.principal import OrgPath
+from shared.openapi import problems
 from shared.pagination import PageParams, page_params
 from shared.service_app import DBSession
 
 router = APIRouter(prefix="/public", tags=["public"])
 
 
-@router.get("/usage-report", response_model=UsageReport, name="usage_report")
+@router.get("/usage-report", response_model=UsageReport, name="usage_report", responses=problems(404))
 async def public_usage_report(
     session: DBSession, cycle_id: uuid.UUID, org_path: Annotated[OrgPath, Query()] = "/"
 ) -> UsageReport:

@@ -34,6 +34,7 @@ from shared.auth.deps import CurrentPrincipal
 from shared.auth.principal import OrgPath
 from shared.errors import PayloadTooLarge, Unprocessable
 from shared.evidence import EvidenceStore
+from shared.openapi import problems
 from shared.pagination import PageParams, page_params, parse_ids
 from shared.service_app import DBSession
 
@@ -80,7 +81,7 @@ async def list_tasks(
     return TaskPage(items=[TaskRead.model_validate(t) for t in items], next_cursor=next_cursor)
 
 
-@router.get("/tasks/{task_id}", response_model=TaskRead, name="get")
+@router.get("/tasks/{task_id}", response_model=TaskRead, name="get", responses=problems(404))
 async def get_task(task_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response) -> TaskRead:
     """One rectification task; the ETag guards progress and verification."""
     return task_response(await service.get_task(session, principal=principal, task_id=task_id), response)
@@ -116,7 +117,7 @@ async def upload_evidence(request: Request, principal: CurrentPrincipal) -> Evid
 @router.get(
     "/evidence/{sha256}",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={200: {"content": {"application/octet-stream": {}}}, **problems(404)},
     name="download_evidence",
 )
 async def download_evidence(request: Request, sha256: Sha256Path, principal: CurrentPrincipal) -> Response:
@@ -130,7 +131,13 @@ async def missing_evidence(store: EvidenceStore, names: list[str]) -> list[str]:
     return await asyncio.to_thread(lambda: [n for n in names if not store.path_of(n).is_file()])
 
 
-@router.post("/tasks/{task_id}/progress", status_code=201, response_model=ProgressRead, name="add_progress")
+@router.post(
+    "/tasks/{task_id}/progress",
+    status_code=201,
+    response_model=ProgressRead,
+    name="add_progress",
+    responses=problems(404, 409),
+)
 async def add_progress(
     request: Request,
     task_id: uuid.UUID,
@@ -158,14 +165,20 @@ async def add_progress(
     )
 
 
-@router.get("/tasks/{task_id}/progress", response_model=ProgressList, name="list_progress")
+@router.get("/tasks/{task_id}/progress", response_model=ProgressList, name="list_progress", responses=problems(404))
 async def list_progress(task_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal) -> ProgressList:
     """Progress updates of one task, oldest first."""
     items = await service.progress_of(session, principal=principal, task_id=task_id)
     return ProgressList(items=[ProgressRead.model_validate(p) for p in items])
 
 
-@router.post("/tasks/{task_id}/extensions", status_code=201, response_model=ExtensionRead, name="request_extension")
+@router.post(
+    "/tasks/{task_id}/extensions",
+    status_code=201,
+    response_model=ExtensionRead,
+    name="request_extension",
+    responses=problems(404, 409),
+)
 async def request_extension(
     request: Request,
     task_id: uuid.UUID,
@@ -185,14 +198,21 @@ async def request_extension(
     )
 
 
-@router.get("/tasks/{task_id}/extensions", response_model=ExtensionList, name="list_extensions")
+@router.get(
+    "/tasks/{task_id}/extensions", response_model=ExtensionList, name="list_extensions", responses=problems(404)
+)
 async def list_extensions(task_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal) -> ExtensionList:
     """Extension requests of one task, oldest first."""
     items = await service.extensions_of(session, principal=principal, task_id=task_id)
     return ExtensionList(items=[ExtensionRead.model_validate(e) for e in items])
 
 
-@router.post("/extensions/{extension_id}/decision", response_model=ExtensionRead, name="decide_extension")
+@router.post(
+    "/extensions/{extension_id}/decision",
+    response_model=ExtensionRead,
+    name="decide_extension",
+    responses=problems(404, 409),
+)
 async def decide_extension(
     extension_id: uuid.UUID, data: ExtensionDecision, session: DBSession, principal: CurrentPrincipal
 ) -> ExtensionRead:
@@ -203,7 +223,7 @@ async def decide_extension(
     return ExtensionRead.model_validate(extension)
 
 
-@router.post("/tasks/{task_id}/verification", response_model=TaskRead, name="verify")
+@router.post("/tasks/{task_id}/verification", response_model=TaskRead, name="verify", responses=problems(404, 409))
 async def verify_task(
     task_id: uuid.UUID,
     data: Verification,

@@ -15,6 +15,7 @@ from services.feedback_svc.usage.schemas import DecisionCreate, DecisionKind, De
 from shared.api import IdempotencyKey
 from shared.auth.deps import CurrentPrincipal
 from shared.auth.principal import OrgPath
+from shared.openapi import problems
 from shared.pagination import PageParams, page_params, parse_ids
 from shared.service_app import DBSession
 
@@ -85,7 +86,7 @@ async def build_usage_report(session: DBSession, cycle_id: uuid.UUID, org_path: 
     )
 
 
-@router.get("/usage-report", response_model=UsageReport, name="usage_report")
+@router.get("/usage-report", response_model=UsageReport, name="usage_report", responses=problems(404))
 async def usage_report(
     session: DBSession,
     principal: CurrentPrincipal,

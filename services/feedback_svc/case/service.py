@@ -18,6 +18,7 @@ from services.feedback_svc.case.models import CounselingSession, ImprovementCase
 from services.feedback_svc.case.schemas import CasePolicyWrite, SessionCreate
 from services.feedback_svc.db import TABLES
 from services.feedback_svc.task.models import Task
+from shared.api import check_version
 from shared.auth.principal import Principal, Role
 from shared.db import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -26,11 +27,6 @@ from shared.messaging import outbox
 from shared.pagination import PageParams, paginate
 
 SOURCE = "govperf/feedback"
-
-
-def check_version(current: int, expected: int | None, what: str) -> None:
-    if expected is not None and expected != current:
-        raise Conflict(f"The {what} was changed meanwhile (version {current}, you sent {expected}). Reload and retry.")
 
 
 # --- policy ------------------------------------------------------------------------------
@@ -57,7 +53,7 @@ async def put_policy(
         session.add(policy)
     else:
         check_readable(principal, policy.org_path, "case policy")
-        check_version(policy.lock_version, expected, "case policy")
+        check_version(policy.lock_version, expected)
         for key, value in values.items():
             setattr(policy, key, value)
         policy.updated_by = principal.subject
@@ -173,7 +169,7 @@ async def transition(
         check_role(principal, ESCALATORS, "escalate cases or resolve escalations")
     else:
         check_role(principal, OFFICE, f"{action.value.replace('_', ' ')} a case")
-    check_version(case.lock_version, expected, "case")
+    check_version(case.lock_version, expected)
     total, verified, overdue = await task_counts(session, case.id)
     if action == CaseAction.verify and (total == 0 or verified < total):
         raise Conflict(f"{verified} of {total} tasks are verified; every task must be verified by an outsider first.")

@@ -22,6 +22,7 @@ from services.feedback_svc.task.events import FEEDBACK_TASK_OVERDUE, TaskOverdue
 from services.feedback_svc.task.logic import TaskStatus
 from services.feedback_svc.task.models import Task, TaskExtension, TaskProgress
 from services.feedback_svc.task.schemas import ExtensionCreate, ProgressCreate
+from shared.api import check_version
 from shared.auth.principal import Principal, Role
 from shared.db import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -93,8 +94,10 @@ def check_owner(principal: Principal, task: Task, action: str) -> None:
         raise Forbidden(f"Only the owner unit may {action}.")
 
 
-def check_version(task: Task, expected: int | None) -> None:
-    cases.check_version(task.lock_version, expected, "task")
+def check_version_if_given(task: Task, expected: int | None) -> None:
+    """Progress is a new record on the task: If-Match is optional there, but a stale one is refused."""
+    if expected is not None:
+        check_version(task.lock_version, expected)
 
 
 async def add_progress(
@@ -107,7 +110,7 @@ async def add_progress(
 ) -> tuple[Task, TaskProgress]:
     task = await get_task(session, principal=principal, task_id=task_id, for_update=True)
     check_owner(principal, task, "report progress on this task")
-    check_version(task, data.version)
+    check_version_if_given(task, data.version)
     if missing_evidence:
         raise Unprocessable(
             "Upload evidence before citing it.",
@@ -213,7 +216,7 @@ async def verify(
         raise Forbidden("A task is verified by someone outside its owner unit.")
     if not principal.in_scope(task.scope_org_path) and not principal.in_scope(task.owner_org_path):
         raise NotFound("No such task.")
-    check_version(task, expected)
+    check_version(task.lock_version, expected)
     try:
         task.status = logic.status_after_verification(TaskStatus(task.status), approved=approved).value
     except ValueError as exc:

@@ -3,7 +3,7 @@
 import uuid
 
 from tests.feedback_svc.api.conftest import FUTIAN, session_body
-from tests.feedback_svc.support import CITY
+from tests.feedback_svc.support import CITY, if_match
 
 
 async def counsel(client, office, seeded, *deadlines):
@@ -31,9 +31,10 @@ async def test_the_loop_from_case_to_closure(client, office, futian, auth, seede
     await client.post(
         f"/api/v1/tasks/{task_id}/progress", headers=futian, json={"note": "done", "percent_done": 90, "submit": True}
     )
+    verifier = auth("verifier", org_path=CITY)
     verified = await client.post(
         f"/api/v1/tasks/{task_id}/verification",
-        headers=auth("verifier", org_path=CITY),
+        headers=await if_match(client, f"/api/v1/tasks/{task_id}", verifier),
         json={"approved": True, "note": "checked on site"},
     )
     assert verified.status_code == 200 and verified.json()["status"] == "verified"
@@ -50,17 +51,21 @@ async def test_the_loop_from_case_to_closure(client, office, futian, auth, seede
     assert "org_unit_id" not in public.json()["items"][0]
 
 
-async def test_illegal_transitions_and_stale_versions_are_409(client, office, seeded):
-    close = await client.post(f"/api/v1/cases/{seeded.case_id}/transitions", headers=office, json={"action": "close"})
+async def test_illegal_transitions_are_409_and_versions_are_required(client, office, seeded):
+    url = f"/api/v1/cases/{seeded.case_id}/transitions"
+    blind = await client.post(url, headers=office, json={"action": "start"})
+    assert blind.status_code == 428 and blind.json()["errors"][0]["field"] == "If-Match"
+    current = await if_match(client, f"/api/v1/cases/{seeded.case_id}", office)
+    close = await client.post(url, headers=current, json={"action": "close"})
     assert close.status_code == 409 and "open cannot close" in close.json()["detail"]
-    verify = await client.post(f"/api/v1/cases/{seeded.case_id}/transitions", headers=office, json={"action": "verify"})
+    verify = await client.post(url, headers=current, json={"action": "verify"})
     assert verify.status_code == 409
     stale = await client.post(
         f"/api/v1/cases/{seeded.case_id}/transitions",
         headers=office | {"If-Match": '"99"'},
         json={"action": "start"},
     )
-    assert stale.status_code == 409 and "changed meanwhile" in stale.json()["detail"]
+    assert stale.status_code == 412 and "changed meanwhile" in stale.json()["detail"]
 
 
 async def test_other_units_and_foreign_roles_see_nothing(client, auth, seeded):
@@ -84,10 +89,15 @@ async def test_roles_own_their_steps(client, office, futian, auth, seeded):
         await client.post(f"/api/v1/cases/{seeded.case_id}/transitions", headers=office, json=escalate)
     ).status_code == 403
     supervision = auth("supervision", org_path=CITY)
-    done = await client.post(f"/api/v1/cases/{seeded.case_id}/transitions", headers=supervision, json=escalate)
+    case_url = f"/api/v1/cases/{seeded.case_id}"
+    done = await client.post(
+        f"{case_url}/transitions", headers=await if_match(client, case_url, supervision), json=escalate
+    )
     assert done.status_code == 200 and done.json()["status"] == "escalated"
     no_reason = await client.post(
-        f"/api/v1/cases/{seeded.case_id}/transitions", headers=supervision, json={"action": "resolve_escalation"}
+        f"{case_url}/transitions",
+        headers=await if_match(client, case_url, supervision),
+        json={"action": "resolve_escalation"},
     )
     assert no_reason.status_code == 200 and no_reason.json()["status"] == "counseled"  # where it was
 
@@ -95,8 +105,11 @@ async def test_roles_own_their_steps(client, office, futian, auth, seeded):
 async def test_owner_unit_cannot_verify_its_own_task(client, office, futian, auth, seeded):
     session = await counsel(client, office, seeded, "2099-06-30")
     (task_id,) = session["task_ids"]
+    task_url = f"/api/v1/tasks/{task_id}"
     open_verify = await client.post(
-        f"/api/v1/tasks/{task_id}/verification", headers=office, json={"approved": True, "note": "x"}
+        f"{task_url}/verification",
+        headers=await if_match(client, task_url, office),
+        json={"approved": True, "note": "x"},
     )
     assert open_verify.status_code == 409  # nothing submitted yet
     await client.post(
@@ -107,8 +120,12 @@ async def test_owner_unit_cannot_verify_its_own_task(client, office, futian, aut
         f"/api/v1/tasks/{task_id}/verification", headers=insider, json={"approved": True, "note": "we did it"}
     )
     assert own.status_code == 403 and "outside its owner unit" in own.json()["detail"]
+    blind = await client.post(f"{task_url}/verification", headers=office, json={"approved": True, "note": "x"})
+    assert blind.status_code == 428
     sent_back = await client.post(
-        f"/api/v1/tasks/{task_id}/verification", headers=office, json={"approved": False, "note": "no evidence"}
+        f"{task_url}/verification",
+        headers=await if_match(client, task_url, office),
+        json={"approved": False, "note": "no evidence"},
     )
     assert sent_back.json()["status"] == "in_progress"
 
@@ -222,7 +239,9 @@ async def test_case_policy_decides_what_opens_cases(client, office, auth):
     created = await client.put(f"/api/v1/plans/{plan_id}/case-policy", headers=office, json=body)
     assert created.status_code == 200 and created.headers["ETag"] == '"1"'
     stale = await client.put(f"/api/v1/plans/{plan_id}/case-policy", headers=office | {"If-Match": '"7"'}, json=body)
-    assert stale.status_code == 409
+    assert stale.status_code == 412
+    blind = await client.put(f"/api/v1/plans/{plan_id}/case-policy", headers=office, json=body)
+    assert blind.status_code == 428
     finance = auth("finance", org_path=CITY)
     assert (await client.put(f"/api/v1/plans/{plan_id}/case-policy", headers=finance, json=body)).status_code == 403
     out_of_range = await client.put(

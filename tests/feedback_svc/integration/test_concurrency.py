@@ -9,14 +9,14 @@ from sqlalchemy import text
 from contracts.appraisal_results import APPRAISAL_RESULTS_PUBLISHED
 from services.feedback_svc.app import create_app
 from services.feedback_svc.case.intake import apply_results_published
-from services.feedback_svc.sweeper import run_sweep_once
+from services.feedback_svc.sweeper import sweep_round
 from shared.db import committing
 from shared.events import make_event
 from shared.testing.plugin import client_for, started, wait_for
 from tests.feedback_svc.api.conftest import FUTIAN, session_body
 from tests.feedback_svc.conftest import feedback_settings
 from tests.feedback_svc.integration.test_results_intake import TRUNCATE
-from tests.feedback_svc.support import CITY, results, three_counties
+from tests.feedback_svc.support import CITY, if_match, results, three_counties
 
 
 @pytest.fixture
@@ -44,7 +44,14 @@ async def test_sweeps_of_several_replicas_mark_each_task_once(committed_app, aut
         case_id = await seed_case(committed_app, http, office)
         body = session_body(*["2020-03-01"] * 5)
         assert (await http.post(f"/api/v1/cases/{case_id}/sessions", headers=office, json=body)).status_code == 201
-    marked = await asyncio.gather(*(run_sweep_once(committed_app) for _ in range(4)))
+
+    # Four replicas' rounds at once, each on its own connection (no advisory lock: the UPDATE itself
+    # must mark each task once).
+    async def one_round() -> int:
+        async with committed_app.state.engine.connect() as connection:
+            return await sweep_round(connection)
+
+    marked = await asyncio.gather(*(one_round() for _ in range(4)))
     assert sum(marked) == 5
     async with committed_app.state.engine.connect() as conn:
         events = await conn.scalar(
@@ -69,11 +76,13 @@ async def test_twin_acknowledgements_and_verifications_succeed_once(committed_ap
         await http.post(
             f"/api/v1/tasks/{task_id}/progress", headers=futian, json={"note": "d", "percent_done": 100, "submit": True}
         )
+        # Both read the same version: the second to get the row finds it changed (412), not a double verdict.
+        current = await if_match(http, f"/api/v1/tasks/{task_id}", office)
         verdicts = await asyncio.gather(
-            http.post(f"/api/v1/tasks/{task_id}/verification", headers=office, json={"approved": True, "note": "ok"}),
-            http.post(f"/api/v1/tasks/{task_id}/verification", headers=office, json={"approved": False, "note": "no"}),
+            http.post(f"/api/v1/tasks/{task_id}/verification", headers=current, json={"approved": True, "note": "ok"}),
+            http.post(f"/api/v1/tasks/{task_id}/verification", headers=current, json={"approved": False, "note": "no"}),
         )
-        assert sorted(r.status_code for r in verdicts) == [200, 409]
+        assert sorted(r.status_code for r in verdicts) == [200, 412]
         case = (await http.get(f"/api/v1/cases/{case_id}", headers=office)).json()
     approved = next(r for r in verdicts if r.status_code == 200).json()["status"] == "verified"
     assert case["status"] == ("verified" if approved else "in_progress")

@@ -17,12 +17,13 @@ from services.feedback_svc.app import create_app
 from shared.events import make_event
 from shared.testing.plugin import client_for, started, wait_for
 from tests.feedback_svc.conftest import feedback_settings
-from tests.feedback_svc.support import CITY, county, leaf, results, three_counties
+from tests.feedback_svc.support import CITY, county, if_match, leaf, results, three_counties
 
 TRUNCATE = (
     "TRUNCATE feedback.plan_result, feedback.object_result, feedback.plan_case_policy, feedback.improvement_case, "
     "feedback.counseling_session, feedback.task, feedback.task_progress, feedback.task_extension, feedback.decision, "
-    "feedback.joint_meeting, feedback.outbox, feedback.inbox, feedback.dead_letter, feedback.idempotency_key CASCADE"
+    "feedback.joint_meeting, feedback.outbox, feedback.outbox_sequence, feedback.inbox, feedback.aggregate_version, "
+    "feedback.dead_letter, feedback.idempotency_key CASCADE"
 )
 
 
@@ -153,11 +154,15 @@ async def test_case_closed_and_task_overdue_reach_nats(live_app, js, auth, migra
                 )
                 assert done.status_code == 201, done.text
                 ok = await http.post(
-                    f"/api/v1/tasks/{task_id}/verification", headers=verifier, json={"approved": True, "note": "seen"}
+                    f"/api/v1/tasks/{task_id}/verification",
+                    headers=await if_match(http, f"/api/v1/tasks/{task_id}", verifier),
+                    json={"approved": True, "note": "seen"},
                 )
                 assert ok.status_code == 200, ok.text
             closed = await http.post(
-                f"/api/v1/cases/{case['id']}/transitions", headers=office, json={"action": "close"}
+                f"/api/v1/cases/{case['id']}/transitions",
+                headers=await if_match(http, f"/api/v1/cases/{case['id']}", office),
+                json={"action": "close"},
             )
             assert closed.status_code == 200, closed.text
         events = await _drain(listener, 2)
