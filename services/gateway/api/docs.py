@@ -114,10 +114,10 @@ def merge(
     if public_url:
         document["servers"] = [{"url": public_url.rstrip("/"), "description": "the govperf gateway"}]
     tags: list[dict[str, Any]] = list(document.get("tags", []))
-    # A schema name two services both use (the shared dead-letter models) keeps its title only where
-    # it is unique: client generators name classes by title and refuse duplicates.
+    # A schema name two documents both use (the shared dead-letter models, the gateway's own included)
+    # keeps its title only where it is unique: client generators name classes by title, refuse duplicates.
     schema_owners: dict[str, int] = {}
-    for source in services.values():
+    for source in [gateway, *services.values()]:
         for name in (source.get("components") or {}).get("schemas") or {}:
             schema_owners[name] = schema_owners.get(name, 0) + 1
     for service, source in sorted(services.items()):
