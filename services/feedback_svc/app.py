@@ -25,6 +25,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[cases_router, tasks_router, usage_router, meetings_router, public_router],
         tables=TABLES,
         handlers=HANDLERS,
+        description="The improvement loop: cases opened from published appraisal results with recommendations, "
+        "counseling sessions, rectification tasks with evidence, extensions, outsider verification and overdue "
+        "escalation, the use-of-results register and usage report, joint meetings and their minutes.",
+        tags=[
+            {"name": "cases", "description": "Improvement cases, their recommendations, policy and counseling."},
+            {"name": "tasks", "description": "Rectification tasks: progress with evidence, extensions, verification."},
+            {"name": "decisions", "description": "Use of results: decisions citing a published result; usage report."},
+            {"name": "meetings", "description": "Joint meetings of the member units; resolutions become tasks."},
+            {"name": "public", "description": "The usage report and closed cases, without a token."},
+        ],
         periodic_tasks=[overdue_sweep_task(settings.overdue_sweep_seconds)] if settings.overdue_sweep_seconds else [],
     )
     app.state.evidence = EvidenceStore(settings.evidence_dir, max_bytes=settings.max_evidence_bytes)

@@ -7,7 +7,7 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from services.feedback_svc.case.logic import CaseStatus
 from services.feedback_svc.schemas_common import Date, Input, Name, Output, ShortText, Text, Title
@@ -103,6 +103,28 @@ class AgreedAction(Input):
 
 
 class SessionCreate(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "held_on": "2027-02-10",
+                    "participants": ["city performance office", "Futian district government"],
+                    "findings": "GDP growth 3% against a target of 6%; service-hall satisfaction 62.",
+                    "agreed_actions": [
+                        {
+                            "title": "Publish an investment plan for the two industrial parks",
+                            "owner_unit_id": "0195f0a0-0000-7000-8000-000000000002",
+                            "owner_org_path": "/gd/sz/ft",
+                            "deadline": "2027-06-30",
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
     held_on: Date
     participants: list[Name] = Field(min_length=1, max_length=50)
     findings: Text

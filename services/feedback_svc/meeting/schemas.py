@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from services.feedback_svc.schemas_common import Date, Input, Output, ShortText, Title
 from shared.auth.principal import OrgPath
@@ -31,6 +31,33 @@ class Resolution(Input):
 
 
 class MeetingCreate(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "org_unit_id": "0195f0a0-0000-7000-8000-000000000001",
+                    "org_path": "/gd/sz",
+                    "title": "2027 first joint meeting",
+                    "held_on": "2027-03-05",
+                    "members_present": ["perf_office", "finance", "supervision", "legal"],
+                    "agenda": [
+                        {"case_id": "0195f0a0-0000-7000-8000-0000000000c3", "topic": "Futian's satisfaction gap"}
+                    ],
+                    "resolutions": [
+                        {
+                            "text": "Futian publishes a service-hall improvement plan.",
+                            "assignee_unit_id": "0195f0a0-0000-7000-8000-000000000002",
+                            "assignee_org_path": "/gd/sz/ft",
+                            "deadline": "2027-05-31",
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
     org_unit_id: uuid.UUID
     org_path: OrgPath
     title: Title

@@ -7,7 +7,7 @@ import uuid
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from services.feedback_svc.schemas_common import Date, Input, Output, ShortText
 from shared.pagination import Page
@@ -25,6 +25,24 @@ DecisionKind = Literal[
 
 class DecisionCreate(Input):
     """A decision about an object or official, citing the published result version it rests on."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "plan_id": "0195f0a0-0000-7000-8000-0000000000a1",
+                    "result_version": 1,
+                    "object_id": "0195f0a0-0000-7000-8000-0000000000b2",
+                    "kind": "performance_bonus",
+                    "summary": "Annual performance bonus for grade A.",
+                    "amount": "12000.00",
+                    "decided_on": "2027-03-01",
+                }
+            ]
+        },
+    )
 
     plan_id: uuid.UUID
     result_version: int = Field(ge=1, le=1_000_000)
