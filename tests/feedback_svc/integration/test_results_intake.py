@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from contracts.appraisal_results import APPRAISAL_RESULTS_PUBLISHED
 from services.feedback_svc.app import create_app
-from shared.events import make_event
+from shared.events import CloudEvent, make_event
 from shared.testing.plugin import client_for, started, wait_for
 from tests.feedback_svc.conftest import feedback_settings
 from tests.feedback_svc.support import CITY, county, if_match, leaf, results, three_counties
@@ -215,3 +215,19 @@ async def _has_cases(http, office, plan_id) -> bool:
 async def _version_is(http, office, plan_id, version) -> bool:
     cases = await cases_of(http, office, plan_id)
     return bool(cases) and cases[0]["result_version"] == version
+
+
+async def test_a_poison_results_event_is_dead_lettered_and_opens_nothing(migrated, dev_keys, js, auth):
+    app = create_app(feedback_settings(migrated, dev_keys, consumer_max_deliver=2))
+    payload = results(three_counties()).model_dump(mode="json")
+    payload["object_count"] = 7  # inline objects must number object_count: the contract refuses it
+    event = CloudEvent(type=APPRAISAL_RESULTS_PUBLISHED, source="govperf/appraisal", subject="p", data=payload)
+    async for running in started(app):
+        try:
+            await js.publish(f"govperf.{APPRAISAL_RESULTS_PUBLISHED}", event.model_dump_json().encode())
+            await wait_for(lambda app=running: _count(app, "dead_letter", 1), timeout=30)
+            assert await _count(running, "improvement_case") == 0
+            assert await _count(running, "plan_result") == 0
+        finally:
+            async with running.state.engine.begin() as conn:
+                await conn.execute(text(TRUNCATE))
