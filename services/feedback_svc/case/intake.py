@@ -19,6 +19,7 @@ from contracts.appraisal_results import ObjectResult as PublishedObject
 from contracts.appraisal_results import ResultsPublished
 from services.feedback_svc.case import logic
 from services.feedback_svc.case.models import ImprovementCase, ObjectResult, PlanCasePolicy, PlanResult
+from shared.auth.principal import path_within
 from shared.db import utcnow
 from shared.events import CloudEvent
 from shared.ids import new_id
@@ -42,9 +43,11 @@ def recommendation_json(rec: logic.Recommendation) -> dict[str, Any]:
     return out
 
 
-async def policy_for(session: AsyncSession, plan_id: Any) -> logic.CasePolicy:
-    row = await session.get(PlanCasePolicy, plan_id)
-    if row is None:
+async def policy_for(session: AsyncSession, published: ResultsPublished) -> logic.CasePolicy:
+    row = await session.get(PlanCasePolicy, published.plan_id)
+    # A policy set by an office that does not own the plan (say, a county guessing the city's plan
+    # id before it was published) is ignored: the defaults apply.
+    if row is None or not path_within(published.owner_org_path, row.org_path):
         return logic.CasePolicy()
     return logic.CasePolicy(
         min_attainment=row.min_attainment, min_satisfaction=row.min_satisfaction, grade_cutoff=row.grade_cutoff
@@ -134,7 +137,7 @@ async def store_object_results(session: AsyncSession, published: ResultsPublishe
 
 
 async def open_or_update_cases(session: AsyncSession, published: ResultsPublished) -> None:
-    policy = await policy_for(session, published.plan_id)
+    policy = await policy_for(session, published)
     previous = await previous_results(session, published)
     groups: dict[str, list[PublishedObject]] = defaultdict(list)
     for o in published.objects:

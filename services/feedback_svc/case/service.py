@@ -14,12 +14,18 @@ from services.feedback_svc.access import ESCALATORS, OFFICE, check_readable, che
 from services.feedback_svc.case import logic
 from services.feedback_svc.case.events import FEEDBACK_CASE_CLOSED, CaseClosed
 from services.feedback_svc.case.logic import CaseAction, CaseStatus
-from services.feedback_svc.case.models import CounselingSession, ImprovementCase, ObjectResult, PlanCasePolicy
+from services.feedback_svc.case.models import (
+    CounselingSession,
+    ImprovementCase,
+    ObjectResult,
+    PlanCasePolicy,
+    PlanResult,
+)
 from services.feedback_svc.case.schemas import CasePolicyWrite, SessionCreate
 from services.feedback_svc.db import TABLES
 from services.feedback_svc.task.models import Task
 from shared.api import check_version
-from shared.auth.principal import Principal, Role
+from shared.auth.principal import Principal, Role, path_within
 from shared.db import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.events import make_event
@@ -46,6 +52,12 @@ async def put_policy(
     check_role(principal, OFFICE, "set what opens improvement cases")
     if not principal.in_scope(data.org_path):
         raise Forbidden("The plan's org unit is outside your scope.")
+    plan = await session.get(PlanResult, plan_id)
+    if plan is not None and not path_within(plan.owner_org_path, data.org_path):
+        raise Unprocessable(
+            "The policy must be set by the office that owns the plan.",
+            errors=[{"field": "org_path", "message": "does not contain the plan's owner unit"}],
+        )
     policy = await session.get(PlanCasePolicy, plan_id, with_for_update=True)
     values = data.model_dump(exclude={"version"})
     if policy is None:

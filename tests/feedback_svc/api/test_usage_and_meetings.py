@@ -131,3 +131,22 @@ async def test_a_stricter_policy_opens_more_cases(client, office, db):
         "Futian": ["low_attainment:ECO-01", "low_attainment:SAT-01", "low_satisfaction:SAT-01", "grade"],
         "Nanshan": ["low_attainment:ECO-01", "low_satisfaction:SAT-01"],
     }
+
+
+async def test_a_policy_from_outside_the_plan_owner_is_ignored_or_refused(client, auth, db, seeded):
+    county_office = auth("perf_office", org_path=FUTIAN)
+    lenient = {"org_path": FUTIAN, "min_attainment": "0.01", "min_satisfaction": "1", "grade_cutoff": "D"}
+    # Once the plan is known, an office below its owner cannot set its policy.
+    refused = await client.put(f"/api/v1/plans/{seeded.plan_id}/case-policy", headers=county_office, json=lenient)
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "org_path"
+    # Before publication it can store one, but the plan's results ignore it.
+    plan_id = uuid.uuid4()
+    squat = await client.put(f"/api/v1/plans/{plan_id}/case-policy", headers=county_office, json=lenient)
+    assert squat.status_code == 200
+    payload = results(three_counties(), plan_id=plan_id)
+    await apply_results_published(
+        db, make_event(APPRAISAL_RESULTS_PUBLISHED, payload, source="govperf/appraisal", subject=str(plan_id))
+    )
+    office = auth("perf_office", org_path=CITY)
+    cases = (await client.get("/api/v1/cases", params={"plan_id": str(plan_id)}, headers=office)).json()["items"]
+    assert [c["object_name"] for c in cases] == ["Futian"]  # the defaults, not the county's lenient floors
