@@ -63,15 +63,16 @@ async def list_tasks(
     page: Annotated[PageParams, Depends(page_params)],
     case_ids: IdList = None,
     meeting_id: uuid.UUID | None = None,
+    meeting_ids: IdList = None,
     status: TaskStatus | None = None,
     overdue: bool | None = None,
     owner_org_path: Annotated[OrgPath | None, Query()] = None,
     ids: IdList = None,
 ) -> TaskPage:
-    """Tasks of your unit's cases and meetings and tasks your unit owns; ``ids``/``case_ids`` batch-read."""
+    """Tasks of your unit's cases and meetings and tasks it owns; ``ids``, ``case_ids``, ``meeting_ids`` batch."""
     filters = service.TaskFilters(
         case_ids=parse_ids(case_ids, field="case_ids", max_ids=MAX_CASES_PER_BATCH),
-        meeting_id=meeting_id,
+        meeting_ids=[meeting_id] if meeting_id is not None else parse_ids(meeting_ids, field="meeting_ids"),
         status=status,
         overdue=overdue,
         owner_org_path=owner_org_path,

@@ -62,7 +62,7 @@ async def get_task(
 @dataclass(frozen=True)
 class TaskFilters:
     case_ids: list[uuid.UUID] | None = None
-    meeting_id: uuid.UUID | None = None
+    meeting_ids: list[uuid.UUID] | None = None
     status: TaskStatus | None = None
     overdue: bool | None = None
     owner_org_path: str | None = None
@@ -75,8 +75,8 @@ async def list_tasks(
     stmt: Select[Any] = select(Task).where(readable(principal))
     if filters.case_ids is not None:
         stmt = stmt.where(Task.case_id.in_(filters.case_ids))
-    if filters.meeting_id is not None:
-        stmt = stmt.where(Task.meeting_id == filters.meeting_id)
+    if filters.meeting_ids is not None:
+        stmt = stmt.where(Task.meeting_id.in_(filters.meeting_ids))
     if filters.status is not None:
         stmt = stmt.where(Task.status == filters.status.value)
     if filters.overdue is not None:

@@ -224,11 +224,8 @@ def build_feedback_loaders(api: FeedbackApi) -> FeedbackLoaders:
     async def decisions(ids: list[uuid.UUID]) -> list[DecisionRecord]:
         return await api.items("/api/v1/decisions", DecisionRecord, all_rows | {"case_ids": _joined(ids)})
 
-    async def meeting_tasks(ids: list[uuid.UUID]) -> list[list[TaskRecord]]:
-        by_meeting: list[list[TaskRecord]] = []
-        for meeting_id in ids:  # meetings are listed a page at a time; each page has its own call
-            by_meeting.append(await api.items("/api/v1/tasks", TaskRecord, all_rows | {"meeting_id": str(meeting_id)}))
-        return by_meeting
+    async def meeting_tasks(ids: list[uuid.UUID]) -> list[TaskRecord]:
+        return await api.items("/api/v1/tasks", TaskRecord, all_rows | {"meeting_ids": _joined(ids)})
 
     return FeedbackLoaders(
         case_by_id=DataLoader(cases, max_batch_size=MAX_IDS_PER_CALL),
@@ -236,7 +233,7 @@ def build_feedback_loaders(api: FeedbackApi) -> FeedbackLoaders:
         tasks_by_case=DataLoader(_grouped(tasks, lambda t: t.case_id), max_batch_size=MAX_CASES_PER_CALL),
         decisions_by_case=DataLoader(_grouped(decisions, lambda d: d.case_id), max_batch_size=MAX_CASES_PER_CALL),
         result_by_case=DataLoader(results, max_batch_size=MAX_CASES_PER_CALL),
-        tasks_by_meeting=DataLoader(meeting_tasks, max_batch_size=20),
+        tasks_by_meeting=DataLoader(_grouped(meeting_tasks, lambda t: t.meeting_id), max_batch_size=MAX_CASES_PER_CALL),
     )
 
 

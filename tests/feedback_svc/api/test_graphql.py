@@ -123,3 +123,51 @@ async def test_another_county_sees_no_cases_through_the_graph(feedback_gateway, 
             "/graphql", json={"query": CASES, "variables": {"planId": str(plan_id)}}, headers=elsewhere
         )
     assert response.json()["data"]["improvementCases"]["items"] == []
+
+
+MEETINGS = """
+query { jointMeetings(first: 20) { items { title membersPresent agendaCases { objectName } tasks { title } } } }"""
+
+
+async def test_meetings_with_agenda_cases_and_tasks_cost_the_same_calls_for_2_and_5(feedback_gateway, db, client, auth):
+    calls = {}
+    async with client_for(feedback_gateway) as gql:
+        for count in (2, 5):
+            scope = f"{CITY}/m{uuid.uuid4().hex[:8]}"
+            office = auth("perf_office", org_path=scope)
+            objects = [
+                county(f"M{i}", segment=f"{scope.rsplit('/', 1)[-1]}/m{i}", leaves=[leaf("ECO-01", 1.0, 6.0)])
+                for i in range(2)
+            ]
+            payload = results(objects)
+            await apply_results_published(
+                db, make_event(APPRAISAL_RESULTS_PUBLISHED, payload, source="test", subject=str(payload.plan_id))
+            )
+            cases = (await client.get("/api/v1/cases", params={"plan_id": str(payload.plan_id)}, headers=office)).json()
+            for n in range(count):
+                body = {
+                    "org_unit_id": str(uuid.uuid4()),
+                    "org_path": scope,
+                    "title": f"Meeting {n}",
+                    "held_on": "2027-03-05",
+                    "members_present": ["perf_office", "finance"],
+                    "agenda": [{"case_id": c["id"], "topic": "gap"} for c in cases["items"]],
+                    "resolutions": [
+                        {
+                            "text": f"Resolution {n}",
+                            "assignee_unit_id": str(uuid.uuid4()),
+                            "assignee_org_path": objects[0].org_path,
+                            "deadline": "2027-06-30",
+                        }
+                    ],
+                }
+                assert (await client.post("/api/v1/meetings", headers=office, json=body)).status_code == 201
+            before = feedback_calls()
+            body = (await gql.post("/graphql", json={"query": MEETINGS}, headers=office)).json()
+            calls[count] = feedback_calls() - before
+            assert "errors" not in body, body
+            items = body["data"]["jointMeetings"]["items"]
+            assert len(items) == count
+            assert sorted(c["objectName"] for c in items[0]["agendaCases"]) == ["M0", "M1"]
+            assert items[0]["tasks"] == [{"title": "Resolution 0"}]
+    assert calls[2] == calls[5] == 3  # meetings, their agenda cases, their tasks
