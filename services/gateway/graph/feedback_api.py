@@ -486,6 +486,12 @@ def _page_params(first: int, after: str | None) -> dict[str, str | int]:
     return {"limit": first} | ({"cursor": after} if after else {})
 
 
+@strawberry.type(description="Supervision's worklist: escalated cases and overdue tasks in scope.")
+class Escalations:
+    cases: list[ImprovementCase]
+    overdue_tasks: list[RectificationTask]
+
+
 @strawberry.type
 class FeedbackQuery:
     @documented_field("One improvement case; null when it does not exist or is outside your scope.")
@@ -511,6 +517,19 @@ class FeedbackQuery:
         items, next_cursor = await graph.api.page("/api/v1/cases", CaseRecord, params)
         graph.loaders.case_by_id.prime_many({c.id: c for c in items})
         return CaseConnection(items=[ImprovementCase.from_record(c) for c in items], next_cursor=next_cursor)
+
+    @documented_field("Escalated cases and overdue tasks in your scope (supervision, the office, admins).")
+    async def escalations(self, info: GraphInfo, first: int = 100) -> Escalations:
+        if not 1 <= first <= MAX_IDS_PER_CALL:
+            raise GraphError(BAD_USER_INPUT, f"first must be between 1 and {MAX_IDS_PER_CALL}.")
+        graph = feedback_of(info)
+        body = await graph.api.get("/api/v1/escalations", {"limit": first})
+        cases = [CaseRecord.model_validate(c) for c in body["cases"]]
+        graph.loaders.case_by_id.prime_many({c.id: c for c in cases})
+        return Escalations(
+            cases=[ImprovementCase.from_record(c) for c in cases],
+            overdue_tasks=[_task(TaskRecord.model_validate(t)) for t in body["overdue_tasks"]],
+        )
 
     @documented_field("Joint meetings in your scope, by id order.")
     async def joint_meetings(self, info: GraphInfo, first: int = 20, after: str | None = None) -> MeetingConnection:

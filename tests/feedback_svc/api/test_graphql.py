@@ -171,3 +171,31 @@ async def test_meetings_with_agenda_cases_and_tasks_cost_the_same_calls_for_2_an
             assert sorted(c["objectName"] for c in items[0]["agendaCases"]) == ["M0", "M1"]
             assert items[0]["tasks"] == [{"title": "Resolution 0"}]
     assert calls[2] == calls[5] == 3  # meetings, their agenda cases, their tasks
+
+
+ESCALATIONS = "query { escalations { cases { objectName status escalationReason } overdueTasks { title } } }"
+
+
+async def test_supervision_reads_its_worklist_and_a_department_is_refused(feedback_gateway, db, client, auth):
+    office = auth("perf_office", org_path=CITY)
+    plan_id = await seed_plan(db, client, office, 1)
+    (case,) = (await client.get("/api/v1/cases", params={"plan_id": str(plan_id)}, headers=office)).json()["items"]
+    body = session_body("2020-01-31", owner=case["org_path"])
+    assert (await client.post(f"/api/v1/cases/{case['id']}/sessions", headers=office, json=body)).status_code == 201
+    assert (await client.post("/api/v1/sweeps/overdue", headers=office)).status_code == 200
+    async with client_for(feedback_gateway) as gql:
+        supervision = auth("supervision", org_path=CITY)
+        data = (await gql.post("/graphql", json={"query": ESCALATIONS}, headers=supervision)).json()["data"]
+        refused = (
+            await gql.post("/graphql", json={"query": ESCALATIONS}, headers=auth("department", org_path=CITY))
+        ).json()
+    mine = [c for c in data["escalations"]["cases"] if c["objectName"] == case["object_name"]]
+    assert mine == [
+        {
+            "objectName": case["object_name"],
+            "status": "ESCALATED",
+            "escalationReason": "A rectification task passed its deadline.",
+        }
+    ]
+    assert {"title": "Action 0"} in data["escalations"]["overdueTasks"]
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
