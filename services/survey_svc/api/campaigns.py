@@ -1,0 +1,293 @@
+"""REST routes of campaigns: design, life cycle, tokens, quotas, interviews, analysis, publication."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from services.survey_svc.analysis import service as analysis_service
+from services.survey_svc.campaign import service
+from services.survey_svc.campaign.models import Campaign, CampaignStatus
+from services.survey_svc.campaign.schemas import (
+    CampaignCreate,
+    CampaignPage,
+    CampaignRead,
+    CampaignTransition,
+    CampaignUpdate,
+    QuotaAssign,
+    QuotaList,
+    QuotaRead,
+    TokenBatchCreate,
+)
+from services.survey_svc.config import Settings
+from services.survey_svc.db import TABLES
+from services.survey_svc.response import service as responses
+from services.survey_svc.response.schemas import InterviewSubmission, Receipt
+from shared import idempotency
+from shared.api import IdempotencyKey, IfMatch, expected_version
+from shared.auth.deps import CurrentPrincipal
+from shared.auth.principal import Role
+from shared.errors import Forbidden, Unprocessable
+from shared.pagination import PageParams, page_params, parse_ids
+from shared.service_app import DBSession
+
+router = APIRouter(prefix="/api/v1", tags=["campaigns"])
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def campaign_response(campaign: Campaign, response: Response) -> CampaignRead:
+    response.headers["ETag"] = f'"{campaign.lock_version}"'
+    return CampaignRead.model_validate(campaign)
+
+
+class AnalysisRead(BaseModel):
+    id: uuid.UUID
+    campaign_id: uuid.UUID
+    version: int
+    method: str
+    results_hash: str
+    results: dict[str, Any]
+
+
+class ChainCheck(BaseModel):
+    ok: bool
+    checked: int
+    head_seq: int
+    head: str
+    first_broken_seq: int | None
+    problem: str | None
+
+
+class IntegrityReport(BaseModel):
+    campaign_id: uuid.UUID
+    chain: ChainCheck
+    tokens: dict[str, int]
+    quotas: list[QuotaRead]
+    flagged: dict[str, int] | None = Field(description="From the newest analysis; null before the first.")
+
+
+class QuotaAssignList(BaseModel):
+    items: Annotated[list[QuotaAssign], Field(min_length=1, max_length=1000)]
+    model_config = {"extra": "forbid"}
+
+
+def quota_reads(rows: list[Any]) -> QuotaList:
+    return QuotaList(
+        items=[
+            QuotaRead(
+                investigator=r.investigator,
+                respondent_group=r.respondent_group,
+                region=r.region,
+                quota=r.quota,
+                used=r.used,
+                overflow=max(0, r.used - r.quota),
+            )
+            for r in rows
+        ]
+    )
+
+
+@router.post("/campaigns", status_code=201, response_model=CampaignRead)
+async def create_campaign(
+    request: Request,
+    data: CampaignCreate,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Create a draft campaign over a published questionnaire version."""
+
+    async def created() -> dict[str, Any]:
+        campaign = await service.create_campaign(session, principal=principal, data=data)
+        return CampaignRead.model_validate(campaign).model_dump(mode="json")
+
+    return await idempotency.create_once(
+        session,
+        TABLES,
+        subject=principal.subject,
+        key=idempotency_key,
+        fingerprint=idempotency.request_fingerprint(request.method, request.url.path, data.model_dump(mode="json")),
+        create=created,
+        location="/api/v1/campaigns/{id}",
+    )
+
+
+@router.get("/campaigns", response_model=CampaignPage)
+async def list_campaigns(
+    session: DBSession,
+    principal: CurrentPrincipal,
+    page: Annotated[PageParams, Depends(page_params)],
+    status: CampaignStatus | None = None,
+    ids: Annotated[str | None, Query(max_length=20_000)] = None,
+) -> CampaignPage:
+    """Campaigns you may read (published ones, and those of your subtree); ``ids`` batch-reads."""
+    items, next_cursor = await service.list_campaigns(
+        session, principal=principal, page=page, status=status, ids=parse_ids(ids)
+    )
+    return CampaignPage(items=[CampaignRead.model_validate(c) for c in items], next_cursor=next_cursor)
+
+
+@router.get("/campaigns/{campaign_id}", response_model=CampaignRead)
+async def get_campaign(
+    campaign_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response
+) -> CampaignRead:
+    """Read one campaign; its ETag is the version to send back in If-Match."""
+    return campaign_response(
+        await service.get_campaign(session, principal=principal, campaign_id=campaign_id), response
+    )
+
+
+@router.patch("/campaigns/{campaign_id}", response_model=CampaignRead)
+async def update_campaign(
+    campaign_id: uuid.UUID,
+    data: CampaignUpdate,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    response: Response,
+    if_match: IfMatch = None,
+) -> CampaignRead:
+    """Change a draft campaign's design."""
+    campaign = await service.update_campaign(
+        session,
+        principal=principal,
+        campaign_id=campaign_id,
+        data=data,
+        expected_version=expected_version(if_match, data.version),
+    )
+    return campaign_response(campaign, response)
+
+
+@router.post("/campaigns/{campaign_id}/transitions", response_model=CampaignRead)
+async def transition_campaign(
+    campaign_id: uuid.UUID,
+    data: CampaignTransition,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    response: Response,
+    if_match: IfMatch = None,
+) -> CampaignRead:
+    """Move a campaign on: draft -> approved -> fieldwork -> closed."""
+    campaign = await service.transition(
+        session, principal=principal, campaign_id=campaign_id, to=data.to, expected_version=expected_version(if_match)
+    )
+    return campaign_response(campaign, response)
+
+
+@router.post(
+    "/campaigns/{campaign_id}/token-batches",
+    status_code=201,
+    response_class=Response,
+    responses={201: {"content": {"text/csv": {}}, "description": "The new tokens, shown this once."}},
+)
+async def issue_token_batch(
+    request: Request, campaign_id: uuid.UUID, data: TokenBatchCreate, session: DBSession, principal: CurrentPrincipal
+) -> Response:
+    """Issue single-use tokens for one cell and object; the CSV is the only copy of the tokens."""
+    settings = settings_of(request)
+    if data.count > settings.max_tokens_per_batch:
+        raise Unprocessable(
+            f"At most {settings.max_tokens_per_batch} tokens per batch.",
+            errors=[{"field": "count", "message": "too many"}],
+        )
+    body = await service.issue_tokens(
+        session,
+        principal=principal,
+        campaign_id=campaign_id,
+        data=data,
+        key=settings.survey_token_key.get_secret_value().encode(),
+    )
+    return Response(
+        body,
+        status_code=201,
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="tokens.csv"', "Cache-Control": "no-store"},
+    )
+
+
+@router.put("/campaigns/{campaign_id}/quotas", response_model=QuotaList)
+async def assign_quotas(
+    campaign_id: uuid.UUID, data: QuotaAssignList, session: DBSession, principal: CurrentPrincipal
+) -> QuotaList:
+    """Set investigators' quotas per cell (existing ones are replaced, counts kept)."""
+    rows = await service.assign_quotas(session, principal=principal, campaign_id=campaign_id, quotas=data.items)
+    return quota_reads(rows)
+
+
+@router.get("/campaigns/{campaign_id}/quotas", response_model=QuotaList)
+async def list_quotas(campaign_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal) -> QuotaList:
+    """Quota fill per investigator and cell (an investigator sees only their own)."""
+    campaign = await service.get_campaign(session, principal=principal, campaign_id=campaign_id)
+    if principal.has_any(service.INTEGRITY_READERS) and principal.in_scope(campaign.org_path):
+        return quota_reads(await service.list_quotas(session, campaign_id=campaign.id))
+    if principal.has_any({Role.investigator}):
+        return quota_reads(await service.list_quotas(session, campaign_id=campaign.id, investigator=principal.subject))
+    raise Forbidden("Quotas are for the organizers, the auditors and the investigators themselves.")
+
+
+@router.post("/campaigns/{campaign_id}/interviews", status_code=201, response_model=Receipt)
+async def submit_interview(
+    request: Request, campaign_id: uuid.UUID, data: InterviewSubmission, session: DBSession, principal: CurrentPrincipal
+) -> Receipt:
+    """An investigator's interview; beyond the quota it is stored and marked, not counted."""
+    salt = settings_of(request).survey_device_salt.get_secret_value().encode()
+    return await responses.submit_interview(session, principal=principal, salt=salt, campaign_id=campaign_id, data=data)
+
+
+@router.post("/campaigns/{campaign_id}/analyses", status_code=201, response_model=AnalysisRead)
+async def run_analysis(campaign_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal) -> AnalysisRead:
+    """Analyse a closed campaign: a new analysis version (a correction never edits an old one)."""
+    analysis = await analysis_service.run_analysis(session, principal=principal, campaign_id=campaign_id)
+    return AnalysisRead.model_validate(analysis, from_attributes=True)
+
+
+@router.get("/campaigns/{campaign_id}/analyses/latest", response_model=AnalysisRead)
+async def get_latest_analysis(campaign_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal) -> AnalysisRead:
+    """The newest analysis (outside the organizing subtree: the published one)."""
+    analysis = await analysis_service.latest_analysis(session, principal=principal, campaign_id=campaign_id)
+    return AnalysisRead.model_validate(analysis, from_attributes=True)
+
+
+@router.post("/campaigns/{campaign_id}/publish", response_model=CampaignRead)
+async def publish_campaign(
+    campaign_id: uuid.UUID,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    response: Response,
+    if_match: IfMatch = None,
+) -> CampaignRead:
+    """Publish the newest analysis: public report, and survey.results.finalized to appraisal."""
+    campaign = await analysis_service.publish_campaign(
+        session, principal=principal, campaign_id=campaign_id, expected_version=expected_version(if_match)
+    )
+    return campaign_response(campaign, response)
+
+
+@router.get("/campaigns/{campaign_id}/integrity", response_model=IntegrityReport)
+async def get_integrity_report(
+    campaign_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal
+) -> IntegrityReport:
+    """Chain check, token use, quota fill and quality flags (organizers, audit, supervision)."""
+    campaign = await service.get_campaign(session, principal=principal, campaign_id=campaign_id)
+    if not (principal.has_any(service.INTEGRITY_READERS) and principal.in_scope(campaign.org_path)):
+        raise Forbidden("Integrity reports are for the organizers, audit and supervision of this unit.")
+    check = await responses.verify_chain(session, campaign.id)
+    flagged = None
+    if campaign.analysis_version:
+        flagged = (await analysis_service.get_analysis(session, campaign.id, campaign.analysis_version)).results[
+            "flagged"
+        ]
+    return IntegrityReport(
+        campaign_id=campaign.id,
+        chain=ChainCheck(**check.__dict__),
+        tokens=await service.token_counts(session, campaign.id),
+        quotas=quota_reads(await service.list_quotas(session, campaign_id=campaign.id)).items,
+        flagged=flagged,
+    )

@@ -1,0 +1,238 @@
+"""Response intake (token holders and investigators) into the append-only, hash-chained log.
+Functions flush; the caller commits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.survey_svc.campaign import tokens
+from services.survey_svc.campaign.models import Campaign, CampaignStatus, InvestigatorQuota, RespondentToken
+from services.survey_svc.campaign.service import check_cell_and_object, get_campaign
+from services.survey_svc.db import CHAIN_HEADS
+from services.survey_svc.questionnaire import logic as answers_logic
+from services.survey_svc.questionnaire.content import QuestionnaireContent
+from services.survey_svc.questionnaire.service import published_content
+from services.survey_svc.response.models import Response
+from services.survey_svc.response.schemas import InterviewSubmission, Receipt
+from shared import hashchain
+from shared.auth.principal import Principal, Role
+from shared.db import utcnow
+from shared.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
+from shared.ids import new_id
+
+
+class Gone(AppError):
+    status, code, title = 410, "gone", "Gone"
+
+
+@dataclass(frozen=True)
+class OpenToken:
+    """An unspent token's cell and campaign, for the respondent page and intake."""
+
+    token_hash: bytes
+    campaign_id: uuid.UUID
+    respondent_group: str
+    region: str
+    object_id: uuid.UUID
+    object_name: str
+    anonymous: bool
+    questionnaire_id: uuid.UUID
+    content: QuestionnaireContent
+
+
+def check_open(campaign: Campaign) -> None:
+    today = utcnow().date()
+    if campaign.status != CampaignStatus.fieldwork or not campaign.fieldwork_start <= today <= campaign.fieldwork_end:
+        raise Conflict("This survey is not open for responses.")
+
+
+async def open_token(session: AsyncSession, *, key: bytes, token: str) -> OpenToken:
+    """The token's campaign if it may answer now: 404 unknown, 409 used or survey closed, 410 expired."""
+    digest = tokens.token_hash(key, token)
+    found = (
+        await session.execute(
+            select(RespondentToken, Campaign).join(Campaign).where(RespondentToken.token_hash == digest)
+        )
+    ).first()
+    if found is None:
+        raise NotFound("Unknown token.")
+    row, campaign = found
+    if row.spent:
+        raise Conflict("This token has been used.")
+    if row.expires_at <= utcnow():
+        raise Gone("This token has expired.")
+    check_open(campaign)
+    name = next((o["name"] for o in campaign.objects if o["id"] == str(row.object_id)), "")
+    return OpenToken(
+        token_hash=digest,
+        campaign_id=campaign.id,
+        respondent_group=row.respondent_group,
+        region=row.region,
+        object_id=row.object_id,
+        object_name=name,
+        anonymous=campaign.anonymous,
+        questionnaire_id=campaign.questionnaire_id,
+        content=await published_content(session, campaign.questionnaire_id),
+    )
+
+
+def checked_answers(content: QuestionnaireContent, answers: Mapping[str, Any]) -> dict[str, Any]:
+    problems = answers_logic.answer_problems(content, answers)
+    if problems:
+        raise Unprocessable(f"{len(problems)} answer(s) are not valid; nothing was recorded.", errors=problems)
+    return answers_logic.clean_answers(content, answers)
+
+
+def chain_record(row: Mapping[str, Any]) -> dict[str, Any]:
+    """What a response's hash covers: every column but the chain's own."""
+    token_hash = row["token_hash"]
+    received_at = row["received_at"]
+    return {
+        "id": str(row["id"]),
+        "campaign_id": str(row["campaign_id"]),
+        "object_id": str(row["object_id"]),
+        "respondent_group": row["respondent_group"],
+        "region": row["region"],
+        "answers": row["answers"],
+        "duration_seconds": row["duration_seconds"],
+        "device_hash": row["device_hash"],
+        "channel": row["channel"],
+        "investigator": row["investigator"],
+        "over_quota": row["over_quota"],
+        "received_on": row["received_on"].isoformat(),
+        "received_at": received_at.isoformat() if received_at is not None else None,
+        "token_hash": token_hash.hex() if token_hash is not None else None,
+    }
+
+
+async def append_response(session: AsyncSession, *, anonymous: bool, **fields: Any) -> str:
+    now = utcnow()
+    row: dict[str, Any] = {
+        # Anonymous: a random id (a UUIDv7 carries its creation time), the day only, no token.
+        "id": uuid.uuid4() if anonymous else new_id(),
+        "received_on": now.date(),
+        "received_at": None if anonymous else now,
+        **fields,
+    }
+    if anonymous:
+        row["token_hash"] = None
+    link = (await hashchain.append(session, CHAIN_HEADS, row["campaign_id"], [chain_record(row)]))[0]
+    await session.execute(insert(Response).values(seq=link.seq, prev_hash=link.prev_hash, hash=link.hash, **row))
+    return link.hash
+
+
+async def submit_with_token(
+    session: AsyncSession,
+    *,
+    key: bytes,
+    salt: bytes,
+    token: str,
+    answers: Mapping[str, Any] | None = None,
+    form: Mapping[str, list[str]] | None = None,
+    duration_seconds: int | None,
+    device_fingerprint: str | None,
+) -> Receipt:
+    """Check every answer first (a bad response stores nothing and leaves the token unspent), then
+    spend the token with a guarded UPDATE: of concurrent submits with one token exactly one wins."""
+    opened = await open_token(session, key=key, token=token)
+    given = answers if answers is not None else answers_logic.from_form(opened.content, form or {})
+    clean = checked_answers(opened.content, given)
+    spent = await session.execute(
+        update(RespondentToken)
+        .where(RespondentToken.token_hash == opened.token_hash, RespondentToken.spent.is_(False))
+        .values(spent=True, spent_at=None if opened.anonymous else utcnow())
+        .returning(RespondentToken.token_hash)
+    )
+    if spent.first() is None:
+        raise Conflict("This token has been used.")
+    receipt = await append_response(
+        session,
+        anonymous=opened.anonymous,
+        campaign_id=opened.campaign_id,
+        object_id=opened.object_id,
+        respondent_group=opened.respondent_group,
+        region=opened.region,
+        answers=clean,
+        duration_seconds=duration_seconds,
+        device_hash=tokens.device_hash(salt, device_fingerprint) if device_fingerprint else None,
+        channel="token",
+        investigator=None,
+        over_quota=False,
+        token_hash=opened.token_hash,
+    )
+    return Receipt(receipt=receipt)
+
+
+async def submit_interview(
+    session: AsyncSession, *, principal: Principal, salt: bytes, campaign_id: uuid.UUID, data: InterviewSubmission
+) -> Receipt:
+    """An investigator's interview, counted against their quota for the cell; beyond it, the
+    interview is stored and marked over quota (excluded from analysis), never dropped."""
+    if not principal.has_any({Role.investigator}):
+        raise Forbidden("Only investigators submit interviews.")
+    campaign = await get_campaign(session, principal=principal, campaign_id=campaign_id)
+    check_open(campaign)
+    check_cell_and_object(campaign, data.respondent_group, data.region, data.object_id)
+    clean = checked_answers(await published_content(session, campaign.questionnaire_id), data.answers)
+    counted = (
+        await session.execute(
+            update(InvestigatorQuota)
+            .where(
+                InvestigatorQuota.campaign_id == campaign.id,
+                InvestigatorQuota.investigator == principal.subject,
+                InvestigatorQuota.respondent_group == data.respondent_group,
+                InvestigatorQuota.region == data.region,
+            )
+            .values(used=InvestigatorQuota.used + 1)
+            .returning(InvestigatorQuota.used, InvestigatorQuota.quota)
+        )
+    ).first()
+    if counted is None:
+        raise Forbidden("You have no quota in this cell of this campaign.")
+    over_quota = counted.used > counted.quota
+    receipt = await append_response(
+        session,
+        anonymous=campaign.anonymous,
+        campaign_id=campaign.id,
+        object_id=data.object_id,
+        respondent_group=data.respondent_group,
+        region=data.region,
+        answers=clean,
+        duration_seconds=data.duration_seconds,
+        device_hash=tokens.device_hash(salt, data.device_fingerprint) if data.device_fingerprint else None,
+        channel="interview",
+        investigator=principal.subject,
+        over_quota=over_quota,
+        token_hash=None,
+    )
+    return Receipt(receipt=receipt, over_quota=over_quota)
+
+
+async def _chain_rows(
+    session: AsyncSession, campaign_id: uuid.UUID
+) -> AsyncIterator[tuple[int, str, str, dict[str, Any]]]:
+    result = await session.stream(
+        select(Response.__table__)
+        .where(Response.campaign_id == campaign_id)
+        .order_by(Response.seq)
+        .execution_options(yield_per=5000)
+    )
+    async for row in result.mappings():
+        yield row["seq"], row["prev_hash"], row["hash"], chain_record(dict(row))
+
+
+async def verify_chain(session: AsyncSession, campaign_id: uuid.UUID) -> hashchain.Verification:
+    head = (
+        await session.execute(
+            select(CHAIN_HEADS.c.seq, CHAIN_HEADS.c.head).where(CHAIN_HEADS.c.chain_id == campaign_id)
+        )
+    ).first()
+    head_seq, head_hash = (int(head.seq), str(head.head)) if head is not None else (0, hashchain.GENESIS)
+    rows = [r async for r in _chain_rows(session, campaign_id)]
+    return hashchain.verify(rows, head_seq=head_seq, head=head_hash)
