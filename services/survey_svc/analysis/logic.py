@@ -105,17 +105,19 @@ def trim(weights: FloatArray, max_ratio: float) -> FloatArray:
     if weights.size == 0:
         return weights
     total = weights.sum()
+    cap = max_ratio * total / weights.size
     trimmed = weights.copy()
-    for _ in range(50):
-        cap = max_ratio * total / trimmed.size
-        over = trimmed > cap
-        if not over.any():
-            break
-        trimmed[over] = cap
-        free = ~over
+    capped = np.zeros(weights.size, dtype=bool)
+    for _ in range(100):
+        capped |= trimmed > cap * (1 + 1e-12)
+        free = ~capped
         if not free.any():
             break
-        trimmed[free] *= (total - cap * over.sum()) / trimmed[free].sum()
+        trimmed[capped] = cap
+        # Capped weight goes to the others in proportion; that may push more of them over the cap.
+        trimmed[free] *= (total - cap * capped.sum()) / trimmed[free].sum()
+        if not (trimmed[free] > cap * (1 + 1e-12)).any():
+            break
     return trimmed
 
 
