@@ -258,25 +258,30 @@ def analyse(sample: Sample, design: Design) -> AnalysisResult:
     columns = [*design.dimension_columns, sorted({c for cs in design.dimension_columns for c in cs})]
     names = [*design.dimensions, OVERALL]
     cells: list[CellResult] = []
+    # One estimate per dimension covers every object, all groups together and each group alone:
+    # key = object x (groups + 1) + group, where group == n_groups stands for "all groups".
+    slots = design.n_groups + 1
+    keys = np.concatenate([obj * slots + design.n_groups, obj * slots + group])
+    doubled = np.concatenate([weights, weights])
     for name, cols in zip(names, columns, strict=True):
         y = row_means(scores, cols)
-        for g in [None, *range(design.n_groups)]:
-            key = obj if g is None else np.where(group == g, obj, design.n_objects)
-            est = estimate(key, y, weights, design.n_objects + 1, design.min_cell_size)
-            for o in range(design.n_objects):
-                if g is not None and est.n[o] == 0:
+        est = estimate(keys, np.concatenate([y, y]), doubled, design.n_objects * slots, design.min_cell_size)
+        for o in range(design.n_objects):
+            for g in [None, *range(design.n_groups)]:
+                k = o * slots + (design.n_groups if g is None else g)
+                if g is not None and est.n[k] == 0:
                     continue  # no such respondents for this object: nothing to report
                 cells.append(
                     CellResult(
                         obj=o,
                         dimension=name,
                         group=g,
-                        n=int(est.n[o]),
-                        n_eff=float(est.n_eff[o]),
-                        index=None if est.suppressed[o] else float(est.index[o]),
-                        ci_low=None if est.suppressed[o] else float(est.ci_low[o]),
-                        ci_high=None if est.suppressed[o] else float(est.ci_high[o]),
-                        suppressed=bool(est.suppressed[o]),
+                        n=int(est.n[k]),
+                        n_eff=float(est.n_eff[k]),
+                        index=None if est.suppressed[k] else float(est.index[k]),
+                        ci_low=None if est.suppressed[k] else float(est.ci_low[k]),
+                        ci_high=None if est.suppressed[k] else float(est.ci_high[k]),
+                        suppressed=bool(est.suppressed[k]),
                     )
                 )
     sw, sw2 = float(weights.sum()), float((weights * weights).sum())
