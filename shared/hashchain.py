@@ -50,16 +50,23 @@ class Link:
     hash: str
 
 
+async def lock_head(session: AsyncSession, heads: Table, chain_id: uuid.UUID) -> tuple[int, str]:
+    """Create the chain's head if new and lock it until the transaction ends; its (seq, head).
+    A writer that must choose what to append under the lock (a sealer reading pending records)
+    calls this first; ``append`` calls it anyway."""
+    await session.execute(pg_insert(heads).values(chain_id=chain_id, seq=0, head=GENESIS).on_conflict_do_nothing())
+    row = (
+        await session.execute(select(heads.c.seq, heads.c.head).where(heads.c.chain_id == chain_id).with_for_update())
+    ).one()
+    return int(row.seq), str(row.head)
+
+
 async def append(
     session: AsyncSession, heads: Table, chain_id: uuid.UUID, records: Sequence[Mapping[str, Any]]
 ) -> list[Link]:
     """The links of ``records`` appended in order to ``chain_id``; the caller inserts the rows with
     them in the same transaction. The head row stays locked until that transaction ends."""
-    await session.execute(pg_insert(heads).values(chain_id=chain_id, seq=0, head=GENESIS).on_conflict_do_nothing())
-    row = (
-        await session.execute(select(heads.c.seq, heads.c.head).where(heads.c.chain_id == chain_id).with_for_update())
-    ).one()
-    seq, head = int(row.seq), str(row.head)
+    seq, head = await lock_head(session, heads, chain_id)
     links = []
     for record in records:
         seq += 1
