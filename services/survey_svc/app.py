@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from fastapi import FastAPI
 
 from services.survey_svc.api.campaigns import router as campaigns_router
@@ -10,7 +13,27 @@ from services.survey_svc.api.questionnaires import router as questionnaires_rout
 from services.survey_svc.config import Settings, get_settings
 from services.survey_svc.consumers import HANDLERS
 from services.survey_svc.db import TABLES
+from services.survey_svc.response.service import SEALER, seal_all
+from shared.periodic import run_periodically
 from shared.service_app import create_service_app
+
+
+async def start_sealer(app: FastAPI) -> None:
+    settings: Settings = app.state.settings
+    if settings.run_sealer:
+        # Safe with several replicas: a round runs under an advisory lock, once per interval.
+        app.state.sealer = asyncio.create_task(
+            run_periodically(app.state.sessionmaker, SEALER, seal_all, interval=settings.seal_interval_seconds),
+            name=SEALER,
+        )
+
+
+async def stop_sealer(app: FastAPI) -> None:
+    task: asyncio.Task[None] | None = getattr(app.state, "sealer", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -20,4 +43,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[questionnaires_router, campaigns_router, public_router],
         tables=TABLES,
         handlers=HANDLERS,
+        on_startup=[start_sealer],
+        on_shutdown=[stop_sealer],
     )

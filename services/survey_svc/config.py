@@ -23,6 +23,9 @@ class Settings(BaseServiceSettings):
     survey_token_key: SecretStr = SecretStr(DEV_TOKEN_KEY)
     survey_device_salt: SecretStr = SecretStr(DEV_DEVICE_SALT)
     max_tokens_per_batch: int = Field(default=20_000, ge=1, le=100_000)
+    # How often recorded responses are sealed into the hash-chained response log.
+    seal_interval_seconds: float = Field(default=0.5, gt=0, le=3600)
+    run_sealer: bool = True
 
     @model_validator(mode="after")
     def _production_has_its_own_secrets(self) -> Settings:

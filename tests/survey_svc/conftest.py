@@ -25,7 +25,7 @@ def survey_settings(infra: Infra, dev_keys: DevKeys, **overrides: object) -> Set
 @pytest.fixture(scope="session")
 async def survey_app(migrated: Infra, dev_keys: DevKeys) -> AsyncIterator[FastAPI]:
     # The relay is off: API tests roll back, so nothing would ever be published anyway.
-    app = create_app(survey_settings(migrated, dev_keys, run_relay=False))
+    app = create_app(survey_settings(migrated, dev_keys, run_relay=False, run_sealer=False))
     async for running in started(app):
         yield running
 

@@ -22,6 +22,7 @@ from services.survey_svc.db import TABLES
 from services.survey_svc.questionnaire.content import QuestionnaireContent, QuestionType
 from services.survey_svc.questionnaire.service import published_content
 from services.survey_svc.response.models import Response
+from services.survey_svc.response.service import seal_pending
 from shared import hashchain
 from shared.auth.principal import Principal
 from shared.db import utcnow
@@ -71,7 +72,7 @@ async def load_sample(session: AsyncSession, campaign: Campaign, content: Questi
             *(cast(Response.answers[q.name].astext, Float) for q in rated),
         )
         .where(Response.campaign_id == campaign.id)
-        .order_by(Response.seq)
+        .order_by(Response.id)
     )
     rows = (await session.execute(stmt)).all()
     cell_index = {(c["respondent_group"], c["region"]): i for i, c in enumerate(campaign.cells)}
@@ -147,6 +148,7 @@ async def run_analysis(session: AsyncSession, *, principal: Principal, campaign_
     status = campaign_logic.next_status(campaign.status, "analyse")
     if status is None:
         raise Conflict(f"A {campaign.status} campaign cannot be analysed; close its fieldwork first.")
+    await seal_pending(session, campaign.id)  # whatever the periodic sealer has not reached yet
     content = await published_content(session, campaign.questionnaire_id)
     sample = await load_sample(session, campaign, content)
     # Off the event loop: a large campaign's arithmetic must not stall other requests.
@@ -162,7 +164,7 @@ async def run_analysis(session: AsyncSession, *, principal: Principal, campaign_
         version=campaign.analysis_version,
         method=result.method,
         results=document,
-        results_hash=hashlib.sha256(hashchain.canonical(document)).hexdigest(),
+        results_hash=hashlib.sha256(hashchain.canonical_json(document).encode()).hexdigest(),
         created_by=principal.subject,
     )
     session.add(analysis)

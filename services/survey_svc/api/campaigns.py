@@ -57,18 +57,27 @@ class AnalysisRead(BaseModel):
     results: dict[str, Any]
 
 
-class ChainCheck(BaseModel):
-    ok: bool
-    checked: int
-    head_seq: int
-    head: str
+class ResponseLogCheck(BaseModel):
+    """The response log's chain (all campaigns) and this campaign's responses against it."""
+
+    log_valid: bool
+    log_entries: int
     first_broken_seq: int | None
     problem: str | None
+    sealed: int
+    unsealed: int
+    altered: list[str] = Field(description="Responses whose content no longer matches their sealed hash.")
+    missing: list[str] = Field(description="Sealed responses that are gone.")
+
+    @property
+    def intact(self) -> bool:
+        return self.log_valid and not self.altered and not self.missing
 
 
 class IntegrityReport(BaseModel):
     campaign_id: uuid.UUID
-    chain: ChainCheck
+    intact: bool
+    responses: ResponseLogCheck
     tokens: dict[str, int]
     quotas: list[QuotaRead]
     flagged: dict[str, int] | None = Field(description="From the newest analysis; null before the first.")
@@ -178,6 +187,8 @@ async def transition_campaign(
     campaign = await service.transition(
         session, principal=principal, campaign_id=campaign_id, to=data.to, expected_version=expected_version(if_match)
     )
+    if data.to == "closed":
+        await responses.seal_pending(session, campaign.id)  # the log is complete when fieldwork ends
     return campaign_response(campaign, response)
 
 
@@ -278,7 +289,7 @@ async def get_integrity_report(
     campaign = await service.get_campaign(session, principal=principal, campaign_id=campaign_id)
     if not (principal.has_any(service.INTEGRITY_READERS) and principal.in_scope(campaign.org_path)):
         raise Forbidden("Integrity reports are for the organizers, audit and supervision of this unit.")
-    check = await responses.verify_chain(session, campaign.id)
+    check = ResponseLogCheck(**(await responses.check_campaign(session, campaign.id)).__dict__)
     flagged = None
     if campaign.analysis_version:
         flagged = (await analysis_service.get_analysis(session, campaign.id, campaign.analysis_version)).results[
@@ -286,7 +297,8 @@ async def get_integrity_report(
         ]
     return IntegrityReport(
         campaign_id=campaign.id,
-        chain=ChainCheck(**check.__dict__),
+        intact=check.intact,
+        responses=check,
         tokens=await service.token_counts(session, campaign.id),
         quotas=quota_reads(await service.list_quotas(session, campaign_id=campaign.id)).items,
         flagged=flagged,

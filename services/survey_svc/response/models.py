@@ -1,4 +1,5 @@
-"""Responses: append-only (a trigger refuses UPDATE and DELETE) and hash-chained per campaign.
+"""Responses: append-only (a trigger refuses UPDATE and DELETE); each one's content hash is sealed
+into the hash-chained response log shortly after intake.
 
 In anonymous campaigns nothing here leads back to a token: the id is random (not time-ordered),
 only the day of receipt is kept and ``token_hash`` is empty."""
@@ -9,7 +10,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Integer, LargeBinary, Text
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, LargeBinary, Text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -19,9 +20,8 @@ from services.survey_svc.db import Base
 class Response(Base):
     __tablename__ = "response"
 
-    campaign_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("campaign.id"), primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("campaign.id"), index=True)
     object_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     respondent_group: Mapped[str] = mapped_column(Text)
     region: Mapped[str] = mapped_column(Text)
@@ -34,5 +34,5 @@ class Response(Base):
     received_on: Mapped[dt.date] = mapped_column(Date)
     received_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     token_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
-    prev_hash: Mapped[str] = mapped_column(Text)
-    hash: Mapped[str] = mapped_column(Text)
+    # sha256 of the canonical record: the respondent's receipt, and what the log seals.
+    content_hash: Mapped[str] = mapped_column(Text)

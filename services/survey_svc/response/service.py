@@ -3,18 +3,21 @@ Functions flush; the caller commits."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Text, cast, exists, insert, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.survey_svc.campaign import tokens
 from services.survey_svc.campaign.models import Campaign, CampaignStatus, InvestigatorQuota, RespondentToken
 from services.survey_svc.campaign.service import check_cell_and_object, get_campaign
-from services.survey_svc.db import CHAIN_HEADS
+from services.survey_svc.db import RESPONSE_LOG
 from services.survey_svc.questionnaire import logic as answers_logic
 from services.survey_svc.questionnaire.content import QuestionnaireContent
 from services.survey_svc.questionnaire.service import published_content
@@ -90,7 +93,7 @@ def checked_answers(content: QuestionnaireContent, answers: Mapping[str, Any]) -
 
 
 def chain_record(row: Mapping[str, Any]) -> dict[str, Any]:
-    """What a response's hash covers: every column but the chain's own."""
+    """What a response's content hash covers: every column but the hash itself."""
     token_hash = row["token_hash"]
     received_at = row["received_at"]
     return {
@@ -111,7 +114,12 @@ def chain_record(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def content_hash(row: Mapping[str, Any]) -> str:
+    return hashlib.sha256(hashchain.canonical_json(chain_record(row)).encode()).hexdigest()
+
+
 async def append_response(session: AsyncSession, *, anonymous: bool, **fields: Any) -> str:
+    """Insert one response (no lock beyond its own row); the sealer chains it shortly after."""
     now = utcnow()
     row: dict[str, Any] = {
         # Anonymous: a random id (a UUIDv7 carries its creation time), the day only, no token.
@@ -122,9 +130,9 @@ async def append_response(session: AsyncSession, *, anonymous: bool, **fields: A
     }
     if anonymous:
         row["token_hash"] = None
-    link = (await hashchain.append(session, CHAIN_HEADS, row["campaign_id"], [chain_record(row)]))[0]
-    await session.execute(insert(Response).values(seq=link.seq, prev_hash=link.prev_hash, hash=link.hash, **row))
-    return link.hash
+    row["content_hash"] = content_hash(row)
+    await session.execute(insert(Response).values(**row))
+    return str(row["content_hash"])
 
 
 async def submit_with_token(
@@ -214,25 +222,89 @@ async def submit_interview(
     return Receipt(receipt=receipt, over_quota=over_quota)
 
 
-async def _chain_rows(
-    session: AsyncSession, campaign_id: uuid.UUID
-) -> AsyncIterator[tuple[int, str, str, dict[str, Any]]]:
+MAX_SEAL_BATCH = 20_000
+SEALER = "survey-sealer"
+
+
+def _unsealed() -> Any:
+    return ~exists().where(RESPONSE_LOG.c.entity_id == cast(Response.id, Text))
+
+
+async def seal_pending(session: AsyncSession, campaign_id: uuid.UUID | None = None) -> int:
+    """Append every not yet sealed response (of one campaign, or all) to the response log, in
+    random-id order within the batch; returns how many were sealed."""
+    stmt = select(Response.id, Response.campaign_id, Response.content_hash).where(_unsealed())
+    if campaign_id is not None:
+        stmt = stmt.where(Response.campaign_id == campaign_id)
+    rows = (await session.execute(stmt.order_by(Response.id).limit(MAX_SEAL_BATCH))).all()
+    await hashchain.append_many(
+        session,
+        RESPONSE_LOG,
+        [
+            hashchain.Entry(
+                actor=SEALER,
+                action="response.recorded",
+                entity_type="response",
+                entity_id=str(r.id),
+                payload={"campaign_id": str(r.campaign_id), "content_hash": r.content_hash},
+            )
+            for r in rows
+        ],
+    )
+    return len(rows)
+
+
+async def seal_all(session: AsyncSession) -> None:
+    """One periodic round (shared.periodic): seal until nothing is pending."""
+    while await seal_pending(session) == MAX_SEAL_BATCH:
+        pass
+
+
+@dataclass(frozen=True)
+class CampaignIntegrity:
+    log_valid: bool
+    log_entries: int
+    first_broken_seq: int | None
+    problem: str | None
+    sealed: int
+    unsealed: int
+    altered: list[str]  # ids of responses whose content no longer matches their sealed hash
+    missing: list[str]  # sealed responses that are gone
+
+
+async def check_campaign(session: AsyncSession, campaign_id: uuid.UUID) -> CampaignIntegrity:
+    """The whole log's chain, then every response of the campaign against the hash the log sealed."""
+    chain = await hashchain.verify(await session.connection(), RESPONSE_LOG)
+    sealed_hash = {
+        entity_id: json.loads(payload)["content_hash"]
+        for entity_id, payload in (
+            await session.execute(
+                select(RESPONSE_LOG.c.entity_id, RESPONSE_LOG.c.payload).where(
+                    RESPONSE_LOG.c.action == "response.recorded",
+                    cast(RESPONSE_LOG.c.payload, JSONB)["campaign_id"].astext == str(campaign_id),
+                )
+            )
+        ).all()
+    }
+    altered, unsealed, seen = [], 0, set()
     result = await session.stream(
-        select(Response.__table__)
-        .where(Response.campaign_id == campaign_id)
-        .order_by(Response.seq)
-        .execution_options(yield_per=5000)
+        select(Response.__table__).where(Response.campaign_id == campaign_id).execution_options(yield_per=5000)
     )
     async for row in result.mappings():
-        yield row["seq"], row["prev_hash"], row["hash"], chain_record(dict(row))
-
-
-async def verify_chain(session: AsyncSession, campaign_id: uuid.UUID) -> hashchain.Verification:
-    head = (
-        await session.execute(
-            select(CHAIN_HEADS.c.seq, CHAIN_HEADS.c.head).where(CHAIN_HEADS.c.chain_id == campaign_id)
-        )
-    ).first()
-    head_seq, head_hash = (int(head.seq), str(head.head)) if head is not None else (0, hashchain.GENESIS)
-    rows = [r async for r in _chain_rows(session, campaign_id)]
-    return hashchain.verify(rows, head_seq=head_seq, head=head_hash)
+        key = str(row["id"])
+        seen.add(key)
+        sealed = sealed_hash.get(key)
+        if sealed is None:
+            unsealed += 1
+        elif content_hash(dict(row)) != sealed or row["content_hash"] != sealed:
+            altered.append(key)
+    return CampaignIntegrity(
+        log_valid=chain.valid,
+        log_entries=chain.entries,
+        first_broken_seq=chain.first_broken_seq,
+        problem=chain.problem,
+        sealed=len(sealed_hash),
+        unsealed=unsealed,
+        altered=sorted(altered)[:100],
+        missing=sorted(set(sealed_hash) - seen)[:100],
+    )
