@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import text
 
-from shared.testing.plugin import client_for
+from shared.testing.plugin import client_for, wait_for
 from tests.survey_svc.support import SurveyApi
 
 
@@ -47,3 +47,28 @@ async def test_a_thousand_concurrent_submits_over_a_hundred_tokens_accept_exactl
         )
     ).json()
     assert report["intact"] and report["responses"]["sealed"] == 100 and report["tokens"]["spent"] == 100
+
+
+@pytest.fixture
+async def sealing_app(migrated, dev_keys):
+    from services.survey_svc.app import create_app
+    from shared.testing.plugin import started
+    from tests.survey_svc.conftest import survey_settings
+
+    app = create_app(survey_settings(migrated, dev_keys, run_relay=False, seal_interval_seconds=0.1))
+    async for running in started(app):
+        yield running
+
+
+async def test_the_periodic_sealer_chains_responses_during_fieldwork(committing_client, auth, sealing_app) -> None:
+    api = SurveyApi(committing_client, auth)
+    campaign = await api.campaign_in_fieldwork()
+    for token in await api.tokens(campaign["id"], 5):
+        assert (await api.submit(token)).status_code == 201
+    auditor = auth("audit", org_path="/gd/sz")
+
+    async def sealed() -> bool:
+        report = (await committing_client.get(f"/api/v1/campaigns/{campaign['id']}/integrity", headers=auditor)).json()
+        return report["intact"] and report["responses"]["sealed"] == 5 and report["responses"]["unsealed"] == 0
+
+    await wait_for(sealed, timeout=20)
