@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Float, cast, select
+from sqlalchemy import Float, cast, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.survey_svc.analysis import logic
@@ -17,7 +17,13 @@ from services.survey_svc.analysis.models import Analysis
 from services.survey_svc.campaign import logic as campaign_logic
 from services.survey_svc.campaign.events import SURVEY_RESULTS_FINALIZED, SatisfactionCell, SurveyResultsFinalized
 from services.survey_svc.campaign.models import Campaign, CampaignStatus
-from services.survey_svc.campaign.service import get_campaign, get_organized, token_counts
+from services.survey_svc.campaign.service import (
+    INTEGRITY_READERS,
+    can_read,
+    get_campaign,
+    get_organized,
+    token_counts,
+)
 from services.survey_svc.db import TABLES
 from services.survey_svc.questionnaire.content import QuestionnaireContent, QuestionType
 from services.survey_svc.questionnaire.service import published_content
@@ -185,8 +191,8 @@ async def get_analysis(session: AsyncSession, campaign_id: uuid.UUID, version: i
 
 async def latest_analysis(session: AsyncSession, *, principal: Principal, campaign_id: uuid.UUID) -> Analysis:
     campaign = await get_campaign(session, principal=principal, campaign_id=campaign_id)
-    # Outside the organizing subtree only the published analysis is visible.
-    inside = principal.in_scope(campaign.org_path)
+    # Outside the organizers, audit and supervision of the subtree only the published one is visible.
+    inside = principal.has_any(INTEGRITY_READERS) and principal.in_scope(campaign.org_path)
     return await get_analysis(
         session, campaign.id, campaign.analysis_version or None if inside else campaign.published_analysis_version
     )
@@ -264,3 +270,23 @@ async def published(session: AsyncSession, campaign_id: uuid.UUID) -> tuple[Camp
 
 def is_published(campaign: Campaign) -> bool:
     return campaign.status == CampaignStatus.published
+
+
+async def readable_analyses(
+    session: AsyncSession, *, principal: Principal, campaign_ids: list[uuid.UUID]
+) -> list[Analysis]:
+    """Per campaign the analysis the caller may read: the newest inside the organizing subtree
+    (organizers, audit, supervision), else the published one."""
+    campaigns = (await session.scalars(select(Campaign).where(Campaign.id.in_(campaign_ids)))).all()
+    wanted = []
+    for c in campaigns:
+        if not can_read(principal, c):
+            continue
+        inside = principal.has_any(INTEGRITY_READERS) and principal.in_scope(c.org_path)
+        version = (c.analysis_version or None) if inside else c.published_analysis_version
+        if version is not None:
+            wanted.append((c.id, version))
+    if not wanted:
+        return []
+    found = await session.scalars(select(Analysis).where(tuple_(Analysis.campaign_id, Analysis.version).in_(wanted)))
+    return sorted(found.all(), key=lambda a: str(a.campaign_id))

@@ -303,3 +303,62 @@ async def get_integrity_report(
         quotas=quota_reads(await service.list_quotas(session, campaign_id=campaign.id)).items,
         flagged=flagged,
     )
+
+
+MAX_CAMPAIGNS_PER_BATCH = 100
+
+
+class CampaignQuotaRead(QuotaRead):
+    campaign_id: uuid.UUID
+
+
+class CampaignQuotaList(BaseModel):
+    items: list[CampaignQuotaRead]
+
+
+class IndexRead(BaseModel):
+    campaign_id: uuid.UUID
+    analysis_version: int
+    object_id: uuid.UUID
+    object_name: str
+    dimension: str
+    indicator_code: str | None
+    respondent_group: str | None
+    n: int
+    suppressed: bool
+    index: str | None
+    ci_low: str | None
+    ci_high: str | None
+
+
+class IndexList(BaseModel):
+    items: list[IndexRead]
+
+
+@router.get("/quotas", response_model=CampaignQuotaList)
+async def batch_quotas(
+    session: DBSession, principal: CurrentPrincipal, campaign_ids: Annotated[str, Query(max_length=4_000)]
+) -> CampaignQuotaList:
+    """Quota fill of many campaigns at once (for DataLoaders); campaigns you may not see are left out."""
+    ids = parse_ids(campaign_ids, field="campaign_ids", max_ids=MAX_CAMPAIGNS_PER_BATCH) or []
+    rows = await service.quotas_of_readable(session, principal=principal, campaign_ids=ids)
+    return CampaignQuotaList(
+        items=[CampaignQuotaRead(campaign_id=r.campaign_id, **quota_reads([r]).items[0].model_dump()) for r in rows]
+    )
+
+
+@router.get("/indices", response_model=IndexList)
+async def batch_indices(
+    session: DBSession, principal: CurrentPrincipal, campaign_ids: Annotated[str, Query(max_length=4_000)]
+) -> IndexList:
+    """Indices of many campaigns at once (for DataLoaders): the published analysis, or inside the
+    organizing subtree the newest one; campaigns without one you may read are left out."""
+    ids = parse_ids(campaign_ids, field="campaign_ids", max_ids=MAX_CAMPAIGNS_PER_BATCH) or []
+    analyses = await analysis_service.readable_analyses(session, principal=principal, campaign_ids=ids)
+    return IndexList(
+        items=[
+            IndexRead(campaign_id=a.campaign_id, analysis_version=a.version, **cell)
+            for a in analyses
+            for cell in a.results["cells"]
+        ]
+    )
