@@ -85,7 +85,7 @@ async def get_respondent_page(token: TokenPath, request: Request, session: DBSes
     """The questionnaire as a plain HTML form (no JavaScript) that posts to the intake endpoint."""
     key, _ = keys(request)
     try:
-        opened = await responses.open_token(session, key=key, token=token)
+        opened = await responses.open_token(session, key=key, token=token, with_object_name=True)
     except AppError as exc:
         return page("Survey", f"<p>{escape(exc.detail)}</p>", exc.status)
     content = opened.content

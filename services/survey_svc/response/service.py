@@ -3,6 +3,7 @@ Functions flush; the caller commits."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import uuid
@@ -50,38 +51,58 @@ class OpenToken:
 
 
 def check_open(campaign: Campaign) -> None:
-    today = utcnow().date()
-    if campaign.status != CampaignStatus.fieldwork or not campaign.fieldwork_start <= today <= campaign.fieldwork_end:
+    check_window(campaign.status, campaign.fieldwork_start, campaign.fieldwork_end)
+
+
+def check_window(status: str, start: dt.date, end: dt.date) -> None:
+    if status != CampaignStatus.fieldwork or not start <= utcnow().date() <= end:
         raise Conflict("This survey is not open for responses.")
 
 
-async def open_token(session: AsyncSession, *, key: bytes, token: str) -> OpenToken:
-    """The token's campaign if it may answer now: 404 unknown, 409 used or survey closed, 410 expired."""
+async def open_token(session: AsyncSession, *, key: bytes, token: str, with_object_name: bool = False) -> OpenToken:
+    """The token's campaign if it may answer now: 404 unknown, 409 used or survey closed, 410 expired.
+    One narrow query: intake is the hot path, and a campaign's object list can be long."""
     digest = tokens.token_hash(key, token)
-    found = (
+    row = (
         await session.execute(
-            select(RespondentToken, Campaign).join(Campaign).where(RespondentToken.token_hash == digest)
+            select(
+                RespondentToken.spent,
+                RespondentToken.expires_at,
+                RespondentToken.respondent_group,
+                RespondentToken.region,
+                RespondentToken.object_id,
+                Campaign.id.label("campaign_id"),
+                Campaign.status,
+                Campaign.fieldwork_start,
+                Campaign.fieldwork_end,
+                Campaign.anonymous,
+                Campaign.questionnaire_id,
+            )
+            .join(Campaign, Campaign.id == RespondentToken.campaign_id)
+            .where(RespondentToken.token_hash == digest)
         )
     ).first()
-    if found is None:
+    if row is None:
         raise NotFound("Unknown token.")
-    row, campaign = found
     if row.spent:
         raise Conflict("This token has been used.")
     if row.expires_at <= utcnow():
         raise Gone("This token has expired.")
-    check_open(campaign)
-    name = next((o["name"] for o in campaign.objects if o["id"] == str(row.object_id)), "")
+    check_window(row.status, row.fieldwork_start, row.fieldwork_end)
+    name = ""
+    if with_object_name:
+        objects = await session.scalar(select(Campaign.objects).where(Campaign.id == row.campaign_id)) or []
+        name = next((o["name"] for o in objects if o["id"] == str(row.object_id)), "")
     return OpenToken(
         token_hash=digest,
-        campaign_id=campaign.id,
+        campaign_id=row.campaign_id,
         respondent_group=row.respondent_group,
         region=row.region,
         object_id=row.object_id,
         object_name=name,
-        anonymous=campaign.anonymous,
-        questionnaire_id=campaign.questionnaire_id,
-        content=await published_content(session, campaign.questionnaire_id),
+        anonymous=row.anonymous,
+        questionnaire_id=row.questionnaire_id,
+        content=await published_content(session, row.questionnaire_id),
     )
 
 
