@@ -153,6 +153,9 @@ def intake(database_url: str, nats_url: str, data_dir: Path, *, responses: int, 
             survey_port,
             {**common, "GOVPERF_JWKS_FILE": str(keys.jwks_path), "GOVPERF_DB_POOL_SIZE": str(concurrency // 2)},
             log_dir=data_dir,
+            # Longer than the gateway pool's keep-alive expiry (httpx: 5 s, uvicorn's default too):
+            # otherwise the service may close a pooled connection as the gateway sends on it (a 502).
+            extra_args=("--timeout-keep-alive", "30"),
         )
         processes.append(survey)
         hello = start_service(HELLO, hello_port, {}, log_dir=data_dir)
@@ -165,8 +168,6 @@ def intake(database_url: str, nats_url: str, data_dir: Path, *, responses: int, 
         bodies = [{"token": t, "answers": answers(rng), "duration_seconds": 200} for t in tokens]
         url = f"{gateway.url}/public/surveys/responses"
         asyncio.run(post_all(url, bodies[:500], concurrency))  # warm connections, caches, JIT paths
-        # Straight after the warm-up: pooled connections idle longer than uvicorn's keep-alive
-        # (5 s) can be closed under the gateway's feet, which it reports as a 502.
         through = asyncio.run(post_all(url, bodies[500:], concurrency))
         bare = asyncio.run(post_all(hello.url, bodies[500:], concurrency))
     finally:
