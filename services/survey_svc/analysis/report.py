@@ -28,6 +28,7 @@ COLUMNS = (
     "ci_high",
 )
 BAR_WIDTH, ROW_HEIGHT, LABEL_WIDTH = 400, 26, 220
+FORMULA_STARTS = frozenset("=+-@\t\r")
 REASONS = {
     "speeding": "answered in under a third of the median time",
     "straight_lining": "gave at least 90% identical answers across a grid of 5 or more questions",
@@ -135,11 +136,18 @@ reported as suppressed, not as numbers.</li>
 </main></body></html>"""
 
 
+def _spreadsheet_safe(cell: dict[str, Any]) -> dict[str, Any]:
+    """Object names are free text: one starting with = + - @ would run as a formula in a
+    spreadsheet opening the public download, so it is prefixed with an apostrophe."""
+    name = str(cell.get("object_name", ""))
+    return {**cell, "object_name": "'" + name if name[:1] in FORMULA_STARTS else name}
+
+
 def to_csv(analysis: Analysis) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(analysis.results["cells"])
+    writer.writerows(_spreadsheet_safe(c) for c in analysis.results["cells"])
     return out.getvalue()
 
 
@@ -147,7 +155,7 @@ def to_xlsx(analysis: Analysis) -> bytes:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("indices")
     sheet.append(list(COLUMNS))
-    for cell in analysis.results["cells"]:
+    for cell in map(_spreadsheet_safe, analysis.results["cells"]):
         sheet.append([cell.get(c) for c in COLUMNS])
     buffer = io.BytesIO()
     workbook.save(buffer)

@@ -61,6 +61,22 @@ async def test_campaign_from_import_to_public_report_and_event(api, client, db) 
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
 
 
+async def test_public_downloads_defuse_formulas_in_object_names(api, client) -> None:
+    campaign = await api.campaign_in_fieldwork(
+        min_cell_size=1, objects=[{"id": OBJECT_A, "name": '=HYPERLINK("http://evil","x")'}]
+    )
+    cid = campaign["id"]
+    [token] = await api.tokens(cid, 1)
+    assert (await api.submit(token, duration_seconds=100)).status_code == 201
+    await api.move(cid, "closed")
+    assert (await client.post(f"/api/v1/campaigns/{cid}/analyses", headers=api.office)).status_code == 201
+    assert (await client.post(f"/api/v1/campaigns/{cid}/publish", headers=api.office)).status_code == 200
+    csv_text = (await client.get(f"/public/surveys/campaigns/{cid}/report.csv")).text
+    assert ",\"'=HYPERLINK(" in csv_text and ",=HYPERLINK" not in csv_text and ',"=HYPERLINK' not in csv_text
+    html = (await client.get(f"/public/surveys/campaigns/{cid}/report")).text
+    assert "http://evil" in html and '<a href="http://evil' not in html  # escaped text, not markup
+
+
 async def test_a_correction_is_a_new_analysis_version(api, client) -> None:
     campaign = await api.campaign_in_fieldwork(min_cell_size=1)
     cid = campaign["id"]
