@@ -13,13 +13,18 @@ from services.survey_svc.api.questionnaires import router as questionnaires_rout
 from services.survey_svc.config import Settings, get_settings
 from services.survey_svc.consumers import HANDLERS
 from services.survey_svc.db import TABLES
+from services.survey_svc.response.intake import IntakeWriter
 from services.survey_svc.response.service import SEALER, seal_all
 from shared.periodic import run_periodically
 from shared.service_app import create_service_app
 
 
-async def start_sealer(app: FastAPI) -> None:
+async def start_background(app: FastAPI) -> None:
     settings: Settings = app.state.settings
+    app.state.intake_writer = None
+    if settings.intake_batching:
+        app.state.intake_writer = IntakeWriter(app.state.sessionmaker)
+        app.state.intake_writer.start()
     if settings.run_sealer:
         # Safe with several replicas: a round runs under an advisory lock, once per interval.
         app.state.sealer = asyncio.create_task(
@@ -28,7 +33,9 @@ async def start_sealer(app: FastAPI) -> None:
         )
 
 
-async def stop_sealer(app: FastAPI) -> None:
+async def stop_background(app: FastAPI) -> None:
+    if app.state.intake_writer is not None:
+        await app.state.intake_writer.stop()
     task: asyncio.Task[None] | None = getattr(app.state, "sealer", None)
     if task is not None:
         task.cancel()
@@ -43,6 +50,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[questionnaires_router, campaigns_router, public_router],
         tables=TABLES,
         handlers=HANDLERS,
-        on_startup=[start_sealer],
-        on_shutdown=[stop_sealer],
+        on_startup=[start_background],
+        on_shutdown=[stop_background],
     )

@@ -26,6 +26,8 @@ class Settings(BaseServiceSettings):
     # How often recorded responses are sealed into the hash-chained response log.
     seal_interval_seconds: float = Field(default=0.5, gt=0, le=3600)
     run_sealer: bool = True
+    # Token responses are spent and inserted set-based by one writer per process (response/intake.py).
+    intake_batching: bool = True
 
     @model_validator(mode="after")
     def _production_has_its_own_secrets(self) -> Settings:

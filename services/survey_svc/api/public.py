@@ -12,12 +12,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import HTMLResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.survey_svc.analysis import report
 from services.survey_svc.analysis import service as analysis_service
 from services.survey_svc.config import Settings
 from services.survey_svc.questionnaire.content import Question, QuestionType
 from services.survey_svc.response import service as responses
+from services.survey_svc.response.intake import IntakeWriter
 from services.survey_svc.response.schemas import Receipt, TokenSubmission
 from shared.errors import AppError, BadRequest, PayloadTooLarge, UnsupportedMediaType
 from shared.service_app import DBSession
@@ -126,6 +128,16 @@ def _duration(started_at: str | None) -> int | None:
     return elapsed if 0 <= elapsed <= 86_400 else None
 
 
+async def record(request: Request, session: AsyncSession, prepared: responses.PreparedResponse) -> Receipt:
+    writer: IntakeWriter | None = request.app.state.intake_writer
+    if writer is None:
+        return await responses.record_token_response(session, prepared)
+    # Set-based: the writer spends the token and inserts in its own round. This request's read
+    # transaction ends first, so waiting requests never hold the connections the writer needs.
+    await session.commit()
+    return await responses.record_token_response_batched(writer, prepared)
+
+
 @router.post(
     "/responses",
     status_code=201,
@@ -141,7 +153,7 @@ async def submit_response(request: Request, session: DBSession) -> Response:
         # Raises ValidationError, which the shared handler renders as a 422 naming the field.
         data = TokenSubmission.model_validate_json(await request.body())
         fingerprint = data.device_fingerprint or request.cookies.get(DEVICE_COOKIE)
-        receipt = await responses.submit_with_token(
+        prepared = await responses.prepare_token_response(
             session,
             key=key,
             salt=salt,
@@ -150,6 +162,7 @@ async def submit_response(request: Request, session: DBSession) -> Response:
             duration_seconds=data.duration_seconds,
             device_fingerprint=fingerprint,
         )
+        receipt = await record(request, session, prepared)
         return Response(receipt.model_dump_json(), status_code=201, media_type="application/json")
     if media not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         raise UnsupportedMediaType("Send JSON or an HTML form post.")
@@ -160,7 +173,7 @@ async def submit_response(request: Request, session: DBSession) -> Response:
     started = form.pop("started_at", [])
     started_at = started[0] if started else None
     try:
-        receipt = await responses.submit_with_token(
+        prepared = await responses.prepare_token_response(
             session,
             key=key,
             salt=salt,
@@ -169,6 +182,7 @@ async def submit_response(request: Request, session: DBSession) -> Response:
             duration_seconds=_duration(started_at),
             device_fingerprint=request.cookies.get(DEVICE_COOKIE),
         )
+        receipt = await record(request, session, prepared)
     except AppError as exc:
         # Nothing was stored: the token is still good, so the respondent can go back and fix it.
         items = "".join(

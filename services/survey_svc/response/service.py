@@ -22,6 +22,7 @@ from services.survey_svc.db import RESPONSE_LOG
 from services.survey_svc.questionnaire import logic as answers_logic
 from services.survey_svc.questionnaire.content import QuestionnaireContent
 from services.survey_svc.questionnaire.service import published_content
+from services.survey_svc.response.intake import IntakeWriter, PendingResponse
 from services.survey_svc.response.models import Response
 from services.survey_svc.response.schemas import InterviewSubmission, Receipt
 from shared import hashchain
@@ -139,8 +140,8 @@ def content_hash(row: Mapping[str, Any]) -> str:
     return hashlib.sha256(hashchain.canonical_json(chain_record(row)).encode()).hexdigest()
 
 
-async def append_response(session: AsyncSession, *, anonymous: bool, **fields: Any) -> str:
-    """Insert one response (no lock beyond its own row); the sealer chains it shortly after."""
+def response_row(*, anonymous: bool, **fields: Any) -> dict[str, Any]:
+    """A response row with its id, receipt times and content hash."""
     now = utcnow()
     row: dict[str, Any] = {
         # Anonymous: a random id (a UUIDv7 carries its creation time), the day only, no token.
@@ -152,11 +153,25 @@ async def append_response(session: AsyncSession, *, anonymous: bool, **fields: A
     if anonymous:
         row["token_hash"] = None
     row["content_hash"] = content_hash(row)
+    return row
+
+
+async def append_response(session: AsyncSession, *, anonymous: bool, **fields: Any) -> str:
+    """Insert one response (no lock beyond its own row); the sealer chains it shortly after."""
+    row = response_row(anonymous=anonymous, **fields)
     await session.execute(insert(Response).values(**row))
     return str(row["content_hash"])
 
 
-async def submit_with_token(
+@dataclass(frozen=True)
+class PreparedResponse:
+    """A checked token response, ready to be recorded."""
+
+    opened: OpenToken
+    fields: dict[str, Any]
+
+
+async def prepare_token_response(
     session: AsyncSession,
     *,
     key: bytes,
@@ -166,12 +181,30 @@ async def submit_with_token(
     form: Mapping[str, list[str]] | None = None,
     duration_seconds: int | None,
     device_fingerprint: str | None,
-) -> Receipt:
-    """Check every answer first (a bad response stores nothing and leaves the token unspent), then
-    spend the token with a guarded UPDATE: of concurrent submits with one token exactly one wins."""
+) -> PreparedResponse:
+    """Check the token and every answer (a bad response stores nothing, the token stays unspent)."""
     opened = await open_token(session, key=key, token=token)
     given = answers if answers is not None else answers_logic.from_form(opened.content, form or {})
-    clean = checked_answers(opened.content, given)
+    fields: dict[str, Any] = {
+        "campaign_id": opened.campaign_id,
+        "object_id": opened.object_id,
+        "respondent_group": opened.respondent_group,
+        "region": opened.region,
+        "answers": checked_answers(opened.content, given),
+        "duration_seconds": duration_seconds,
+        "device_hash": tokens.device_hash(salt, device_fingerprint) if device_fingerprint else None,
+        "channel": "token",
+        "investigator": None,
+        "over_quota": False,
+        "token_hash": opened.token_hash,
+    }
+    return PreparedResponse(opened, fields)
+
+
+async def record_token_response(session: AsyncSession, prepared: PreparedResponse) -> Receipt:
+    """Spend the token with a guarded UPDATE (of concurrent submits with one token exactly one
+    wins) and insert the response, in the caller's transaction."""
+    opened = prepared.opened
     spent = await session.execute(
         update(RespondentToken)
         .where(RespondentToken.token_hash == opened.token_hash, RespondentToken.spent.is_(False))
@@ -180,22 +213,16 @@ async def submit_with_token(
     )
     if spent.first() is None:
         raise Conflict("This token has been used.")
-    receipt = await append_response(
-        session,
-        anonymous=opened.anonymous,
-        campaign_id=opened.campaign_id,
-        object_id=opened.object_id,
-        respondent_group=opened.respondent_group,
-        region=opened.region,
-        answers=clean,
-        duration_seconds=duration_seconds,
-        device_hash=tokens.device_hash(salt, device_fingerprint) if device_fingerprint else None,
-        channel="token",
-        investigator=None,
-        over_quota=False,
-        token_hash=opened.token_hash,
-    )
-    return Receipt(receipt=receipt)
+    return Receipt(receipt=await append_response(session, anonymous=opened.anonymous, **prepared.fields))
+
+
+async def record_token_response_batched(writer: IntakeWriter, prepared: PreparedResponse) -> Receipt:
+    """The same, set-based: in the intake writer's next round (its own transaction)."""
+    opened = prepared.opened
+    row = response_row(anonymous=opened.anonymous, **prepared.fields)
+    if not await writer.record(PendingResponse(opened.token_hash, opened.anonymous, row)):
+        raise Conflict("This token has been used.")
+    return Receipt(receipt=row["content_hash"])
 
 
 async def submit_interview(
