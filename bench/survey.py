@@ -16,6 +16,8 @@ import json
 import secrets
 import statistics
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +50,17 @@ def answers(rng: np.random.Generator) -> dict[str, int]:
     return {q: int(v) for q, v in zip(QUESTIONS, rng.integers(1, 6, len(QUESTIONS)), strict=True)}
 
 
-async def post_all(url: str, bodies: list[dict[str, Any]], concurrency: int) -> tuple[list[float], float]:
-    latencies: list[float] = []
+@dataclass
+class Run:
+    latencies: list[float] = field(default_factory=list)
+    failures: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+
+async def post_all(url: str, bodies: list[dict[str, Any]], concurrency: int) -> Run:
+    """Every body posted once by ``concurrency`` clients; failures are counted, never retried
+    (a retry would spend the token twice), and left out of the latencies."""
+    run = Run()
     queue = iter(bodies)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
@@ -57,20 +68,26 @@ async def post_all(url: str, bodies: list[dict[str, Any]], concurrency: int) -> 
         async def worker() -> None:
             for body in queue:
                 started = time.perf_counter()
-                response = await client.post(url, json=body)
-                latencies.append(time.perf_counter() - started)
+                try:
+                    response = await client.post(url, json=body)
+                except httpx.HTTPError as exc:
+                    run.failures[type(exc).__name__] += 1
+                    continue
                 if response.status_code not in (200, 201):
-                    raise RuntimeError(f"{url}: {response.status_code} {response.text[:300]}")
+                    run.failures[str(response.status_code)] += 1
+                    continue
+                run.latencies.append(time.perf_counter() - started)
 
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return latencies, time.perf_counter() - began
+        run.seconds = time.perf_counter() - began
+        return run
 
 
-def figures(latencies: list[float], seconds: float) -> tuple[float, float, float]:
-    ordered = sorted(latencies)
+def figures(run: Run) -> tuple[float, float, float]:
+    ordered = sorted(run.latencies) or [float("nan")]
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return len(ordered) / seconds, statistics.median(ordered) * 1000, p99 * 1000
+    return len(run.latencies) / run.seconds, statistics.median(ordered) * 1000, p99 * 1000
 
 
 def prepare_campaign(survey_url: str, headers: dict[str, str], tokens: int) -> list[str]:
@@ -118,7 +135,7 @@ def prepare_campaign(survey_url: str, headers: dict[str, str], tokens: int) -> l
         return issued
 
 
-def intake(database_url: str, nats_url: str, data_dir: Path, *, responses: int, concurrency: int) -> dict[str, float]:
+def intake(database_url: str, nats_url: str, data_dir: Path, *, responses: int, concurrency: int) -> dict[str, Any]:
     survey_spec, gateway_spec = get_service("survey"), get_service("gateway")
     for spec in (survey_spec, gateway_spec):
         upgrade(spec, database_url)
@@ -173,8 +190,8 @@ def intake(database_url: str, nats_url: str, data_dir: Path, *, responses: int, 
     finally:
         for process in reversed(processes):
             process.stop()
-    intake_rps, intake_p50, intake_p99 = figures(*through)
-    bare_rps, bare_p50, bare_p99 = figures(*bare)
+    intake_rps, intake_p50, intake_p99 = figures(through)
+    bare_rps, bare_p50, bare_p99 = figures(bare)
     return {
         "concurrency": concurrency,
         "responses": responses,
@@ -184,6 +201,8 @@ def intake(database_url: str, nats_url: str, data_dir: Path, *, responses: int, 
         "bare_rps": bare_rps,
         "bare_p50_ms": bare_p50,
         "bare_p99_ms": bare_p99,
+        "intake_failures": dict(through.failures),
+        "bare_failures": dict(bare.failures),
     }
 
 
