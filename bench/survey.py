@@ -213,7 +213,7 @@ def indices(responses: int = 1_000_000) -> dict[str, float]:
     sample = logic.Sample(
         cell=rng.integers(0, n_cells, responses),
         obj=rng.integers(0, n_objects, responses),
-        scores=(rng.integers(1, 6, (responses, len(QUESTIONS))) - 1) * 25.0,
+        scores=((rng.integers(1, 6, (responses, len(QUESTIONS))) - 1) * 25.0).astype(np.float64),
         durations=rng.normal(300, 60, responses),
         device=rng.integers(0, responses * 4, responses),
         over_quota=np.zeros(responses, dtype=bool),
