@@ -7,24 +7,35 @@ import contextlib
 
 from fastapi import FastAPI
 
+from services.survey_svc.analysis.service import ANALYSE, analyse_job
 from services.survey_svc.api.campaigns import router as campaigns_router
 from services.survey_svc.api.public import router as public_router
 from services.survey_svc.api.questionnaires import router as questionnaires_router
 from services.survey_svc.config import Settings, get_settings
 from services.survey_svc.consumers import HANDLERS
-from services.survey_svc.db import TABLES
+from services.survey_svc.db import JOBS, TABLES
 from services.survey_svc.response.intake import IntakeWriter
 from services.survey_svc.response.service import SEALER, seal_all
+from shared.db import create_engine, make_sessionmaker
+from shared.jobs import JobWorker
 from shared.periodic import run_periodically
 from shared.service_app import create_service_app
 
 
 async def start_background(app: FastAPI) -> None:
     settings: Settings = app.state.settings
-    app.state.intake_writer = None
+    app.state.intake_writer = app.state.intake_engine = None
     if settings.intake_batching:
-        app.state.intake_writer = IntakeWriter(app.state.sessionmaker)
+        # Its own connection: queued requests waiting for the shared pool must never delay the
+        # round that would let them all finish.
+        app.state.intake_engine = create_engine(settings.schema_database_url(), pool_size=1)
+        app.state.intake_writer = IntakeWriter(make_sessionmaker(app.state.intake_engine))
         app.state.intake_writer.start()
+    if settings.run_job_worker:
+        app.state.job_worker = JobWorker(
+            app.state.engine, app.state.sessionmaker, JOBS, {ANALYSE: analyse_job}, poll_interval=0.5
+        )
+        app.state.job_task = asyncio.create_task(app.state.job_worker.run(), name="survey-jobs")
     if settings.run_sealer:
         # Safe with several replicas: a round runs under an advisory lock, once per interval.
         app.state.sealer = asyncio.create_task(
@@ -36,11 +47,15 @@ async def start_background(app: FastAPI) -> None:
 async def stop_background(app: FastAPI) -> None:
     if app.state.intake_writer is not None:
         await app.state.intake_writer.stop()
-    task: asyncio.Task[None] | None = getattr(app.state, "sealer", None)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await app.state.intake_engine.dispose()
+    if getattr(app.state, "job_worker", None) is not None:
+        app.state.job_worker.stop()
+    for name in ("sealer", "job_task"):
+        task: asyncio.Task[None] | None = getattr(app.state, name, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -28,6 +28,7 @@ class Settings(BaseServiceSettings):
     run_sealer: bool = True
     # Token responses are spent and inserted set-based by one writer per process (response/intake.py).
     intake_batching: bool = True
+    run_job_worker: bool = True
 
     @model_validator(mode="after")
     def _production_has_its_own_secrets(self) -> Settings:

@@ -7,6 +7,7 @@ from sqlalchemy.orm import DeclarativeBase
 
 from shared.db import make_metadata
 from shared.hashchain import chain_table
+from shared.jobs import job_table
 from shared.messaging.tables import messaging_tables
 
 SCHEMA = "survey"
@@ -23,3 +24,5 @@ RESPONSE_LOG = chain_table(Base.metadata, "response_log")
 Index("ix_response_log_entity_id", RESPONSE_LOG.c.entity_id)
 # `govperf audit verify survey` recomputes this chain.
 AUDIT_LOG = RESPONSE_LOG
+# Long work (analysing a campaign) as job resources, claimed by any replica's worker.
+JOBS = job_table(Base.metadata)

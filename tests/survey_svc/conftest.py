@@ -26,7 +26,11 @@ def survey_settings(infra: Infra, dev_keys: DevKeys, **overrides: object) -> Set
 async def survey_app(migrated: Infra, dev_keys: DevKeys) -> AsyncIterator[FastAPI]:
     # The relay, the sealer and set-based intake are off: API tests share one rolled-back
     # transaction, which background writers on their own connections could not see.
-    app = create_app(survey_settings(migrated, dev_keys, run_relay=False, run_sealer=False, intake_batching=False))
+    app = create_app(
+        survey_settings(
+            migrated, dev_keys, run_relay=False, run_sealer=False, intake_batching=False, run_job_worker=False
+        )
+    )
     async for running in started(app):
         yield running
 

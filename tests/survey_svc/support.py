@@ -10,9 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.survey_svc.analysis.service import analyse_job
+from services.survey_svc.db import JOBS
 from services.survey_svc.questionnaire import xlsform
 from services.survey_svc.questionnaire.content import QuestionnaireContent
+from shared import jobs
 
 SZ = "/gd/sz"
 ORG_UNIT = "00000000-0000-7000-8000-000000000001"
@@ -145,6 +150,30 @@ class SurveyApi:
     async def submit(self, token: str, answers: dict[str, Any] | None = None, **fields: Any) -> httpx.Response:
         body = {"token": token, "answers": good_answers() if answers is None else answers, **fields}
         return await self.client.post("/public/surveys/responses", json=body)
+
+    async def analyse(self, campaign_id: str, db: AsyncSession) -> dict[str, Any]:
+        """Request an analysis (a job), run it, and return the newest analysis.
+
+        The job runs through its real handler but in the test's own transaction: the service's
+        worker, on its own connections, cannot see the rolled-back test data (tests/survey_svc/
+        integration runs the real worker)."""
+        r = await self.client.post(f"/api/v1/campaigns/{campaign_id}/analyses", headers=self.office)
+        assert r.status_code == 202, r.text
+        job = r.json()
+        assert r.headers["Location"] == f"/api/v1/jobs/{job['id']}" and job["status"] in ("queued", "running")
+        row = (await db.execute(select(JOBS).where(JOBS.c.id == job["id"]))).one()
+
+        async def no_progress(fraction: float) -> None:
+            return None
+
+        result = await analyse_job(db, jobs.Job.of(row), no_progress)
+        await db.execute(update(JOBS).where(JOBS.c.id == job["id"]).values(status="succeeded", result=result))
+        done = await self.client.get(f"/api/v1/jobs/{job['id']}", headers=self.office)
+        assert done.status_code == 200 and done.json()["status"] == "succeeded", done.text
+        latest = await self.client.get(f"/api/v1/campaigns/{campaign_id}/analyses/latest", headers=self.office)
+        assert latest.status_code == 200, latest.text
+        assert latest.json()["version"] == done.json()["result"]["analysis_version"]
+        return dict(latest.json())
 
     async def move(self, campaign_id: str, to: str) -> dict[str, Any]:
         r = await self.client.post(f"/api/v1/campaigns/{campaign_id}/transitions", json={"to": to}, headers=self.office)

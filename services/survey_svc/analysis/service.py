@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -24,12 +25,12 @@ from services.survey_svc.campaign.service import (
     get_organized,
     token_counts,
 )
-from services.survey_svc.db import TABLES
+from services.survey_svc.db import JOBS, TABLES
 from services.survey_svc.questionnaire.content import QuestionnaireContent, QuestionType
 from services.survey_svc.questionnaire.service import published_content
 from services.survey_svc.response.models import Response
 from services.survey_svc.response.service import seal_pending
-from shared import hashchain
+from shared import hashchain, jobs
 from shared.auth.principal import Principal
 from shared.db import utcnow
 from shared.errors import Conflict, NotFound
@@ -148,9 +149,45 @@ def results_document(
     }
 
 
-async def run_analysis(session: AsyncSession, *, principal: Principal, campaign_id: uuid.UUID) -> Analysis:
-    """A new analysis version over every response recorded (flagged ones excluded)."""
+ANALYSE = "survey.analyse"
+
+
+async def request_analysis(session: AsyncSession, *, principal: Principal, campaign_id: uuid.UUID) -> jobs.Job:
+    """Queue an analysis of a closed campaign as a job (or return the one already queued or running)."""
     campaign = await get_organized(session, principal=principal, campaign_id=campaign_id)
+    if campaign_logic.next_status(campaign.status, "analyse") is None:
+        raise Conflict(f"A {campaign.status} campaign cannot be analysed; close its fieldwork first.")
+    job, _ = await jobs.enqueue(
+        session, JOBS, kind=ANALYSE, subject=str(campaign.id), params={}, created_by=principal.subject
+    )
+    return job
+
+
+async def get_job(session: AsyncSession, *, principal: Principal, job_id: uuid.UUID) -> jobs.Job:
+    """A job of a campaign the caller organizes or audits (others get a 404)."""
+    job = await jobs.get(session, JOBS, job_id)
+    if job is None:
+        raise NotFound("No such job.")
+    campaign = await session.get(Campaign, uuid.UUID(job.subject))
+    if campaign is None or not (principal.has_any(INTEGRITY_READERS) and principal.in_scope(campaign.org_path)):
+        raise NotFound("No such job.")
+    return job
+
+
+async def analyse_job(
+    session: AsyncSession, job: jobs.Job, report: Callable[[float], Awaitable[None]]
+) -> dict[str, Any]:
+    """The job handler: the worker commits the analysis and the job's success together."""
+    analysis = await run_analysis(session, campaign_id=uuid.UUID(job.subject), created_by=job.created_by)
+    return {"analysis_id": str(analysis.id), "analysis_version": analysis.version}
+
+
+async def run_analysis(session: AsyncSession, *, campaign_id: uuid.UUID, created_by: str) -> Analysis:
+    """A new analysis version over every response recorded (flagged ones excluded). Authorization
+    happened when the job was requested; the campaign's state is checked again under its lock."""
+    campaign = await session.scalar(select(Campaign).where(Campaign.id == campaign_id).with_for_update())
+    if campaign is None:
+        raise NotFound("No such campaign.")
     status = campaign_logic.next_status(campaign.status, "analyse")
     if status is None:
         raise Conflict(f"A {campaign.status} campaign cannot be analysed; close its fieldwork first.")
@@ -171,7 +208,7 @@ async def run_analysis(session: AsyncSession, *, principal: Principal, campaign_
         method=result.method,
         results=document,
         results_hash=hashlib.sha256(hashchain.canonical_json(document).encode()).hexdigest(),
-        created_by=principal.subject,
+        created_by=created_by,
     )
     session.add(analysis)
     await session.flush()

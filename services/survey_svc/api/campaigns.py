@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated, Any
 
@@ -27,7 +28,7 @@ from services.survey_svc.config import Settings
 from services.survey_svc.db import TABLES
 from services.survey_svc.response import service as responses
 from services.survey_svc.response.schemas import InterviewSubmission, Receipt
-from shared import idempotency
+from shared import idempotency, jobs
 from shared.api import IdempotencyKey, IfMatch, expected_version
 from shared.auth.deps import CurrentPrincipal
 from shared.auth.principal import Role
@@ -252,11 +253,40 @@ async def submit_interview(
     return await responses.submit_interview(session, principal=principal, salt=salt, campaign_id=campaign_id, data=data)
 
 
-@router.post("/campaigns/{campaign_id}/analyses", status_code=201, response_model=AnalysisRead)
-async def run_analysis(campaign_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal) -> AnalysisRead:
-    """Analyse a closed campaign: a new analysis version (a correction never edits an old one)."""
-    analysis = await analysis_service.run_analysis(session, principal=principal, campaign_id=campaign_id)
-    return AnalysisRead.model_validate(analysis, from_attributes=True)
+class JobRead(BaseModel):
+    id: uuid.UUID
+    kind: str
+    subject: str
+    status: str
+    progress: float
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+def job_read(job: jobs.Job) -> JobRead:
+    return JobRead.model_validate({**job.__dict__, "progress": float(job.progress)})
+
+
+@router.post("/campaigns/{campaign_id}/analyses", status_code=202, response_model=JobRead)
+async def request_analysis(
+    request: Request, campaign_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response
+) -> JobRead:
+    """Analyse a closed campaign as a job: each run is a new analysis version (a correction never
+    edits an old one). Poll the job at its Location; its result names the analysis version."""
+    job = await analysis_service.request_analysis(session, principal=principal, campaign_id=campaign_id)
+    response.headers["Location"] = f"/api/v1/jobs/{job.id}"
+    worker = getattr(request.app.state, "job_worker", None)
+    if worker is not None:
+        worker.wake()
+    return job_read(job)
+
+
+@router.get("/jobs/{job_id}", response_model=JobRead)
+async def get_job(job_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal) -> JobRead:
+    """A job's status, progress and result (organizers, audit and supervision of its campaign)."""
+    return job_read(await analysis_service.get_job(session, principal=principal, job_id=job_id))
 
 
 @router.get("/campaigns/{campaign_id}/analyses/latest", response_model=AnalysisRead)

@@ -83,7 +83,7 @@ async def test_responses_are_append_only_and_the_log_detects_an_edit(api, client
     assert not report["intact"] and report["responses"]["altered"] == [str(edited)]
 
 
-async def test_interviews_count_against_quota_and_overflow_is_kept_and_excluded(api, client, auth) -> None:
+async def test_interviews_count_against_quota_and_overflow_is_kept_and_excluded(api, client, auth, db) -> None:
     campaign = await api.campaign_in_fieldwork(min_cell_size=1)
     cid = campaign["id"]
     r = await client.put(
@@ -115,7 +115,7 @@ async def test_interviews_count_against_quota_and_overflow_is_kept_and_excluded(
         }
     ]
     await api.move(cid, "closed")
-    results = (await client.post(f"/api/v1/campaigns/{cid}/analyses", headers=api.office)).json()["results"]
+    results = (await api.analyse(cid, db))["results"]
     assert results["responses_total"] == 3 and results["responses_valid"] == 2 and results["flagged"]["over_quota"] == 1
 
 

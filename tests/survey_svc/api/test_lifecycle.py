@@ -24,9 +24,7 @@ async def test_campaign_from_import_to_public_report_and_event(api, client, db) 
         assert (await api.submit(token, good_answers(), duration_seconds=310)).status_code == 201
     await api.move(cid, "closed")
 
-    r = await client.post(f"/api/v1/campaigns/{cid}/analyses", headers=api.office)
-    assert r.status_code == 201, r.text
-    results = r.json()["results"]
+    results = (await api.analyse(cid, db))["results"]
     assert results["responses_valid"] == 13 and results["method"] == "post_stratified"
     cells = {(c["object_id"], c["dimension"], c["respondent_group"]): c for c in results["cells"]}
     futian = cells[(OBJECT_A, "overall", None)]
@@ -61,7 +59,7 @@ async def test_campaign_from_import_to_public_report_and_event(api, client, db) 
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
 
 
-async def test_public_downloads_defuse_formulas_in_object_names(api, client) -> None:
+async def test_public_downloads_defuse_formulas_in_object_names(api, client, db) -> None:
     campaign = await api.campaign_in_fieldwork(
         min_cell_size=1, objects=[{"id": OBJECT_A, "name": '=HYPERLINK("http://evil","x")'}]
     )
@@ -69,7 +67,7 @@ async def test_public_downloads_defuse_formulas_in_object_names(api, client) -> 
     [token] = await api.tokens(cid, 1)
     assert (await api.submit(token, duration_seconds=100)).status_code == 201
     await api.move(cid, "closed")
-    assert (await client.post(f"/api/v1/campaigns/{cid}/analyses", headers=api.office)).status_code == 201
+    await api.analyse(cid, db)
     assert (await client.post(f"/api/v1/campaigns/{cid}/publish", headers=api.office)).status_code == 200
     csv_text = (await client.get(f"/public/surveys/campaigns/{cid}/report.csv")).text
     assert ",\"'=HYPERLINK(" in csv_text and ",=HYPERLINK" not in csv_text and ',"=HYPERLINK' not in csv_text
@@ -77,15 +75,15 @@ async def test_public_downloads_defuse_formulas_in_object_names(api, client) -> 
     assert "http://evil" in html and '<a href="http://evil' not in html  # escaped text, not markup
 
 
-async def test_a_correction_is_a_new_analysis_version(api, client) -> None:
+async def test_a_correction_is_a_new_analysis_version(api, client, db) -> None:
     campaign = await api.campaign_in_fieldwork(min_cell_size=1)
     cid = campaign["id"]
     for token in await api.tokens(cid, 2):
         assert (await api.submit(token, duration_seconds=100)).status_code == 201
     await api.move(cid, "closed")
-    first = (await client.post(f"/api/v1/campaigns/{cid}/analyses", headers=api.office)).json()
+    first = await api.analyse(cid, db)
     assert (await client.post(f"/api/v1/campaigns/{cid}/publish", headers=api.office)).status_code == 200
-    second = (await client.post(f"/api/v1/campaigns/{cid}/analyses", headers=api.office)).json()
+    second = await api.analyse(cid, db)
     assert (first["version"], second["version"]) == (1, 2)
     # The public still sees version 1 until the correction is published.
     report = await client.get(f"/public/surveys/campaigns/{cid}/report")

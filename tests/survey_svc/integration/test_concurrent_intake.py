@@ -90,3 +90,27 @@ async def test_the_periodic_sealer_chains_responses_during_fieldwork(committing_
         return report["intact"] and report["responses"]["sealed"] == 5 and report["responses"]["unsealed"] == 0
 
     await wait_for(sealed, timeout=20)
+
+
+async def test_analysis_runs_as_a_job_on_the_worker(committing_client, auth) -> None:
+    api = SurveyApi(committing_client, auth)
+    campaign = await api.campaign_in_fieldwork(min_cell_size=1)
+    for token in await api.tokens(campaign["id"], 4):
+        assert (await api.submit(token)).status_code == 201
+    early = await committing_client.post(f"/api/v1/campaigns/{campaign['id']}/analyses", headers=api.office)
+    assert early.status_code == 409  # fieldwork is still open
+    await api.move(campaign["id"], "closed")
+    requested = await committing_client.post(f"/api/v1/campaigns/{campaign['id']}/analyses", headers=api.office)
+    assert requested.status_code == 202, requested.text
+    again = await committing_client.post(f"/api/v1/campaigns/{campaign['id']}/analyses", headers=api.office)
+    assert again.json()["id"] == requested.json()["id"] or again.json()["status"] == "succeeded"
+    location = requested.headers["Location"]
+    assert (await committing_client.get(location, headers=auth("perf_office", org_path="/gd/gz"))).status_code == 404
+
+    async def finished() -> bool:
+        job = (await committing_client.get(location, headers=api.office)).json()
+        return job["status"] == "succeeded" and job["result"]["analysis_version"] >= 1
+
+    await wait_for(finished, timeout=30)
+    latest = await committing_client.get(f"/api/v1/campaigns/{campaign['id']}/analyses/latest", headers=api.office)
+    assert latest.json()["results"]["responses_valid"] == 4

@@ -242,6 +242,28 @@ def upgrade() -> None:
     schema='survey'
     )
     op.create_index(op.f('ix_survey_respondent_token_campaign_id'), 'respondent_token', ['campaign_id'], unique=False, schema='survey')
+    op.create_table('job',
+    sa.Column('id', sa.UUID(), nullable=False),
+    sa.Column('kind', sa.Text(), nullable=False),
+    sa.Column('subject', sa.Text(), nullable=False),
+    sa.Column('status', sa.Text(), server_default='queued', nullable=False),
+    sa.Column('progress', sa.Numeric(precision=5, scale=4), server_default='0', nullable=False),
+    sa.Column('params', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
+    sa.Column('result', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('created_by', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('heartbeat_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name=op.f('ck_job_status')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_job')),
+    schema='survey'
+    )
+    op.create_index('ix_job_claimable', 'job', ['created_at'], unique=False, schema='survey', postgresql_where=sa.text("status IN ('queued', 'running')"))
+    op.create_index('ix_job_subject', 'job', ['subject', 'created_at'], unique=False, schema='survey')
+    op.create_index('uq_job_one_active', 'job', ['kind', 'subject'], unique=True, schema='survey', postgresql_where=sa.text("status IN ('queued', 'running')"))
     # ### end Alembic commands ###
     for statement in APPEND_ONLY_SQL.split("--"):
         op.execute(statement)
@@ -250,6 +272,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('job', schema='survey')
     op.execute("DROP FUNCTION survey.refuse_change() CASCADE")
     op.execute("DROP FUNCTION survey.freeze_published_questionnaire() CASCADE")
     op.execute('DROP FUNCTION survey."response_log_append_only"() CASCADE')
