@@ -7,7 +7,6 @@ import hmac
 import secrets
 
 TOKEN_BYTES = 18  # 144 bits: unguessable, and 24 URL-safe characters
-MAX_TOKEN_LENGTH = 64
 
 
 def new_token() -> str:
