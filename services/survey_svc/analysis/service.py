@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Float, cast, select
+from sqlalchemy import Float, cast, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.survey_svc.analysis import logic
@@ -20,6 +20,7 @@ from services.survey_svc.campaign.events import SURVEY_RESULTS_FINALIZED, Satisf
 from services.survey_svc.campaign.models import Campaign
 from services.survey_svc.campaign.service import (
     INTEGRITY_READERS,
+    can_read,
     get_campaign,
     get_organized,
     token_counts,
@@ -302,3 +303,23 @@ async def published(session: AsyncSession, campaign_id: uuid.UUID) -> tuple[Camp
     if campaign is None or campaign.published_analysis_version is None:
         raise NotFound("No published survey report with this id.")
     return campaign, await get_analysis(session, campaign.id, campaign.published_analysis_version)
+
+
+async def readable_analyses(
+    session: AsyncSession, *, principal: Principal, campaign_ids: list[uuid.UUID]
+) -> list[Analysis]:
+    """Per campaign the analysis the caller may read: the newest inside the organizing subtree
+    (organizers, audit, supervision), else the published one."""
+    campaigns = (await session.scalars(select(Campaign).where(Campaign.id.in_(campaign_ids)))).all()
+    wanted = []
+    for c in campaigns:
+        if not can_read(principal, c):
+            continue
+        inside = principal.has_any(INTEGRITY_READERS) and principal.in_scope(c.org_path)
+        version = (c.analysis_version or None) if inside else c.published_analysis_version
+        if version is not None:
+            wanted.append((c.id, version))
+    if not wanted:
+        return []
+    found = await session.scalars(select(Analysis).where(tuple_(Analysis.campaign_id, Analysis.version).in_(wanted)))
+    return sorted(found.all(), key=lambda a: str(a.campaign_id))

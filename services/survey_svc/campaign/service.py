@@ -282,3 +282,20 @@ async def token_counts(session: AsyncSession, campaign_id: uuid.UUID) -> dict[st
         )
     ).one()
     return {"issued": int(row[0]), "spent": int(row[1])}
+
+
+async def quotas_of_readable(
+    session: AsyncSession, *, principal: Principal, campaign_ids: list[uuid.UUID]
+) -> list[InvestigatorQuota]:
+    """Every quota of the campaigns whose integrity the caller may read, and an investigator's own."""
+    campaigns = (await session.scalars(select(Campaign).where(Campaign.id.in_(campaign_ids)))).all()
+    full = [c.id for c in campaigns if principal.has_any(INTEGRITY_READERS) and principal.in_scope(c.org_path)]
+    own = [c.id for c in campaigns if c.id not in full and can_read(principal, c)]
+    stmt = select(InvestigatorQuota).where(
+        or_(
+            InvestigatorQuota.campaign_id.in_(full),
+            InvestigatorQuota.campaign_id.in_(own) & (InvestigatorQuota.investigator == principal.subject),
+        )
+    )
+    order = (InvestigatorQuota.campaign_id, InvestigatorQuota.investigator, InvestigatorQuota.respondent_group)
+    return list((await session.scalars(stmt.order_by(*order))).all())
