@@ -15,10 +15,10 @@ from services.survey_svc.config import Settings, get_settings
 from services.survey_svc.consumers import HANDLERS
 from services.survey_svc.db import JOBS, TABLES
 from services.survey_svc.response.intake import IntakeWriter
-from services.survey_svc.response.service import SEALER, seal_all
+from services.survey_svc.response.service import SEALER, seal_round
 from shared.db import create_engine, make_sessionmaker
 from shared.jobs import JobWorker
-from shared.periodic import run_periodically
+from shared.periodic import PeriodicTask
 from shared.service_app import create_service_app
 
 
@@ -36,12 +36,6 @@ async def start_background(app: FastAPI) -> None:
             app.state.engine, app.state.sessionmaker, JOBS, {ANALYSE: analyse_job}, poll_interval=0.5
         )
         app.state.job_task = asyncio.create_task(app.state.job_worker.run(), name="survey-jobs")
-    if settings.run_sealer:
-        # Safe with several replicas: a round runs under an advisory lock, once per interval.
-        app.state.sealer = asyncio.create_task(
-            run_periodically(app.state.sessionmaker, SEALER, seal_all, interval=settings.seal_interval_seconds),
-            name=SEALER,
-        )
 
 
 async def stop_background(app: FastAPI) -> None:
@@ -50,21 +44,24 @@ async def stop_background(app: FastAPI) -> None:
         await app.state.intake_engine.dispose()
     if getattr(app.state, "job_worker", None) is not None:
         app.state.job_worker.stop()
-    for name in ("sealer", "job_task"):
-        task: asyncio.Task[None] | None = getattr(app.state, name, None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    task: asyncio.Task[None] | None = getattr(app.state, "job_task", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    # Safe with several replicas: a round runs under an advisory lock, on one replica at a time.
+    sealer = PeriodicTask(name=SEALER, interval_seconds=settings.seal_interval_seconds, run=seal_round)
     return create_service_app(
-        settings or get_settings(),
+        settings,
         title="govperf survey service",
         routers=[questionnaires_router, campaigns_router, public_router],
         tables=TABLES,
         handlers=HANDLERS,
         on_startup=[start_background],
         on_shutdown=[stop_background],
+        periodic_tasks=[sealer] if settings.run_sealer else [],
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Text, cast, exists, insert, select, update
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.survey_svc.campaign import tokens
 from services.survey_svc.campaign.models import Campaign, CampaignStatus, InvestigatorQuota, RespondentToken
@@ -271,7 +271,7 @@ async def submit_interview(
 
 
 MAX_SEAL_BATCH = 20_000
-SEALER = "survey-sealer"
+SEALER = "survey.seal"
 
 
 def _unsealed() -> Any:
@@ -302,10 +302,14 @@ async def seal_pending(session: AsyncSession, campaign_id: uuid.UUID | None = No
     return len(rows)
 
 
-async def seal_all(session: AsyncSession) -> None:
-    """One periodic round (shared.periodic): seal until nothing is pending."""
-    while await seal_pending(session) == MAX_SEAL_BATCH:
-        pass
+async def seal_round(connection: AsyncConnection) -> None:
+    """One periodic round (shared.periodic): seal until nothing is pending, a commit per batch."""
+    async with AsyncSession(bind=connection) as session:
+        while True:
+            sealed = await seal_pending(session)
+            await session.commit()
+            if sealed < MAX_SEAL_BATCH:
+                return
 
 
 @dataclass(frozen=True)
