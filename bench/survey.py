@@ -99,7 +99,9 @@ def prepare_campaign(survey_url: str, headers: dict[str, str], tokens: int) -> l
             params={"code": code, "org_unit_id": ORG_UNIT, "org_path": "/gd/sz"},
             content=content,
         ).raise_for_status()
-        client.post(f"/api/v1/questionnaires/{q.json()['id']}/publish").raise_for_status()
+        client.post(
+            f"/api/v1/questionnaires/{q.json()['id']}/publish", headers={"If-Match": q.headers["ETag"]}
+        ).raise_for_status()
         today = dt.date.today()
         campaign = client.post(
             "/api/v1/campaigns",
@@ -117,7 +119,10 @@ def prepare_campaign(survey_url: str, headers: dict[str, str], tokens: int) -> l
         ).raise_for_status()
         cid = campaign.json()["id"]
         for to in ("approved", "fieldwork"):
-            client.post(f"/api/v1/campaigns/{cid}/transitions", json={"to": to}).raise_for_status()
+            etag = client.get(f"/api/v1/campaigns/{cid}").headers["ETag"]
+            client.post(
+                f"/api/v1/campaigns/{cid}/transitions", json={"to": to}, headers={"If-Match": etag}
+            ).raise_for_status()
         expires = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
         issued: list[str] = []
         while len(issued) < tokens:

@@ -92,7 +92,9 @@ class SurveyApi:
             headers=self.office,
         )
         assert r.status_code == 201, r.text
-        published = await self.client.post(f"/api/v1/questionnaires/{r.json()['id']}/publish", headers=self.office)
+        published = await self.client.post(
+            f"/api/v1/questionnaires/{r.json()['id']}/publish", headers={**self.office, "If-Match": r.headers["ETag"]}
+        )
         assert published.status_code == 200, published.text
         return published.json()
 
@@ -122,11 +124,8 @@ class SurveyApi:
         )
         assert r.status_code == 201, r.text
         for to in ("approved", "fieldwork"):
-            moved = await self.client.post(
-                f"/api/v1/campaigns/{r.json()['id']}/transitions", json={"to": to}, headers=self.office
-            )
-            assert moved.status_code == 200, moved.text
-        return moved.json()
+            moved_json = await self.move(r.json()["id"], to)
+        return moved_json
 
     async def tokens(
         self, campaign_id: str, count: int, group: str = "urban_residents", object_id: str = OBJECT_A
@@ -175,7 +174,17 @@ class SurveyApi:
         assert latest.json()["version"] == done.json()["result"]["analysis_version"]
         return dict(latest.json())
 
+    async def etag(self, campaign_id: str) -> str:
+        r = await self.client.get(f"/api/v1/campaigns/{campaign_id}", headers=self.office)
+        assert r.status_code == 200, r.text
+        return r.headers["ETag"]
+
+    async def publish(self, campaign_id: str) -> httpx.Response:
+        headers = {**self.office, "If-Match": await self.etag(campaign_id)}
+        return await self.client.post(f"/api/v1/campaigns/{campaign_id}/publish", headers=headers)
+
     async def move(self, campaign_id: str, to: str) -> dict[str, Any]:
-        r = await self.client.post(f"/api/v1/campaigns/{campaign_id}/transitions", json={"to": to}, headers=self.office)
+        headers = {**self.office, "If-Match": await self.etag(campaign_id)}
+        r = await self.client.post(f"/api/v1/campaigns/{campaign_id}/transitions", json={"to": to}, headers=headers)
         assert r.status_code == 200, r.text
         return r.json()

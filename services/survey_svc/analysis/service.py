@@ -23,6 +23,7 @@ from services.survey_svc.campaign.service import (
     can_read,
     get_campaign,
     get_organized,
+    get_organized_at,
     token_counts,
 )
 from services.survey_svc.db import JOBS, TABLES
@@ -277,7 +278,7 @@ async def publish_campaign(
     session: AsyncSession, *, principal: Principal, campaign_id: uuid.UUID, expected_version: int | None
 ) -> Campaign:
     """Publish the newest analysis: the public report appears and survey.results.finalized goes out."""
-    campaign = await get_organized(
+    campaign = await get_organized_at(
         session, principal=principal, campaign_id=campaign_id, expected_version=expected_version
     )
     status = campaign_logic.next_status(campaign.status, "publish")

@@ -17,6 +17,7 @@ from services.survey_svc.campaign.models import Campaign, CampaignStatus, Invest
 from services.survey_svc.campaign.schemas import CampaignCreate, CampaignUpdate, QuotaAssign, TokenBatchCreate
 from services.survey_svc.questionnaire.models import Questionnaire, QuestionnaireStatus
 from services.survey_svc.questionnaire.service import in_subtree
+from shared.api import check_version
 from shared.auth.principal import Principal, Role
 from shared.db import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -60,13 +61,19 @@ async def get_campaign(
     return found
 
 
-async def get_organized(
-    session: AsyncSession, *, principal: Principal, campaign_id: uuid.UUID, expected_version: int | None = None
-) -> Campaign:
+async def get_organized(session: AsyncSession, *, principal: Principal, campaign_id: uuid.UUID) -> Campaign:
+    """The campaign, locked, for its organizer (actions on it that do not change its own row)."""
     found = await get_campaign(session, principal=principal, campaign_id=campaign_id, for_update=True)
     check_organizer(principal, found.org_path)
-    if expected_version is not None and expected_version != found.lock_version:
-        raise Conflict(f"The campaign changed meanwhile (version {found.lock_version}); reload and retry.")
+    return found
+
+
+async def get_organized_at(
+    session: AsyncSession, *, principal: Principal, campaign_id: uuid.UUID, expected_version: int | None
+) -> Campaign:
+    """The same for changing the campaign itself: 428 without the version last read, 412 when stale."""
+    found = await get_organized(session, principal=principal, campaign_id=campaign_id)
+    check_version(found.lock_version, expected_version)
     return found
 
 
@@ -129,7 +136,7 @@ async def update_campaign(
     data: CampaignUpdate,
     expected_version: int | None,
 ) -> Campaign:
-    campaign = await get_organized(
+    campaign = await get_organized_at(
         session, principal=principal, campaign_id=campaign_id, expected_version=expected_version
     )
     if campaign.status != CampaignStatus.draft:
@@ -157,7 +164,7 @@ async def update_campaign(
 async def transition(
     session: AsyncSession, *, principal: Principal, campaign_id: uuid.UUID, to: str, expected_version: int | None
 ) -> Campaign:
-    campaign = await get_organized(
+    campaign = await get_organized_at(
         session, principal=principal, campaign_id=campaign_id, expected_version=expected_version
     )
     status = logic.next_status(campaign.status, to)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.survey_svc.questionnaire.content import QuestionnaireContent
 from services.survey_svc.questionnaire.models import Questionnaire, QuestionnaireStatus
 from services.survey_svc.questionnaire.schemas import QuestionnaireCreate
+from shared.api import check_version
 from shared.auth.principal import Principal, Role
 from shared.db import utcnow
 from shared.errors import Conflict, Forbidden, NotFound
@@ -112,10 +113,9 @@ async def get_writable_draft(
 ) -> Questionnaire:
     found = await get_questionnaire(session, principal=principal, questionnaire_id=questionnaire_id, for_update=True)
     check_designer(principal, found.org_path)
+    check_version(found.lock_version, expected_version)
     if found.status != QuestionnaireStatus.draft:
         raise Conflict("A published questionnaire never changes; create a new version instead.")
-    if expected_version is not None and expected_version != found.lock_version:
-        raise Conflict(f"The questionnaire changed meanwhile (version {found.lock_version}); reload and retry.")
     return found
 
 

@@ -33,7 +33,11 @@ async def test_campaign_from_import_to_public_report_and_event(api, client, db) 
     ns = cells[(OBJECT_B, "overall", None)]
     assert ns["suppressed"] and ns["index"] is None and ns["n"] == 2
 
-    r = await client.post(f"/api/v1/campaigns/{cid}/publish", headers=api.office)
+    blind = await client.post(f"/api/v1/campaigns/{cid}/publish", headers=api.office)
+    assert_problem(blind, 428, "If-Match")
+    stale = await client.post(f"/api/v1/campaigns/{cid}/publish", headers={**api.office, "If-Match": '"1"'})
+    assert_problem(stale, 412)
+    r = await api.publish(cid)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "published"
     envelope = (
@@ -68,7 +72,7 @@ async def test_public_downloads_defuse_formulas_in_object_names(api, client, db)
     assert (await api.submit(token, duration_seconds=100)).status_code == 201
     await api.move(cid, "closed")
     await api.analyse(cid, db)
-    assert (await client.post(f"/api/v1/campaigns/{cid}/publish", headers=api.office)).status_code == 200
+    assert (await api.publish(cid)).status_code == 200
     csv_text = (await client.get(f"/public/surveys/campaigns/{cid}/report.csv")).text
     assert ",\"'=HYPERLINK(" in csv_text and ",=HYPERLINK" not in csv_text and ',"=HYPERLINK' not in csv_text
     html = (await client.get(f"/public/surveys/campaigns/{cid}/report")).text
@@ -82,7 +86,7 @@ async def test_a_correction_is_a_new_analysis_version(api, client, db) -> None:
         assert (await api.submit(token, duration_seconds=100)).status_code == 201
     await api.move(cid, "closed")
     first = await api.analyse(cid, db)
-    assert (await client.post(f"/api/v1/campaigns/{cid}/publish", headers=api.office)).status_code == 200
+    assert (await api.publish(cid)).status_code == 200
     second = await api.analyse(cid, db)
     assert (first["version"], second["version"]) == (1, 2)
     # The public still sees version 1 until the correction is published.
