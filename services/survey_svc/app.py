@@ -64,4 +64,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_startup=[start_background],
         on_shutdown=[stop_background],
         periodic_tasks=[sealer] if settings.run_sealer else [],
+        description=(
+            "Public satisfaction surveys: versioned questionnaires (XLSForm), campaigns, single-use "
+            "respondent tokens, investigators' quotas, append-only hash-chained responses with quality "
+            "checks, weighted indices with confidence intervals, public reports."
+        ),
+        tags=[
+            {"name": "questionnaires", "description": "Versioned questionnaires; XLSForm import and export."},
+            {"name": "campaigns", "description": "Campaigns, tokens, quotas, interviews, analyses, publication."},
+            {"name": "public", "description": "Respondent page, response intake and reports; no token."},
+        ],
     )

@@ -105,7 +105,7 @@ def quota_reads(rows: list[Any]) -> QuotaList:
     )
 
 
-@router.post("/campaigns", status_code=201, response_model=CampaignRead)
+@router.post("/campaigns", status_code=201, response_model=CampaignRead, name="create")
 async def create_campaign(
     request: Request,
     data: CampaignCreate,
@@ -130,7 +130,7 @@ async def create_campaign(
     )
 
 
-@router.get("/campaigns", response_model=CampaignPage)
+@router.get("/campaigns", response_model=CampaignPage, name="list")
 async def list_campaigns(
     session: DBSession,
     principal: CurrentPrincipal,
@@ -145,7 +145,7 @@ async def list_campaigns(
     return CampaignPage(items=[CampaignRead.model_validate(c) for c in items], next_cursor=next_cursor)
 
 
-@router.get("/campaigns/{campaign_id}", response_model=CampaignRead)
+@router.get("/campaigns/{campaign_id}", response_model=CampaignRead, name="get")
 async def get_campaign(
     campaign_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response
 ) -> CampaignRead:
@@ -155,7 +155,7 @@ async def get_campaign(
     )
 
 
-@router.patch("/campaigns/{campaign_id}", response_model=CampaignRead)
+@router.patch("/campaigns/{campaign_id}", response_model=CampaignRead, name="update")
 async def update_campaign(
     campaign_id: uuid.UUID,
     data: CampaignUpdate,
@@ -175,7 +175,7 @@ async def update_campaign(
     return campaign_response(campaign, response)
 
 
-@router.post("/campaigns/{campaign_id}/transitions", response_model=CampaignRead)
+@router.post("/campaigns/{campaign_id}/transitions", response_model=CampaignRead, name="transition")
 async def transition_campaign(
     campaign_id: uuid.UUID,
     data: CampaignTransition,
@@ -198,6 +198,7 @@ async def transition_campaign(
     status_code=201,
     response_class=Response,
     responses={201: {"content": {"text/csv": {}}, "description": "The new tokens, shown this once."}},
+    name="issue_tokens",
 )
 async def issue_token_batch(
     request: Request, campaign_id: uuid.UUID, data: TokenBatchCreate, session: DBSession, principal: CurrentPrincipal
@@ -224,7 +225,7 @@ async def issue_token_batch(
     )
 
 
-@router.put("/campaigns/{campaign_id}/quotas", response_model=QuotaList)
+@router.put("/campaigns/{campaign_id}/quotas", response_model=QuotaList, name="assign_quotas")
 async def assign_quotas(
     campaign_id: uuid.UUID, data: QuotaAssignList, session: DBSession, principal: CurrentPrincipal
 ) -> QuotaList:
@@ -233,7 +234,7 @@ async def assign_quotas(
     return quota_reads(rows)
 
 
-@router.get("/campaigns/{campaign_id}/quotas", response_model=QuotaList)
+@router.get("/campaigns/{campaign_id}/quotas", response_model=QuotaList, name="list_quotas")
 async def list_quotas(campaign_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal) -> QuotaList:
     """Quota fill per investigator and cell (an investigator sees only their own)."""
     campaign = await service.get_campaign(session, principal=principal, campaign_id=campaign_id)
@@ -244,7 +245,7 @@ async def list_quotas(campaign_id: uuid.UUID, session: DBSession, principal: Cur
     raise Forbidden("Quotas are for the organizers, the auditors and the investigators themselves.")
 
 
-@router.post("/campaigns/{campaign_id}/interviews", status_code=201, response_model=Receipt)
+@router.post("/campaigns/{campaign_id}/interviews", status_code=201, response_model=Receipt, name="submit_interview")
 async def submit_interview(
     request: Request, campaign_id: uuid.UUID, data: InterviewSubmission, session: DBSession, principal: CurrentPrincipal
 ) -> Receipt:
@@ -269,7 +270,7 @@ def job_read(job: jobs.Job) -> JobRead:
     return JobRead.model_validate({**job.__dict__, "progress": float(job.progress)})
 
 
-@router.post("/campaigns/{campaign_id}/analyses", status_code=202, response_model=JobRead)
+@router.post("/campaigns/{campaign_id}/analyses", status_code=202, response_model=JobRead, name="analyse")
 async def request_analysis(
     request: Request, campaign_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response
 ) -> JobRead:
@@ -283,20 +284,20 @@ async def request_analysis(
     return job_read(job)
 
 
-@router.get("/jobs/{job_id}", response_model=JobRead)
+@router.get("/jobs/{job_id}", response_model=JobRead, name="get_job")
 async def get_job(job_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal) -> JobRead:
     """A job's status, progress and result (organizers, audit and supervision of its campaign)."""
     return job_read(await analysis_service.get_job(session, principal=principal, job_id=job_id))
 
 
-@router.get("/campaigns/{campaign_id}/analyses/latest", response_model=AnalysisRead)
+@router.get("/campaigns/{campaign_id}/analyses/latest", response_model=AnalysisRead, name="get_latest_analysis")
 async def get_latest_analysis(campaign_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal) -> AnalysisRead:
     """The newest analysis (outside the organizing subtree: the published one)."""
     analysis = await analysis_service.latest_analysis(session, principal=principal, campaign_id=campaign_id)
     return AnalysisRead.model_validate(analysis, from_attributes=True)
 
 
-@router.post("/campaigns/{campaign_id}/publish", response_model=CampaignRead)
+@router.post("/campaigns/{campaign_id}/publish", response_model=CampaignRead, name="publish")
 async def publish_campaign(
     campaign_id: uuid.UUID,
     session: DBSession,
@@ -311,7 +312,7 @@ async def publish_campaign(
     return campaign_response(campaign, response)
 
 
-@router.get("/campaigns/{campaign_id}/integrity", response_model=IntegrityReport)
+@router.get("/campaigns/{campaign_id}/integrity", response_model=IntegrityReport, name="get_integrity_report")
 async def get_integrity_report(
     campaign_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal
 ) -> IntegrityReport:
@@ -365,7 +366,7 @@ class IndexList(BaseModel):
     items: list[IndexRead]
 
 
-@router.get("/quotas", response_model=CampaignQuotaList)
+@router.get("/quotas", response_model=CampaignQuotaList, name="batch_quotas")
 async def batch_quotas(
     session: DBSession, principal: CurrentPrincipal, campaign_ids: Annotated[str, Query(max_length=4_000)]
 ) -> CampaignQuotaList:
@@ -377,7 +378,7 @@ async def batch_quotas(
     )
 
 
-@router.get("/indices", response_model=IndexList)
+@router.get("/indices", response_model=IndexList, name="batch_indices")
 async def batch_indices(
     session: DBSession, principal: CurrentPrincipal, campaign_ids: Annotated[str, Query(max_length=4_000)]
 ) -> IndexList:

@@ -24,7 +24,7 @@ from services.survey_svc.response.schemas import Receipt, TokenSubmission
 from shared.errors import AppError, BadRequest, PayloadTooLarge, UnsupportedMediaType
 from shared.service_app import DBSession
 
-router = APIRouter(prefix="/public/surveys", tags=["public surveys"])
+router = APIRouter(prefix="/public/surveys", tags=["public"])
 
 TokenPath = Annotated[str, Path(min_length=1, max_length=64)]
 DEVICE_COOKIE = "gp_device"
@@ -82,7 +82,7 @@ def _field(q: Question) -> str:
     return f"<fieldset><legend>{legend}</legend>{note}{inputs}</fieldset>"
 
 
-@router.get("/s/{token}", response_class=HTMLResponse)
+@router.get("/s/{token}", response_class=HTMLResponse, name="get_respondent_page")
 async def get_respondent_page(token: TokenPath, request: Request, session: DBSession) -> HTMLResponse:
     """The questionnaire as a plain HTML form (no JavaScript) that posts to the intake endpoint."""
     key, _ = keys(request)
@@ -143,6 +143,7 @@ async def record(request: Request, session: AsyncSession, prepared: responses.Pr
     status_code=201,
     response_model=Receipt,
     responses={201: {"content": {"text/html": {}}}},
+    name="submit_response",
 )
 async def submit_response(request: Request, session: DBSession) -> Response:
     """Submit a response with an invitation token (JSON, or the respondent page's form post).
@@ -196,7 +197,7 @@ async def submit_response(request: Request, session: DBSession) -> Response:
     )
 
 
-@router.get("/campaigns/{campaign_id}/report", response_class=HTMLResponse)
+@router.get("/campaigns/{campaign_id}/report", response_class=HTMLResponse, name="get_report")
 async def get_public_report(campaign_id: uuid.UUID, session: DBSession) -> HTMLResponse:
     """The public report of a published campaign: charts, methods and data links."""
     campaign, analysis = await analysis_service.published(session, campaign_id)
@@ -204,14 +205,14 @@ async def get_public_report(campaign_id: uuid.UUID, session: DBSession) -> HTMLR
     return HTMLResponse(html, headers={"Cache-Control": "public, max-age=300"})
 
 
-@router.get("/campaigns/{campaign_id}/report.csv", response_class=Response)
+@router.get("/campaigns/{campaign_id}/report.csv", response_class=Response, name="get_report_csv")
 async def get_public_report_csv(campaign_id: uuid.UUID, session: DBSession) -> Response:
     """The published indices as CSV."""
     _, analysis = await analysis_service.published(session, campaign_id)
     return Response(report.to_csv(analysis), media_type="text/csv", headers={"Cache-Control": "public, max-age=300"})
 
 
-@router.get("/campaigns/{campaign_id}/report.xlsx", response_class=Response)
+@router.get("/campaigns/{campaign_id}/report.xlsx", response_class=Response, name="get_report_xlsx")
 async def get_public_report_xlsx(campaign_id: uuid.UUID, session: DBSession) -> Response:
     """The published indices as an Excel workbook."""
     _, analysis = await analysis_service.published(session, campaign_id)

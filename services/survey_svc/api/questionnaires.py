@@ -53,7 +53,7 @@ async def created_once(
     )
 
 
-@router.post("/questionnaires", status_code=201, response_model=QuestionnaireRead)
+@router.post("/questionnaires", status_code=201, response_model=QuestionnaireRead, name="create")
 async def create_questionnaire(
     request: Request,
     data: QuestionnaireCreate,
@@ -72,7 +72,7 @@ async def create_questionnaire(
     )
 
 
-@router.post("/questionnaires/import", status_code=201, response_model=QuestionnaireRead)
+@router.post("/questionnaires/import", status_code=201, response_model=QuestionnaireRead, name="import")
 async def import_questionnaire(
     request: Request,
     session: DBSession,
@@ -107,7 +107,7 @@ async def import_questionnaire(
     )
 
 
-@router.get("/questionnaires", response_model=QuestionnairePage)
+@router.get("/questionnaires", response_model=QuestionnairePage, name="list")
 async def list_questionnaires(
     session: DBSession,
     principal: CurrentPrincipal,
@@ -122,7 +122,7 @@ async def list_questionnaires(
     return QuestionnairePage(items=[QuestionnaireRead.model_validate(q) for q in items], next_cursor=next_cursor)
 
 
-@router.get("/questionnaires/{questionnaire_id}", response_model=QuestionnaireRead)
+@router.get("/questionnaires/{questionnaire_id}", response_model=QuestionnaireRead, name="get")
 async def get_questionnaire(
     questionnaire_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response
 ) -> QuestionnaireRead:
@@ -131,7 +131,7 @@ async def get_questionnaire(
     return questionnaire_response(found, response)
 
 
-@router.patch("/questionnaires/{questionnaire_id}", response_model=QuestionnaireRead)
+@router.patch("/questionnaires/{questionnaire_id}", response_model=QuestionnaireRead, name="update")
 async def update_questionnaire(
     questionnaire_id: uuid.UUID,
     data: QuestionnaireUpdate,
@@ -151,7 +151,7 @@ async def update_questionnaire(
     return questionnaire_response(found, response)
 
 
-@router.post("/questionnaires/{questionnaire_id}/publish", response_model=QuestionnaireRead)
+@router.post("/questionnaires/{questionnaire_id}/publish", response_model=QuestionnaireRead, name="publish")
 async def publish_questionnaire(
     questionnaire_id: uuid.UUID,
     session: DBSession,
@@ -166,7 +166,12 @@ async def publish_questionnaire(
     return questionnaire_response(found, response)
 
 
-@router.post("/questionnaires/{questionnaire_id}/versions", status_code=201, response_model=QuestionnaireRead)
+@router.post(
+    "/questionnaires/{questionnaire_id}/versions",
+    status_code=201,
+    response_model=QuestionnaireRead,
+    name="create_version",
+)
 async def create_questionnaire_version(
     questionnaire_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response
 ) -> QuestionnaireRead:
@@ -175,7 +180,7 @@ async def create_questionnaire_version(
     return questionnaire_response(found, response)
 
 
-@router.get("/questionnaires/{questionnaire_id}/export", response_class=Response)
+@router.get("/questionnaires/{questionnaire_id}/export", response_class=Response, name="export")
 async def export_questionnaire(
     questionnaire_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal
 ) -> Response:
