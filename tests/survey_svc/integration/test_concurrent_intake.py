@@ -63,6 +63,16 @@ async def test_a_thousand_concurrent_submits_over_a_hundred_tokens_accept_exactl
             text("SELECT count(*) FROM survey.respondent_token WHERE campaign_id = :c AND spent"), {"c": campaign["id"]}
         )
     assert stored == receipts and spent == 100  # every 201 is a stored response, and nothing else is
+    async with live_app.state.engine.connect() as conn:
+        linkable = await conn.scalar(
+            text(
+                "SELECT (SELECT count(*) FROM survey.respondent_token WHERE campaign_id = :c AND spent_at IS NOT NULL)"
+                " + (SELECT count(*) FROM survey.response WHERE campaign_id = :c"
+                " AND (token_hash IS NOT NULL OR received_at IS NOT NULL))"
+            ),
+            {"c": campaign["id"]},
+        )
+    assert linkable == 0  # the set-based writer keeps anonymous campaigns unlinkable too
     await api.move(campaign["id"], "closed")
     report = await integrity(committing_client, auth, campaign["id"])
     assert report["intact"] and report["responses"]["sealed"] == 100 and report["tokens"]["spent"] == 100
