@@ -30,6 +30,10 @@ class BaseServiceSettings(BaseSettings):
     jwks_url: str | None = None
     jwks_file: Path | None = None
     jwks_cache_seconds: int = Field(default=300, ge=1)
+    # A verified token is trusted this long (never past its exp); 0 verifies every request.
+    token_cache_seconds: float = Field(default=30.0, ge=0, le=300)
+    # Published (immutable) content kept in process; a retirement elsewhere is seen within this time.
+    published_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
 
     max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
     run_relay: bool = True
@@ -37,6 +41,7 @@ class BaseServiceSettings(BaseSettings):
     relay_batch_size: int = Field(default=200, ge=1, le=5000)
     consumer_max_deliver: int = Field(default=5, ge=1)
     log_level: str = "INFO"
+    log_prefix: str = ""  # `govperf up` sets "[<service>] " for the lines its children print
 
     def schema_database_url(self) -> str:
         """One URL per service may be given as GOVPERF_<SCHEMA>_DATABASE_URL (its own DB role)."""

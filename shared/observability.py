@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import logging.handlers
+import queue
+import sys
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request, Response
@@ -49,3 +53,26 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def configure_logging(level: str, *, prefix: str = "") -> Callable[[], None]:
+    """Root logging through a queue: a request only enqueues its record, and one thread writes
+    the lines to stderr. Returns the function that flushes and stops the writer."""
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    writer = logging.StreamHandler(sys.stderr)
+    writer.setFormatter(logging.Formatter(prefix.replace("%", "%%") + "%(message)s"))
+    listener = logging.handlers.QueueListener(records, writer, respect_handler_level=False)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.handlers.QueueHandler):
+            root.removeHandler(handler)  # a second app in the same process (tests) replaces the first
+    handler = logging.handlers.QueueHandler(records)
+    root.addHandler(handler)
+    root.setLevel(level)
+    listener.start()
+
+    def stop() -> None:
+        root.removeHandler(handler)
+        listener.stop()
+
+    return stop

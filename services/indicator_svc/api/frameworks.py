@@ -32,8 +32,10 @@ from shared import idempotency
 from shared.api import IdempotencyKey, IfMatch, expected_version
 from shared.auth.deps import CurrentPrincipal
 from shared.auth.principal import OrgPath, Principal
+from shared.cache import ImmutableCache
 from shared.errors import Unprocessable, UnsupportedMediaType
 from shared.pagination import PageParams, page_params, parse_ids
+from shared.reads import DBReader
 from shared.service_app import DBSession
 
 router = APIRouter(prefix="/api/v1", tags=["frameworks"])
@@ -47,6 +49,12 @@ MEDIA_TYPES = {
 MAX_FRAMEWORKS_PER_BATCH = 50
 DECODERS = {"json": codecs.from_json, "yaml": codecs.from_yaml, "xlsx": codecs.from_xlsx}
 ENCODERS = {"json": codecs.to_json, "yaml": codecs.to_yaml, "xlsx": codecs.to_xlsx}
+
+
+def published_frameworks(request: Request) -> ImmutableCache[FrameworkRead]:
+    """This process's cache of published versions (their content never changes; retiring drops one)."""
+    cache: ImmutableCache[FrameworkRead] = request.app.state.published_frameworks
+    return cache
 
 
 def etag(framework: Framework) -> str:
@@ -125,7 +133,7 @@ async def create_framework(
 
 @router.get("/frameworks", response_model=FrameworkPage)
 async def list_frameworks(
-    session: DBSession,
+    reader: DBReader,
     principal: CurrentPrincipal,
     page: Annotated[PageParams, Depends(page_params)],
     status: FrameworkStatus | None = None,
@@ -138,8 +146,8 @@ async def list_frameworks(
     filters = service.FrameworkFilters(
         status=status, code=code, org_path=org_path, lineage_id=lineage_id, ids=parse_ids(ids)
     )
-    items, next_cursor = await service.list_frameworks(session, principal=principal, filters=filters, page=page)
-    return FrameworkPage(items=[FrameworkRead.model_validate(f) for f in items], next_cursor=next_cursor)
+    items, next_cursor = await service.read_frameworks(reader, principal=principal, filters=filters, page=page)
+    return FrameworkPage(items=items, next_cursor=next_cursor)
 
 
 @router.post("/frameworks/import", status_code=201, response_model=FrameworkRead)
@@ -190,11 +198,14 @@ def _format_of(content_type: str) -> str:
 
 @router.get("/frameworks/{framework_id}", response_model=FrameworkRead)
 async def get_framework(
-    framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response
+    request: Request, framework_id: uuid.UUID, reader: DBReader, principal: CurrentPrincipal, response: Response
 ) -> FrameworkRead:
     """Read one framework version; its ETag is the version to send back in If-Match."""
-    framework = await service.get_framework(session, principal=principal, framework_id=framework_id)
-    return framework_response(framework, response)
+    framework = await service.read_framework(
+        reader, principal=principal, framework_id=framework_id, published=published_frameworks(request)
+    )
+    response.headers["ETag"] = f'"{framework.lock_version}"'
+    return framework
 
 
 @router.patch("/frameworks/{framework_id}", response_model=FrameworkRead)
@@ -367,10 +378,12 @@ async def publish(
 
 @router.post("/frameworks/{framework_id}/retire", response_model=FrameworkRead)
 async def retire(
-    framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response
+    request: Request, framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response
 ) -> FrameworkRead:
     """Retire a published version: it stays readable, plans stop choosing it."""
-    return framework_response(await service.retire(session, principal=principal, framework_id=framework_id), response)
+    framework = await service.retire(session, principal=principal, framework_id=framework_id)
+    published_frameworks(request).discard(framework_id)
+    return framework_response(framework, response)
 
 
 @router.post("/frameworks/{framework_id}/derive", status_code=201, response_model=FrameworkRead)
