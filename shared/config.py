@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,6 +41,10 @@ class BaseServiceSettings(BaseSettings):
     relay_batch_size: int = Field(default=200, ge=1, le=5000)
     consumer_max_deliver: int = Field(default=5, ge=1)
     log_level: str = "INFO"
+    # Who may read /readyz and /metrics in production (development leaves them open): callers from
+    # these networks, or any caller sending ``Authorization: Bearer <ops_token>``.
+    ops_networks: list[str] = ["127.0.0.0/8", "::1/128"]
+    ops_token: SecretStr | None = None
     log_prefix: str = ""  # `govperf up` sets "[<service>] " for the lines its children print
 
     def schema_database_url(self) -> str:

@@ -130,7 +130,8 @@ async def test_post_through_the_gateway_equals_going_straight(http, platform, he
     again = await create(http, platform, key, code=code)
     assert first.status_code == again.status_code == 201
     assert first.json()["id"] == again.json()["id"]
-    assert first.headers["location"] == f"/api/v1/frameworks/{first.json()['id']}"
+    # Location names the gateway's path, never the service's own one behind it.
+    assert first.headers["location"] == f"/api/v1/indicator/frameworks/{first.json()['id']}"
 
 
 async def test_request_id_and_trace_reach_the_service(http, platform, headers):
