@@ -14,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from services.gateway.upstream import BUFFER_BYTES
 from services.indicator_svc.framework import codecs
 from services.indicator_svc.framework.content import FrameworkContent, IndicatorSpec
 from shared.auth.jwt import public_jwk, sign
@@ -381,3 +382,46 @@ async def test_one_openapi_document_for_the_platform(http, platform):
     assert len(operation_ids) == len(set(operation_ids))
     ui = await http.get(f"{platform.gateway.url}/docs")
     assert ui.status_code == 200 and "/openapi.json" in ui.text
+
+
+# --------------------------------------------------------------------------- edge headers (issue 6, 16-17)
+
+
+async def test_connection_header_cannot_strip_authorization(http, platform, headers):
+    """A client naming Authorization hop-by-hop must not turn an authenticated call anonymous."""
+    h = headers()
+    created = await create(http, platform, h)
+    assert created.status_code == 201, created.text
+    draft = platform.via_gateway(f"/frameworks/{created.json()['id']}")
+    r = await http.get(draft, headers={**h, "Connection": "keep-alive, Authorization, If-Match"})
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == created.json()["id"]
+
+
+async def test_two_authorization_headers_are_400_at_the_gateway_and_the_service(http, platform, headers):
+    good, other = headers()["Authorization"], headers("admin", org_path="/")["Authorization"]
+    twice = [("Authorization", good), ("Authorization", other)]
+    for url in (
+        platform.via_gateway("/frameworks"),
+        platform.direct("/frameworks"),
+        f"{platform.gateway.url}/api/v1/me",
+    ):
+        r = await http.get(url, headers=twice)
+        body = assert_problem(r, 400)
+        assert body["errors"] == [{"field": "authorization", "message": "the header is repeated"}]
+
+
+async def test_a_large_upload_streams_through_and_a_small_one_is_buffered_alike(http, platform, headers):
+    """Both body paths of the gateway reach the service whole (the import answers with what it read)."""
+    h = headers()
+    large = big_framework()
+    small = codecs.to_json(FrameworkContent(code=f"E2E-TINY-{uuid.uuid4().hex[:6]}", name="Tiny", indicators=[]))
+    assert len(large) > BUFFER_BYTES > len(small)
+    for content, indicators in ((large, 2000), (small, 0)):
+        params = {"format": "json", "org_unit_id": ORG_UNIT, "org_path": ORG_PATH}
+        r = await http.post(platform.via_gateway("/frameworks/import"), params=params, content=content, headers=h)
+        assert r.status_code == 201, r.text
+        platform.created.append(r.json()["id"])
+        assert r.headers["location"] == f"/api/v1/indicator/frameworks/{r.json()['id']}"
+        listed = await http.get(platform.via_gateway(f"/frameworks/{r.json()['id']}/indicators"), headers=h)
+        assert len(listed.json()["items"]) == indicators
