@@ -140,6 +140,8 @@ class AiohttpTransport:
             raise UpstreamBroken(repr(exc)) from None
         raw_headers = [(bytes(n), bytes(v)) for n, v in response.raw_headers]
         length = response.content_length
+        if response.status in (204, 304) or method == "HEAD":
+            length = 0  # no body by definition, whatever the headers say
         if length is not None and length <= buffer_bytes:
             try:
                 data = await response.read()

@@ -425,3 +425,17 @@ async def test_a_large_upload_streams_through_and_a_small_one_is_buffered_alike(
         assert r.headers["location"] == f"/api/v1/indicator/frameworks/{r.json()['id']}"
         listed = await http.get(platform.via_gateway(f"/frameworks/{r.json()['id']}/indicators"), headers=h)
         assert len(listed.json()["items"]) == indicators
+
+
+async def test_bodiless_answers_pass_through(http, platform, headers):
+    """204 and HEAD carry no body; the gateway neither waits for one nor invents one."""
+    h = headers()
+    created = await create(http, platform, h)
+    assert created.status_code == 201, created.text
+    url = platform.via_gateway(f"/frameworks/{created.json()['id']}")
+    head = await http.head(url, headers=h)
+    direct = await http.head(platform.direct(f"/frameworks/{created.json()['id']}"), headers=h)
+    assert head.status_code == direct.status_code and head.content == direct.content == b""
+    gone = await http.delete(url, headers={**h, "If-Match": created.headers["etag"]})
+    assert gone.status_code == 204 and gone.content == b""
+    assert (await http.get(url, headers=h)).status_code == 404
