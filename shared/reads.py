@@ -76,12 +76,26 @@ async def _json_codecs(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _reset_if_needed(conn: asyncpg.Connection) -> None:
+    # asyncpg's default reset (unlock advisory locks, CLOSE ALL, UNLISTEN, RESET ALL) is a round trip
+    # on every release. Read statements change no session state; only a connection left inside a
+    # transaction (never by Reader) would need it.
+    if conn.is_in_transaction():
+        await conn.reset()
+
+
 async def open_read_pool(engine: AsyncEngine, *, max_size: int) -> asyncpg.Pool:
     """An asyncpg pool to the engine's database with the engine's own connect arguments."""
     args, kwargs = engine.dialect.create_connect_args(engine.url)
     kwargs = {k: v for k, v in kwargs.items() if k not in {"prepared_statement_cache_size", "async_fallback"}}
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        *args, **kwargs, min_size=0, max_size=max_size, init=_json_codecs, max_inactive_connection_lifetime=300
+        *args,
+        **kwargs,
+        min_size=0,
+        max_size=max_size,
+        init=_json_codecs,
+        reset=_reset_if_needed,
+        max_inactive_connection_lifetime=300,
     )
     return pool
 
