@@ -124,8 +124,9 @@ def session_reader(session: AsyncSession) -> Reader:
     return Reader(connections)
 
 
-def get_reader(request: Request) -> Reader:
-    """The app's reader (tests replace this dependency with one inside their transaction)."""
+async def get_reader(request: Request) -> Reader:
+    """The app's reader (tests replace this dependency with one inside their transaction).
+    Async on purpose: FastAPI runs a sync dependency in its thread pool."""
     reader: Reader = request.app.state.reader
     return reader
 

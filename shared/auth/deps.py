@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Annotated, Any
@@ -84,6 +85,24 @@ async def verified_claims(scope: MutableMapping[str, Any], verifier: TokenVerifi
     return claims
 
 
+# Principals built from verified claims, by token hash: the claims of a token never change, and
+# building the pydantic model costs more than the cached verification. Looked up only after the
+# token verified again (from the verifier's cache or in full), so an expired token never gets here.
+_PRINCIPALS: dict[bytes, Principal] = {}
+MAX_CACHED_PRINCIPALS = 10_000
+
+
+def _principal_of(token: str, claims: dict[str, Any]) -> Principal:
+    digest = hashlib.sha256(token.encode()).digest()
+    principal = _PRINCIPALS.get(digest)
+    if principal is None:
+        principal = principal_from_claims(claims)
+        if len(_PRINCIPALS) >= MAX_CACHED_PRINCIPALS:
+            del _PRINCIPALS[next(iter(_PRINCIPALS))]
+        _PRINCIPALS[digest] = principal
+    return principal
+
+
 async def authenticate(request: Request) -> tuple[str, dict[str, Any], Principal]:
     """The bearer token, its verified claims and the principal they name; 401 otherwise."""
     token = bearer_token(request.scope["headers"])
@@ -92,7 +111,7 @@ async def authenticate(request: Request) -> tuple[str, dict[str, Any], Principal
     verifier: TokenVerifier = request.app.state.verifier
     try:
         claims = await verified_claims(request.scope, verifier, token)
-        principal = principal_from_claims(claims)
+        principal = _principal_of(token, claims)
     except (TokenError, ValidationError, KeyError, ValueError) as exc:
         raise refuse(exc) from None
     request.scope.setdefault("state", {})["subject"] = principal.subject

@@ -21,7 +21,7 @@ from shared.auth.devkeys import DevKeys, ensure_dev_keys, mint_dev_token
 from shared.db import committing
 from shared.embedded import EmbeddedNats, start_nats, start_postgres
 from shared.migrations import upgrade
-from shared.reads import get_reader, session_reader
+from shared.reads import Reader, get_reader, session_reader
 from shared.service_app import get_session
 from shared.stack import SERVICES
 
@@ -123,8 +123,12 @@ async def rolled_back(app: FastAPI) -> AsyncIterator[AsyncSession]:
                 yield session
 
         app.dependency_overrides[get_session] = override
+
         # Reads without a session run on the same connection, inside the same transaction.
-        app.dependency_overrides[get_reader] = lambda: session_reader(session)
+        async def reader_override() -> Reader:
+            return session_reader(session)
+
+        app.dependency_overrides[get_reader] = reader_override
         try:
             yield session
         finally:

@@ -439,3 +439,22 @@ async def test_bodiless_answers_pass_through(http, platform, headers):
     gone = await http.delete(url, headers={**h, "If-Match": created.headers["etag"]})
     assert gone.status_code == 204 and gone.content == b""
     assert (await http.get(url, headers=h)).status_code == 404
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+async def test_an_oversized_upload_is_413_at_the_gateway_never_a_500(http, platform, headers, declared):
+    limit = 6 * 1024 * 1024  # GOVPERF_MAX_BODY_BYTES default
+    chunk = b"x" * (256 * 1024)
+
+    async def chunks():
+        for _ in range(limit // len(chunk) + 4):
+            yield chunk
+
+    body = chunk * (limit // len(chunk) + 4) if declared else chunks()
+    params = {"format": "json", "org_unit_id": ORG_UNIT, "org_path": ORG_PATH}
+    try:
+        r = await http.post(platform.via_gateway("/frameworks/import"), params=params, content=body, headers=headers())
+    except httpx.RemoteProtocolError:
+        return  # the gateway answered 413 and closed while the client was still sending: also a refusal
+    assert_problem(r, 413)
+    assert (await http.get(f"{platform.gateway.url}/healthz")).status_code == 200

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.indicator_svc.db import TABLES
@@ -378,11 +378,19 @@ async def publish(
 
 @router.post("/frameworks/{framework_id}/retire", response_model=FrameworkRead)
 async def retire(
-    request: Request, framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response
+    request: Request,
+    framework_id: uuid.UUID,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    response: Response,
+    after_response: BackgroundTasks,
 ) -> FrameworkRead:
     """Retire a published version: it stays readable, plans stop choosing it."""
     framework = await service.retire(session, principal=principal, framework_id=framework_id)
-    published_frameworks(request).discard(framework_id)
+    # Dropped now and again once committed: a read of the old row in between cannot stay cached.
+    cache = published_frameworks(request)
+    cache.discard(framework_id)
+    after_response.add_task(cache.discard, framework_id)
     return framework_response(framework, response)
 
 

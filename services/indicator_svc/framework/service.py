@@ -169,10 +169,11 @@ async def read_framework(
     """``get_framework`` without a session; published versions come from ``published`` when cached."""
     framework = published.get(framework_id) if published is not None else None
     if framework is None:
+        seen = published.version() if published is not None else 0
         row = await reader.one(FRAMEWORK_BY_ID, id=framework_id)
         framework = FrameworkRead.model_validate(dict(row)) if row is not None else None
         if framework is not None and framework.status == FrameworkStatus.published and published is not None:
-            published.put(framework_id, framework)
+            published.put(framework_id, framework, seen=seen)
     if framework is None or not can_read(principal, framework):
         raise NotFound("No such framework.")
     return framework
