@@ -102,9 +102,8 @@ async def token_account(app: FastAPI, token: str, claims: dict[str, Any]) -> tup
     if unverified_header_value(token, "kid") in await _development_kids(app):
         return "development", None
     kind, stamp = claims.get("typ"), claims.get("stamp")
-    if kind == "external":
-        return "external", None  # exchanged from a verified outside token; no local account to check
-    if kind not in ("user", "client") or not isinstance(stamp, int):
+    # External principals are checked like accounts: an admin can revoke them (external_identity).
+    if kind not in ("user", "client", "external") or not isinstance(stamp, int):
         raise TokenRefused("token lacks typ/stamp")
     state = await security_stamps(app).state(app, kind, claims["sub"])
     if state.stamp is None:
