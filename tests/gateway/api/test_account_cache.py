@@ -55,7 +55,12 @@ async def test_a_change_through_this_gateway_stops_tokens_at_once(ident: Identit
     user = await ident.user()
     headers = bearer((await ident.tokens(user))["access_token"])
     assert (await ident.me(headers)).status_code == 200  # now cached
-    r = await client.patch(f"/api/v1/admin/users/{user.id}", json={"disabled": True}, headers=admin)
+    current = await client.get(f"/api/v1/admin/users/{user.id}", headers=admin)
+    r = await client.patch(
+        f"/api/v1/admin/users/{user.id}",
+        json={"disabled": True},
+        headers={**admin, "If-Match": current.headers["etag"]},
+    )
     assert r.status_code == 200, r.text
     assert (await ident.me(headers)).status_code == 401
 

@@ -20,7 +20,8 @@ from tests.indicator_svc.api.support import BASE, SZ, Api, assert_problem
 async def test_retiring_drops_the_cached_published_version_at_once(api: Api) -> None:
     framework = await api.published((await api.create_small())["id"])
     assert (await api.get(framework["id"]))["status"] == "published"  # now cached in process
-    r = await api.client.post(f"{BASE}/{framework['id']}/retire", headers=api.office)
+    etag = {"If-Match": f'"{framework["lock_version"]}"'}
+    r = await api.client.post(f"{BASE}/{framework['id']}/retire", headers=api.office | etag)
     assert r.status_code == 200, r.text
     after = await api.client.get(f"{BASE}/{framework['id']}", headers=api.office)
     assert after.json()["status"] == "retired" and after.json()["retired_at"] is not None
