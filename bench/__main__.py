@@ -8,6 +8,8 @@ gateway: median and p99 latency of one REST read straight to indicator_svc and t
 identity: signing-key unwrap (legacy PBKDF2 vs scrypt) and password-grant logins (many accounts vs one).
 survey: response intake through the gateway (64 clients) beside a bare uvicorn hello-world, and
 indices with intervals over 1,000,000 synthetic responses.
+requests: req/s, p50, p99 and CPU per request of a bare FastAPI app, indicator_svc and the gateway
+side by side at 1, 16 and 64 connections (wrk when installed); not part of ``all`` (minutes long).
 """
 
 from __future__ import annotations
@@ -98,13 +100,21 @@ async def relay_throughput(database_url: str, nats_url: str, events: int) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "which", nargs="?", choices=["relay", "gateway", "codecs", "identity", "survey", "all"], default="all"
+        "which",
+        nargs="?",
+        choices=["relay", "gateway", "codecs", "identity", "survey", "requests", "all"],
+        default="all",
     )
     parser.add_argument("--logins", type=int, default=200, help="identity: password-grant logins per shape")
     parser.add_argument("--events", type=int, default=20_000, help="relay: events to push through")
     parser.add_argument("--requests", type=int, default=2_000, help="gateway: requests per path")
     parser.add_argument("--concurrency", type=int, default=8, help="gateway: requests in flight")
     parser.add_argument("--responses", type=int, default=20_000, help="survey: responses submitted")
+    parser.add_argument("--seconds", type=float, default=5.0, help="requests: seconds per sample")
+    parser.add_argument("--profile", type=Path, help="requests: py-spy stacks of each process at 16 connections")
+    parser.add_argument("--baseline", type=Path, help="requests: a source tree run alongside (git archive main)")
+    parser.add_argument("--rounds", type=int, default=1, help="requests: sweeps, to show the spread")
+    parser.add_argument("--connections", default="1,16,64", help="requests: comma-separated connection counts")
     args = parser.parse_args()
     if args.which in ("codecs", "all"):
         from bench import codecs  # lazy: imports the services
@@ -160,6 +170,20 @@ def main() -> None:
                 **survey.indices(),
             }
             print(json.dumps(result, indent=2))
+        if args.which == "requests":
+            from bench import requests  # lazy: imports the services
+
+            result = requests.run(
+                pg.url,
+                broker.url,
+                data_dir,
+                seconds=args.seconds,
+                rounds=args.rounds,
+                connections=tuple(int(c) for c in args.connections.split(",")),
+                profile_dir=args.profile,
+                baseline=args.baseline,
+            )
+            print(requests.report(result))
     finally:
         broker.stop()
         pg.stop()

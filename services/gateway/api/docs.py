@@ -10,12 +10,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from services.gateway.upstream import Upstreams, get_upstreams
+from services.gateway.upstream import UpstreamFailure, Upstreams, get_upstreams
 from shared.errors import NotFound
 from shared.openapi import (
     GATEWAY_ROUTED,
@@ -170,12 +169,12 @@ class OpenApiAggregator:
         return entry is not None and now - entry.fetched_at < (CACHE_SECONDS if entry.ok else RETRY_SECONDS)
 
     async def _fetch(self, service: str) -> dict[str, Any] | None:
-        self.upstreams.count(service)
         try:
-            response = await self.upstreams.client.get(self.upstreams.url(service, OPENAPI_URL), timeout=self.timeout)
-            response.raise_for_status()
+            response = await self.upstreams.get(service, OPENAPI_URL, timeout=self.timeout)
+            if response.status != 200:
+                raise ValueError(f"status {response.status}")
             document = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
+        except (UpstreamFailure, ValueError) as exc:
             log.warning("openapi of %s unavailable: %r", service, exc)
             return None
         if not isinstance(document, dict) or "openapi" not in document or not isinstance(document.get("paths"), dict):
