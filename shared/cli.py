@@ -21,6 +21,7 @@ import typer
 from shared.embedded import (
     EmbeddedNats,
     EmbeddedPostgres,
+    EmbeddedStartError,
     child_preexec,
     find_free_port,
     port_is_free,
@@ -373,6 +374,9 @@ def up(
     except InfraRefused as exc:
         _err(f"refused: {exc}")
         code = 2
+    except EmbeddedStartError as exc:
+        _err(f"error: {exc}")
+        code = 1
     # Any other startup failure (postgres, migrations, ...) propagates with its
     # traceback (exit 1) after the cleanup below.
     finally:
@@ -402,6 +406,9 @@ def migrate(
     except InfraRefused as exc:
         _err(f"refused: {exc}")
         raise typer.Exit(2) from None
+    except EmbeddedStartError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(1) from None
     try:
         migrate_services(specs, infra.database_url)
     finally:
@@ -476,6 +483,14 @@ async def run_relay(spec: ServiceSpec, database_url: str, nats_url: str) -> None
         await nc.drain()
         await engine.dispose()
 
+
+def _add_dead_letters_commands() -> None:
+    from shared.messaging.dead_letters_cli import app as dead_letters_app
+
+    app.add_typer(dead_letters_app, name="dead-letters")
+
+
+_add_dead_letters_commands()
 
 if __name__ == "__main__":
     app()

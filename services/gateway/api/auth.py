@@ -33,6 +33,29 @@ ACCOUNT_PASSWORD_PATH = "/api/v1/account/password"  # noqa: S105 - a route, not 
 OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": OAuthErrorBody}, 401: {"model": OAuthErrorBody}}
 
 
+def form_body(fields: dict[str, str], required: list[str]) -> dict[str, Any]:
+    """The OpenAPI of a form read by ``read_form`` (it is parsed by hand, so FastAPI cannot see it)."""
+    properties = {name: {"type": "string", "description": text} for name, text in fields.items()}
+    schema = {"type": "object", "properties": properties, "required": required}
+    return {"requestBody": {"required": True, "content": {FORM_MEDIA_TYPE: {"schema": schema}}}}
+
+
+TOKEN_FORM = form_body(
+    {
+        "grant_type": "password, client_credentials, refresh_token or token-exchange",
+        "username": "password grant",
+        "password": "password grant",
+        "client_id": "client_credentials (or HTTP Basic)",
+        "client_secret": "client_credentials (or HTTP Basic)",
+        "refresh_token": "refresh_token grant",
+        "subject_token": "token-exchange grant",
+        "subject_token_type": "token-exchange grant",
+    },
+    ["grant_type"],
+)
+REVOKE_FORM = form_body({"token": "the refresh token to revoke"}, ["token"])
+
+
 async def read_form(request: Request) -> dict[str, str]:
     """The form fields, each once (RFC 6749 3.2), bounded in count and length."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM_MEDIA_TYPE:
@@ -100,7 +123,7 @@ def token_response(access_token: str, expires_in: int, **extra: Any) -> JSONResp
     return JSONResponse(body.model_dump(exclude_none=True), headers=errors.NO_STORE)
 
 
-@router.post("/oauth/token", response_model=TokenResponse, responses=OAUTH_ERRORS)
+@router.post("/oauth/token", response_model=TokenResponse, responses=OAUTH_ERRORS, openapi_extra=TOKEN_FORM)
 async def token(request: Request, session: DBSession) -> JSONResponse:
     """Issue tokens: grants password, client_credentials, refresh_token and token-exchange."""
     settings: Settings = request.app.state.settings
@@ -161,7 +184,7 @@ async def token(request: Request, session: DBSession) -> JSONResponse:
         return exc.response()
 
 
-@router.post("/oauth/revoke", responses=OAUTH_ERRORS)
+@router.post("/oauth/revoke", responses=OAUTH_ERRORS, openapi_extra=REVOKE_FORM)
 async def revoke(request: Request, session: DBSession) -> JSONResponse:
     """Revoke a refresh token and its family (RFC 7009); unknown tokens are accepted silently."""
     try:

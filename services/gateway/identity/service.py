@@ -27,6 +27,7 @@ from services.gateway.identity.schemas import (
     UserUpdate,
 )
 from services.gateway.tokens.models import RefreshToken
+from shared.api import check_version
 from shared.auth.principal import Principal, Role
 from shared.db import committing, utcnow
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -279,11 +280,7 @@ async def update_user(
     session: AsyncSession, *, principal: Principal, user_id: uuid.UUID, data: UserUpdate, expected_version: int | None
 ) -> User:
     user = await get_user(session, principal=principal, user_id=user_id, for_update=True)
-    if expected_version is not None and expected_version != user.lock_version:
-        raise Conflict(
-            f"The user was changed meanwhile (version {user.lock_version}, you sent "
-            f"{expected_version}). Reload and retry."
-        )
+    check_version(user.lock_version, expected_version)
     new_roles = [str(r) for r in data.roles] if data.roles is not None else user.roles
     new_path = data.org_path if data.org_path is not None else user.org_path
     logic.check_may_manage_user(

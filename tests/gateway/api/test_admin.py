@@ -28,6 +28,9 @@ def new_user(org_path: str = "/gd/sz/futian", roles: list[str] | None = None, **
     }
 
 
+V1 = {"If-Match": '"1"'}  # a new user's ETag
+
+
 async def test_admin_creates_reads_lists_and_updates_users(ident: Identity, client):
     _, admin = await ident.headers("admin", org_path="/")
     r = await client.post(USERS, json=new_user("/gd/gz"), headers=admin)
@@ -39,7 +42,9 @@ async def test_admin_creates_reads_lists_and_updates_users(ident: Identity, clie
     stale = await client.patch(
         f"{USERS}/{created['id']}", json={"display_name": "X"}, headers={**admin, "If-Match": '"7"'}
     )
-    assert stale.status_code == 409 and stale.headers["content-type"].startswith(PROBLEM_JSON)
+    assert stale.status_code == 412 and stale.headers["content-type"].startswith(PROBLEM_JSON)
+    blind = await client.patch(f"{USERS}/{created['id']}", json={"display_name": "X"}, headers=admin)
+    assert blind.status_code == 428 and blind.headers["content-type"].startswith(PROBLEM_JSON)
     ok = await client.patch(
         f"{USERS}/{created['id']}", json={"roles": ["admin", "audit"]}, headers={**admin, "If-Match": '"1"'}
     )
@@ -56,11 +61,11 @@ async def test_perf_office_manages_only_its_subtree_and_never_grants_admin(ident
     assert (await client.post(USERS, json=new_user("/gd/sz", ["admin"]), headers=office)).status_code == 403
     assert (await client.post(USERS, json=new_user("/gd/sz", ["federation"]), headers=office)).status_code == 403
     user_id = inside.json()["id"]
-    moved_out = await client.patch(f"{USERS}/{user_id}", json={"org_path": "/gd/gz"}, headers=office)
+    moved_out = await client.patch(f"{USERS}/{user_id}", json={"org_path": "/gd/gz"}, headers=office | V1)
     assert moved_out.status_code == 403
-    promoted = await client.patch(f"{USERS}/{user_id}", json={"roles": ["admin"]}, headers=office)
+    promoted = await client.patch(f"{USERS}/{user_id}", json={"roles": ["admin"]}, headers=office | V1)
     assert promoted.status_code == 403
-    fine = await client.patch(f"{USERS}/{user_id}", json={"roles": ["investigator", "department"]}, headers=office)
+    fine = await client.patch(f"{USERS}/{user_id}", json={"roles": ["investigator", "department"]}, headers=office | V1)
     assert fine.status_code == 200 and fine.json()["roles"] == ["department", "investigator"]
 
     elsewhere = await ident.user("department", org_path="/gd/gz")
@@ -123,7 +128,7 @@ async def test_create_user_is_idempotent_per_key(ident: Identity, client):
 async def test_admin_actions_are_audited(ident: Identity, client):
     admin_user, admin = await ident.headers("admin", org_path="/")
     created = (await client.post(USERS, json=new_user(), headers=admin)).json()
-    await client.patch(f"{USERS}/{created['id']}", json={"disabled": True}, headers=admin)
+    await client.patch(f"{USERS}/{created['id']}", json={"disabled": True}, headers=admin | V1)
     await client.post(f"{USERS}/{created['id']}/password", json={"new_password": "fresh long secret"}, headers=admin)
     made = (
         await client.post(

@@ -107,7 +107,9 @@ async def test_disabled_user_cannot_refresh_and_its_access_token_stops(ident: Id
     _, admin = await ident.headers("admin", org_path="/")
     user = await ident.user()
     tokens = await ident.tokens(user)
-    r = await client.patch(f"/api/v1/admin/users/{user.id}", json={"disabled": True}, headers=admin)
+    r = await client.patch(
+        f"/api/v1/admin/users/{user.id}", json={"disabled": True}, headers={**admin, "If-Match": '"1"'}
+    )
     assert r.status_code == 200, r.text
     assert (await ident.me(bearer(tokens["access_token"]))).status_code == 401
     assert (await ident.refresh(tokens["refresh_token"])).status_code == 400

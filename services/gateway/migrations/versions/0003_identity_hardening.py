@@ -1,15 +1,15 @@
 """identity hardening: per-address login throttling, external identities, the org-unit copy,
 first-admin password change
 
-Revision ID: 0002_identity_hardening
-Revises: 0001
+Revision ID: 0003_identity_hardening
+Revises: 0002_messaging_v2
 Create Date: 2026-11-28 16:30:00
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0002_identity_hardening'
-down_revision = '0001'
+revision = '0003_identity_hardening'
+down_revision = '0002_messaging_v2'
 branch_labels = None
 depends_on = None
 
