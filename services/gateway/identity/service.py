@@ -545,7 +545,7 @@ async def record_external_identity(
         | (ExternalIdentity.org_path != incoming.org_path)
     )
     upsert = insert.on_conflict_do_update(
-        index_elements=[ExternalIdentity.issuer, ExternalIdentity.external_subject],
+        index_elements=[ExternalIdentity.subject],
         set_={
             "roles": incoming.roles,
             "org_unit_id": incoming.org_unit_id,
