@@ -5,6 +5,7 @@ relay: events/s and p50/p99 latency from outbox insert to consumer commit, throu
 outbox relay (one, then two), JetStream and the shared consumer; a COPY burst and steady producers.
 codecs: export and import of a 2000-indicator framework as JSON, YAML and Excel.
 gateway: median and p99 latency of one REST read straight to indicator_svc and through the gateway.
+identity: signing-key unwrap (legacy PBKDF2 vs scrypt) and password-grant logins (many accounts vs one).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from shared.embedded import start_nats, start_postgres
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("which", nargs="?", choices=["relay", "gateway", "codecs", "all"], default="all")
+    parser.add_argument("which", nargs="?", choices=["relay", "gateway", "codecs", "identity", "all"], default="all")
+    parser.add_argument("--logins", type=int, default=200, help="identity: password-grant logins per shape")
     parser.add_argument("--events", type=int, default=20_000, help="relay: events to push through")
     parser.add_argument("--requests", type=int, default=2_000, help="gateway: requests per path")
     parser.add_argument("--concurrency", type=int, default=8, help="gateway: requests in flight")
@@ -52,6 +54,11 @@ def main() -> None:
                         f"latency p50 {result['latency_p50_ms']} ms, p99 {result['latency_p99_ms']} ms "
                         f"({result['events']:,} events)"
                     )
+        if args.which in ("identity", "all"):
+            from bench import identity  # lazy: imports the services
+
+            costs = identity.run(pg.url, broker.url, data_dir, count=args.logins, concurrency=args.concurrency)
+            print(json.dumps({"benchmark": "identity: key unwrap and password-grant logins", **costs}, indent=2))
         if args.which in ("gateway", "all"):
             from bench import gateway  # lazy: imports the services
 

@@ -26,6 +26,7 @@ from shared.messaging.retention import RetentionPolicy, retention_task
 from shared.messaging.tables import MessagingTables
 from shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from shared.observability import health_router
+from shared.openapi import install_contract
 from shared.periodic import PeriodicTask, run_forever
 from shared.supervision import Supervisor
 
@@ -57,13 +58,19 @@ def create_service_app(
     docs_url: str | None = "/docs",
     edge_middleware: Sequence[Middleware] = (),
     periodic_tasks: Sequence[PeriodicTask] = (),
+    description: str = "",
+    tags: Sequence[Mapping[str, str]] = (),
+    default_problems: Sequence[int] = (),
 ) -> FastAPI:
     """``key_set`` replaces the JWKS source (the gateway verifies with its own keys);
     ``on_startup`` hooks run after the engine and NATS exist, ``on_shutdown`` before they close;
     ``openapi_url``/``docs_url`` move FastAPI's own documents (the gateway serves aggregated ones),
     and docs are never served in production; ``edge_middleware`` (outermost first) runs inside the
     request context and before the body cap (the gateway's CORS and rate limits); ``periodic_tasks``
-    run next to the built-in retention, one replica at a time (``shared.periodic``)."""
+    run next to the built-in retention, one replica at a time (``shared.periodic``). ``description``
+    and ``tags`` (name and description of each aggregate) go into the OpenAPI document, whose
+    conventions come from ``shared.openapi``; ``default_problems`` are error statuses every route
+    can answer beyond the usual ones (the gateway's 429)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -154,6 +161,9 @@ def create_service_app(
     app.state.settings = settings
     app.state.tables = tables
     install_error_handlers(app)
+    install_contract(
+        app, description=description, tags=[dict(t) for t in tags] or None, default_problems=default_problems
+    )
 
     async def database_ready() -> None:
         async with app.state.engine.connect() as conn:
