@@ -23,7 +23,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("which", nargs="?", choices=["relay", "gateway", "codecs", "identity", "all"], default="all")
     parser.add_argument("--logins", type=int, default=200, help="identity: password-grant logins per shape")
-    parser.add_argument("--events", type=int, default=20_000, help="relay: events to push through")
+    parser.add_argument("--events", type=int, default=20_000, help="relay: events of the COPY burst")
+    parser.add_argument("--steady-events", type=int, default=3_000, help="relay: events of the steady run")
+    parser.add_argument("--rate", type=float, default=200.0, help="relay: offered events/s of the steady run")
     parser.add_argument("--requests", type=int, default=2_000, help="gateway: requests per path")
     parser.add_argument("--concurrency", type=int, default=8, help="gateway: requests in flight")
     args = parser.parse_args()
@@ -45,9 +47,11 @@ def main() -> None:
         if args.which in ("relay", "all"):
             from bench import relay
 
-            for mode in ("burst", "steady"):
+            for mode, events in (("burst", args.events), ("steady", args.steady_events)):
                 for relays in (1, 2):
-                    result = asyncio.run(relay.run(pg.url, broker.url, events=args.events, relays=relays, mode=mode))
+                    result = asyncio.run(
+                        relay.run(pg.url, broker.url, events=events, relays=relays, mode=mode, rate=args.rate)
+                    )
                     print(json.dumps({"benchmark": "outbox insert -> relay -> JetStream -> consumer commit", **result}))
                     print(
                         f"{mode}, {relays} relay(s): {result['end_to_end_events_per_s']:,} events/s end to end, "

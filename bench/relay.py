@@ -1,9 +1,9 @@
 """Relay benchmark: events from outbox insert to consumer commit, with one relay and with two.
 
 burst: N events COPYed into the outbox at once (the figure main's benchmark printed);
-steady: producers commit events through ``outbox.add`` (transactions of 50) while the relays and
-the consumer run, and each event's latency is measured from its producer's commit to the commit
-of the consumer transaction that applied it (p50, p99).
+steady: services commit events through ``outbox.add`` (transactions of 10) at a fixed offered rate
+while the relays and the consumer run; each event's latency is measured from its producer's commit
+to the commit of the consumer transaction that applied it (p50, p99).
 Events belong to 500 aggregates, so the per-aggregate ordering is on the path being measured.
 """
 
@@ -34,7 +34,9 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run(database_url: str, nats_url: str, *, events: int, relays: int, mode: str) -> dict[str, Any]:
+async def run(
+    database_url: str, nats_url: str, *, events: int, relays: int, mode: str, rate: float = 200.0
+) -> dict[str, Any]:
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     metadata = MetaData(schema=schema)
     tables = messaging_tables(metadata)
@@ -108,27 +110,31 @@ async def run(database_url: str, nats_url: str, *, events: int, relays: int, mod
         for relay in relay_objects:
             relay.wake()
     else:
+        # Offered load: transactions of 10 events at ``rate`` events/s in total, as services write them.
+        interval = 10 / rate
 
-        async def produce(worker: int, count: int) -> None:
-            for start in range(0, count, 50):
-                batch = [
-                    CloudEvent(
-                        type=event_type,
-                        source="bench",
-                        aggregateid=f"agg-{(worker * count + start + j) % AGGREGATES}",
-                        data={"n": start + j},
-                    )
-                    for j in range(min(50, count - start))
-                ]
-                async with sessionmaker() as session, session.begin():
-                    for event in batch:
-                        await outbox.add(session, tables, event)
-                now = time.perf_counter()
+        async def produce(index: int) -> None:
+            batch = [
+                CloudEvent(
+                    type=event_type,
+                    source="bench",
+                    aggregateid=f"agg-{(index * 10 + j) % AGGREGATES}",
+                    data={"n": index * 10 + j},
+                )
+                for j in range(10)
+            ]
+            async with sessionmaker() as session, session.begin():
                 for event in batch:
-                    committed_at[event.id] = now
+                    await outbox.add(session, tables, event)
+            now = time.perf_counter()
+            for event in batch:
+                committed_at[event.id] = now
 
-        producers = 4
-        await asyncio.gather(*(produce(w, events // producers) for w in range(producers)))
+        writers = []
+        for index in range(events // 10):
+            writers.append(asyncio.create_task(produce(index)))
+            await asyncio.sleep(max(0.0, started + (index + 1) * interval - time.perf_counter()))
+        await asyncio.gather(*writers)
     expected = len(committed_at) if mode == "steady" else events
     while len(applied_at) < expected:
         await asyncio.sleep(0.01)
@@ -151,6 +157,7 @@ async def run(database_url: str, nats_url: str, *, events: int, relays: int, mod
         "mode": mode,
         "relays": relays,
         "events": expected,
+        "offered_events_per_s": rate if mode == "steady" else None,
         "end_to_end_s": round(finished - started, 3),
         "end_to_end_events_per_s": round(expected / (finished - started)),
         "latency_p50_ms": round(statistics.median(latencies), 1),
