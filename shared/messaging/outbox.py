@@ -382,6 +382,8 @@ class OutboxRelay:
         self.running = True
         try:
             while not self._stopping:
+                # Cleared before the round, so a commit during the round still wakes the next one.
+                self._wake.clear()
                 try:
                     published, failed = await self.relay_once()
                     if rounds % 50 == 0 or failed:
@@ -408,7 +410,6 @@ class OutboxRelay:
         """Wait ``seconds`` or until woken (a commit that wrote outbox rows, or stop)."""
         if self._stopping:
             return
-        self._wake.clear()
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
         except TimeoutError:
