@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--logins", type=int, default=200, help="identity: password-grant logins per shape")
     parser.add_argument("--events", type=int, default=20_000, help="relay: events of the COPY burst")
     parser.add_argument("--steady-events", type=int, default=3_000, help="relay: events of the steady run")
-    parser.add_argument("--rate", type=float, default=200.0, help="relay: offered events/s of the steady run")
+    parser.add_argument("--rate", type=float, default=100.0, help="relay: offered events/s of the steady run")
     parser.add_argument("--requests", type=int, default=2_000, help="gateway: requests per path")
     parser.add_argument("--concurrency", type=int, default=8, help="gateway: requests in flight")
     args = parser.parse_args()

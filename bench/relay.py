@@ -35,7 +35,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 async def run(
-    database_url: str, nats_url: str, *, events: int, relays: int, mode: str, rate: float = 200.0
+    database_url: str, nats_url: str, *, events: int, relays: int, mode: str, rate: float = 100.0
 ) -> dict[str, Any]:
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     metadata = MetaData(schema=schema)
@@ -72,7 +72,9 @@ async def run(
     consumer = asyncio.create_task(runner.run(sub))
     await asyncio.sleep(0.5)  # the durable exists before the first publish
     relay_objects = [OutboxRelay(engine, tables, js, service="bench", batch_size=500) for _ in range(relays)]
-    sessionmaker = make_sessionmaker(engine)
+    # The producing services have their own connections, as they would in production.
+    producer_engine = create_engine(database_url, pool_size=4)
+    sessionmaker = make_sessionmaker(producer_engine)
     started = time.perf_counter()
     relay_tasks = [asyncio.create_task(r.run()) for r in relay_objects]
     if mode == "burst":
@@ -152,6 +154,7 @@ async def run(
     async with engine.begin() as conn:
         await conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     await engine.dispose()
+    await producer_engine.dispose()
     latencies = [(applied_at[i] - committed_at[i]) * 1000 for i in committed_at if i in applied_at]
     return {
         "mode": mode,
