@@ -134,7 +134,8 @@ def merge(
                     operation["tags"] = [f"{service}: {t}" for t in operation.get("tags", [])] or [service]
                     used.update(operation["tags"])
                     responses = operation.setdefault("responses", {})
-                    for status in GATEWAY_ROUTED:
+                    # Public routes too: the gateway refuses a bad token even where none is needed.
+                    for status in (*GATEWAY_ROUTED, 401):
                         responses.setdefault(str(status), problem_response(status))
                     operation["responses"] = dict(sorted(responses.items()))
             paths[f"{PREFIX}{service}/{path[len(PREFIX) :]}"] = item
