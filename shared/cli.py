@@ -293,8 +293,8 @@ def print_banner(infra: Infra, data_dir: Path) -> None:
     typer.echo(f"  API docs   {GATEWAY_URL}/docs      GraphQL  {GATEWAY_URL}/graphql")
     typer.echo(f"  REST       {GATEWAY_URL}/api/v1/<service>/...   e.g. /api/v1/indicator/frameworks")
     typer.echo(
-        "Get a token (user admin; password from GOVPERF_ADMIN_PASSWORD, or printed once by the gateway "
-        "on its first start):"
+        "Get a token (user admin; password from GOVPERF_ADMIN_PASSWORD, or generated on the first start into "
+        f"{data_dir}/keys/first-admin-password and to be changed first: POST /api/v1/account/password):"
     )
     typer.echo(f"  TOKEN=$(curl -s -X POST {GATEWAY_URL}/oauth/token -d grant_type=password -d username=admin \\")
     typer.echo('      --data-urlencode "password=$GOVPERF_ADMIN_PASSWORD" | jq -r .access_token)')
@@ -483,6 +483,14 @@ async def run_relay(spec: ServiceSpec, database_url: str, nats_url: str) -> None
         await nc.drain()
         await engine.dispose()
 
+
+def _add_dead_letters_commands() -> None:
+    from shared.messaging.dead_letters_cli import app as dead_letters_app
+
+    app.add_typer(dead_letters_app, name="dead-letters")
+
+
+_add_dead_letters_commands()
 
 if __name__ == "__main__":
     app()

@@ -8,6 +8,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from services.gateway.api import admin, auth, docs, proxy
 from services.gateway.config import Settings, get_settings
+from services.gateway.consumers import HANDLERS
 from services.gateway.db import TABLES
 from services.gateway.graph import router as graph
 from services.gateway.identity.service import start_identity
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="govperf gateway",
         routers=routers,
         tables=TABLES,
+        handlers=HANDLERS,
         key_set=gateway_key_set,
         on_startup=[open_upstreams, start_keys, start_identity],
         on_shutdown=[stop_keys, close_upstreams],

@@ -1,14 +1,14 @@
 """freeze every column of a published framework and both ends of an indicator move
 
-Revision ID: 0002_freeze_every_column
-Revises: 0001
+Revision ID: 0003_freeze_every_column
+Revises: 0002_messaging_v2
 Create Date: 2026-11-28 16:30:00
 """
 
 from alembic import op
 
-revision = "0002_freeze_every_column"
-down_revision = "0001"
+revision = "0003_freeze_every_column"
+down_revision = "0002_messaging_v2"
 branch_labels = None
 depends_on = None
 
