@@ -122,7 +122,12 @@ def merge(
                 target = components.setdefault(section, {})
                 for name, value in entries.items():
                     if name not in SHARED_COMPONENTS.get(section, ()):
-                        target[component_name(service, name)] = rewrite_refs(value, service)
+                        renamed = rewrite_refs(value, service)
+                        if section == "schemas" and isinstance(renamed, dict):
+                            # Generators name classes by title: two services' (or a service's and the
+                            # gateway's) DeadLetterPage would collide and one would be dropped.
+                            renamed["title"] = component_name(service, name)
+                        target[component_name(service, name)] = renamed
         for path, item in (source.get("paths") or {}).items():
             if not path.startswith(PREFIX):
                 continue  # not routed by the gateway (operational routes)

@@ -34,6 +34,13 @@ GUESSES = 20
 GUESSER, OWNER = ("198.51.100.66", 4711), ("192.0.2.10", 4711)
 
 
+async def current(client: httpx.AsyncClient, user_id: object, reader: dict[str, str]) -> dict[str, str]:
+    """If-Match with the user's ETag as ``reader`` sees it now (updates require it)."""
+    r = await client.get(f"{USERS}/{user_id}", headers=reader)
+    assert r.status_code == 200, r.text
+    return {"If-Match": r.headers["etag"]}
+
+
 def client_at(app: FastAPI, address: tuple[str, int]) -> httpx.AsyncClient:
     """A client whose requests come from ``address`` (what uvicorn's proxy headers would give)."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=address)
@@ -116,7 +123,9 @@ async def test_an_admin_unlock_clears_every_locked_address(gateway_app: FastAPI,
         for _ in range(3):
             await guesser.post(TOKEN_URL, data=login_form(user.username, "wrong wrong wrong"))
         assert (await guesser.post(TOKEN_URL, data=login_form(user.username, PASSWORD))).status_code == 400
-        r = await client.patch(f"{USERS}/{user.id}", json={"unlock": True}, headers=admin)
+        r = await client.patch(
+            f"{USERS}/{user.id}", json={"unlock": True}, headers=admin | await current(client, user.id, admin)
+        )
         assert r.status_code == 200 and r.json()["locked_until"] is None and r.json()["failed_logins"] == 0
         assert (await guesser.post(TOKEN_URL, data=login_form(user.username, PASSWORD))).status_code == 200
 
@@ -174,13 +183,23 @@ async def test_an_office_cannot_take_over_peers_privileged_users_or_itself(ident
     for role in ("audit", "supervision", "legal", "finance", "verifier", "expert", "admin", "federation"):
         grant = await client.patch(f"{USERS}/{staff_id}", json={"roles": ["department", role]}, headers=office)
         assert grant.status_code == 403, role
-    ok = await client.patch(f"{USERS}/{staff_id}", json={"roles": ["department", "investigator"]}, headers=office)
+    ok = await client.patch(
+        f"{USERS}/{staff_id}",
+        json={"roles": ["department", "investigator"]},
+        headers=office | await current(client, staff_id, admin),
+    )
     assert ok.status_code == 200, ok.text
     reset = await client.post(f"{USERS}/{staff_id}/password", json={"new_password": "a fresh start!"}, headers=office)
     assert reset.status_code == 204
-    assert (await client.patch(f"{USERS}/{district_id}", json={"disabled": True}, headers=office)).status_code == 200
+    disabled = await client.patch(
+        f"{USERS}/{district_id}", json={"disabled": True}, headers=office | await current(client, district_id, admin)
+    )
+    assert disabled.status_code == 200, disabled.text
     # An admin still grants the reserved roles.
-    assert (await client.patch(f"{USERS}/{staff_id}", json={"roles": ["audit"]}, headers=admin)).status_code == 200
+    granted = await client.patch(
+        f"{USERS}/{staff_id}", json={"roles": ["audit"]}, headers=admin | await current(client, staff_id, admin)
+    )
+    assert granted.status_code == 200, granted.text
 
 
 # --- org unit and org path ---------------------------------------------------------------------
@@ -216,7 +235,9 @@ async def test_org_unit_and_org_path_must_agree_before_the_org_tree_is_known(ide
     moved = await client.patch(f"{USERS}/{created['id']}", json={"org_path": "/gd/gz"}, headers=admin)
     assert "org_unit_id" in problem_fields(moved)
     both = await client.patch(
-        f"{USERS}/{created['id']}", json={"org_path": "/gd/gz", "org_unit_id": str(uuid.uuid4())}, headers=admin
+        f"{USERS}/{created['id']}",
+        json={"org_path": "/gd/gz", "org_unit_id": str(uuid.uuid4())},
+        headers=admin | await current(client, created["id"], admin),
     )
     assert both.status_code == 200, both.text
 
