@@ -6,6 +6,8 @@ and the shared consumer (an inbox row per event, one commit per fetched batch, t
 codecs: export and import of a 2000-indicator framework as JSON, YAML and Excel.
 gateway: median and p99 latency of one REST read straight to indicator_svc and through the gateway.
 identity: signing-key unwrap (legacy PBKDF2 vs scrypt) and password-grant logins (many accounts vs one).
+survey: response intake through the gateway (64 clients) beside a bare uvicorn hello-world, and
+indices with intervals over 1,000,000 synthetic responses.
 """
 
 from __future__ import annotations
@@ -95,11 +97,14 @@ async def relay_throughput(database_url: str, nats_url: str, events: int) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("which", nargs="?", choices=["relay", "gateway", "codecs", "identity", "all"], default="all")
+    parser.add_argument(
+        "which", nargs="?", choices=["relay", "gateway", "codecs", "identity", "survey", "all"], default="all"
+    )
     parser.add_argument("--logins", type=int, default=200, help="identity: password-grant logins per shape")
     parser.add_argument("--events", type=int, default=20_000, help="relay: events to push through")
     parser.add_argument("--requests", type=int, default=2_000, help="gateway: requests per path")
     parser.add_argument("--concurrency", type=int, default=8, help="gateway: requests in flight")
+    parser.add_argument("--responses", type=int, default=20_000, help="survey: responses submitted")
     args = parser.parse_args()
     if args.which in ("codecs", "all"):
         from bench import codecs  # lazy: imports the services
@@ -146,6 +151,15 @@ def main() -> None:
                 f"added: median {figures['added_median_ms']:.2f} ms, p99 {figures['added_p99_ms']:.2f} ms "
                 f"({args.requests:,} requests each, {args.concurrency} in flight)"
             )
+        if args.which in ("survey", "all"):
+            from bench import survey  # lazy: imports the services
+
+            result = {
+                "benchmark": "survey intake through the gateway (64 clients) and indices over 1M responses",
+                **survey.intake(pg.url, broker.url, data_dir, responses=args.responses, concurrency=64),
+                **survey.indices(),
+            }
+            print(json.dumps(result, indent=2))
     finally:
         broker.stop()
         pg.stop()
