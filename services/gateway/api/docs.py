@@ -121,7 +121,12 @@ def merge(
                 target = components.setdefault(section, {})
                 for name, value in entries.items():
                     if name not in SHARED_COMPONENTS.get(section, ()):
-                        target[component_name(service, name)] = rewrite_refs(value, service)
+                        renamed = rewrite_refs(value, service)
+                        if section == "schemas" and isinstance(renamed, dict):
+                            # Generators name classes by title: two services' (or a service's and the
+                            # gateway's) DeadLetterPage would collide and one would be dropped.
+                            renamed["title"] = component_name(service, name)
+                        target[component_name(service, name)] = renamed
         for path, item in (source.get("paths") or {}).items():
             if not path.startswith(PREFIX):
                 continue  # not routed by the gateway (operational routes)
@@ -133,7 +138,8 @@ def merge(
                     operation["tags"] = [f"{service}: {t}" for t in operation.get("tags", [])] or [service]
                     used.update(operation["tags"])
                     responses = operation.setdefault("responses", {})
-                    for status in GATEWAY_ROUTED:
+                    # Public routes too: the gateway refuses a bad token even where none is needed.
+                    for status in (*GATEWAY_ROUTED, 401):
                         responses.setdefault(str(status), problem_response(status))
                     operation["responses"] = dict(sorted(responses.items()))
             paths[f"{PREFIX}{service}/{path[len(PREFIX) :]}"] = item
