@@ -3,6 +3,7 @@ docs. Everything here goes over real sockets to real processes."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 import uuid
@@ -293,9 +294,10 @@ async def test_a_password_grant_token_works_at_the_gateway_and_the_service(http,
 async def test_a_principal_over_its_rate_limit_gets_429_with_retry_after(http, platform, headers):
     h = headers()
     url = f"{platform.gateway.url}/api/v1/nosuch/x"  # answered by the gateway: no upstream load
-    responses = [await http.get(url, headers=h) for _ in range(RATE_BURST + 10)]
+    # All at once: on a loaded machine, one by one, the bucket refills as fast as it drains.
+    responses = await asyncio.gather(*(http.get(url, headers=h) for _ in range(2 * RATE_BURST)))
     statuses = [r.status_code for r in responses]
-    assert statuses[:RATE_BURST] == [404] * RATE_BURST and 429 in statuses, statuses
+    assert set(statuses) == {404, 429} and statuses.count(404) >= RATE_BURST, statuses
     limited = next(r for r in responses if r.status_code == 429)
     body = assert_problem(limited, 429)
     assert int(limited.headers["retry-after"]) >= 1
@@ -308,20 +310,22 @@ async def test_anonymous_and_token_endpoint_limits_are_per_address(platform):
     # Loopback is a /8: a second source address is a second client to the gateway.
     transport = httpx.AsyncHTTPTransport(local_address="127.0.0.7")
     async with httpx.AsyncClient(transport=transport, timeout=10) as other:
-        token_statuses = [
-            (
-                await other.post(
+        # All at once, so that refills during a slow run cannot hide the limit.
+        token_answers = await asyncio.gather(
+            *(
+                other.post(
                     f"{platform.gateway.url}/oauth/token",
                     data={"grant_type": "password", "username": "nobody", "password": "guess"},
                 )
-            ).status_code
-            for _ in range(8)
-        ]
-        assert token_statuses[-1] == 429 and token_statuses.count(429) >= 2, token_statuses
-        anonymous = [
-            (await other.get(f"{platform.gateway.url}/api/v1/nosuch/x")).status_code for _ in range(RATE_BURST + 5)
-        ]
-        assert 429 in anonymous
+                for _ in range(12)
+            )
+        )
+        token_statuses = [r.status_code for r in token_answers]
+        assert token_statuses.count(429) >= 2, token_statuses
+        anonymous = await asyncio.gather(
+            *(other.get(f"{platform.gateway.url}/api/v1/nosuch/x") for _ in range(2 * RATE_BURST))
+        )
+        assert 429 in [r.status_code for r in anonymous]
     # The default address still has its own buckets.
     async with httpx.AsyncClient(timeout=10) as mine:
         assert (await mine.get(f"{platform.gateway.url}/api/v1/nosuch/x")).status_code == 404
