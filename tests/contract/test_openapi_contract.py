@@ -110,6 +110,13 @@ async def test_the_gateways_429_validates_against_the_documented_problem(documen
     assert "429" in document["paths"]["/api/v1/indicator/frameworks"]["get"]["responses"]
 
 
+def test_schema_titles_are_unique_so_generated_classes_never_collide(document):
+    schemas = document["components"]["schemas"]
+    titles = [schema.get("title", name) for name, schema in schemas.items()]
+    assert len(titles) == len(set(titles)), sorted(t for t in titles if titles.count(t) > 1)
+    assert "DeadLetterPage" in schemas and schemas["indicator_DeadLetterPage"]["title"] == "indicator_DeadLetterPage"
+
+
 def test_no_input_output_schema_splits(document):
     assert not [n for n in document["components"]["schemas"] if n.endswith(("-Input", "-Output"))]
 

@@ -16,7 +16,7 @@ from shared.openapi import problems
 from shared.pagination import PageParams, page_params
 from shared.service_app import DBSession
 
-router = APIRouter(prefix="/public", tags=["public"])
+router = APIRouter(prefix="/public/feedback", tags=["public"])
 
 
 @router.get("/usage-report", response_model=UsageReport, name="usage_report", responses=problems(404))

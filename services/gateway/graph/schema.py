@@ -26,6 +26,7 @@ from services.gateway.config import Settings
 from services.gateway.graph.context import GraphInfo
 from services.gateway.graph.errors import BAD_USER_INPUT, FORBIDDEN, GraphError, is_unexpected
 from services.gateway.graph.feedback_api import FeedbackQuery
+from services.gateway.graph.survey_api import SurveyQuery
 from services.gateway.graph.types import (
     Framework,
     FrameworkConnection,
@@ -130,7 +131,7 @@ class ViewerQuery:
         return Me.from_principal(info.context.principal)
 
 
-QUERY_PARTS: tuple[type, ...] = (FrameworkQuery, UserQuery, ViewerQuery, FeedbackQuery)
+QUERY_PARTS: tuple[type, ...] = (FrameworkQuery, UserQuery, ViewerQuery, SurveyQuery, FeedbackQuery)
 Query = merge_types("Query", QUERY_PARTS)
 
 

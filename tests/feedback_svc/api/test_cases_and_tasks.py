@@ -46,7 +46,7 @@ async def test_the_loop_from_case_to_closure(client, office, futian, auth, seede
         json={"action": "close"},
     )
     assert closed.status_code == 200 and closed.json()["status"] == "closed"
-    public = await client.get("/public/cases", params={"plan_id": str(seeded.plan_id)})
+    public = await client.get("/public/feedback/cases", params={"plan_id": str(seeded.plan_id)})
     assert [c["object_name"] for c in public.json()["items"]] == ["Futian"]
     assert "org_unit_id" not in public.json()["items"][0]
 

@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 from contracts.appraisal_results import APPRAISAL_RESULTS_PUBLISHED
 from services.feedback_svc.case.intake import apply_results_published
 from services.gateway.app import create_app
+from services.gateway.upstream import HttpxTransport
 from shared.events import make_event
 from shared.testing.plugin import client_for
 from tests.feedback_svc.api.conftest import FUTIAN, session_body
@@ -44,9 +45,11 @@ query Cases($planId: UUID!) {
 async def gateway_over(feedback: FastAPI, settings) -> AsyncIterator[FastAPI]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        pooled = app.state.upstreams.client
-        app.state.upstreams.client = httpx.AsyncClient(mounts={FEEDBACK_URL: OneAtATimeASGITransport(feedback)})
-        await pooled.aclose()
+        pooled = app.state.upstreams.transport
+        app.state.upstreams.transport = HttpxTransport(
+            httpx.AsyncClient(mounts={FEEDBACK_URL: OneAtATimeASGITransport(feedback)})
+        )
+        await pooled.close()
         yield app
 
 

@@ -62,7 +62,7 @@ async def test_usage_report_counts_results_followed_by_decisions_by_grade(client
     await client.post("/api/v1/decisions", headers=office, json=decision(seeded, "rotation"))
     commend = decision(seeded, "commendation", object_id=str(seeded.luohu_id))
     await client.post("/api/v1/decisions", headers=office, json=commend)
-    report = await client.get("/public/usage-report", params={"cycle_id": str(seeded.cycle_id)})
+    report = await client.get("/public/feedback/usage-report", params={"cycle_id": str(seeded.cycle_id)})
     assert report.status_code == 200
     body = report.json()
     assert body["by_grade"] == [
@@ -75,7 +75,7 @@ async def test_usage_report_counts_results_followed_by_decisions_by_grade(client
         "/api/v1/usage-report", params={"cycle_id": str(seeded.cycle_id), "org_path": FUTIAN}, headers=office
     )
     assert futian_only.json()["overall"]["published"] == 1
-    nothing = await client.get("/public/usage-report", params={"cycle_id": str(uuid.uuid4())})
+    nothing = await client.get("/public/feedback/usage-report", params={"cycle_id": str(uuid.uuid4())})
     assert nothing.status_code == 404
 
 
