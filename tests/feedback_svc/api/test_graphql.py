@@ -202,3 +202,21 @@ async def test_supervision_reads_its_worklist_and_a_department_is_refused(feedba
     ]
     assert {"title": "Action 0"} in data["escalations"]["overdueTasks"]
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_the_gateway_routes_feedback_public_pages_without_a_token(feedback_gateway, db, client, auth):
+    office = auth("perf_office", org_path=CITY)
+    plan_id = await seed_plan(db, client, office, 2)
+    (case, *_) = (await client.get("/api/v1/cases", params={"plan_id": str(plan_id)}, headers=office)).json()["items"]
+    async with client_for(feedback_gateway) as gateway:
+        report = await gateway.get("/public/feedback/usage-report", params={"cycle_id": case["cycle_id"]})
+        closed = await gateway.get("/public/feedback/cases", params={"plan_id": str(plan_id)})
+        private = await gateway.get("/public/feedback/../api/v1/cases")
+    assert report.status_code == 200 and report.json()["overall"] == {
+        "grade": "all",
+        "published": 2,
+        "followed": 2,
+        "share": "1.0000",
+    }
+    assert closed.status_code == 200 and closed.json()["items"] == []  # nothing closed yet
+    assert private.status_code == 404
