@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-import httpx
 import strawberry
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict
@@ -25,7 +24,7 @@ from strawberry.dataloader import DataLoader
 from services.gateway.graph.context import GraphInfo
 from services.gateway.graph.errors import BAD_USER_INPUT, UNAVAILABLE, GraphError, error_for_status
 from services.gateway.graph.types import documented_field
-from services.gateway.upstream import Upstreams, get_upstreams
+from services.gateway.upstream import UpstreamFailure, Upstreams, get_upstreams
 from shared.errors import NotFound
 
 log = logging.getLogger("govperf.gateway.graph")
@@ -100,20 +99,19 @@ class SurveyApi:
 
     async def get(self, path: str, params: dict[str, str | int]) -> Any:
         try:
-            url = self._upstreams.url(SERVICE, path)
+            response = await self._upstreams.get(SERVICE, path, params=params, headers=self._headers)
         except NotFound:
             raise GraphError(UNAVAILABLE, "The survey service is unavailable.") from None
-        self._upstreams.count(SERVICE)
-        try:
-            response = await self._upstreams.client.get(
-                url, params=params, headers=self._headers, timeout=self._upstreams.timeout(SERVICE)
-            )
-        except httpx.HTTPError as exc:
-            log.warning("graph: %s unreachable: %r", SERVICE, exc)
+        except UpstreamFailure as exc:
+            log.warning("graph: %s unreachable: %s", SERVICE, exc)
             raise GraphError(UNAVAILABLE, "The survey service is unavailable.") from None
-        if response.status_code != 200:
-            detail = response.json().get("detail") if "json" in response.headers.get("content-type", "") else None
-            raise error_for_status(response.status_code, detail if isinstance(detail, str) else None)
+        if response.status != 200:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            detail = body.get("detail") if isinstance(body, dict) else None
+            raise error_for_status(response.status, detail if isinstance(detail, str) else None)
         return response.json()
 
     async def items(self, path: str, ids: Sequence[uuid.UUID], name: str = "ids") -> list[Any]:

@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from services.gateway.app import create_app
+from services.gateway.upstream import HttpxTransport
 from shared.auth.devkeys import DevKeys
 from shared.testing.plugin import Infra, client_for
 from tests.gateway.graphql.conftest import Graph, OneAtATimeASGITransport, gateway_settings
@@ -23,9 +24,11 @@ SURVEY_URL = "http://survey"
 async def survey_gateway(migrated: Infra, dev_keys: DevKeys, survey_app: FastAPI) -> AsyncIterator[FastAPI]:  # noqa: F811
     app = create_app(gateway_settings(migrated, dev_keys, upstreams={"survey": SURVEY_URL}))
     async with app.router.lifespan_context(app):
-        pooled = app.state.upstreams.client
-        app.state.upstreams.client = httpx.AsyncClient(mounts={SURVEY_URL: OneAtATimeASGITransport(survey_app)})
-        await pooled.aclose()
+        pooled = app.state.upstreams.transport
+        app.state.upstreams.transport = HttpxTransport(
+            httpx.AsyncClient(mounts={SURVEY_URL: OneAtATimeASGITransport(survey_app)})
+        )
+        await pooled.close()
         yield app
 
 
