@@ -142,13 +142,21 @@ async def proxy(request: Request) -> Response:
     upstreams: Upstreams = get_upstreams(request.app)
     raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
     target = upstream_path(raw_path.decode("latin-1"), service)
+    return await forward(request, upstreams, service, target, forward_headers(request))
+
+
+async def forward(
+    request: Request, upstreams: Upstreams, service: str, target: str, headers: list[tuple[str, str]]
+) -> Response:
+    """Send the request to ``service`` at ``target`` (the query string is added here) and relay
+    its answer: buffered when small, streamed when large or of unknown length."""
     query = request.scope.get("query_string", b"")
     if query:
         target += "?" + query.decode("latin-1")
     try:
         # No body on the wire unless the caller sent one: a chunked empty GET confuses some servers.
         body = await request_body(request, upstreams.buffer_bytes)
-        upstream = await upstreams.send(service, request.method, target, headers=forward_headers(request), body=body)
+        upstream = await upstreams.send(service, request.method, target, headers=headers, body=body)
     except UpstreamUnreachable as exc:
         log.warning("upstream %s unreachable: %s", service, exc)
         raise ServiceUnavailable(f"The {service} service is not reachable; try again shortly.") from None
@@ -161,7 +169,7 @@ async def proxy(request: Request) -> Response:
     except ClientDisconnect:
         # The caller left (or the body cap answered 413 already): nobody is listening.
         return Response(status_code=499)
-    headers = response_headers(upstream.raw_headers, service, upstreams.url(service, ""))
+    answer_headers = response_headers(upstream.raw_headers, service, upstreams.url(service, ""))
     if upstream.body is not None:
         response = Response(upstream.body, status_code=upstream.status)
     else:
@@ -172,7 +180,7 @@ async def proxy(request: Request) -> Response:
             background=BackgroundTask(upstream.release),
         )
     # Raw (still encoded) bytes are relayed, so Content-Length and Content-Encoding stay true.
-    response.raw_headers = headers
+    response.raw_headers = answer_headers
     return response
 
 

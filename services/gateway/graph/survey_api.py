@@ -23,7 +23,6 @@ from strawberry.dataloader import DataLoader
 
 from services.gateway.graph.context import GraphInfo
 from services.gateway.graph.errors import BAD_USER_INPUT, UNAVAILABLE, GraphError, error_for_status
-from services.gateway.graph.indicator_api import _problem_detail
 from services.gateway.graph.types import documented_field
 from services.gateway.upstream import UpstreamFailure, Upstreams, get_upstreams
 from shared.errors import NotFound
@@ -107,7 +106,12 @@ class SurveyApi:
             log.warning("graph: %s unreachable: %s", SERVICE, exc)
             raise GraphError(UNAVAILABLE, "The survey service is unavailable.") from None
         if response.status != 200:
-            raise error_for_status(response.status, _problem_detail(response))
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            detail = body.get("detail") if isinstance(body, dict) else None
+            raise error_for_status(response.status, detail if isinstance(detail, str) else None)
         return response.json()
 
     async def items(self, path: str, ids: Sequence[uuid.UUID], name: str = "ids") -> list[Any]:
