@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
@@ -28,6 +28,9 @@ from shared.embedded import (
     start_postgres,
 )
 from shared.stack import GATEWAY_PORT, SERVICES, ServiceSpec, get_service
+
+if TYPE_CHECKING:
+    from shared.hashchain import Verification
 
 app = typer.Typer(
     name="govperf",
@@ -474,6 +477,55 @@ async def run_relay(spec: ServiceSpec, database_url: str, nats_url: str) -> None
         await outbox_relay.run()
     finally:
         await nc.drain()
+        await engine.dispose()
+
+
+audit_app = typer.Typer(help="Hash-chained audit logs.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    service: Annotated[str, typer.Argument(help="Service whose audit log to verify, e.g. appraisal.")],
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+) -> None:
+    """Recompute a service's audit chain; exit 1 naming the first broken entry."""
+    try:
+        spec = get_service(service)
+    except KeyError as exc:
+        _err(str(exc.args[0]))
+        raise typer.Exit(2) from None
+    chain = getattr(importlib.import_module(spec.module.rsplit(".", 1)[0] + ".db"), "AUDIT_LOG", None)
+    if chain is None:
+        _err(f"{service} keeps no audit log")
+        raise typer.Exit(2)
+    try:
+        infra = start_infra(data_dir, specs=(spec,), with_nats=False)
+    except InfraRefused as exc:
+        _err(f"refused: {exc}")
+        raise typer.Exit(2) from None
+    try:
+        result = asyncio.run(_verify_chain(service_database_url(spec, infra.database_url), chain))
+    finally:
+        infra.stop()
+    if not result.valid:
+        _err(f"BROKEN at entry {result.first_broken_seq}: {result.problem} ({result.entries} intact before it)")
+        raise typer.Exit(1)
+    typer.echo(f"ok: {result.entries} entries, head {result.head_seq} {result.head_hash}")
+
+
+async def _verify_chain(database_url: str, chain: object) -> Verification:
+    from sqlalchemy import Table
+
+    from shared.db import create_engine
+    from shared.hashchain import verify
+
+    assert isinstance(chain, Table)
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            return await verify(conn, chain)
+    finally:
         await engine.dispose()
 
 

@@ -1,0 +1,180 @@
+"""Hash-chained append-only logs: each entry's hash covers the previous hash and the entry, so an
+edited, deleted, inserted or reordered row breaks the chain from that row on.
+
+hash(n) = sha256(bytes.fromhex(hash(n-1)) || message(n)), where message is the canonical JSON of
+(seq, at, actor, action, entity_type, entity_id) and the canonical JSON payload after a newline.
+Appends to one chain are serialized by a transaction-level advisory lock, and ``seq`` and
+``prev_hash`` are unique, so the chain cannot fork under concurrent writers. A service keeps one
+table per chain (``chain_table``) and installs ``append_only_sql`` in its migration.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, MetaData, Table, Text, UniqueConstraint, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from shared.db import utcnow
+
+GENESIS = "0" * 64
+
+
+def chain_table(metadata: MetaData, name: str = "audit_log") -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("seq", BigInteger, primary_key=True, autoincrement=False),
+        Column("at", DateTime(timezone=True), nullable=False),
+        Column("actor", Text, nullable=False),
+        Column("action", Text, nullable=False),
+        Column("entity_type", Text, nullable=False),
+        Column("entity_id", Text, nullable=False),
+        Column("payload", Text, nullable=False),  # canonical JSON text: jsonb would re-spell it
+        Column("prev_hash", Text, nullable=False),
+        Column("hash", Text, nullable=False),
+        UniqueConstraint("prev_hash"),
+    )
+
+
+def append_only_sql(schema: str, table: str) -> list[str]:
+    """Migration statements: UPDATE, DELETE and TRUNCATE are refused by triggers and revoked from
+    the owning role (superusers bypass grants, never the triggers)."""
+    fn = f'"{schema}"."{table}_append_only"'
+    return [
+        f"""CREATE FUNCTION {fn}() RETURNS trigger AS $$
+BEGIN
+  RAISE EXCEPTION '%.% is append-only (% refused)', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP
+    USING ERRCODE = 'insufficient_privilege';
+END $$ LANGUAGE plpgsql""",
+        f'CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON "{schema}"."{table}" '
+        f"FOR EACH ROW EXECUTE FUNCTION {fn}()",
+        f'CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON "{schema}"."{table}" '
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {fn}()",
+        f'REVOKE UPDATE, DELETE, TRUNCATE ON "{schema}"."{table}" FROM PUBLIC, CURRENT_USER',
+    ]
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return "0" if value == 0 else format(value.normalize(), "f")
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_canonical(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)  # UUIDs and the like
+
+
+def canonical_json(value: Any) -> str:
+    """One spelling per value: sorted keys, no spaces, Decimals without trailing zeros."""
+    return json.dumps(_canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def entry_hash(
+    prev_hash: str, seq: int, at: dt.datetime, actor: str, action: str, entity_type: str, entity_id: str, payload: str
+) -> str:
+    head = json.dumps([seq, at.isoformat(), actor, action, entity_type, entity_id], separators=(",", ":"))
+    return hashlib.sha256(bytes.fromhex(prev_hash) + head.encode() + b"\n" + payload.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    payload: Any
+
+
+def _lock_key(table: Table) -> str:
+    return f"hashchain:{table.schema}.{table.name}"
+
+
+async def append_many(session: AsyncSession, table: Table, entries: Sequence[Entry]) -> int:
+    """Append ``entries`` in order in the caller's transaction; returns the new head seq.
+    Large batches go in with COPY."""
+    if not entries:
+        return 0
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": _lock_key(table)})
+    head = (await session.execute(select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1))).first()
+    seq, prev = (head.seq, head.hash) if head is not None else (0, GENESIS)
+    at = utcnow()
+    rows = []
+    for entry in entries:
+        seq += 1
+        payload = canonical_json(entry.payload)
+        digest = entry_hash(prev, seq, at, entry.actor, entry.action, entry.entity_type, entry.entity_id, payload)
+        rows.append((seq, at, entry.actor, entry.action, entry.entity_type, entry.entity_id, payload, prev, digest))
+        prev = digest
+    if len(rows) < 200:
+        columns = [c.name for c in table.columns]
+        await session.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
+    else:
+        raw = await (await session.connection()).get_raw_connection()
+        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+            table.name, schema_name=table.schema, records=rows, columns=[c.name for c in table.columns]
+        )
+    return seq
+
+
+async def append(session: AsyncSession, table: Table, entry: Entry) -> int:
+    return await append_many(session, table, [entry])
+
+
+@dataclass(frozen=True)
+class Verification:
+    valid: bool
+    entries: int
+    head_seq: int
+    head_hash: str
+    first_broken_seq: int | None = None
+    problem: str | None = None
+
+
+async def _rows(conn: AsyncConnection, table: Table, batch: int) -> AsyncIterator[Sequence[Any]]:
+    stream = await conn.stream(select(*table.columns).order_by(table.c.seq).execution_options(yield_per=batch))
+    async for part in stream.partitions(batch):
+        yield part
+
+
+async def verify(conn: AsyncConnection, table: Table, *, batch: int = 20_000) -> Verification:
+    """Recompute the chain from the first entry; name the first entry that does not fit."""
+    expected_seq, prev, count = 1, GENESIS, 0
+    async for part in _rows(conn, table, batch):
+        for row in part:
+            problem = None
+            if row.seq != expected_seq:
+                problem = f"expected entry {expected_seq}, found {row.seq} (deleted or inserted entries)"
+            elif row.prev_hash != prev:
+                problem = "prev_hash does not match the previous entry's hash"
+            elif row.hash != entry_hash(
+                prev, row.seq, row.at, row.actor, row.action, row.entity_type, row.entity_id, row.payload
+            ):
+                problem = "the entry's content does not match its hash (edited or reordered)"
+            if problem is not None:
+                return Verification(False, count, expected_seq - 1, prev, first_broken_seq=row.seq, problem=problem)
+            prev, expected_seq, count = row.hash, expected_seq + 1, count + 1
+    return Verification(True, count, expected_seq - 1, prev)
+
+
+async def head(conn: AsyncConnection | AsyncSession, table: Table) -> tuple[int, str]:
+    row = (await conn.execute(select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1))).first()
+    return (row.seq, row.hash) if row is not None else (0, GENESIS)
+
+
+def entries(actor: str, action: str, entity_type: str, items: Iterable[tuple[Any, Any]]) -> list[Entry]:
+    """One entry per (entity id, payload), same actor and action (bulk changes)."""
+    return [Entry(actor, action, entity_type, str(entity_id), payload) for entity_id, payload in items]
