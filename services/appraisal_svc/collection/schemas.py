@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.appraisal_svc.numbers import PlainDecimal
 from shared.pagination import Page
 
 MAX_BULK_ROWS = 100_000
@@ -81,7 +82,7 @@ class DataPointRead(BaseModel):
     source: str
     revision: int
     current: bool
-    value: Decimal
+    value: PlainDecimal
     unit: str | None
     notes: str | None
     provenance: dict[str, Any] | None

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from services.appraisal_svc.plan import logic
+from services.appraisal_svc.numbers import PlainDecimal
 from shared.pagination import Page
 
 MAX_PLAN_OBJECTS = 20_000
@@ -117,7 +118,7 @@ class PlanRead(BaseModel):
     owner_org_path: str
     status: str
     allowed_transitions: list[str]
-    subject_weights: dict[str, Decimal]
+    subject_weights: dict[str, PlainDecimal]
     grade_scheme: GradeScheme
     missing_rule: str
     submission_deadline: dt.datetime
@@ -155,7 +156,7 @@ class PlanLeafRead(BaseModel):
     kind: str
     direction: str
     unit: str | None
-    weight: Decimal
+    weight: PlainDecimal
     method: str | None
     evaluation_subjects: list[str]
 
@@ -171,8 +172,8 @@ class CollectionRow(BaseModel):
     missing: int
     late: int
     open_flags: int
-    completeness: Decimal = Field(description="accepted / expected")
-    timeliness: Decimal | None = Field(description="on-time / received; null when nothing arrived")
+    completeness: PlainDecimal = Field(description="accepted / expected")
+    timeliness: PlainDecimal | None = Field(description="on-time / received; null when nothing arrived")
 
 
 class CollectionReport(BaseModel):

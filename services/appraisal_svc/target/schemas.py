@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.appraisal_svc.numbers import PlainDecimal
 from shared.pagination import Page
 
 MAX_BULK_TARGETS = 50_000
@@ -72,10 +73,10 @@ class TargetCascade(_Input):
 class TargetAmendmentRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    old_baseline: Decimal | None
-    old_target: Decimal
-    new_baseline: Decimal | None
-    new_target: Decimal
+    old_baseline: PlainDecimal | None
+    old_target: PlainDecimal
+    new_baseline: PlainDecimal | None
+    new_target: PlainDecimal
     reason: str
     amended_by: str
     amended_at: dt.datetime
@@ -88,8 +89,8 @@ class TargetRead(BaseModel):
     plan_id: uuid.UUID
     object_id: uuid.UUID
     indicator_code: str
-    baseline: Decimal | None
-    target: Decimal
+    baseline: PlainDecimal | None
+    target: PlainDecimal
     reason: str | None
     status: str
     set_by: str
