@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from services.appraisal_svc.plan import logic
 from services.appraisal_svc.numbers import PlainDecimal
+from services.appraisal_svc.plan import logic
 from shared.pagination import Page
 
 MAX_PLAN_OBJECTS = 20_000

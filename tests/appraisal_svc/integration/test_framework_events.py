@@ -36,7 +36,8 @@ async def platform(migrated, dev_keys) -> AsyncIterator[tuple]:
             async with indicator.state.engine.begin() as conn:
                 await conn.execute(
                     text(
-                        "TRUNCATE indicator.framework, indicator.indicator, indicator.outbox, indicator.idempotency_key CASCADE"
+                        "TRUNCATE indicator.framework, indicator.indicator, indicator.outbox, "
+                        "indicator.idempotency_key CASCADE"
                     )
                 )
 
