@@ -13,6 +13,8 @@ from shared.config import BaseServiceSettings
 class Settings(BaseServiceSettings):
     service_name: str = "appraisal"
     schema_name: str = "appraisal"
+    # Bulk submissions carry up to 100,000 rows (a CSV of that size is ~6 MB, JSON ~15 MB).
+    max_body_bytes: int = Field(default=24 * 1024 * 1024, ge=1024)
 
     # Evidence files: a local folder by default; in production a mounted volume or bucket path.
     evidence_dir: Path = Path(".govperf/evidence")

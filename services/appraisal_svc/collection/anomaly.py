@@ -63,22 +63,21 @@ FROM scored WHERE abs(z) > CAST(:threshold AS float8)
 ON CONFLICT (data_point_id, rule) WHERE status = 'open' DO NOTHING
 """  # noqa: S608 - constants only; values are bound
 
+# The previous period of the same series (object, metric, source, period format) by a window
+# over the touched metrics: one sort instead of one index lookup per point.
 HISTORY = f"""
 WITH {KEYS},
-current AS (
-  SELECT d.id, d.object_id, d.metric, d.period, d.source, d.value
-  FROM appraisal.data_point d JOIN keys k ON k.metric = d.metric AND k.period = d.period
+metrics AS (SELECT DISTINCT metric FROM keys),
+series AS (
+  SELECT d.id, d.metric, d.period, d.value,
+         lag(d.value) OVER w AS previous, lag(d.period) OVER w AS previous_period
+  FROM appraisal.data_point d JOIN metrics m ON m.metric = d.metric
   WHERE d.current AND d.source = 'unit' AND d.status <> 'rejected'
+  WINDOW w AS (PARTITION BY d.object_id, d.metric, length(d.period) ORDER BY d.period)
 ),
 compared AS (
-  SELECT c.id, c.value, p.value AS previous, p.period AS previous_period
-  FROM current c
-  CROSS JOIN LATERAL (
-    SELECT h.value, h.period FROM appraisal.data_point h
-    WHERE h.current AND h.object_id = c.object_id AND h.metric = c.metric AND h.source = c.source
-      AND h.status <> 'rejected' AND length(h.period) = length(c.period) AND h.period < c.period
-    ORDER BY h.period DESC LIMIT 1
-  ) p
+  SELECT s.* FROM series s JOIN keys k ON k.metric = s.metric AND k.period = s.period
+  WHERE s.previous IS NOT NULL
 )
 INSERT INTO appraisal.data_flag (id, data_point_id, rule, details, status, raised_by, raised_at)
 SELECT gen_random_uuid(), id, 'history',
@@ -140,13 +139,17 @@ async def scan(session: AsyncSession, keys: set[tuple[str, str]], tolerances: To
         return 0
     payload = json.dumps(sorted(keys))
     raised = 0
+    # Rows written in this very transaction have no statistics yet, so the planner would guess
+    # "one row" and nest loops over whole groups; these rules want hash joins and sorts.
     statements: tuple[tuple[str, dict[str, object]], ...] = (
         (ROBUST_Z, {"threshold": tolerances.robust_z, "min_peers": tolerances.min_peers}),
         (HISTORY, {"tolerance": tolerances.history}),
         (AUTHORITATIVE, {"tolerance": tolerances.authoritative}),
         (LATE, {}),
     )
+    await session.execute(text("SET LOCAL enable_nestloop = off"))
     for sql, params in statements:
         result = await session.execute(text(sql), {"keys": payload, **params})
         raised += result.rowcount or 0  # type: ignore[attr-defined]
+    await session.execute(text("SET LOCAL enable_nestloop = on"))
     return raised

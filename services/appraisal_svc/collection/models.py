@@ -36,7 +36,9 @@ class DataPoint(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)
-    object_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("appraisal_object.id"))
+    # No foreign key: a per-row key check halves bulk submission speed. Every write path checks
+    # the objects first (set-based), and objects are never deleted.
+    object_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     metric: Mapped[str] = mapped_column(Text)
     period: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(Text)

@@ -1,7 +1,6 @@
 """Every route, every role: the wrong role is a 403, the right role gets past authorization, and a
 right role from another county finds the resource missing (404) or is forbidden to name it (403)."""
 
-
 from fastapi import FastAPI
 
 from shared.auth.principal import Role

@@ -226,7 +226,6 @@ def upgrade() -> None:
     sa.Column('lock_version', sa.Integer(), nullable=False),
     sa.CheckConstraint("source IN ('unit', 'authoritative', 'survey')", name=op.f('ck_data_point_source')),
     sa.CheckConstraint("status IN ('submitted', 'verified', 'accepted', 'rejected', 'superseded')", name=op.f('ck_data_point_status')),
-    sa.ForeignKeyConstraint(['object_id'], ['appraisal.appraisal_object.id'], name=op.f('fk_data_point_object_id_appraisal_object')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_data_point')),
     schema='appraisal'
     )
