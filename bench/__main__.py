@@ -5,6 +5,8 @@ relay: events/s from outbox insert to consumer ack, through the real outbox rela
 and the shared consumer (an inbox row per event, one commit per fetched batch, then acks).
 codecs: export and import of a 2000-indicator framework as JSON, YAML and Excel.
 gateway: median and p99 latency of one REST read straight to indicator_svc and through the gateway.
+collection: appraisal bulk submission of 100,000 rows beside a raw COPY of them, anomaly rules over
+1,000,000 data points, audit chain verification over 1,000,000 entries.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ async def relay_throughput(database_url: str, nats_url: str, events: int) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("which", nargs="?", choices=["relay", "gateway", "codecs", "all"], default="all")
+    parser.add_argument("which", nargs="?", choices=["relay", "gateway", "codecs", "collection", "all"], default="all")
     parser.add_argument("--events", type=int, default=20_000, help="relay: events to push through")
     parser.add_argument("--requests", type=int, default=2_000, help="gateway: requests per path")
     parser.add_argument("--concurrency", type=int, default=8, help="gateway: requests in flight")
@@ -139,6 +141,11 @@ def main() -> None:
                 f"added: median {figures['added_median_ms']:.2f} ms, p99 {figures['added_p99_ms']:.2f} ms "
                 f"({args.requests:,} requests each, {args.concurrency} in flight)"
             )
+        if args.which in ("collection", "all"):
+            from bench import collection  # lazy: imports the services
+
+            figures = collection.run(pg.url)
+            print(json.dumps({"benchmark": "appraisal data collection", **figures}, indent=2))
     finally:
         broker.stop()
         pg.stop()
