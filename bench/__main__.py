@@ -5,6 +5,7 @@ relay: events/s from outbox insert to consumer ack, through the real outbox rela
 and the shared consumer (an inbox row per event, one commit per fetched batch, then acks).
 codecs: export and import of a 2000-indicator framework as JSON, YAML and Excel.
 gateway: median and p99 latency of one REST read straight to indicator_svc and through the gateway.
+identity: signing-key unwrap (legacy PBKDF2 vs scrypt) and password-grant logins (many accounts vs one).
 collection: appraisal bulk submission of 100,000 rows beside a raw COPY of them, anomaly rules over
 1,000,000 data points, audit chain verification over 1,000,000 entries.
 """
@@ -96,7 +97,10 @@ async def relay_throughput(database_url: str, nats_url: str, events: int) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("which", nargs="?", choices=["relay", "gateway", "codecs", "collection", "all"], default="all")
+    parser.add_argument(
+        "which", nargs="?", choices=["relay", "gateway", "codecs", "identity", "collection", "all"], default="all"
+    )
+    parser.add_argument("--logins", type=int, default=200, help="identity: password-grant logins per shape")
     parser.add_argument("--events", type=int, default=20_000, help="relay: events to push through")
     parser.add_argument("--requests", type=int, default=2_000, help="gateway: requests per path")
     parser.add_argument("--concurrency", type=int, default=8, help="gateway: requests in flight")
@@ -124,6 +128,11 @@ def main() -> None:
                 f"end to end (insert -> consumer ack): {result['end_to_end_events_per_s']:,.0f} events/s "
                 f"over {args.events:,} events"
             )
+        if args.which in ("identity", "all"):
+            from bench import identity  # lazy: imports the services
+
+            costs = identity.run(pg.url, broker.url, data_dir, count=args.logins, concurrency=args.concurrency)
+            print(json.dumps({"benchmark": "identity: key unwrap and password-grant logins", **costs}, indent=2))
         if args.which in ("gateway", "all"):
             from bench import gateway  # lazy: imports the services
 

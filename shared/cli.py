@@ -21,6 +21,7 @@ import typer
 from shared.embedded import (
     EmbeddedNats,
     EmbeddedPostgres,
+    EmbeddedStartError,
     child_preexec,
     find_free_port,
     port_is_free,
@@ -295,8 +296,8 @@ def print_banner(infra: Infra, data_dir: Path) -> None:
     typer.echo(f"  API docs   {GATEWAY_URL}/docs      GraphQL  {GATEWAY_URL}/graphql")
     typer.echo(f"  REST       {GATEWAY_URL}/api/v1/<service>/...   e.g. /api/v1/indicator/frameworks")
     typer.echo(
-        "Get a token (user admin; password from GOVPERF_ADMIN_PASSWORD, or printed once by the gateway "
-        "on its first start):"
+        "Get a token (user admin; password from GOVPERF_ADMIN_PASSWORD, or generated on the first start into "
+        f"{data_dir}/keys/first-admin-password and to be changed first: POST /api/v1/account/password):"
     )
     typer.echo(f"  TOKEN=$(curl -s -X POST {GATEWAY_URL}/oauth/token -d grant_type=password -d username=admin \\")
     typer.echo('      --data-urlencode "password=$GOVPERF_ADMIN_PASSWORD" | jq -r .access_token)')
@@ -376,6 +377,9 @@ def up(
     except InfraRefused as exc:
         _err(f"refused: {exc}")
         code = 2
+    except EmbeddedStartError as exc:
+        _err(f"error: {exc}")
+        code = 1
     # Any other startup failure (postgres, migrations, ...) propagates with its
     # traceback (exit 1) after the cleanup below.
     finally:
@@ -405,6 +409,9 @@ def migrate(
     except InfraRefused as exc:
         _err(f"refused: {exc}")
         raise typer.Exit(2) from None
+    except EmbeddedStartError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(1) from None
     try:
         migrate_services(specs, infra.database_url)
     finally:
@@ -528,6 +535,14 @@ async def _verify_chain(database_url: str, chain: object) -> Verification:
     finally:
         await engine.dispose()
 
+
+def _add_dead_letters_commands() -> None:
+    from shared.messaging.dead_letters_cli import app as dead_letters_app
+
+    app.add_typer(dead_letters_app, name="dead-letters")
+
+
+_add_dead_letters_commands()
 
 if __name__ == "__main__":
     app()

@@ -34,8 +34,25 @@ class BaseServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
     run_relay: bool = True
     run_consumers: bool = True
+    run_periodic_tasks: bool = True
     relay_batch_size: int = Field(default=200, ge=1, le=5000)
+    # A round reads at most this many bytes of events (and at least one event).
+    relay_max_batch_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
+    # Publishes the server refuses before a row is parked (then see `govperf dead-letters`).
+    relay_max_attempts: int = Field(default=10, ge=1, le=1000)
     consumer_max_deliver: int = Field(default=5, ge=1)
+    consumer_ack_wait_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
+    # Shutdown: how long the relay and consumers may take to finish what they hold.
+    drain_seconds: float = Field(default=10.0, ge=0.0, le=300.0)
+    # The stream a service creates when none exists (an existing one is left as it is).
+    stream_max_age_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
+    stream_max_bytes: int = Field(default=4 * 1024**3, ge=1024**2)
+    # Retention (days); keep the inbox longer than the stream's max age.
+    retention_outbox_days: float = Field(default=7.0, gt=0)
+    retention_inbox_days: float = Field(default=30.0, gt=0)
+    retention_idempotency_days: float = Field(default=7.0, gt=0)
+    retention_dead_letter_days: float = Field(default=30.0, gt=0)
+    retention_interval_seconds: float = Field(default=600.0, ge=1.0)
     log_level: str = "INFO"
 
     def schema_database_url(self) -> str:

@@ -25,6 +25,7 @@ from typing import IO, Any
 __all__ = [
     "EmbeddedNats",
     "EmbeddedPostgres",
+    "EmbeddedStartError",
     "find_free_port",
     "port_is_free",
     "start_nats",
@@ -103,6 +104,50 @@ def child_preexec() -> Any:
 
 
 # --------------------------------------------------------------------------- postgres
+
+
+class EmbeddedStartError(RuntimeError):
+    """An embedded server could not start from its data folder; the message says which and what to do."""
+
+
+def _postmaster_of(pgdata: Path, pid: int) -> bool:
+    """Whether ``pid`` is a PostgreSQL server of this data folder (not a pid reused by another program)."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        name, cmdline = process.name(), process.cmdline()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+    except psutil.AccessDenied:
+        return True  # cannot tell: leave the file to PostgreSQL's own check
+    return name in ("postgres", "postmaster") and any(str(pgdata) in arg for arg in cmdline)
+
+
+def clear_stale_pid_file(pgdata: Path) -> bool:
+    """Remove ``postmaster.pid`` left by a server that is gone, whose pid now belongs to another
+    process (after a reboot or a kill -9). PostgreSQL, and pgserver before it, would take that
+    process for a running server: pgserver connects to nothing, PostgreSQL refuses to start."""
+    pid_file = pgdata / "postmaster.pid"
+    try:
+        first_line = pid_file.read_text().split("\n", 1)[0].strip()
+    except OSError:
+        return False
+    if first_line.isdigit() and _postmaster_of(pgdata, int(first_line)):
+        return False
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
+def _damaged(pgdata: Path, reason: str) -> EmbeddedStartError:
+    log = pgdata / "log"
+    tail = _tail(log, 15) if log.exists() else "<no server log>"
+    return EmbeddedStartError(
+        f"embedded PostgreSQL could not start from its data folder {pgdata}: {reason}\n"
+        f"server log ({log}):\n{tail}\n"
+        f"If that folder is damaged, move it away (mv {pgdata} {pgdata}.broken) and start again: "
+        "a new, empty database is created and migrated."
+    )
 
 
 @dataclass
@@ -224,7 +269,18 @@ def start_postgres(data_dir: Path) -> EmbeddedPostgres:
 
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = postgres_server.get_server(data_dir / "pg", cleanup_mode="stop")
+    pgdata = data_dir / "pg"
+    if pgdata.is_dir() and not (pgdata / "PG_VERSION").is_file() and any(pgdata.iterdir()):
+        raise _damaged(pgdata, "it holds files but no PG_VERSION, so it is not a PostgreSQL data folder")
+    clear_stale_pid_file(pgdata)
+    try:
+        server = postgres_server.get_server(pgdata, cleanup_mode="stop")
+    except subprocess.CalledProcessError as exc:
+        raise _damaged(pgdata, f"{Path(str(exc.cmd[0])).name} exited with {exc.returncode}") from None
+    except subprocess.TimeoutExpired:
+        raise _damaged(pgdata, "the server did not become ready") from None
+    except (OSError, ValueError, AssertionError) as exc:
+        raise _damaged(pgdata, f"{type(exc).__name__}: {exc}") from None
     info = server.get_postmaster_info()
     if info.socket_dir is None:
         raise RuntimeError(f"embedded postgres in {server.pgdata} has no Unix socket: {info}")

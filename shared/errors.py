@@ -63,6 +63,10 @@ class PreconditionFailed(AppError):
     status, code, title = 412, "precondition-failed", "Precondition failed"
 
 
+class PreconditionRequired(AppError):
+    status, code, title = 428, "precondition-required", "Precondition required"
+
+
 class PayloadTooLarge(AppError):
     status, code, title = 413, "payload-too-large", "Payload too large"
 

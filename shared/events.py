@@ -20,6 +20,10 @@ class CloudEvent(BaseModel):
     source: str = Field(min_length=1, max_length=200)
     type: str = Field(min_length=3, max_length=200, pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+){2,}$")
     subject: str | None = Field(default=None, max_length=200)
+    # Ordering (CloudEvents extension attributes): events of one aggregate carry increasing
+    # sequences in commit order; outbox.add assigns both.
+    aggregateid: str | None = Field(default=None, min_length=1, max_length=200)
+    sequence: int | None = Field(default=None, ge=1)
     time: dt.datetime = Field(default_factory=utcnow)
     datacontenttype: str = "application/json"
     data: dict[str, Any]
@@ -30,5 +34,20 @@ class CloudEvent(BaseModel):
         return f"govperf.{self.type}"
 
 
-def make_event(event_type: str, payload: BaseModel, *, source: str, subject: str | None = None) -> CloudEvent:
-    return CloudEvent(type=event_type, source=source, subject=subject, data=payload.model_dump(mode="json"))
+def make_event(
+    event_type: str,
+    payload: BaseModel,
+    *,
+    source: str,
+    subject: str | None = None,
+    aggregate_id: str | None = None,
+) -> CloudEvent:
+    """``subject`` is the id of the aggregate the event is about and, unless ``aggregate_id``
+    names another, its ordering key: consumers see one aggregate's events in commit order."""
+    return CloudEvent(
+        type=event_type,
+        source=source,
+        subject=subject,
+        aggregateid=aggregate_id or subject,
+        data=payload.model_dump(mode="json"),
+    )

@@ -12,9 +12,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 REQUESTS = Counter("govperf_http_requests_total", "HTTP requests", ["method", "status"])
 LATENCY = Histogram("govperf_http_request_seconds", "HTTP request latency", ["method"])
 OUTBOX_BACKLOG = Gauge("govperf_outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_PARKED = Gauge("govperf_outbox_parked", "Outbox rows parked after their attempt cap", ["service"])
 OUTBOX_PUBLISHED = Counter("govperf_outbox_published_total", "Events published by the relay", ["service"])
 OUTBOX_PUBLISH_FAILURES = Counter("govperf_outbox_publish_failures_total", "Failed publishes", ["service"])
 CONSUMED = Counter("govperf_events_consumed_total", "Events applied by consumers", ["service", "type"])
+STALE_EVENTS = Counter(
+    "govperf_events_stale_total", "Events skipped as older than one already applied", ["service", "consumer"]
+)
 DEAD_LETTERS = Counter("govperf_dead_letters_total", "Events moved to dead_letter", ["service", "consumer"])
 
 ReadinessCheck = Callable[[], Awaitable[None]]

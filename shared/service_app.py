@@ -3,8 +3,8 @@ middleware, error handlers, health endpoints and the per-request session."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Annotated
@@ -19,11 +19,16 @@ from shared.config import BaseServiceSettings
 from shared.db import committing, create_engine, make_sessionmaker
 from shared.errors import install_error_handlers
 from shared.messaging.consumer import ConsumerRunner, Handler, subscriptions
+from shared.messaging.dead_letters import dead_letter_router
 from shared.messaging.nats import connect, ensure_stream
-from shared.messaging.outbox import OutboxRelay
+from shared.messaging.outbox import OutboxRelay, use_server_max_payload
+from shared.messaging.retention import RetentionPolicy, retention_task
 from shared.messaging.tables import MessagingTables
 from shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from shared.observability import OUTBOX_BACKLOG, health_router
+from shared.observability import health_router
+from shared.openapi import install_contract
+from shared.periodic import PeriodicTask, run_forever
+from shared.supervision import Supervisor
 
 log = logging.getLogger("govperf.service")
 
@@ -52,12 +57,20 @@ def create_service_app(
     openapi_url: str = "/openapi.json",
     docs_url: str | None = "/docs",
     edge_middleware: Sequence[Middleware] = (),
+    periodic_tasks: Sequence[PeriodicTask] = (),
+    description: str = "",
+    tags: Sequence[Mapping[str, str]] = (),
+    default_problems: Sequence[int] = (),
 ) -> FastAPI:
     """``key_set`` replaces the JWKS source (the gateway verifies with its own keys);
     ``on_startup`` hooks run after the engine and NATS exist, ``on_shutdown`` before they close;
     ``openapi_url``/``docs_url`` move FastAPI's own documents (the gateway serves aggregated ones),
     and docs are never served in production; ``edge_middleware`` (outermost first) runs inside the
-    request context and before the body cap (the gateway's CORS and rate limits)."""
+    request context and before the body cap (the gateway's CORS and rate limits); ``periodic_tasks``
+    run next to the built-in retention, one replica at a time (``shared.periodic``). ``description``
+    and ``tags`` (name and description of each aggregate) go into the OpenAPI document, whose
+    conventions come from ``shared.openapi``; ``default_problems`` are error statuses every route
+    can answer beyond the usual ones (the gateway's 429)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,20 +78,30 @@ def create_service_app(
         engine = create_engine(settings.schema_database_url(), pool_size=settings.db_pool_size)
         nc = await connect(settings.nats_url, name=settings.service_name)
         js = nc.jetstream()
-        await ensure_stream(js, settings.stream_name)
+        use_server_max_payload(nc.max_payload)
+        await ensure_stream(
+            js,
+            settings.stream_name,
+            max_age_seconds=settings.stream_max_age_seconds,
+            max_bytes=settings.stream_max_bytes,
+        )
         app.state.engine, app.state.sessionmaker = engine, make_sessionmaker(engine)
         app.state.nc, app.state.js = nc, js
         keys = key_set(app) if key_set is not None else default_key_set(settings)
         app.state.verifier = TokenVerifier(
             keys, algorithm=settings.jwt_algorithm, issuer=settings.jwt_issuer, audience=settings.jwt_audience
         )
-        relay = OutboxRelay(engine, tables, js, service=settings.service_name, batch_size=settings.relay_batch_size)
+        relay = OutboxRelay(
+            engine,
+            tables,
+            js,
+            service=settings.service_name,
+            batch_size=settings.relay_batch_size,
+            max_batch_bytes=settings.relay_max_batch_bytes,
+            max_attempts=settings.relay_max_attempts,
+        )
         app.state.relay = relay
-
-        async def refresh_metrics() -> None:
-            OUTBOX_BACKLOG.labels(settings.service_name).set(await relay.backlog())
-
-        app.state.refresh_metrics = refresh_metrics
+        app.state.refresh_metrics = relay.refresh_metrics
         runner = ConsumerRunner(
             js,
             app.state.sessionmaker,
@@ -86,15 +109,33 @@ def create_service_app(
             service=settings.service_name,
             stream=settings.stream_name,
             max_deliver=settings.consumer_max_deliver,
+            ack_wait=settings.consumer_ack_wait_seconds,
         )
-        tasks: list[asyncio.Task[None]] = []
+        app.state.consumers = runner
+        subs = subscriptions(handlers or {}) if settings.run_consumers else []
+        app.state.expected_consumers = {runner.durable_name(sub) for sub in subs}
+        stopping = False
+        supervisor = Supervisor()
         if settings.run_relay:
-            tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
-        if settings.run_consumers:
-            tasks += [
-                asyncio.create_task(runner.run(sub), name=f"consumer-{sub.name}")
-                for sub in subscriptions(handlers or {})
-            ]
+            supervisor.start("outbox-relay", relay.run)
+        for sub in subs:
+            supervisor.start(f"consumer-{sub.name}", functools.partial(runner.run, sub))
+        if subs:
+            supervisor.start("dead-letter-replay", functools.partial(runner.run_replays, subs))
+        if settings.run_periodic_tasks:
+            policy = RetentionPolicy(
+                outbox_days=settings.retention_outbox_days,
+                inbox_days=settings.retention_inbox_days,
+                idempotency_days=settings.retention_idempotency_days,
+                dead_letter_days=settings.retention_dead_letter_days,
+            )
+            for task in (
+                retention_task(tables, policy, interval_seconds=settings.retention_interval_seconds),
+                *periodic_tasks,
+            ):
+                supervisor.start(
+                    f"periodic-{task.name}", functools.partial(run_forever, engine, task, lambda: stopping)
+                )
         for hook in on_startup:
             await hook(app)
         try:
@@ -102,11 +143,11 @@ def create_service_app(
         finally:
             for hook in on_shutdown:
                 await hook(app)
+            # Drain: the relay finishes its round (publish and mark), consumers the message in hand.
+            stopping = True
             relay.stop()
             runner.stop()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await supervisor.stop(timeout=settings.drain_seconds)
             await nc.drain() if nc.is_connected else await nc.close()
             await engine.dispose()
 
@@ -120,6 +161,9 @@ def create_service_app(
     app.state.settings = settings
     app.state.tables = tables
     install_error_handlers(app)
+    install_contract(
+        app, description=description, tags=[dict(t) for t in tags] or None, default_problems=default_problems
+    )
 
     async def database_ready() -> None:
         async with app.state.engine.connect() as conn:
@@ -129,7 +173,20 @@ def create_service_app(
         if not app.state.nc.is_connected:
             raise ConnectionError("nats disconnected")
 
-    app.include_router(health_router({"database": database_ready, "nats": nats_ready}))
+    async def relay_running() -> None:
+        if settings.run_relay and not app.state.relay.running:
+            raise RuntimeError("outbox relay not running")
+
+    async def consumers_running() -> None:
+        if missing := app.state.expected_consumers - app.state.consumers.active:
+            raise RuntimeError(f"consumers not running: {sorted(missing)}")
+
+    app.include_router(
+        health_router(
+            {"database": database_ready, "nats": nats_ready, "relay": relay_running, "consumers": consumers_running}
+        )
+    )
+    app.include_router(dead_letter_router(DBSession))
     for router in routers:
         app.include_router(router)
     # add_middleware() wraps what is there, so the innermost goes first. The request id must
@@ -145,7 +202,6 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed once after the handler returns, rolled back on error."""
     async with request.app.state.sessionmaker() as session, committing(session):
         yield session
-    request.app.state.relay.wake()
 
 
 # scope="function": commit before the response is sent, so a failed commit is never a 2xx.

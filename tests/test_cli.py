@@ -218,7 +218,11 @@ async def test_standalone_relay_publishes_the_outbox(migrated) -> None:
     async with engine.begin() as conn:
         await conn.execute(
             TABLES.outbox.insert().values(
-                id=event.id, subject=event.nats_subject, envelope=event.model_dump(mode="json")
+                id=event.id,
+                subject=event.nats_subject,
+                envelope=event.model_dump(mode="json"),
+                aggregate_id=str(event.id),
+                sequence=1,
             )
         )
     proc = subprocess.Popen(

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.appraisal_svc.api.audit import router as audit_router
 from services.appraisal_svc.api.data import router as data_router
@@ -16,31 +14,25 @@ from services.appraisal_svc.config import Settings, get_settings
 from services.appraisal_svc.consumers import HANDLERS
 from services.appraisal_svc.db import TABLES
 from shared.evidence import EvidenceStore
-from shared.periodic import run_periodically
+from shared.periodic import PeriodicTask
 from shared.service_app import create_service_app
+
+
+async def anchor_audit_head(conn: AsyncConnection) -> None:
+    """One anchoring round in the runner's connection (it commits)."""
+    session = AsyncSession(bind=conn, autoflush=False, expire_on_commit=False)
+    try:
+        await anchor(session)
+        await session.flush()
+    finally:
+        await session.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
-    async def start_background(app: FastAPI) -> None:
+    async def open_evidence_store(app: FastAPI) -> None:
         app.state.evidence_store = EvidenceStore(settings.evidence_dir, max_bytes=settings.evidence_max_bytes)
-
-        app.state.background = [
-            asyncio.create_task(
-                run_periodically(
-                    app.state.sessionmaker, "audit-anchor", anchor, interval=settings.audit_anchor_seconds
-                ),
-                name="audit-anchor",
-            )
-        ]
-
-    async def stop_background(app: FastAPI) -> None:
-        for task in app.state.background:
-            task.cancel()
-        for task in app.state.background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     return create_service_app(
         settings,
@@ -48,6 +40,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[orgunits_router, plans_router, data_router, audit_router],
         tables=TABLES,
         handlers=HANDLERS,
-        on_startup=[start_background],
-        on_shutdown=[stop_background],
+        on_startup=[open_evidence_store],
+        periodic_tasks=[PeriodicTask("appraisal.audit-anchor", settings.audit_anchor_seconds, anchor_audit_head)],
     )

@@ -8,6 +8,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from services.gateway.api import admin, auth, docs, proxy
 from services.gateway.config import Settings, get_settings
+from services.gateway.consumers import HANDLERS
 from services.gateway.db import TABLES
 from services.gateway.graph import router as graph
 from services.gateway.identity.service import start_identity
@@ -15,6 +16,19 @@ from services.gateway.keys.service import gateway_key_set, start_keys, stop_keys
 from services.gateway.ratelimit import RateLimitMiddleware
 from services.gateway.upstream import close_upstreams, open_upstreams
 from shared.service_app import create_service_app
+
+DESCRIPTION = """The govperf platform API: indicator frameworks, appraisals, satisfaction surveys and the
+improvement loop of provincial and local governments, behind one gateway.
+
+Get a token at `/oauth/token` (password grant for people, client credentials for department systems)
+and send it as `Authorization: Bearer <token>`. Errors are `application/problem+json` (RFC 9457) with
+`errors[]` naming each offending field. Lists page with `?limit=` and `?cursor=` (`{items, next_cursor}`);
+creates accept `Idempotency-Key`; updates require `If-Match` with the ETag of your last read."""
+TAGS = [
+    {"name": "auth", "description": "OAuth2 tokens, keys, discovery and the caller's own account."},
+    {"name": "admin", "description": "Users, API clients, the audit log and signing keys."},
+    {"name": "graphql", "description": "The one GraphQL graph over every service."},
+]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -26,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="govperf gateway",
         routers=routers,
         tables=TABLES,
+        handlers=HANDLERS,
         key_set=gateway_key_set,
         on_startup=[open_upstreams, start_keys, start_identity],
         on_shutdown=[stop_keys, close_upstreams],
@@ -33,6 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=docs.GATEWAY_OPENAPI_URL,
         docs_url=None,
         edge_middleware=edge_middleware(settings),
+        description=DESCRIPTION,
+        tags=TAGS,
+        default_problems=[429],  # the rate limiter answers before any route
     )
 
 

@@ -2,28 +2,54 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from shared.auth.principal import OrgPath, Role
 from shared.config import BaseServiceSettings
 from shared.stack import SERVICES
 
+# An outside issuer can never make a platform administrator or another platform's service account.
+NEVER_EXTERNAL_ROLES = frozenset({Role.admin, Role.federation})
+
 
 class ExternalIssuer(BaseModel):
-    """An outside OIDC issuer whose tokens the gateway exchanges for its own."""
+    """An outside OIDC issuer whose tokens the gateway exchanges for its own, confined to one org
+    subtree and an allow-list of roles."""
 
     model_config = ConfigDict(extra="forbid")
 
-    issuer: str
+    issuer: str = Field(min_length=1, max_length=500)
+    # Namespaces the people of this issuer: their govperf subject is ``ext:<name>:<sub>``.
+    name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
     jwks_url: str
     audience: str
     algorithm: str = "RS256"
+    # Every token's org path must lie in this subtree, e.g. a province's IdP: "/gd".
+    org_subtree: OrgPath
+    # The only govperf roles this issuer's people can receive; never admin or federation.
+    allowed_roles: list[Role] = Field(min_length=1)
     roles_claim: str = "roles"
-    role_map: dict[str, str] = {}  # external role -> govperf role; unmapped roles are dropped
+    role_map: dict[str, Role] = {}  # external role -> govperf role; unmapped roles are dropped
     org_unit_claim: str = "org_id"
     org_path_claim: str = "org_path"
+
+    @model_validator(mode="after")
+    def _confined(self) -> ExternalIssuer:
+        never = NEVER_EXTERNAL_ROLES & set(self.allowed_roles)
+        if never:
+            raise ValueError(f"allowed_roles must not contain {', '.join(sorted(never))}")
+        outside = set(self.role_map.values()) - set(self.allowed_roles)
+        if outside:
+            raise ValueError(f"role_map names roles outside allowed_roles: {', '.join(sorted(outside))}")
+        return self
+
+    @property
+    def subject_namespace(self) -> str:
+        return self.name or hashlib.sha256(self.issuer.encode()).hexdigest()[:12]
 
 
 def default_upstreams() -> dict[str, str]:
@@ -44,7 +70,8 @@ class Settings(BaseServiceSettings):
     # A new key is in the JWKS this long before it signs, so services' caches know it in time.
     key_publish_ahead_seconds: int = Field(default=60, ge=0)
     key_passphrase: SecretStr | None = None  # encrypts private keys at rest; required in production
-    admin_password: SecretStr | None = None  # first admin; generated and printed once when unset
+    # First admin; when unset, generated into <dev key dir>/first-admin-password and to be changed at once.
+    admin_password: SecretStr | None = None
 
     upstreams: dict[str, str] = Field(default_factory=default_upstreams)
     upstream_timeout_seconds: float = Field(default=30.0, gt=0)
@@ -65,6 +92,13 @@ class Settings(BaseServiceSettings):
     graphql_max_tokens: int = Field(default=2000, ge=100)
 
     oidc_issuers: list[ExternalIssuer] = []
+
+    @model_validator(mode="after")
+    def _issuers_distinct(self) -> Settings:
+        namespaces = [issuer.subject_namespace for issuer in self.oidc_issuers]
+        if len(set(namespaces)) != len(namespaces):
+            raise ValueError("oidc_issuers must have distinct names (they namespace external subjects)")
+        return self
 
     # argon2id cost for passwords and client secrets (RFC 9106's second recommendation by default;
     # tests lower it to stay fast).

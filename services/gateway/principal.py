@@ -70,9 +70,8 @@ async def token_kind(app: FastAPI, token: str, claims: dict[str, Any]) -> str:
     if unverified_header_value(token, "kid") in await _development_kids(app):
         return "development"
     kind, stamp = claims.get("typ"), claims.get("stamp")
-    if kind == "external":
-        return "external"  # exchanged from a verified outside token; no local account to check
-    if kind not in ("user", "client") or not isinstance(stamp, int):
+    # External principals are checked like accounts: an admin can revoke them (external_identity).
+    if kind not in ("user", "client", "external") or not isinstance(stamp, int):
         raise TokenRefused("token lacks typ/stamp")
     current = await security_stamps(app).current(app, kind, claims["sub"])
     if current is None:

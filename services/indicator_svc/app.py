@@ -18,4 +18,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[frameworks_router],
         tables=TABLES,
         handlers=HANDLERS,
+        description="Versioned indicator frameworks: indicator trees, weights, scoring rules, validation and "
+        "balance reports, versions, templates and diffs, YAML/JSON/Excel import and export.",
+        tags=[{"name": "frameworks", "description": "Indicator frameworks, their indicators and their versions."}],
     )

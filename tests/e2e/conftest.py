@@ -122,8 +122,13 @@ def _delete_created(platform: Platform, dev_keys: DevKeys) -> None:
 
     token = mint_dev_token(dev_keys, subject="e2e-cleanup", roles=["admin"], org_unit_id=ORG_UNIT, org_path="/")
     with httpx.Client(timeout=30) as client:
+        auth = {"Authorization": f"Bearer {token}"}
         for framework_id in platform.created:
-            client.delete(platform.direct(f"/frameworks/{framework_id}"), headers={"Authorization": f"Bearer {token}"})
+            read = client.get(platform.direct(f"/frameworks/{framework_id}"), headers=auth)
+            if read.status_code == 200:
+                client.delete(
+                    platform.direct(f"/frameworks/{framework_id}"), headers={**auth, "If-Match": read.headers["ETag"]}
+                )
 
 
 ORG_UNIT = "00000000-0000-7000-8000-0000000000e2"

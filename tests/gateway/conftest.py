@@ -13,13 +13,16 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.app import create_app
 from services.gateway.config import ExternalIssuer, Settings
+from services.gateway.identity.models import OrgUnit
 from services.gateway.keys.service import key_ring
 from shared.auth.devkeys import DevKeys, generate_private_pem
 from shared.auth.jwt import public_jwk
+from shared.auth.principal import Role
 from shared.migrations import upgrade
 from shared.stack import SERVICES, ServiceSpec
 from shared.testing.plugin import Infra, client_for, rolled_back, started
@@ -36,6 +39,8 @@ def identity_settings(infra: Infra, dev_keys: DevKeys, **overrides: Any) -> Sett
         jwks_file=dev_keys.jwks_path,
         db_pool_size=3,
         run_relay=False,
+        # Tests apply org-unit events themselves; a background consumer would commit other tests' events.
+        run_consumers=False,
         admin_password=TEST_ADMIN_PASSWORD,
         # Cheap argon2 and no stamp cache: the suite stays fast and sees every change at once.
         password_hash_time_cost=1,
@@ -81,8 +86,11 @@ async def gateway_app(migrated: Infra, dev_keys: DevKeys, external_idp: External
         jwks_url=f"file://{external_idp.jwks_path}",
         audience=external_idp.audience,
         algorithm="ES256",
+        name="gd-idp",
+        org_subtree="/gd",
+        allowed_roles=[Role.perf_office, Role.audit],
         roles_claim="groups",
-        role_map={"pm-office": "perf_office", "auditors": "audit"},
+        role_map={"pm-office": Role.perf_office, "auditors": Role.audit},
     )
     async for running in started(create_app(identity_settings(migrated, dev_keys, oidc_issuers=[issuer]))):
         yield running
@@ -96,6 +104,9 @@ async def db(gateway_app: FastAPI) -> AsyncIterator[AsyncSession]:
         async def same_session(session: AsyncSession = session) -> AsyncIterator[AsyncSession]:
             yield session
 
+        # Each test starts with no copy of the org tree (a running platform's consumer may have
+        # committed one); tests that need org units add their own.
+        await session.execute(delete(OrgUnit))
         # Key and security-stamp lookups run outside the request's session; here they must see the
         # test's uncommitted rows.
         gateway_app.state.read_session = same_session

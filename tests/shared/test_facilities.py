@@ -1,6 +1,6 @@
 """Shared facilities on real PostgreSQL: the hash-chained log detects every kind of tampering and
 never forks under concurrent writers; jobs run once, one at a time per subject, and survive a
-dead worker; periodic rounds run on one replica at a time; the evidence store is content-addressed."""
+dead worker; the evidence store is content-addressed."""
 
 import asyncio
 import hashlib
@@ -14,7 +14,6 @@ from shared import hashchain, jobs
 from shared.db import committing, create_engine, make_sessionmaker
 from shared.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
 from shared.evidence import EvidenceStore
-from shared.periodic import run_round
 
 SCHEMA = "facilities_test"
 metadata = MetaData(schema=SCHEMA)
@@ -183,24 +182,6 @@ async def test_a_job_whose_worker_died_is_reclaimed_after_its_heartbeat_goes_sta
     assert await jobs.JobWorker(engine, sessionmaker, JOBS, {"score": handler}, stale_after=60).run_one()
     async with sessionmaker() as session:
         assert (await jobs.get(session, JOBS, job.id)).result == {"attempts": 2}
-
-
-async def test_a_periodic_round_runs_on_one_replica_at_a_time(engine):
-    sessionmaker = make_sessionmaker(engine)
-    release = asyncio.Event()
-    runs: list[str] = []
-
-    async def slow(session):
-        runs.append("ran")
-        await release.wait()
-
-    first = asyncio.create_task(run_round(sessionmaker, "anchor", slow))
-    while not runs:
-        await asyncio.sleep(0.01)
-    assert await run_round(sessionmaker, "anchor", slow) is False
-    release.set()
-    assert await first is True
-    assert runs == ["ran"]
 
 
 async def test_evidence_is_stored_once_under_its_hash_and_checked(tmp_path):

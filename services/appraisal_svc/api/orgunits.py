@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from services.appraisal_svc.api.common import required_version, with_etag
+from services.appraisal_svc.api.common import with_etag
 from services.appraisal_svc.cycle import service as cycles
 from services.appraisal_svc.cycle.schemas import CycleCreate, CycleKind, CyclePage, CycleRead
 from services.appraisal_svc.db import TABLES
@@ -29,7 +29,7 @@ from services.appraisal_svc.orgunit.schemas import (
 )
 from services.appraisal_svc.tabular import format_of, read_rows, validate_rows
 from shared import idempotency
-from shared.api import IdempotencyKey, IfMatch
+from shared.api import IdempotencyKey, IfMatch, expected_version
 from shared.auth.deps import CurrentPrincipal
 from shared.auth.principal import OrgPath
 from shared.pagination import PageParams, page_params, parse_ids
@@ -140,7 +140,7 @@ async def update_org_unit(
 ) -> OrgUnitRead:
     """Rename, re-code or move a unit; a new path rewrites the whole subtree in one statement."""
     unit = await service.update_unit(
-        session, principal=principal, unit_id=unit_id, data=data, expected_version=required_version(if_match)
+        session, principal=principal, unit_id=unit_id, data=data, expected_version=expected_version(if_match)
     )
     with_etag(response, unit.lock_version)
     return OrgUnitRead.model_validate(unit)
@@ -152,7 +152,7 @@ async def delete_org_unit(
 ) -> Response:
     """Mark a unit without sub-units deleted (kept for the record)."""
     await service.delete_unit(
-        session, principal=principal, unit_id=unit_id, expected_version=required_version(if_match)
+        session, principal=principal, unit_id=unit_id, expected_version=expected_version(if_match)
     )
     return Response(status_code=204)
 

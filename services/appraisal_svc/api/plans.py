@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from services.appraisal_svc.api.common import required_version, with_etag
+from services.appraisal_svc.api.common import with_etag
 from services.appraisal_svc.collection import service as collection
 from services.appraisal_svc.collection.anomaly import Tolerances
 from services.appraisal_svc.collection.schemas import ScanResult
@@ -116,7 +116,7 @@ async def update_plan(
 ) -> PlanRead:
     """Change a draft plan (If-Match required)."""
     read = await service.update_plan(
-        session, principal=principal, plan_id=plan_id, data=data, expected_version=required_version(if_match)
+        session, principal=principal, plan_id=plan_id, data=data, expected_version=expected_version(if_match)
     )
     with_etag(response, read.lock_version)
     return read
@@ -235,7 +235,7 @@ async def amend_target(
         plan_id=plan_id,
         target_id=target_id,
         data=data,
-        expected_version=required_version(if_match),
+        expected_version=expected_version(if_match),
     )
     with_etag(response, target.lock_version)
     return _target_reads([target], await targets.amendments_of(session, [target.id]))[0]

@@ -33,9 +33,10 @@ from services.appraisal_svc.cycle.models import Cycle
 from services.appraisal_svc.orgunit.models import AppraisalObject, OrgUnit
 from services.appraisal_svc.plan import service as plans
 from services.appraisal_svc.plan.models import Plan, PlanLeaf
+from shared.api import check_version
 from shared.auth.principal import Principal, path_within
 from shared.db import utcnow
-from shared.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
+from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.evidence import EvidenceStore
 from shared.ids import new_id
 from shared.pagination import PageParams, encode_cursor
@@ -337,8 +338,8 @@ async def transition(
     expected_version: int | None,
 ) -> DataPoint:
     point, _ = await load_point(session, principal=principal, point_id=point_id, for_update=True)
-    if expected_version is not None and expected_version != point.lock_version:
-        raise PreconditionFailed(f"The data point changed meanwhile (version {point.lock_version}). Reload.")
+    if expected_version is not None:
+        check_version(point.lock_version, expected_version)
     if not point.current:
         raise Conflict(f"Revision {point.revision} has been replaced by a newer one; act on the current revision.")
     now = utcnow()

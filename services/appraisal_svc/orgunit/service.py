@@ -17,19 +17,15 @@ from services.appraisal_svc.orgunit.events import ORGUNIT_CHANGED, OrgUnitChange
 from services.appraisal_svc.orgunit.models import AppraisalObject, ObjectKind, OrgUnit, UnitKind
 from services.appraisal_svc.orgunit.schemas import ObjectCreate, OrgUnitCreate, OrgUnitImportRow, OrgUnitUpdate
 from services.appraisal_svc.tabular import row_errors
+from shared.api import check_version
 from shared.auth.principal import Principal
-from shared.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
+from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.events import make_event
 from shared.ids import new_id
 from shared.messaging import outbox
 from shared.pagination import PageParams, encode_cursor, paginate
 
 SOURCE = "govperf/appraisal"
-
-
-def _check_version(found: int, expected: int) -> None:
-    if found != expected:
-        raise PreconditionFailed(f"The resource changed meanwhile (version {found}, you sent {expected}). Reload.")
 
 
 async def _emit_changed(session: AsyncSession, units: Sequence[OrgUnit | Any]) -> None:
@@ -135,11 +131,16 @@ async def create_unit(session: AsyncSession, *, principal: Principal, data: OrgU
 
 
 async def update_unit(
-    session: AsyncSession, *, principal: Principal, unit_id: uuid.UUID, data: OrgUnitUpdate, expected_version: int
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    unit_id: uuid.UUID,
+    data: OrgUnitUpdate,
+    expected_version: int | None,
 ) -> OrgUnit:
     require_role(principal, OFFICE, "change org units")
     unit = await get_unit(session, principal=principal, unit_id=unit_id, for_update=True)
-    _check_version(unit.lock_version, expected_version)
+    check_version(unit.lock_version, expected_version)
     if unit.deleted:
         raise Conflict("The org unit is deleted.")
     fields = data.model_fields_set
@@ -188,11 +189,11 @@ async def update_unit(
 
 
 async def delete_unit(
-    session: AsyncSession, *, principal: Principal, unit_id: uuid.UUID, expected_version: int
+    session: AsyncSession, *, principal: Principal, unit_id: uuid.UUID, expected_version: int | None
 ) -> None:
     require_role(principal, OFFICE, "delete org units")
     unit = await get_unit(session, principal=principal, unit_id=unit_id, for_update=True)
-    _check_version(unit.lock_version, expected_version)
+    check_version(unit.lock_version, expected_version)
     children = await session.scalar(
         select(func.count()).select_from(OrgUnit).where(OrgUnit.parent_id == unit.id, OrgUnit.deleted.is_(False))
     )

@@ -21,9 +21,10 @@ from services.appraisal_svc.plan.events import PLAN_OPENED, PlanOpened
 from services.appraisal_svc.plan.models import Plan, PlanLeaf, PlanObject
 from services.appraisal_svc.plan.schemas import PlanCreate, PlanObjectIn, PlanRead, PlanUpdate
 from services.appraisal_svc.target.models import Target
+from shared.api import check_version
 from shared.auth.principal import Principal, path_within
 from shared.db import utcnow
-from shared.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
+from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.events import make_event
 from shared.ids import new_id
 from shared.messaging import outbox
@@ -67,10 +68,8 @@ async def load_writable(
     require_role(principal, OFFICE, "run plans")
     if not principal.in_scope(owner_path):
         raise Forbidden("Only the owner's performance office (or above) runs this plan.")
-    if expected_version is not None and expected_version != plan.lock_version:
-        raise PreconditionFailed(
-            f"The plan changed meanwhile (version {plan.lock_version}, you sent {expected_version}). Reload."
-        )
+    if expected_version is not None:
+        check_version(plan.lock_version, expected_version)
     return plan, owner_path
 
 
@@ -185,11 +184,10 @@ async def create_plan(session: AsyncSession, *, principal: Principal, data: Plan
 
 
 async def update_plan(
-    session: AsyncSession, *, principal: Principal, plan_id: uuid.UUID, data: PlanUpdate, expected_version: int
+    session: AsyncSession, *, principal: Principal, plan_id: uuid.UUID, data: PlanUpdate, expected_version: int | None
 ) -> PlanRead:
-    plan, owner_path = await load_writable(
-        session, principal=principal, plan_id=plan_id, expected_version=expected_version
-    )
+    plan, owner_path = await load_writable(session, principal=principal, plan_id=plan_id)
+    check_version(plan.lock_version, expected_version)
     if plan.status not in logic.EDITABLE:
         raise Conflict(f"The plan is {plan.status}; only a draft plan can be edited.")
     changes = data.model_dump(mode="json", exclude_unset=True)

@@ -22,9 +22,10 @@ from services.appraisal_svc.tabular import row_errors
 from services.appraisal_svc.target import logic
 from services.appraisal_svc.target.models import Target, TargetAmendment
 from services.appraisal_svc.target.schemas import TargetAmend, TargetCascade, TargetSet
+from shared.api import check_version
 from shared.auth.principal import Principal, path_within
 from shared.db import utcnow
-from shared.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
+from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.ids import new_id
 from shared.pagination import PageParams, encode_cursor
 
@@ -343,7 +344,7 @@ async def amend(
     plan_id: uuid.UUID,
     target_id: uuid.UUID,
     data: TargetAmend,
-    expected_version: int,
+    expected_version: int | None,
 ) -> Target:
     """A change after approval: the new value with its reason, the old one kept beside it."""
     plan, owner_path = await plans.load_writable(session, principal=principal, plan_id=plan_id)
@@ -354,8 +355,7 @@ async def amend(
     )
     if target is None:
         raise NotFound("No such target in this plan.")
-    if target.lock_version != expected_version:
-        raise PreconditionFailed(f"The target changed meanwhile (version {target.lock_version}). Reload.")
+    check_version(target.lock_version, expected_version)
     if target.status != "approved":
         raise Conflict("Only an approved target is amended; set it again instead.")
     ctx = await _context(session, plan, owner_path)

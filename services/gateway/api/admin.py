@@ -19,6 +19,8 @@ from services.gateway.identity.schemas import (
     ClientCreated,
     ClientPage,
     ClientRead,
+    ExternalIdentityPage,
+    ExternalIdentityRead,
     PasswordReset,
     SigningKeyList,
     SigningKeyRead,
@@ -166,6 +168,23 @@ async def revoke_client(
     client = await identity.revoke_client(session, principal=principal, client_id=client_id)
     security_stamps(request.app).forget("client", client.client_id)
     return ClientRead.model_validate(client)
+
+
+@router.get("/external-identities", response_model=ExternalIdentityPage)
+async def list_external_identities(session: DBSession, principal: GatewayPrincipal, page: Page) -> ExternalIdentityPage:
+    """People known through external issuers' token exchanges (admin)."""
+    items, next_cursor = await identity.list_external_identities(session, principal=principal, page=page)
+    return ExternalIdentityPage(items=[ExternalIdentityRead.model_validate(e) for e in items], next_cursor=next_cursor)
+
+
+@router.post("/external-identities/{identity_id}/revoke", response_model=ExternalIdentityRead)
+async def revoke_external_identity(
+    request: Request, identity_id: uuid.UUID, session: DBSession, principal: GatewayPrincipal
+) -> ExternalIdentityRead:
+    """Revoke an external person: no more exchanges, and its current govperf tokens are refused (admin)."""
+    row = await identity.revoke_external_identity(session, principal=principal, identity_id=identity_id)
+    security_stamps(request.app).forget("external", row.subject)
+    return ExternalIdentityRead.model_validate(row)
 
 
 @router.get("/audit", response_model=AuditPage)

@@ -8,17 +8,19 @@ import time
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.gateway.config import Settings
+from services.gateway.identity import logic as identity_logic
 from services.gateway.identity import service as identity
-from services.gateway.identity.schemas import ClientRead, MeRead, UserRead
+from services.gateway.identity.schemas import ClientRead, MeRead, OwnPasswordChange, UserRead
 from services.gateway.identity.service import passwords_of
 from services.gateway.keys.service import key_ring, published_jwks
-from services.gateway.principal import GatewayPrincipal
+from services.gateway.principal import GatewayPrincipal, security_stamps
 from services.gateway.tokens import errors, logic, service
 from services.gateway.tokens.schemas import Jwks, OAuthErrorBody, OpenIdConfiguration, TokenResponse
+from shared.errors import problem
 from shared.service_app import DBSession
 
 router = APIRouter(tags=["auth"])
@@ -27,7 +29,31 @@ FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES = 16 * 1024
 MAX_FIELD_LENGTH = 1024
 LONG_FIELDS = {"subject_token": 8192, "password": 256, "client_secret": 256}
+ACCOUNT_PASSWORD_PATH = "/api/v1/account/password"  # noqa: S105 - a route, not a secret
 OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": OAuthErrorBody}, 401: {"model": OAuthErrorBody}}
+
+
+def form_body(fields: dict[str, str], required: list[str]) -> dict[str, Any]:
+    """The OpenAPI of a form read by ``read_form`` (it is parsed by hand, so FastAPI cannot see it)."""
+    properties = {name: {"type": "string", "description": text} for name, text in fields.items()}
+    schema = {"type": "object", "properties": properties, "required": required}
+    return {"requestBody": {"required": True, "content": {FORM_MEDIA_TYPE: {"schema": schema}}}}
+
+
+TOKEN_FORM = form_body(
+    {
+        "grant_type": "password, client_credentials, refresh_token or token-exchange",
+        "username": "password grant",
+        "password": "password grant",
+        "client_id": "client_credentials (or HTTP Basic)",
+        "client_secret": "client_credentials (or HTTP Basic)",
+        "refresh_token": "refresh_token grant",
+        "subject_token": "token-exchange grant",
+        "subject_token_type": "token-exchange grant",
+    },
+    ["grant_type"],
+)
+REVOKE_FORM = form_body({"token": "the refresh token to revoke"}, ["token"])
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -49,6 +75,11 @@ async def read_form(request: Request) -> dict[str, str]:
             raise errors.invalid_request(f"The parameter {name!r} is too long.")
         form[name] = values[0]
     return form
+
+
+def client_source(request: Request) -> str:
+    """Where a login comes from (behind a balancer, uvicorn's --proxy-headers make this the client)."""
+    return identity_logic.login_source(request.client.host if request.client else None)
 
 
 def required(form: dict[str, str], name: str) -> str:
@@ -92,7 +123,7 @@ def token_response(access_token: str, expires_in: int, **extra: Any) -> JSONResp
     return JSONResponse(body.model_dump(exclude_none=True), headers=errors.NO_STORE)
 
 
-@router.post("/oauth/token", response_model=TokenResponse, responses=OAUTH_ERRORS)
+@router.post("/oauth/token", response_model=TokenResponse, responses=OAUTH_ERRORS, openapi_extra=TOKEN_FORM)
 async def token(request: Request, session: DBSession) -> JSONResponse:
     """Issue tokens: grants password, client_credentials, refresh_token and token-exchange."""
     settings: Settings = request.app.state.settings
@@ -107,7 +138,13 @@ async def token(request: Request, session: DBSession) -> JSONResponse:
                 passwords=passwords,
                 username=required(form, "username")[:64],
                 password=required(form, "password"),
+                source=client_source(request),
             )
+            if user.must_change_password:
+                # Said only after the right password: nobody else learns the account's state.
+                raise errors.OAuthError(
+                    "invalid_grant", f"The password must be changed before signing in: POST {ACCOUNT_PASSWORD_PATH}."
+                )
             refresh_token = await service.issue_refresh_token(session, settings=settings, user_id=user.id)
             access = await service.mint_access_token(
                 ring, service.user_grant(user), settings=settings, lifetime=settings.access_token_ttl_seconds
@@ -134,7 +171,9 @@ async def token(request: Request, session: DBSession) -> JSONResponse:
             if form.get("subject_token_type") not in (logic.JWT_TOKEN_TYPE, logic.ACCESS_TOKEN_TYPE):
                 raise errors.invalid_request("subject_token_type must name a JWT or an access token.")
             verifiers = external_verifiers(request.app)
-            grant, external_expiry = await service.exchange_external_token(verifiers, required(form, "subject_token"))
+            grant, external_expiry = await service.exchange_external_token(
+                session, verifiers, required(form, "subject_token")
+            )
             lifetime = min(settings.access_token_ttl_seconds, external_expiry - int(time.time()))
             access = await service.mint_access_token(ring, grant, settings=settings, lifetime=lifetime)
             return token_response(access, lifetime, issued_token_type=logic.ACCESS_TOKEN_TYPE)
@@ -145,7 +184,7 @@ async def token(request: Request, session: DBSession) -> JSONResponse:
         return exc.response()
 
 
-@router.post("/oauth/revoke", responses=OAUTH_ERRORS)
+@router.post("/oauth/revoke", responses=OAUTH_ERRORS, openapi_extra=REVOKE_FORM)
 async def revoke(request: Request, session: DBSession) -> JSONResponse:
     """Revoke a refresh token and its family (RFC 7009); unknown tokens are accepted silently."""
     try:
@@ -208,3 +247,26 @@ async def me(request: Request, principal: GatewayPrincipal, session: DBSession) 
         user=user,
         client=client,
     )
+
+
+@router.post(ACCOUNT_PASSWORD_PATH, status_code=204)
+async def change_own_password(request: Request, data: OwnPasswordChange, session: DBSession) -> Response:
+    """Change your own password with the current one (required first for a generated admin password)."""
+    settings: Settings = request.app.state.settings
+    passwords = passwords_of(request.app)
+    try:
+        user = await service.authenticate_user(
+            session,
+            settings=settings,
+            passwords=passwords,
+            username=data.username,
+            password=data.current_password,
+            source=client_source(request),
+        )
+    except errors.OAuthError:
+        # Answered, not raised: the failure counters commit with the session.
+        detail = errors.invalid_credentials().description
+        return problem(401, "unauthorized", "Authentication failed", detail, request=request)
+    await identity.change_own_password(session, user=user, new_password=data.new_password, passwords=passwords)
+    security_stamps(request.app).forget("user", str(user.id))
+    return Response(status_code=204)

@@ -17,6 +17,14 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from services.gateway.upstream import Upstreams, get_upstreams
 from shared.errors import NotFound
+from shared.openapi import (
+    GATEWAY_ROUTED,
+    SECURITY_SCHEMES,
+    SHARED_SCHEMAS,
+    TOKEN_URL,
+    problem_response,
+    security_schemes,
+)
 
 log = logging.getLogger("govperf.gateway.docs")
 
@@ -41,7 +49,8 @@ COMPONENT_SECTIONS = (
     "pathItems",
 )
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
-BEARER = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+# Built by shared.openapi the same in every document: kept once, under their own names.
+SHARED_COMPONENTS = {"schemas": frozenset(SHARED_SCHEMAS), "securitySchemes": frozenset(SECURITY_SCHEMES)}
 
 
 def component_name(service: str, name: str) -> str:
@@ -57,10 +66,13 @@ def _escape(token: str) -> str:
 
 
 def rewrite_ref(ref: str, service: str) -> str:
-    """``#/components/schemas/X`` -> ``#/components/schemas/<service>_X``; other refs unchanged."""
+    """``#/components/schemas/X`` -> ``#/components/schemas/<service>_X``; other refs and the shared
+    components (``Problem``) unchanged."""
     parts = ref.split("/")
     if len(parts) >= 4 and parts[0] == "#" and parts[1] == "components" and parts[2] in COMPONENT_SECTIONS:
-        parts[3] = _escape(component_name(service, _unescape(parts[3])))
+        name = _unescape(parts[3])
+        if name not in SHARED_COMPONENTS.get(parts[2], ()):
+            parts[3] = _escape(component_name(service, name))
     return "/".join(parts)
 
 
@@ -81,30 +93,40 @@ def rewrite_refs(node: Any, service: str) -> Any:
     return result
 
 
-def rename_security(requirements: Any, service: str) -> Any:
-    if not isinstance(requirements, list):
-        return requirements
-    return [{component_name(service, k): v for k, v in r.items()} if isinstance(r, dict) else r for r in requirements]
-
-
-def merge(gateway: dict[str, Any], services: dict[str, dict[str, Any]], unavailable: list[str]) -> dict[str, Any]:
-    """The platform document; ``services`` maps a service name to its own OpenAPI document."""
+def merge(
+    gateway: dict[str, Any],
+    services: dict[str, dict[str, Any]],
+    unavailable: list[str],
+    *,
+    public_url: str = "",
+) -> dict[str, Any]:
+    """The platform document; ``services`` maps a service name to its own OpenAPI document. Paths
+    become ``/api/v1/<service>/...``, component names ``<service>_X``, operation ids
+    ``<service>.<aggregate>.<action>`` and tags ``<service>: <aggregate>``; every routed operation
+    also documents what the gateway itself can answer (429, 502-504)."""
     document = copy.deepcopy(gateway)
     document["info"] = {**document.get("info", {}), "title": "govperf API"}
+    document.pop("security", None)  # each operation says whether it needs a token
     paths: dict[str, Any] = document.setdefault("paths", {})
     components: dict[str, Any] = document.setdefault("components", {})
-    components.setdefault("securitySchemes", {})["bearerAuth"] = BEARER
-    # The services read the bearer header themselves, so their documents declare no scheme;
-    # one global requirement gives Swagger UI its "Authorize" button. Anonymous is allowed too.
-    document["security"] = [{"bearerAuth": []}, {}]
+    token_url = f"{public_url.rstrip('/')}{TOKEN_URL}" if public_url else TOKEN_URL
+    components.setdefault("securitySchemes", {}).update(security_schemes(token_url))
+    if public_url:
+        document["servers"] = [{"url": public_url.rstrip("/"), "description": "the govperf gateway"}]
     tags: list[dict[str, Any]] = list(document.get("tags", []))
     for service, source in sorted(services.items()):
-        tags.append({"name": service, "description": f"the {service} service, under /api/v1/{service}/"})
+        described = {t.get("name"): t.get("description") for t in source.get("tags", []) if isinstance(t, dict)}
+        used: set[str] = set()
         for section, entries in (source.get("components") or {}).items():
             if isinstance(entries, dict):
                 target = components.setdefault(section, {})
                 for name, value in entries.items():
-                    target[component_name(service, name)] = rewrite_refs(value, service)
+                    if name not in SHARED_COMPONENTS.get(section, ()):
+                        renamed = rewrite_refs(value, service)
+                        # Client generators name models by title: two services' DeadLetterRead would clash.
+                        if section == "schemas" and isinstance(renamed, dict) and "title" in renamed:
+                            renamed["title"] = component_name(service, name)
+                        target[component_name(service, name)] = renamed
         for path, item in (source.get("paths") or {}).items():
             if not path.startswith(PREFIX):
                 continue  # not routed by the gateway (operational routes)
@@ -112,11 +134,18 @@ def merge(gateway: dict[str, Any], services: dict[str, dict[str, Any]], unavaila
             for method, operation in item.items():
                 if method in HTTP_METHODS and isinstance(operation, dict):
                     if "operationId" in operation:
-                        operation["operationId"] = component_name(service, operation["operationId"])
+                        operation["operationId"] = f"{service}.{operation['operationId']}"
                     operation["tags"] = [f"{service}: {t}" for t in operation.get("tags", [])] or [service]
-                    if "security" in operation:
-                        operation["security"] = rename_security(operation["security"], service)
+                    used.update(operation["tags"])
+                    responses = operation.setdefault("responses", {})
+                    for status in GATEWAY_ROUTED:
+                        responses.setdefault(str(status), problem_response(status))
+                    operation["responses"] = dict(sorted(responses.items()))
             paths[f"{PREFIX}{service}/{path[len(PREFIX) :]}"] = item
+        for tag in sorted(used):
+            aggregate = tag.partition(": ")[2]
+            text = described.get(aggregate) or f"the {service} service, under /api/v1/{service}/"
+            tags.append({"name": tag, "description": text})
     if tags:
         document["tags"] = tags
     if unavailable:
@@ -194,7 +223,8 @@ def aggregator(app: FastAPI) -> OpenApiAggregator:
 async def openapi(request: Request) -> JSONResponse:
     """The platform's OpenAPI document (the gateway's routes and every service's, as routed)."""
     services, unavailable = await aggregator(request.app).documents()
-    return JSONResponse(merge(request.app.openapi(), services, unavailable))
+    settings = request.app.state.settings
+    return JSONResponse(merge(request.app.openapi(), services, unavailable, public_url=settings.public_url))
 
 
 @router.get("/docs")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import Request
+from fastapi.routing import APIRoute
 from strawberry.fastapi import GraphQLRouter
 
 from services.gateway.config import Settings
@@ -14,6 +15,7 @@ from services.gateway.graph.schema import build_schema
 from services.gateway.principal import OptionalPrincipal
 from services.gateway.upstream import get_upstreams
 from shared.errors import Unauthorized
+from shared.openapi import TOKEN_REQUIRED
 
 PATH = "/graphql"
 
@@ -44,7 +46,7 @@ def build_router(settings: Settings) -> GraphQLRouter[GraphContext, None]:
             identity_session=lambda: read_session(request.app),
         )
 
-    return GraphQLRouter(
+    router: GraphQLRouter[GraphContext, None] = GraphQLRouter(
         build_schema(settings),
         path=PATH,
         graphql_ide="graphiql" if development else None,
@@ -54,3 +56,8 @@ def build_router(settings: Settings) -> GraphQLRouter[GraphContext, None]:
         context_getter=graph_context,
         tags=["graphql"],
     )
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            # The context refuses anonymous queries itself; say so in the OpenAPI document.
+            route.openapi_extra = {**(route.openapi_extra or {}), **TOKEN_REQUIRED}
+    return router

@@ -12,7 +12,8 @@ from shared.auth.principal import OrgPath, Role
 
 Username = Annotated[str, StringConstraints(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")]
 # Length is the policy (NIST SP 800-63B): long passphrases welcome, no composition rules.
-Password = Annotated[str, Field(min_length=12, max_length=256)]
+MIN_PASSWORD_LENGTH, MAX_PASSWORD_LENGTH = 12, 256
+Password = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Email = Annotated[str, StringConstraints(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
 ClientName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -58,6 +59,14 @@ class PasswordReset(StrictModel):
     new_password: Password
 
 
+class OwnPasswordChange(StrictModel):
+    """A user changing its own password; no token needed (a generated one cannot get a token)."""
+
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    current_password: Annotated[str, Field(min_length=1, max_length=256)]
+    new_password: Password
+
+
 class UserRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -71,6 +80,7 @@ class UserRead(BaseModel):
     disabled: bool
     locked_until: dt.datetime | None
     failed_logins: int
+    must_change_password: bool
     last_login_at: dt.datetime | None
     password_changed_at: dt.datetime
     created_by: str
@@ -112,6 +122,29 @@ class ClientCreated(ClientRead):
 
 class ClientPage(BaseModel):
     items: list[ClientRead]
+    next_cursor: str | None = None
+
+
+class ExternalIdentityRead(BaseModel):
+    """A person known through an external issuer, as of its last token exchange."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    issuer: str
+    external_subject: str
+    subject: str
+    roles: list[str]
+    org_unit_id: uuid.UUID
+    org_path: str
+    revoked_at: dt.datetime | None
+    revoked_by: str | None
+    first_seen_at: dt.datetime
+    last_seen_at: dt.datetime
+
+
+class ExternalIdentityPage(BaseModel):
+    items: list[ExternalIdentityRead]
     next_cursor: str | None = None
 
 

@@ -4,6 +4,7 @@ published in the JWKS before they sign, kept there until every token they signed
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
 import json
@@ -15,8 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from fastapi import FastAPI
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -73,22 +77,91 @@ def generate_private_key(algorithm: str) -> Any:
     raise ValueError(f"unsupported algorithm {algorithm}")
 
 
-def encrypt_private_key(private_key: Any, passphrase: bytes) -> str:
-    return str(
-        private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(passphrase),
-        ).decode()
+# Private keys at rest: scrypt derives an AES-256-GCM key from the passphrase (OWASP's
+# N=2^15, r=8, p=3: about 32 MiB and a few hundred milliseconds per derivation, done once per key and
+# process); the key id is authenticated data, so a ciphertext cannot be moved to another row.
+ENVELOPE_PREFIX = "govperf-key-v2"
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 3
+# Bounds on what a stored envelope may ask for: a tampered row cannot make startup allocate gigabytes.
+MAX_SCRYPT_N, MAX_SCRYPT_R, MAX_SCRYPT_P = 2**20, 16, 16
+LEGACY_PEM_PREFIX = "-----BEGIN ENCRYPTED PRIVATE KEY-----"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _derive(passphrase: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase)
+
+
+def encrypt_private_key(private_key: Any, passphrase: bytes, *, kid: str) -> str:
+    """``govperf-key-v2$scrypt$<n>$<r>$<p>$<salt>$<nonce>$<ciphertext>`` of the PKCS8 DER."""
+    der = private_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+    salt, nonce = os.urandom(16), os.urandom(12)
+    key = _derive(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    sealed = AESGCM(key).encrypt(nonce, der, kid.encode())
+    fields = [ENVELOPE_PREFIX, "scrypt", str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P)]
+    return "$".join([*fields, _b64(salt), _b64(nonce), _b64(sealed)])
 
 
-def decrypt_private_pem(encrypted_pem: str, passphrase: bytes) -> str:
-    """The unencrypted PKCS8 PEM the signer needs; a wrong passphrase raises ValueError."""
-    key = serialization.load_pem_private_key(encrypted_pem.encode(), password=passphrase)
+def is_legacy_encryption(stored: str) -> bool:
+    """PKCS8 PEM encrypted by ``BestAvailableEncryption`` (PBKDF2 at 2,048 iterations), from before v2."""
+    return stored.startswith(LEGACY_PEM_PREFIX)
+
+
+def decrypt_private_pem(stored: str, passphrase: bytes, *, kid: str) -> str:
+    """The unencrypted PKCS8 PEM the signer needs, from a v2 envelope or a legacy encrypted PEM;
+    a wrong passphrase or a tampered row raises ValueError."""
+    if is_legacy_encryption(stored):
+        key = serialization.load_pem_private_key(stored.encode(), password=passphrase)
+    else:
+        parts = stored.split("$")
+        if len(parts) != 8 or parts[0] != ENVELOPE_PREFIX or parts[1] != "scrypt":
+            raise ValueError(f"signing key {kid}: unknown encryption format")
+        try:
+            n, r, p = int(parts[2]), int(parts[3]), int(parts[4])
+            salt, nonce, sealed = _unb64(parts[5]), _unb64(parts[6]), _unb64(parts[7])
+        except ValueError:
+            raise ValueError(f"signing key {kid}: malformed encryption envelope") from None
+        if not (2 <= n <= MAX_SCRYPT_N and 1 <= r <= MAX_SCRYPT_R and 1 <= p <= MAX_SCRYPT_P):
+            raise ValueError(f"signing key {kid}: scrypt parameters out of bounds")
+        try:
+            der = AESGCM(_derive(passphrase, salt, n, r, p)).decrypt(nonce, sealed, kid.encode())
+        except InvalidTag:
+            raise ValueError(f"signing key {kid}: wrong passphrase or tampered key") from None
+        key = serialization.load_der_private_key(der, password=None)
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
+
+
+async def reencrypt_legacy_keys(session: AsyncSession, *, passphrase: bytes) -> int:
+    """Startup: re-encrypt keys still under the legacy PEM encryption with the v2 envelope (same key,
+    same kid, so tokens and JWKS are unaffected). Serialized with rotations across replicas."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ROTATION_LOCK_ID})
+    rows = (
+        await session.scalars(
+            select(SigningKey)
+            .where(SigningKey.encrypted_private_pem.startswith(LEGACY_PEM_PREFIX))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    for row in rows:
+        pem = await asyncio.to_thread(decrypt_private_pem, row.encrypted_private_pem, passphrase, kid=row.kid)
+        private_key = serialization.load_pem_private_key(pem.encode(), password=None)
+        row.encrypted_private_pem = await asyncio.to_thread(encrypt_private_key, private_key, passphrase, kid=row.kid)
+    await session.flush()
+    if rows:
+        log.warning("re-encrypted %d signing key(s) from the legacy PBKDF2 format with scrypt", len(rows))
+    return len(rows)
 
 
 # --- lifecycle (pure choices over rows) -----------------------------------------------------
@@ -155,7 +228,7 @@ async def rotate(
         kid=jwk["kid"],
         algorithm=settings.jwt_algorithm,
         public_jwk=jwk,
-        encrypted_private_pem=encrypt_private_key(private_key, passphrase),
+        encrypted_private_pem=await asyncio.to_thread(encrypt_private_key, private_key, passphrase, kid=jwk["kid"]),
         activates_at=activates_at,
         created_by=actor,
         created_at=now,
@@ -213,7 +286,7 @@ class KeyRing:
                 raise RuntimeError("no active signing key")
         if key.kid not in self._decrypted:
             self._decrypted[key.kid] = await asyncio.to_thread(
-                decrypt_private_pem, key.encrypted_private_pem, self._passphrase
+                decrypt_private_pem, key.encrypted_private_pem, self._passphrase, kid=key.kid
             )
         return key.kid, self._decrypted[key.kid]
 
@@ -272,7 +345,13 @@ async def start_keys(app: FastAPI) -> None:
     """Startup: refuse to run without a passphrase in production, create the first key or rotate
     an old one, prove the signing key decrypts, then check for rotation periodically."""
     settings: Settings = app.state.settings
-    ring = app.state.key_ring = KeyRing(app, settings, key_passphrase(settings))
+    passphrase = key_passphrase(settings)
+    ring = app.state.key_ring = KeyRing(app, settings, passphrase)
+    try:
+        async with app.state.sessionmaker() as session, committing(session):
+            await reencrypt_legacy_keys(session, passphrase=passphrase)
+    except ValueError as exc:
+        raise RuntimeError("cannot decrypt a signing key: wrong GOVPERF_KEY_PASSPHRASE?") from exc
     await ring.rotate_if_due()
     try:
         await ring.signer()

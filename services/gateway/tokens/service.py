@@ -3,6 +3,7 @@ They flush; the token route commits, also when it answers with an error (lockout
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -11,20 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import case, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.config import ExternalIssuer, Settings
 from services.gateway.identity import logic as identity_logic
-from services.gateway.identity.models import ApiClient, User
+from services.gateway.identity.models import ApiClient, LoginThrottle, User
 from services.gateway.identity.passwords import Passwords
+from services.gateway.identity.service import check_org_unit, record_external_identity
 from services.gateway.keys.service import KeyRing
 from services.gateway.tokens import errors
 from services.gateway.tokens.logic import Grant, access_token_claims, new_refresh_token, refresh_token_hash
 from services.gateway.tokens.models import RefreshToken
 from shared.auth.jwt import KeySet, TokenError, TokenVerifier, sign, unverified_claim
-from shared.auth.principal import OrgPath, Role
+from shared.auth.principal import OrgPath, path_within
 from shared.db import utcnow
+from shared.errors import Unprocessable
 from shared.ids import new_id
 
 log = logging.getLogger("govperf.gateway.tokens")
@@ -66,35 +69,69 @@ async def mint_access_token(ring: KeyRing, grant: Grant, *, settings: Settings, 
 
 
 async def authenticate_user(
-    session: AsyncSession, *, settings: Settings, passwords: Passwords, username: str, password: str
+    session: AsyncSession, *, settings: Settings, passwords: Passwords, username: str, password: str, source: str
 ) -> User:
-    """The user, or ``invalid_grant`` for every kind of failure. A wrong password counts towards a
-    lockout of ``lockout_seconds`` after ``max_failed_logins`` failures in a row."""
-    # populate_existing: counters are changed by UPDATE statements; never trust a cached copy.
-    user = await session.scalar(
-        select(User).where(User.username == username.lower()).execution_options(populate_existing=True)
-    )
-    # Always pay for one argon2 verification, so the answer time does not tell which case this is.
+    """The user, or ``invalid_grant`` for every kind of failure. ``max_failed_logins`` wrong passwords
+    in a row from one ``source`` (see ``identity.logic.login_source``) lock that source out of this
+    account for ``lockout_seconds``; the owner signing in from elsewhere is not affected."""
+    user = await session.scalar(select(User).where(User.username == username.lower()))
+    # Always pay for one argon2 verification, so the answer time does not tell which case this is;
+    # it runs before the row lock, so concurrent logins of one account hash in parallel.
     password_ok = await passwords.verify(user.password_hash if user else None, password)
+    if user is None:
+        raise errors.invalid_credentials()
+    # Decide holding the account's row lock: concurrent guesses queue here, and each one sees the
+    # counters the previous one wrote (populate_existing: never a cached copy).
+    user = await session.scalar(
+        select(User).where(User.id == user.id).with_for_update().execution_options(populate_existing=True)
+    )
     if user is None or user.disabled:
         raise errors.invalid_credentials()
     now = utcnow()
-    if identity_logic.is_locked(user.locked_until, now):
+    throttle = await session.get(LoginThrottle, (user.id, source), populate_existing=True)
+    state = identity_logic.Throttle(
+        failures=throttle.failures if throttle else 0,
+        last_failure_at=throttle.last_failure_at if throttle else None,
+        locked_until=throttle.locked_until if throttle else None,
+    )
+    if identity_logic.is_locked(state.locked_until, now):
         raise errors.invalid_credentials()
     if not password_ok:
-        # One atomic statement: concurrent guesses cannot each read the same counter.
-        reaches_limit = User.failed_logins + 1 >= settings.max_failed_logins
+        after = identity_logic.after_failure(
+            state,
+            now,
+            max_failures=settings.max_failed_logins,
+            lockout=dt.timedelta(seconds=settings.lockout_seconds),
+        )
+        if throttle is None:
+            throttle = LoginThrottle(user_id=user.id, source=source)
+            session.add(throttle)
+        throttle.failures, throttle.last_failure_at, throttle.locked_until = (
+            after.failures,
+            after.last_failure_at or now,
+            after.locked_until,
+        )
+        user.failed_logins += 1
+        # Sources whose failures are forgotten and whose lock has run out are dead weight: pruned here,
+        # so a guesser rotating addresses leaves at most one window's worth of rows per account.
+        window_start = now - dt.timedelta(seconds=settings.lockout_seconds)
         await session.execute(
-            update(User)
-            .where(User.id == user.id)
-            .values(
-                failed_logins=case((reaches_limit, 0), else_=User.failed_logins + 1),
-                locked_until=case((reaches_limit, now + dt.timedelta(seconds=settings.lockout_seconds)), else_=None),
+            delete(LoginThrottle).where(
+                LoginThrottle.user_id == user.id,
+                LoginThrottle.source != source,
+                LoginThrottle.last_failure_at < window_start,
+                (LoginThrottle.locked_until.is_(None)) | (LoginThrottle.locked_until <= now),
             ),
             execution_options={"synchronize_session": False},
         )
+        if after.locked_until is not None:
+            user.locked_until = after.locked_until
+            log.warning("login of user %s locked for source %s until %s", user.id, source, after.locked_until)
+        await session.flush()
         raise errors.invalid_credentials()
-    user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+    if throttle is not None:
+        await session.delete(throttle)
+    user.failed_logins, user.last_login_at = 0, now
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = await passwords.hash(password)
     await session.flush()
@@ -209,10 +246,11 @@ def external_verifiers(settings: Settings) -> dict[str, tuple[ExternalIssuer, To
 
 
 async def exchange_external_token(
-    verifiers: dict[str, tuple[ExternalIssuer, TokenVerifier]], subject_token: str
+    session: AsyncSession, verifiers: dict[str, tuple[ExternalIssuer, TokenVerifier]], subject_token: str
 ) -> tuple[Grant, int]:
     """A govperf grant for a verified external token, and the external token's expiry (ours never
-    outlives it). Only roles named in the issuer's ``role_map`` pass."""
+    outlives it). Only roles the issuer maps and allows pass, only inside the issuer's subtree, and
+    never for a person an admin has revoked."""
     iss = unverified_claim(subject_token, "iss")
     # The unverified ``iss`` only picks the verifier; that verifier then checks it along with everything else.
     entry = verifiers.get(iss) if isinstance(iss, str) else None
@@ -225,29 +263,53 @@ async def exchange_external_token(
         log.info("external token refused: %s", exc)
         raise errors.OAuthError("invalid_grant", "The subject token is invalid or expired.") from None
     grant = external_grant(issuer, claims)
-    return grant, int(claims["exp"])
+    try:
+        # Against the org tree once appraisal has published it; until then the issuer's unit ids stand.
+        await check_org_unit(session, org_unit_id=grant.org_unit_id, org_path=grant.org_path, against_accounts=False)
+    except Unprocessable as exc:
+        raise errors.OAuthError("invalid_grant", f"The subject token's org unit is refused: {exc.detail}") from None
+    person = await record_external_identity(
+        session,
+        issuer=issuer.subject_namespace,
+        external_subject=str(claims["sub"]),
+        subject=grant.subject,
+        roles=list(grant.roles),
+        org_unit_id=grant.org_unit_id,
+        org_path=grant.org_path,
+    )
+    if person.revoked_at is not None:
+        raise errors.OAuthError("invalid_grant", "This external identity has been revoked.")
+    return dataclasses.replace(grant, stamp=person.security_stamp), int(claims["exp"])
 
 
 def external_grant(issuer: ExternalIssuer, claims: dict[str, Any]) -> Grant:
+    """The grant an external token's claims justify (stamp still 0), or ``invalid_grant``."""
     raw_roles = claims.get(issuer.roles_claim, [])
-    raw_roles = [raw_roles] if isinstance(raw_roles, str) else raw_roles
-    known = {r.value for r in Role}
-    roles = {issuer.role_map[r] for r in raw_roles if isinstance(r, str) and r in issuer.role_map} & known
-    subject = f"ext:{claims['sub']}"
+    if not isinstance(raw_roles, list) or not all(isinstance(r, str) for r in raw_roles):
+        raise errors.OAuthError("invalid_grant", f"The subject token's {issuer.roles_claim!r} claim must be a list.")
+    allowed = set(issuer.allowed_roles)
+    roles = {issuer.role_map[r] for r in raw_roles if r in issuer.role_map} & allowed
     if not roles:
         raise errors.OAuthError("invalid_grant", "The subject token carries no role mapped to govperf.")
+    external_subject = claims.get("sub")
+    if not isinstance(external_subject, str) or not external_subject:
+        raise errors.OAuthError("invalid_grant", "The subject token has no subject.")
+    # External identities are namespaced by issuer: no outside issuer can name a local user's id
+    # or another issuer's person.
+    subject = f"ext:{issuer.subject_namespace}:{external_subject}"
+    if len(subject) > MAX_SUBJECT_LENGTH:
+        raise errors.OAuthError("invalid_grant", "The subject token's subject is too long.")
     try:
         org_unit_id = uuid.UUID(str(claims.get(issuer.org_unit_claim)))
         org_path = ORG_PATH.validate_python(claims.get(issuer.org_path_claim))
     except (ValueError, ValidationError):
         raise errors.OAuthError("invalid_grant", "The subject token has no valid org unit and org path.") from None
-    if len(subject) > MAX_SUBJECT_LENGTH:
-        raise errors.OAuthError("invalid_grant", "The subject token's subject is too long.")
-    # External identities are prefixed: an outside issuer can never name a local user's id.
+    if not path_within(org_path, issuer.org_subtree):
+        raise errors.OAuthError("invalid_grant", "The subject token's org path is outside its issuer's subtree.")
     return Grant(
         subject=subject,
         kind="external",
-        roles=tuple(sorted(roles)),
+        roles=tuple(sorted(str(r) for r in roles)),
         org_unit_id=org_unit_id,
         org_path=org_path,
         stamp=0,

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.indicator_svc.db import TABLES
@@ -33,6 +33,7 @@ from shared.api import IdempotencyKey, IfMatch, expected_version
 from shared.auth.deps import CurrentPrincipal
 from shared.auth.principal import OrgPath, Principal
 from shared.errors import Unprocessable, UnsupportedMediaType
+from shared.openapi import problems
 from shared.pagination import PageParams, page_params, parse_ids
 from shared.service_app import DBSession
 
@@ -45,6 +46,32 @@ MEDIA_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 MAX_FRAMEWORKS_PER_BATCH = 50
+NO_OVERRIDE = FrameworkPublish()
+BINARY: dict[str, Any] = {"schema": {"type": "string", "format": "binary"}}
+# Generators know binary bodies as octet-stream; the media types of MEDIA_TYPES work the same way.
+IMPORT_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "The framework file as YAML, JSON or xlsx: name the format with ?format= "
+    "or send it with its own media type (" + ", ".join(MEDIA_TYPES.values()) + ").",
+    "content": {"application/octet-stream": BINARY},
+}
+ETAG_HEADER: dict[str, Any] = {
+    "ETag": {"description": "The version to send back in If-Match.", "schema": {"type": "string", "example": '"3"'}}
+}
+WITH_ETAG: dict[int | str, dict[str, Any]] = {200: {"description": "The framework.", "headers": ETAG_HEADER}}
+
+
+def framework_etag(status: int, description: str) -> dict[int | str, dict[str, Any]]:
+    return {status: {"description": description, "headers": ETAG_HEADER}}
+
+
+EXPORTED: dict[int | str, dict[str, Any]] = {200: {"content": {t: BINARY for t in MEDIA_TYPES.values()}}}
+EXAMPLE_CREATED: dict[int | str, dict[str, Any]] = {
+    201: {
+        "description": "The new draft; Location names it.",
+        "headers": {"Location": {"description": "The draft's path.", "schema": {"type": "string"}}, **ETAG_HEADER},
+    }
+}
 DECODERS = {"json": codecs.from_json, "yaml": codecs.from_yaml, "xlsx": codecs.from_xlsx}
 ENCODERS = {"json": codecs.to_json, "yaml": codecs.to_yaml, "xlsx": codecs.to_xlsx}
 
@@ -104,7 +131,7 @@ async def idempotent_create(
     )
 
 
-@router.post("/frameworks", status_code=201, response_model=FrameworkRead)
+@router.post("/frameworks", name="create", status_code=201, response_model=FrameworkRead, responses=EXAMPLE_CREATED)
 async def create_framework(
     request: Request,
     data: FrameworkCreate,
@@ -123,7 +150,7 @@ async def create_framework(
     )
 
 
-@router.get("/frameworks", response_model=FrameworkPage)
+@router.get("/frameworks", name="list", response_model=FrameworkPage, responses=problems(400))
 async def list_frameworks(
     session: DBSession,
     principal: CurrentPrincipal,
@@ -142,7 +169,14 @@ async def list_frameworks(
     return FrameworkPage(items=[FrameworkRead.model_validate(f) for f in items], next_cursor=next_cursor)
 
 
-@router.post("/frameworks/import", status_code=201, response_model=FrameworkRead)
+@router.post(
+    "/frameworks/import",
+    name="import",
+    status_code=201,
+    response_model=FrameworkRead,
+    responses=problems(415),
+    openapi_extra={"requestBody": IMPORT_BODY},
+)
 async def import_framework(
     request: Request,
     session: DBSession,
@@ -188,7 +222,7 @@ def _format_of(content_type: str) -> str:
     raise UnsupportedMediaType("Send JSON, YAML or xlsx (by Content-Type or ?format=).")
 
 
-@router.get("/frameworks/{framework_id}", response_model=FrameworkRead)
+@router.get("/frameworks/{framework_id}", name="get", response_model=FrameworkRead, responses=WITH_ETAG | problems(404))
 async def get_framework(
     framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response
 ) -> FrameworkRead:
@@ -197,7 +231,9 @@ async def get_framework(
     return framework_response(framework, response)
 
 
-@router.patch("/frameworks/{framework_id}", response_model=FrameworkRead)
+@router.patch(
+    "/frameworks/{framework_id}", name="update", response_model=FrameworkRead, responses=WITH_ETAG | problems(404, 409)
+)
 async def update_framework(
     framework_id: uuid.UUID,
     data: FrameworkUpdate,
@@ -217,7 +253,7 @@ async def update_framework(
     return framework_response(framework, response)
 
 
-@router.delete("/frameworks/{framework_id}", status_code=204)
+@router.delete("/frameworks/{framework_id}", name="delete", status_code=204, responses=problems(404, 409))
 async def delete_framework(
     framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, if_match: IfMatch = None
 ) -> Response:
@@ -228,7 +264,12 @@ async def delete_framework(
     return Response(status_code=204)
 
 
-@router.get("/frameworks/{framework_id}/indicators", response_model=IndicatorList)
+@router.get(
+    "/frameworks/{framework_id}/indicators",
+    name="list_indicators",
+    response_model=IndicatorList,
+    responses=problems(404),
+)
 async def list_framework_indicators(
     framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal
 ) -> IndicatorList:
@@ -237,7 +278,7 @@ async def list_framework_indicators(
     return IndicatorList(items=indicator_reads(await service.list_indicators(session, framework_ids=[framework.id])))
 
 
-@router.get("/indicators", response_model=IndicatorList)
+@router.get("/indicators", name="batch_indicators", response_model=IndicatorList, responses=problems(400))
 async def batch_indicators(
     session: DBSession, principal: CurrentPrincipal, framework_ids: Annotated[str, Query(max_length=20_000)]
 ) -> IndicatorList:
@@ -248,12 +289,19 @@ async def batch_indicators(
     return IndicatorList(items=indicator_reads(indicators))
 
 
-@router.post("/frameworks/{framework_id}/indicators", status_code=201, response_model=IndicatorRead)
+@router.post(
+    "/frameworks/{framework_id}/indicators",
+    name="add_indicator",
+    status_code=201,
+    response_model=IndicatorRead,
+    responses=framework_etag(201, "The indicator; ETag is the framework's new version.") | problems(404, 409),
+)
 async def add_indicator(
     framework_id: uuid.UUID,
     data: IndicatorWrite,
     session: DBSession,
     principal: CurrentPrincipal,
+    response: Response,
     if_match: IfMatch = None,
 ) -> IndicatorRead:
     """Add an indicator to a draft (appended after its siblings)."""
@@ -264,16 +312,23 @@ async def add_indicator(
         spec=_spec(data),
         expected_version=expected_version(if_match, data.version),
     )
+    response.headers.update(await _framework_etag(session, framework_id))
     return await _read_one(session, indicator)
 
 
-@router.put("/frameworks/{framework_id}/indicators/{code}", response_model=IndicatorRead)
+@router.put(
+    "/frameworks/{framework_id}/indicators/{code}",
+    name="replace_indicator",
+    response_model=IndicatorRead,
+    responses=framework_etag(200, "The indicator; ETag is the framework's new version.") | problems(404, 409),
+)
 async def replace_indicator(
     framework_id: uuid.UUID,
     code: IndicatorCode,
     data: IndicatorWrite,
     session: DBSession,
     principal: CurrentPrincipal,
+    response: Response,
     if_match: IfMatch = None,
 ) -> IndicatorRead:
     """Replace one indicator of a draft; a new code renames it and keeps its children."""
@@ -285,10 +340,16 @@ async def replace_indicator(
         spec=_spec(data),
         expected_version=expected_version(if_match, data.version),
     )
+    response.headers.update(await _framework_etag(session, framework_id))
     return await _read_one(session, indicator)
 
 
-@router.delete("/frameworks/{framework_id}/indicators/{code}", status_code=204)
+@router.delete(
+    "/frameworks/{framework_id}/indicators/{code}",
+    name="delete_indicator",
+    status_code=204,
+    responses=framework_etag(204, "Deleted; ETag is the framework's new version.") | problems(404, 409),
+)
 async def delete_indicator(
     framework_id: uuid.UUID,
     code: IndicatorCode,
@@ -306,7 +367,13 @@ async def delete_indicator(
         cascade=cascade,
         expected_version=expected_version(if_match),
     )
-    return Response(status_code=204)
+    return Response(status_code=204, headers=await _framework_etag(session, framework_id))
+
+
+async def _framework_etag(session: DBSession, framework_id: uuid.UUID) -> dict[str, str]:
+    """The framework's ETag after a write to its indicators (the write loaded it: no query)."""
+    framework = await session.get(Framework, framework_id)
+    return {"ETag": etag(framework)} if framework is not None else {}
 
 
 def _spec(data: IndicatorWrite) -> IndicatorSpec:
@@ -318,7 +385,9 @@ async def _read_one(session: DBSession, indicator: Indicator) -> IndicatorRead:
     return next(r for r in indicator_reads(siblings) if r.code == indicator.code)
 
 
-@router.get("/frameworks/{framework_id}/validation", response_model=ValidationReport)
+@router.get(
+    "/frameworks/{framework_id}/validation", name="validate", response_model=ValidationReport, responses=problems(404)
+)
 async def validate_framework(
     framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal
 ) -> ValidationReport:
@@ -327,13 +396,13 @@ async def validate_framework(
     return ValidationReport(valid=not problems, problems=problems)
 
 
-@router.get("/frameworks/{framework_id}/balance", response_model=BalanceReport)
+@router.get("/frameworks/{framework_id}/balance", name="balance", response_model=BalanceReport, responses=problems(404))
 async def balance(framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal) -> BalanceReport:
     """Weight shares by category, nature, external evaluation and satisfaction, checked against the policy."""
     return await service.balance_report(session, principal=principal, framework_id=framework_id)
 
 
-@router.get("/frameworks/{framework_id}/diff", response_model=FrameworkDiff)
+@router.get("/frameworks/{framework_id}/diff", name="diff", response_model=FrameworkDiff, responses=problems(404))
 async def diff(
     framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, against: uuid.UUID | None = None
 ) -> FrameworkDiff:
@@ -344,17 +413,22 @@ async def diff(
     return changes
 
 
-@router.post("/frameworks/{framework_id}/publish", response_model=FrameworkRead)
+@router.post(
+    "/frameworks/{framework_id}/publish",
+    name="publish",
+    response_model=FrameworkRead,
+    responses=WITH_ETAG | problems(404, 409),
+)
 async def publish(
     framework_id: uuid.UUID,
     session: DBSession,
     principal: CurrentPrincipal,
     response: Response,
-    data: FrameworkPublish | None = None,
+    # Optional, but not nullable: generated clients send nothing rather than an encoded "unset".
+    data: Annotated[FrameworkPublish, Body()] = NO_OVERRIDE,
     if_match: IfMatch = None,
 ) -> FrameworkRead:
     """Freeze a valid draft as a published version (a policy breach needs an override reason)."""
-    data = data or FrameworkPublish()
     framework = await service.publish(
         session,
         principal=principal,
@@ -365,15 +439,33 @@ async def publish(
     return framework_response(framework, response)
 
 
-@router.post("/frameworks/{framework_id}/retire", response_model=FrameworkRead)
+@router.post(
+    "/frameworks/{framework_id}/retire",
+    name="retire",
+    response_model=FrameworkRead,
+    responses=WITH_ETAG | problems(404, 409),
+)
 async def retire(
-    framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response
+    framework_id: uuid.UUID,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> FrameworkRead:
     """Retire a published version: it stays readable, plans stop choosing it."""
-    return framework_response(await service.retire(session, principal=principal, framework_id=framework_id), response)
+    framework = await service.retire(
+        session, principal=principal, framework_id=framework_id, expected_version=expected_version(if_match)
+    )
+    return framework_response(framework, response)
 
 
-@router.post("/frameworks/{framework_id}/derive", status_code=201, response_model=FrameworkRead)
+@router.post(
+    "/frameworks/{framework_id}/derive",
+    name="derive",
+    status_code=201,
+    response_model=FrameworkRead,
+    responses=problems(404, 409),
+)
 async def derive(
     request: Request,
     framework_id: uuid.UUID,
@@ -393,7 +485,13 @@ async def derive(
     )
 
 
-@router.post("/frameworks/{framework_id}/versions", status_code=201, response_model=FrameworkRead)
+@router.post(
+    "/frameworks/{framework_id}/versions",
+    name="new_version",
+    status_code=201,
+    response_model=FrameworkRead,
+    responses=problems(404, 409),
+)
 async def new_version(
     request: Request,
     framework_id: uuid.UUID,
@@ -414,8 +512,9 @@ async def new_version(
 
 @router.get(
     "/frameworks/{framework_id}/export",
+    name="export",
     response_class=Response,
-    responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}}},
+    responses=EXPORTED | problems(404),
 )
 async def export(
     framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, format: ExportFormat = "json"

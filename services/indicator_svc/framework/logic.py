@@ -45,7 +45,9 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Problem(_Frozen):
+class FrameworkProblem(_Frozen):
+    """One reason a framework cannot be published."""
+
     code: str
     indicator_code: str | None
     message: str
@@ -138,10 +140,10 @@ def normalize_text(text: str) -> str:
     return re.sub(r"\s+", " ", "".join(kept)).strip()
 
 
-def _duplicate_codes(content: FrameworkContent) -> list[Problem]:
+def _duplicate_codes(content: FrameworkContent) -> list[FrameworkProblem]:
     counts = Counter(i.code for i in content.indicators)
     return [
-        Problem(
+        FrameworkProblem(
             code="code.duplicate",
             indicator_code=code,
             message=f"Code {code!r} is used by {count} indicators; codes must be unique.",
@@ -151,14 +153,14 @@ def _duplicate_codes(content: FrameworkContent) -> list[Problem]:
     ]
 
 
-def _tree_problems(by_code: Mapping[str, IndicatorSpec]) -> list[Problem]:
-    problems: list[Problem] = []
+def _tree_problems(by_code: Mapping[str, IndicatorSpec]) -> list[FrameworkProblem]:
+    problems: list[FrameworkProblem] = []
     reported_cycles: set[frozenset[str]] = set()
     for code, indicator in by_code.items():
         parent = indicator.parent_code
         if parent is not None and parent not in by_code:
             problems.append(
-                Problem(
+                FrameworkProblem(
                     code="parent.unknown",
                     indicator_code=code,
                     message=f"Indicator {code!r} names parent {parent!r}, which does not exist.",
@@ -170,7 +172,7 @@ def _tree_problems(by_code: Mapping[str, IndicatorSpec]) -> list[Problem]:
             if frozenset(cycle) not in reported_cycles:
                 reported_cycles.add(frozenset(cycle))
                 problems.append(
-                    Problem(
+                    FrameworkProblem(
                         code="tree.cycle",
                         indicator_code=code,
                         message="Parents form a cycle: " + " -> ".join([*cycle, cycle[0]]) + ".",
@@ -180,7 +182,7 @@ def _tree_problems(by_code: Mapping[str, IndicatorSpec]) -> list[Problem]:
         chain = _ancestry(code, by_code)
         if chain is not None and len(chain) > MAX_DEPTH:
             problems.append(
-                Problem(
+                FrameworkProblem(
                     code="tree.too_deep",
                     indicator_code=code,
                     message=f"Indicator {code!r} is at level {len(chain)}; at most {MAX_DEPTH} levels are allowed.",
@@ -203,14 +205,14 @@ def _cycle_through(code: str, by_code: Mapping[str, IndicatorSpec]) -> list[str]
     return None
 
 
-def _weight_problems(content: FrameworkContent, by_code: Mapping[str, IndicatorSpec]) -> list[Problem]:
-    problems: list[Problem] = []
+def _weight_problems(content: FrameworkContent, by_code: Mapping[str, IndicatorSpec]) -> list[FrameworkProblem]:
+    problems: list[FrameworkProblem] = []
     children = _children(by_code)
     roots = [i for i in by_code.values() if i.parent_code is None]
     root_sum = sum((i.weight for i in roots if not _is_special(i)), ZERO)
     if root_sum != content.total_points:
         problems.append(
-            Problem(
+            FrameworkProblem(
                 code="weights.sum_mismatch",
                 indicator_code=None,
                 message=f"First-level weights sum to {root_sum}, "
@@ -223,7 +225,7 @@ def _weight_problems(content: FrameworkContent, by_code: Mapping[str, IndicatorS
         kids_sum = sum((k.weight for k in kids if not _is_special(k)), ZERO)
         if kids_sum != by_code[code].weight:
             problems.append(
-                Problem(
+                FrameworkProblem(
                     code="weights.sum_mismatch",
                     indicator_code=code,
                     message=f"Children of {code!r} weigh {kids_sum} in total, "
@@ -233,11 +235,11 @@ def _weight_problems(content: FrameworkContent, by_code: Mapping[str, IndicatorS
     return problems
 
 
-def _special_problems(indicator: IndicatorSpec, is_leaf: bool) -> list[Problem]:
-    problems: list[Problem] = []
+def _special_problems(indicator: IndicatorSpec, is_leaf: bool) -> list[FrameworkProblem]:
+    problems: list[FrameworkProblem] = []
     if not is_leaf:
         problems.append(
-            Problem(
+            FrameworkProblem(
                 code="special.not_leaf",
                 indicator_code=indicator.code,
                 message=f"{indicator.kind} indicator {indicator.code!r} has children; "
@@ -246,7 +248,7 @@ def _special_problems(indicator: IndicatorSpec, is_leaf: bool) -> list[Problem]:
         )
     if indicator.weight != 0:
         problems.append(
-            Problem(
+            FrameworkProblem(
                 code="special.nonzero_weight",
                 indicator_code=indicator.code,
                 message=f"{indicator.kind} indicator {indicator.code!r} weighs "
@@ -256,24 +258,24 @@ def _special_problems(indicator: IndicatorSpec, is_leaf: bool) -> list[Problem]:
     return problems
 
 
-def _scoring_problems(indicator: IndicatorSpec, is_leaf: bool) -> list[Problem]:
+def _scoring_problems(indicator: IndicatorSpec, is_leaf: bool) -> list[FrameworkProblem]:
     code = indicator.code
     scoring = indicator.scoring
     if not is_leaf:
         if scoring is None:
             return []
         return [
-            Problem(
+            FrameworkProblem(
                 code="scoring.not_leaf",
                 indicator_code=code,
                 message=f"Indicator {code!r} has children, so it is scored through "
                 f"them and must not carry a {scoring.method} rule.",
             )
         ]
-    problems: list[Problem] = []
+    problems: list[FrameworkProblem] = []
     if scoring is None:
         problems.append(
-            Problem(
+            FrameworkProblem(
                 code="leaf.missing_scoring",
                 indicator_code=code,
                 message=f"Leaf indicator {code!r} has no scoring method.",
@@ -282,7 +284,7 @@ def _scoring_problems(indicator: IndicatorSpec, is_leaf: bool) -> list[Problem]:
     elif scoring.method not in METHODS_BY_KIND[indicator.kind]:
         allowed = ", ".join(sorted(METHODS_BY_KIND[indicator.kind]))
         problems.append(
-            Problem(
+            FrameworkProblem(
                 code="scoring.kind_mismatch",
                 indicator_code=code,
                 message=f"{indicator.kind} indicator {code!r} cannot be scored by "
@@ -291,7 +293,7 @@ def _scoring_problems(indicator: IndicatorSpec, is_leaf: bool) -> list[Problem]:
         )
     if indicator.direction == Direction.TARGET_BAND and scoring is not None and scoring.method != "bands":
         problems.append(
-            Problem(
+            FrameworkProblem(
                 code="scoring.direction_mismatch",
                 indicator_code=code,
                 message=f"Indicator {code!r} aims at a target band, which only "
@@ -300,7 +302,7 @@ def _scoring_problems(indicator: IndicatorSpec, is_leaf: bool) -> list[Problem]:
         )
     if not _is_special(indicator) and not indicator.evaluation_subjects:
         problems.append(
-            Problem(
+            FrameworkProblem(
                 code="leaf.missing_subject",
                 indicator_code=code,
                 message=f"Leaf indicator {code!r} names no evaluation subject.",
@@ -309,15 +311,15 @@ def _scoring_problems(indicator: IndicatorSpec, is_leaf: bool) -> list[Problem]:
     return problems
 
 
-def _overlap_problems(content: FrameworkContent, leaf_codes: set[str]) -> list[Problem]:
-    problems: list[Problem] = []
+def _overlap_problems(content: FrameworkContent, leaf_codes: set[str]) -> list[FrameworkProblem]:
+    problems: list[FrameworkProblem] = []
     first_by_name: dict[str, str] = {}
     first_by_measure: dict[tuple[str, str], str] = {}
     for indicator in content.indicators:
         name = normalize_text(indicator.name)
         if name in first_by_name:
             problems.append(
-                Problem(
+                FrameworkProblem(
                     code="indicator.duplicate_name",
                     indicator_code=indicator.code,
                     message=f"Indicator {indicator.code!r} has the same name as "
@@ -334,7 +336,7 @@ def _overlap_problems(content: FrameworkContent, leaf_codes: set[str]) -> list[P
         )
         if measure in first_by_measure:
             problems.append(
-                Problem(
+                FrameworkProblem(
                     code="indicator.overlap",
                     indicator_code=indicator.code,
                     message=f"Indicator {indicator.code!r} measures the same data "
@@ -347,7 +349,7 @@ def _overlap_problems(content: FrameworkContent, leaf_codes: set[str]) -> list[P
     return problems
 
 
-def validate(content: FrameworkContent) -> list[Problem]:
+def validate(content: FrameworkContent) -> list[FrameworkProblem]:
     """Every problem that blocks publishing, all at once."""
     by_code = _first_by_code(content)
     children = _children(by_code)
@@ -359,7 +361,7 @@ def validate(content: FrameworkContent) -> list[Problem]:
         is_leaf = code in leaf_codes
         if indicator.parent_code is None and indicator.category is None:
             problems.append(
-                Problem(
+                FrameworkProblem(
                     code="category.missing_root",
                     indicator_code=code,
                     message=f"First-level indicator {code!r} has no category.",

@@ -17,6 +17,7 @@ from services.indicator_svc.framework.content import MAX_INDICATORS, BalancePoli
 from services.indicator_svc.framework.events import FRAMEWORK_PUBLISHED, FrameworkPublished
 from services.indicator_svc.framework.models import Framework, FrameworkStatus, Indicator
 from services.indicator_svc.framework.schemas import FrameworkCreate, FrameworkDerive, FrameworkUpdate
+from shared.api import check_version
 from shared.auth.principal import Principal, Role
 from shared.db import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -82,11 +83,7 @@ async def get_writable_draft(
         raise Conflict(
             f"Framework is {framework.status}; published content never changes. Create a new version instead."
         )
-    if expected_version is not None and expected_version != framework.lock_version:
-        raise Conflict(
-            f"Framework was changed meanwhile (version {framework.lock_version}, "
-            f"you sent {expected_version}). Reload and retry."
-        )
+    check_version(framework.lock_version, expected_version)
     return framework
 
 
@@ -412,7 +409,7 @@ async def delete_indicator(
 
 async def validation_report(
     session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID
-) -> list[logic.Problem]:
+) -> list[logic.FrameworkProblem]:
     framework = await get_framework(session, principal=principal, framework_id=framework_id)
     return logic.validate(await content_of(session, framework))
 
@@ -495,11 +492,14 @@ async def publish(
     return framework
 
 
-async def retire(session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID) -> Framework:
+async def retire(
+    session: AsyncSession, *, principal: Principal, framework_id: uuid.UUID, expected_version: int | None
+) -> Framework:
     framework = await get_framework(session, principal=principal, framework_id=framework_id, for_update=True)
     check_can_write_in(principal, framework.org_path)
     if framework.status != FrameworkStatus.published:
         raise Conflict("Only a published framework can be retired.")
+    check_version(framework.lock_version, expected_version)
     framework.status, framework.retired_at = FrameworkStatus.retired, utcnow()
     _touch(framework)
     await session.flush()

@@ -51,7 +51,9 @@ async def publish(indicator, auth) -> tuple[str, str]:
             headers=headers,
         )
         assert created.status_code == 201, created.text
-        published = await http.post(f"/api/v1/frameworks/{created.json()['id']}/publish", headers=headers)
+        published = await http.post(
+            f"/api/v1/frameworks/{created.json()['id']}/publish", headers={**headers, "If-Match": created.headers["etag"]}
+        )
         assert published.status_code == 200, published.text
     return published.json()["id"], published.json()["content_hash"]
 
@@ -74,8 +76,9 @@ async def test_a_published_framework_arrives_once_with_its_hash_checked(platform
     async with indicator.state.engine.connect() as conn:
         envelope = (await conn.execute(text("SELECT envelope FROM indicator.outbox"))).scalar_one()
     await appraisal.state.js.publish("govperf.indicator.framework.published", json.dumps(envelope).encode())
-    forged = {**envelope, "id": str(uuid.uuid4())}
-    forged["data"] = {**envelope["data"], "framework_id": str(uuid.uuid4()), "content_hash": "f" * 64}
+    other = str(uuid.uuid4())
+    forged = {**envelope, "id": str(uuid.uuid4()), "subject": other, "aggregateid": other, "sequence": 1}
+    forged["data"] = {**envelope["data"], "framework_id": other, "content_hash": "f" * 64}
     await appraisal.state.js.publish("govperf.indicator.framework.published", json.dumps(forged).encode())
 
     async def forged_dead_lettered() -> bool:

@@ -9,6 +9,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.identity import service as identity
+from services.gateway.identity.logic import ROOT_ORG_UNIT_ID
 from services.gateway.identity.models import User
 from services.gateway.identity.passwords import Passwords
 from services.gateway.identity.schemas import UserCreate
@@ -17,6 +18,11 @@ PASSWORD = "correct horse battery"
 TOKEN_URL = "/oauth/token"
 PROBLEM_JSON = "application/problem+json"
 ORG_UNIT = "00000000-0000-7000-8000-000000000002"
+
+
+def unit_of(org_path: str) -> uuid.UUID:
+    """One org unit id per org path (accounts' unit and path must agree); the root is the root unit."""
+    return ROOT_ORG_UNIT_ID if org_path == "/" else uuid.uuid5(uuid.NAMESPACE_URL, f"govperf-test:{org_path}")
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -37,7 +43,7 @@ class Identity:
             display_name="Test User",
             password=password,
             roles=list(roles) or ["department"],
-            org_unit_id=uuid.UUID(ORG_UNIT),
+            org_unit_id=unit_of(org_path),
             org_path=org_path,
         )
         return await identity.create_user(self.db, principal=None, data=data, passwords=self.passwords)

@@ -104,7 +104,9 @@ async def test_removed_role_makes_the_old_token_401(ident: Identity, client):
     _, admin = await ident.headers("admin", org_path="/")
     user = await ident.user("perf_office", "audit")
     old = bearer((await ident.tokens(user))["access_token"])
-    r = await client.patch(f"/api/v1/admin/users/{user.id}", json={"roles": ["audit"]}, headers=admin)
+    r = await client.patch(
+        f"/api/v1/admin/users/{user.id}", json={"roles": ["audit"]}, headers={**admin, "If-Match": '"1"'}
+    )
     assert r.status_code == 200, r.text
     assert (await ident.me(old)).status_code == 401
     fresh = await ident.me(bearer((await ident.tokens(user))["access_token"]))

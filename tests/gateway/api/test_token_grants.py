@@ -7,7 +7,7 @@ import datetime as dt
 
 from sqlalchemy import select, update
 
-from services.gateway.identity.models import User
+from services.gateway.identity.models import LoginThrottle
 from services.gateway.tokens.models import RefreshToken
 from shared.auth.jwt import unverified_claim
 from tests.gateway.api.support import PASSWORD, TOKEN_URL, Identity, bearer
@@ -61,7 +61,9 @@ async def test_lockout_after_max_failed_logins_then_expires(ident: Identity):
     assert user.locked_until is not None
     # The lock runs out (moved into the past rather than waiting 10 minutes).
     await ident.db.execute(
-        update(User).where(User.id == user.id).values(locked_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        update(LoginThrottle)
+        .where(LoginThrottle.user_id == user.id)
+        .values(locked_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
     )
     assert (await ident.login(user.username)).status_code == 200
 
@@ -105,7 +107,9 @@ async def test_disabled_user_cannot_refresh_and_its_access_token_stops(ident: Id
     _, admin = await ident.headers("admin", org_path="/")
     user = await ident.user()
     tokens = await ident.tokens(user)
-    r = await client.patch(f"/api/v1/admin/users/{user.id}", json={"disabled": True}, headers=admin)
+    r = await client.patch(
+        f"/api/v1/admin/users/{user.id}", json={"disabled": True}, headers={**admin, "If-Match": '"1"'}
+    )
     assert r.status_code == 200, r.text
     assert (await ident.me(bearer(tokens["access_token"]))).status_code == 401
     assert (await ident.refresh(tokens["refresh_token"])).status_code == 400

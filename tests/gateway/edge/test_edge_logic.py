@@ -126,7 +126,8 @@ def test_merge_prefixes_paths_schemas_refs_and_operation_ids():
     assert schemas["a_Thing"]["properties"]["part"] == {"$ref": "#/components/schemas/a_Part"}
     assert schemas["b_Thing"]["properties"]["kind"]["discriminator"]["mapping"] == {"p": "#/components/schemas/b_Part"}
     operation = merged["paths"]["/api/v1/a/things/{id}"]["get"]
-    assert operation["operationId"] == "a_get_thing" and operation["tags"] == ["a: things"]
+    assert operation["operationId"] == "a.get_thing" and operation["tags"] == ["a: things"]
+    assert {"429", "502", "503", "504"} <= set(operation["responses"])  # what the gateway itself answers
     assert merged["info"]["x-govperf-unavailable-services"] == ["c"]
     assert SERVICE_DOC["components"]["schemas"]["Thing"]["properties"]["part"]["$ref"] == "#/components/schemas/Part"
 

@@ -45,6 +45,7 @@ def gateway_settings(infra: Infra, dev_keys: DevKeys, **overrides: Any) -> Setti
         jwks_file=dev_keys.jwks_path,
         db_pool_size=2,
         run_relay=False,
+        run_consumers=False,  # org-unit events are not what these tests are about
         upstreams={"indicator": INDICATOR_URL},
         # Tests send many requests from one address; limits are tested elsewhere.
         rate_limit_per_minute=1_000_000,

@@ -73,11 +73,23 @@ class Api:
         assert r.status_code == 201, r.text
         return r.json()
 
+    async def if_match(self, framework_id: str, headers: dict[str, str] | None = None) -> dict[str, str]:
+        """``If-Match`` with the framework's current ETag, read as the caller (or the office when
+        the caller cannot see it): what a client that just reloaded would send."""
+        for reader in (headers or self.office, self.office):
+            r = await self.client.get(f"{BASE}/{framework_id}", headers=reader)
+            if r.status_code == 200:
+                return {"If-Match": r.headers["ETag"]}
+        return {}
+
     async def add(
         self, framework_id: str, indicator: dict[str, Any], headers: dict[str, str] | None = None
     ) -> httpx.Response:
+        caller = headers or self.office
         return await self.client.post(
-            f"{BASE}/{framework_id}/indicators", json=indicator, headers=headers or self.office
+            f"{BASE}/{framework_id}/indicators",
+            json=indicator,
+            headers=caller | await self.if_match(framework_id, caller),
         )
 
     async def create_small(self, **fields: Any) -> dict:
@@ -116,8 +128,11 @@ class Api:
         return r.json()["items"]
 
     async def publish(self, framework_id: str, headers: dict[str, str] | None = None, **body: Any) -> httpx.Response:
+        caller = headers or self.office
         return await self.client.post(
-            f"{BASE}/{framework_id}/publish", json=body or None, headers=headers or self.office
+            f"{BASE}/{framework_id}/publish",
+            json=body or None,
+            headers=caller | await self.if_match(framework_id, caller),
         )
 
     async def published(self, framework_id: str, **body: Any) -> dict:

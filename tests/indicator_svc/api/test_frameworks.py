@@ -2,7 +2,7 @@
 
 import uuid
 
-from tests.indicator_svc.api.support import BASE, ORG_UNIT, SZ, assert_problem
+from tests.indicator_svc.api.support import BASE, ORG_UNIT, SMALL_INDICATORS, SZ, assert_problem
 
 
 async def test_create_draft_answers_201_with_location_and_etag(client, api):
@@ -101,9 +101,16 @@ async def test_patch_needs_the_current_version(client, api):
     assert r.headers["etag"] == '"2"' and r.json()["lock_version"] == 2 and r.json()["name"] == "After"
 
     stale = await client.patch(url, json={"name": "Lost update"}, headers={**api.office, "If-Match": '"1"'})
-    assert_problem(stale, 409)
-    assert_problem(await client.patch(url, json={"name": "Lost update", "version": 1}, headers=api.office), 409)
+    assert_problem(stale, 412)
+    assert stale.headers["etag"] == '"2"'  # the version to reload
+    assert_problem(await client.patch(url, json={"name": "Lost update", "version": 1}, headers=api.office), 412)
     assert_problem(await client.patch(url, json={"name": "x"}, headers={**api.office, "If-Match": "abc"}), 412)
+    # Blind overwrites are refused: no If-Match, If-Match: *, or a weak tag.
+    blind = await client.patch(url, json={"name": "Blind"}, headers=api.office)
+    assert_problem(blind, 428, "If-Match")
+    assert_problem(await client.patch(url, json={"name": "x"}, headers={**api.office, "If-Match": "*"}), 428)
+    assert_problem(await client.patch(url, json={"name": "x"}, headers={**api.office, "If-Match": 'W/"2"'}), 412)
+    assert (await api.get(framework["id"]))["name"] == "After"
 
     r = await client.patch(url, json={"total_points": 90, "version": 2}, headers=api.office)
     assert r.status_code == 200, r.text
@@ -119,7 +126,9 @@ async def test_patch_policy_is_stored(client, api):
         "max_category_share": {"economic": "0.5"},
         "min_external_evaluation_share": None,
     }
-    r = await client.patch(f"{BASE}/{framework['id']}", json={"policy": policy}, headers=api.office)
+    r = await client.patch(
+        f"{BASE}/{framework['id']}", json={"policy": policy}, headers=api.office | await api.if_match(framework["id"])
+    )
     assert r.status_code == 200, r.text
     stored = (await api.get(framework["id"]))["policy"]
     assert float(stored["min_public_satisfaction_share"]) == 0.3
@@ -130,7 +139,8 @@ async def test_patch_policy_is_stored(client, api):
 async def test_delete_draft(client, api):
     framework = await api.create_small()
     url = f"{BASE}/{framework['id']}"
-    assert_problem(await client.delete(url, headers={**api.office, "If-Match": '"1"'}), 409)
+    assert_problem(await client.delete(url, headers={**api.office, "If-Match": '"1"'}), 412)
+    assert_problem(await client.delete(url, headers=api.office), 428)
     assert (await api.get(framework["id"]))["id"] == framework["id"]
 
     r = await client.delete(url, headers={**api.office, "If-Match": f'"{framework["lock_version"]}"'})
@@ -138,7 +148,7 @@ async def test_delete_draft(client, api):
     assert_problem(await client.get(url, headers=api.office), 404)
     assert_problem(await client.get(f"{url}/indicators", headers=api.office), 404)
     assert framework["id"] not in await api.list_ids()
-    assert_problem(await client.delete(url, headers=api.office), 404)
+    assert_problem(await client.delete(url, headers={**api.office, "If-Match": '"4"'}), 404)
 
 
 async def test_indicator_tree_is_built_and_read_back(client, api):
@@ -167,7 +177,7 @@ async def test_add_indicator_refuses_duplicates_unknown_parents_and_stale_versio
     assert_problem(
         await api.add(fid, {"code": "S9", "name": "Orphan", "weight": 1, "parent_code": "NOPE"}), 422, "parent_code"
     )
-    assert_problem(await api.add(fid, {"code": "S9", "name": "Stale", "weight": 1, "version": 1}), 409)
+    assert_problem(await api.add(fid, {"code": "S9", "name": "Stale", "weight": 1, "version": 1}), 412)
     r = await api.add(fid, {"code": "S9", "name": "Fresh", "weight": 1, "version": framework["lock_version"]})
     assert r.status_code == 201, r.text
     assert [i["code"] for i in await api.indicators(fid)] == ["S", "S1", "S2", "S9"]
@@ -178,7 +188,7 @@ async def test_replace_indicator_renames_and_keeps_children(client, api):
     fid = framework["id"]
     r = await client.put(
         f"{BASE}/{fid}/indicators/S",
-        headers=api.office,
+        headers=api.office | await api.if_match(fid),
         json={
             "code": "SOC",
             "name": "Social progress",
@@ -202,15 +212,13 @@ async def test_replace_indicator_conflicts_and_unknowns(client, api):
     framework = await api.create_small()
     url = f"{BASE}/{framework['id']}/indicators"
     body = {"code": "S1", "name": "Employment", "weight": 80, "parent_code": "S"}
-    assert_problem(await client.put(f"{url}/S2", json=body, headers=api.office), 409)  # S1 is taken
-    assert_problem(await client.put(f"{url}/NOPE", json=body, headers=api.office), 404)
-    assert_problem(
-        await client.put(f"{url}/S1", json={**body, "parent_code": "GONE"}, headers=api.office), 422, "parent_code"
-    )
-    assert_problem(
-        await client.put(f"{url}/S1", json={**body, "parent_code": "S1"}, headers=api.office), 422, "parent_code"
-    )
-    assert_problem(await client.put(f"{url}/S1", json={**body, "version": 1}, headers=api.office), 409)
+    h = api.office | await api.if_match(framework["id"])
+    assert_problem(await client.put(f"{url}/S2", json=body, headers=h), 409)  # S1 is taken
+    assert_problem(await client.put(f"{url}/NOPE", json=body, headers=h), 404)
+    assert_problem(await client.put(f"{url}/S1", json={**body, "parent_code": "GONE"}, headers=h), 422, "parent_code")
+    assert_problem(await client.put(f"{url}/S1", json={**body, "parent_code": "S1"}, headers=h), 422, "parent_code")
+    assert_problem(await client.put(f"{url}/S1", json={**body, "version": 1}, headers=api.office), 412)
+    assert_problem(await client.put(f"{url}/S1", json=body, headers=api.office), 428)
     assert [i["name"] for i in await api.indicators(framework["id"])][1] == "Employment rate"
 
 
@@ -222,21 +230,25 @@ async def test_delete_indicator_with_and_without_cascade(client, api):
     ).status_code == 201
     url = f"{BASE}/{fid}/indicators"
 
-    assert_problem(await client.delete(f"{url}/S", headers=api.office), 409)
+    assert_problem(await client.delete(f"{url}/S", headers=api.office | await api.if_match(fid)), 409)
     assert [i["code"] for i in await api.indicators(fid)] == ["S", "S1", "S2", "S1.1"]
 
-    assert (await client.delete(f"{url}/S2", headers=api.office)).status_code == 204
+    assert (await client.delete(f"{url}/S2", headers=api.office | await api.if_match(fid))).status_code == 204
     assert [i["code"] for i in await api.indicators(fid)] == ["S", "S1", "S1.1"]
-    assert_problem(await client.delete(f"{url}/S2", headers=api.office), 404)
+    assert_problem(await client.delete(f"{url}/S2", headers=api.office | await api.if_match(fid)), 404)
 
-    assert (await client.delete(f"{url}/S", params={"cascade": "true"}, headers=api.office)).status_code == 204
+    assert (
+        await client.delete(f"{url}/S", params={"cascade": "true"}, headers=api.office | await api.if_match(fid))
+    ).status_code == 204
     assert await api.indicators(fid) == []
 
 
 async def test_indicators_added_after_a_deletion_keep_a_stable_order(client, api):
     framework = await api.create_small()
     fid = framework["id"]
-    assert (await client.delete(f"{BASE}/{fid}/indicators/S1", headers=api.office)).status_code == 204
+    assert (
+        await client.delete(f"{BASE}/{fid}/indicators/S1", headers=api.office | await api.if_match(fid))
+    ).status_code == 204
     for code in ("S3", "S4"):
         assert (await api.add(fid, {"code": code, "parent_code": "S", "name": code, "weight": 1})).status_code == 201
     items = await api.indicators(fid)
@@ -280,3 +292,22 @@ async def test_health_endpoints_answer_without_a_token(client):
     assert (await client.get("/healthz")).status_code == 200
     ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.text
+
+
+async def test_indicator_writes_answer_the_frameworks_new_etag(client, api):
+    """A client adds, replaces and deletes indicators in a row with the ETag of each answer, no rereads."""
+    framework = await api.create()
+    url = f"{BASE}/{framework['id']}/indicators"
+    tag = '"1"'
+    for body in SMALL_INDICATORS:
+        r = await client.post(url, json=body, headers={**api.office, "If-Match": tag})
+        assert r.status_code == 201, r.text
+        assert r.headers["etag"] != tag
+        tag = r.headers["etag"]
+    r = await client.put(
+        f"{url}/S1", json={**SMALL_INDICATORS[1], "name": "Jobs"}, headers={**api.office, "If-Match": tag}
+    )
+    assert r.status_code == 200, r.text
+    r = await client.delete(f"{url}/S2", headers={**api.office, "If-Match": r.headers["etag"]})
+    assert r.status_code == 204, r.text
+    assert r.headers["etag"] == f'"{(await api.get(framework["id"]))["lock_version"]}"'

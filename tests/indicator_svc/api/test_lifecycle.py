@@ -35,9 +35,11 @@ async def test_city_framework_is_valid_and_balanced(client, api):
 async def test_publish_freezes_the_content_and_queues_the_event(client, api, db):
     content = load_city_framework()
     draft = await api.import_city()
-    assert_problem(await api.publish(draft["id"], version=draft["lock_version"] + 1), 409)
-    assert_problem(await api.publish(draft["id"], headers={**api.office, "If-Match": '"99"'}), 409)
-    r = await api.publish(draft["id"], headers={**api.office, "If-Match": f'"{draft["lock_version"]}"'})
+    assert_problem(await api.publish(draft["id"], version=draft["lock_version"] + 1), 412)
+    url = f"{BASE}/{draft['id']}/publish"
+    assert_problem(await client.post(url, headers={**api.office, "If-Match": '"99"'}), 412)
+    assert_problem(await client.post(url, headers=api.office), 428, "If-Match")
+    r = await client.post(url, headers={**api.office, "If-Match": f'"{draft["lock_version"]}"'})
     assert r.status_code == 200, r.text
     published = r.json()
     assert published["status"] == "published" and published["published_by"] == "office-sz"
@@ -125,6 +127,52 @@ async def test_database_refuses_raw_changes_to_published_content(api, db, statem
     assert (await api.get(framework["id"]))["content_hash"] == published["content_hash"]
 
 
+# Each hole the first freeze triggers left open (issue 6, item 9).
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE indicator.indicator SET framework_id = :draft WHERE framework_id = :id",  # move out
+        "UPDATE indicator.indicator SET framework_id = :id WHERE framework_id = :draft",  # move in
+        "UPDATE indicator.framework SET description = 'rewritten' WHERE id = :id",
+        "UPDATE indicator.framework SET published_by = 'someone-else' WHERE id = :id",
+        "UPDATE indicator.framework SET override_reason = 'made up afterwards' WHERE id = :id",
+        "UPDATE indicator.framework SET org_unit_id = gen_random_uuid() WHERE id = :id",
+        "UPDATE indicator.framework SET created_by = 'someone-else' WHERE id = :id",
+        "UPDATE indicator.framework SET derived_from_id = :draft WHERE id = :id",
+        "UPDATE indicator.framework SET published_at = now() - interval '1 day' WHERE id = :id",
+        "UPDATE indicator.framework SET retired_at = now() WHERE id = :id",  # retired_at without retiring
+        "UPDATE indicator.framework SET status = 'retired' WHERE id = :id",  # retiring without retired_at
+    ],
+)
+async def test_database_refuses_every_column_of_a_published_framework(api, db, statement):
+    framework = await api.create_small()
+    published = await api.published(framework["id"])
+    draft = await api.create_small()
+    with pytest.raises(DBAPIError, match=r"immutable"):
+        async with db.begin_nested():
+            await db.execute(text(statement), {"id": framework["id"], "draft": draft["id"]})
+    assert await api.get(framework["id"]) == published
+    assert [i["code"] for i in await api.indicators(framework["id"])] == ["S", "S1", "S2"]
+    assert [i["code"] for i in await api.indicators(draft["id"])] == ["S", "S1", "S2"]
+
+
+async def test_database_lets_a_published_framework_retire_once_and_then_freezes_it(api, db):
+    framework = await api.create_small()
+    await api.published(framework["id"])
+    fid = {"id": framework["id"]}
+    retire = "UPDATE indicator.framework SET status = 'retired', retired_at = now(), lock_version = lock_version + 1"
+    await db.execute(text(f"{retire} WHERE id = :id"), fid)
+    assert (await api.get(framework["id"]))["status"] == "retired"
+    for statement in (
+        "UPDATE indicator.framework SET status = 'published', retired_at = NULL WHERE id = :id",
+        "UPDATE indicator.framework SET retired_at = now() + interval '1 day' WHERE id = :id",
+        "UPDATE indicator.framework SET name = 'renamed' WHERE id = :id",
+    ):
+        with pytest.raises(DBAPIError, match=r"immutable"):
+            async with db.begin_nested():
+                await db.execute(text(statement), fid)
+
+
 async def test_publish_refuses_an_invalid_draft_listing_every_problem(client, api):
     framework = await api.create(total_points=100)
     fid = framework["id"]
@@ -203,7 +251,9 @@ async def test_retire(client, api):
     url = f"{BASE}/{framework['id']}"
     assert_problem(await client.post(f"{url}/retire", headers=api.office), 409)  # a draft
     published = await api.published(framework["id"])
-    r = await client.post(f"{url}/retire", headers=api.office)
+    assert_problem(await client.post(f"{url}/retire", headers=api.office), 428, "If-Match")
+    assert_problem(await client.post(f"{url}/retire", headers={**api.office, "If-Match": '"1"'}), 412)
+    r = await client.post(f"{url}/retire", headers=api.office | await api.if_match(framework["id"]))
     assert r.status_code == 200, r.text
     retired = r.json()
     assert retired["status"] == "retired" and retired["retired_at"] is not None
@@ -255,7 +305,7 @@ async def test_derive_from_a_template_and_see_the_diff(client, api):
     body = {k: v for k, v in leaf.items() if k not in {"id", "framework_id", "position", "level"}}
     r = await client.put(
         f"{BASE}/{local['id']}/indicators/E1.1",
-        headers=api.office,
+        headers=api.office | await api.if_match(local["id"]),
         json={**body, "name": "GDP growth rate (Shenzhen)", "unit": "percent"},
     )
     assert r.status_code == 200, r.text
@@ -293,7 +343,8 @@ async def test_diff_between_any_two_versions(client, api):
     v1 = await api.published((await api.create_small())["id"])
     v2 = (await client.post(f"{BASE}/{v1['id']}/versions", headers=api.office)).json()
     fid = v2["id"]
-    assert (await client.delete(f"{BASE}/{fid}/indicators/S2", headers=api.office)).status_code == 204
+    h = api.office | await api.if_match(fid)
+    assert (await client.delete(f"{BASE}/{fid}/indicators/S2", headers=h)).status_code == 204
     assert (
         await api.add(
             fid,
@@ -309,7 +360,11 @@ async def test_diff_between_any_two_versions(client, api):
         )
     ).status_code == 201
     assert (
-        await client.patch(f"{BASE}/{fid}", json={"total_points": 100, "description": "v2"}, headers=api.office)
+        await client.patch(
+            f"{BASE}/{fid}",
+            json={"total_points": 100, "description": "v2"},
+            headers=api.office | await api.if_match(fid),
+        )
     ).status_code == 200
     await api.published(fid)
 

@@ -217,7 +217,9 @@ async def test_admin_of_the_root_sees_and_manages_everything(client, api):
     assert await api.list_ids(headers=api.office) == [sz["id"]]
     assert (await api.get(gz["id"], headers=admin))["org_path"] == "/gd/gz"
     assert (await api.publish(sz["id"], headers=admin)).json()["published_by"] == "user-admin"
-    assert (await client.delete(f"{BASE}/{gz['id']}", headers=admin)).status_code == 204
+    assert (
+        await client.delete(f"{BASE}/{gz['id']}", headers=admin | await api.if_match(gz["id"], admin))
+    ).status_code == 204
 
 
 async def test_unknown_roles_are_ignored_not_trusted(client, api, make_token):

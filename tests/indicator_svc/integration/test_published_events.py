@@ -80,7 +80,8 @@ async def publish_city_framework(app, auth) -> str:
         )
         assert created.status_code == 201, created.text
         framework_id = created.json()["id"]
-        published = await http.post(f"/api/v1/frameworks/{framework_id}/publish", headers=headers)
+        etag = created.headers["ETag"]
+        published = await http.post(f"/api/v1/frameworks/{framework_id}/publish", headers={**headers, "If-Match": etag})
         assert published.status_code == 200, published.text
     return framework_id
 

@@ -1,0 +1,17 @@
+"""Events the gateway consumes: appraisal's org tree, copied so accounts can be checked against it."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.org_units import APPRAISAL_ORGUNIT_CHANGED, OrgUnitChanged
+from services.gateway.identity.service import apply_org_unit_change
+from shared.events import CloudEvent
+from shared.messaging.consumer import Handler
+
+
+async def on_org_unit_changed(session: AsyncSession, event: CloudEvent) -> None:
+    await apply_org_unit_change(session, change=OrgUnitChanged.model_validate(event.data), changed_at=event.time)
+
+
+HANDLERS: dict[str, Handler] = {APPRAISAL_ORGUNIT_CHANGED: on_org_unit_changed}
