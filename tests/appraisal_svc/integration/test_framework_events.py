@@ -52,7 +52,8 @@ async def publish(indicator, auth) -> tuple[str, str]:
         )
         assert created.status_code == 201, created.text
         published = await http.post(
-            f"/api/v1/frameworks/{created.json()['id']}/publish", headers={**headers, "If-Match": created.headers["etag"]}
+            f"/api/v1/frameworks/{created.json()['id']}/publish",
+            headers={**headers, "If-Match": created.headers["etag"]},
         )
         assert published.status_code == 200, published.text
     return published.json()["id"], published.json()["content_hash"]
