@@ -52,7 +52,7 @@ def main() -> None:
     from govperf_client import AuthenticatedClient, Client
     from govperf_client.api.auth import auth_token
     from govperf_client.api.indicator_frameworks import indicator_frameworks_import, indicator_frameworks_publish
-    from govperf_client.models import AuthTokenBody, FrameworkRead, TokenResponse
+    from govperf_client.models import AuthTokenBody, IndicatorFrameworkRead, TokenResponse
     from govperf_client.models.indicator_frameworks_import_format_type_0 import IndicatorFrameworksImportFormatType0
     from govperf_client.types import File
 
@@ -80,16 +80,16 @@ def main() -> None:
         format_=file_format,
         idempotency_key=str(uuid.uuid4()),
     )
-    if not isinstance(created.parsed, FrameworkRead):
+    if not isinstance(created.parsed, IndicatorFrameworkRead):
         fail("import", created)
-    assert isinstance(created.parsed, FrameworkRead)
+    assert isinstance(created.parsed, IndicatorFrameworkRead)
     draft = created.parsed
     print(f"draft {draft.id} ({draft.code} v{draft.version}) imported")
 
     published = indicator_frameworks_publish.sync_detailed(draft.id, client=api, if_match=created.headers["ETag"])
-    if not isinstance(published.parsed, FrameworkRead):
+    if not isinstance(published.parsed, IndicatorFrameworkRead):
         fail("publish", published)
-    assert isinstance(published.parsed, FrameworkRead)
+    assert isinstance(published.parsed, IndicatorFrameworkRead)
     framework = published.parsed
     print(f"published {framework.id} version {framework.version} status {framework.status.value}")
     print(f"content_hash {framework.content_hash}")

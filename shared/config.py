@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +30,10 @@ class BaseServiceSettings(BaseSettings):
     jwks_url: str | None = None
     jwks_file: Path | None = None
     jwks_cache_seconds: int = Field(default=300, ge=1)
+    # A verified token is trusted this long (never past its exp); 0 verifies every request.
+    token_cache_seconds: float = Field(default=30.0, ge=0, le=300)
+    # Published (immutable) content kept in process; a retirement elsewhere is seen within this time.
+    published_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
 
     max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
     run_relay: bool = True
@@ -54,6 +58,11 @@ class BaseServiceSettings(BaseSettings):
     retention_dead_letter_days: float = Field(default=30.0, gt=0)
     retention_interval_seconds: float = Field(default=600.0, ge=1.0)
     log_level: str = "INFO"
+    # Who may read /readyz and /metrics in production (development leaves them open): callers from
+    # these networks, or any caller sending ``Authorization: Bearer <ops_token>``.
+    ops_networks: list[str] = ["127.0.0.0/8", "::1/128"]
+    ops_token: SecretStr | None = None
+    log_prefix: str = ""  # `govperf up` sets "[<service>] " for the lines its children print
 
     def schema_database_url(self) -> str:
         """One URL per service may be given as GOVPERF_<SCHEMA>_DATABASE_URL (its own DB role)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -10,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope, Send
 
 log = logging.getLogger("govperf.errors")
 
@@ -156,3 +158,28 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+async def send_problem(
+    scope: Scope,
+    send: Send,
+    error: AppError,
+) -> None:
+    """Answer ``error`` as problem+json from pure ASGI middleware (outside FastAPI's handlers)."""
+    body: dict[str, Any] = {
+        "type": f"urn:govperf:problem:{error.code}",
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "instance": scope.get("path", ""),
+    }
+    request_id = scope.get("state", {}).get("request_id")
+    if request_id:
+        body["request_id"] = request_id
+    if error.errors:
+        body["errors"] = error.errors
+    encoded = json.dumps(body).encode()
+    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(encoded)).encode())]
+    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (error.headers or {}).items()]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": encoded})

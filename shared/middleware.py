@@ -14,6 +14,7 @@ from shared.observability import LATENCY, REQUESTS
 
 access_log = logging.getLogger("govperf.access")
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class RequestContextMiddleware:
@@ -45,7 +46,7 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             REQUESTS.labels(scope["method"], str(status)).inc()
             LATENCY.labels(scope["method"]).observe(elapsed)
-            if scope["path"] not in ("/healthz", "/readyz", "/metrics"):
+            if scope["path"] not in QUIET_PATHS and access_log.isEnabledFor(logging.INFO):
                 access_log.info(
                     json.dumps(
                         {

@@ -35,7 +35,9 @@ CONTACT = {"name": "govperf platform team"}
 LICENSE = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
 # For ``openapi_extra`` of a route that demands a token without taking a Principal dependency.
 TOKEN_REQUIRED: dict[str, Any] = {"x-token-required": True}
-SHARED_SCHEMAS = ("Problem", "ProblemItem")
+# Defined identically by every service (problem+json, the dead-letter routes of shared.messaging):
+# the platform document keeps one copy instead of one per service.
+SHARED_SCHEMAS = ("Problem", "ProblemItem", "DeadLetterPage", "DeadLetterRead", "DeadLetterAction")
 SECURITY_SCHEMES = (BEARER_SCHEME, OAUTH2_SCHEME)
 WRITE_METHODS = frozenset({"post", "put", "patch"})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -43,7 +44,8 @@ def decode_cursor(cursor: str) -> uuid.UUID:
         ) from None
 
 
-def page_params(
+# async: a sync dependency would send every list request through the thread pool.
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> PageParams:
@@ -61,6 +63,13 @@ def parse_ids(ids: str | None, *, field: str = "ids", max_ids: int = MAX_IDS) ->
         return [uuid.UUID(p.strip()) for p in parts]
     except ValueError:
         raise BadRequest(f"{field} must be UUIDs.", errors=[{"field": field, "message": "not a UUID"}]) from None
+
+
+def next_page(rows: list[T], params: PageParams, id_of: Callable[[T], uuid.UUID]) -> tuple[list[T], str | None]:
+    """Rows fetched with ``limit + 1`` in id order -> the page and the cursor of the next (None on the last)."""
+    has_more = len(rows) > params.limit
+    rows = rows[: params.limit]
+    return rows, encode_cursor(id_of(rows[-1])) if has_more and rows else None
 
 
 async def paginate(

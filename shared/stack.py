@@ -26,6 +26,7 @@ GATEWAY_PORT = 8000
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("indicator", "services.indicator_svc.app", 8001, "indicator"),
     ServiceSpec("appraisal", "services.appraisal_svc.app", 8002, "appraisal"),
+    ServiceSpec("survey", "services.survey_svc.app", 8003, "survey"),
     ServiceSpec("gateway", "services.gateway.app", GATEWAY_PORT, "identity"),
 )
 

@@ -177,6 +177,12 @@ def run_up_once(data_dir: Path, log: Path, nth: int) -> None:
         direct = httpx.get(f"http://127.0.0.1:{INDICATOR_PORT}/api/v1/frameworks?limit=1", headers=bearer)
         assert via.status_code == direct.status_code == 200, (via.text, direct.text)
         assert via.json() == direct.json()
+        # Each child writes its own lines to the terminal, prefixed with its name.
+        access_lines = [f'[{name}] {{"request_id"' for name in ("gateway", "indicator")]
+        deadline = time.monotonic() + 10
+        while not all(line in log.read_text() for line in access_lines) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert all(line in log.read_text() for line in access_lines), log.read_text()[-4000:]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(45) == 0, log.read_text()[-4000:]
     finally:

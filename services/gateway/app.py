@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
-from services.gateway.api import admin, auth, docs, proxy
+from services.gateway.api import admin, auth, docs, proxy, public
 from services.gateway.config import Settings, get_settings
 from services.gateway.consumers import HANDLERS
 from services.gateway.db import TABLES
@@ -34,7 +34,7 @@ TAGS = [
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     # The proxy's catch-all route goes last so the gateway's own routes win.
-    routers = [auth.router, admin.router, graph.build_router(settings), docs.router, proxy.router]
+    routers = [auth.router, admin.router, graph.build_router(settings), docs.router, proxy.router, public.router]
     return create_service_app(
         settings,
         title="govperf gateway",

@@ -5,11 +5,14 @@ token's ``stamp`` equal to the current security stamp (roles, scope and password
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 
 from services.gateway.db import read_session
+from services.gateway.identity import service as identity
+from services.gateway.identity.schemas import ClientRead, UserRead
 from services.gateway.identity.service import current_stamp
 from services.gateway.keys.service import dev_kids
 from shared.auth.deps import authenticate, refuse
@@ -23,26 +26,50 @@ class TokenRefused(Exception):
     """Why a token was refused, for the log only."""
 
 
+@dataclass(frozen=True)
+class AccountState:
+    """What the gateway knows of a token's account: the stamp its tokens must carry (None: may not
+    call at all) and the account as /api/v1/me shows it."""
+
+    stamp: int | None
+    user: UserRead | None = None
+    client: ClientRead | None = None
+
+
 class SecurityStamps:
-    """Current stamps per (kind, subject), trusted for ``ttl`` seconds: a disabled user's tokens stop
-    within that time without a database round trip on every request."""
+    """Account states per (kind, subject), trusted for ``ttl`` seconds: a disabled user's tokens stop
+    within that time without a database round trip on every request. Changes made through this
+    process's admin API take effect at once (``forget``)."""
+
+    MAX_ENTRIES = 100_000
 
     def __init__(self, ttl: float) -> None:
         self._ttl = ttl
-        self._entries: dict[tuple[str, str], tuple[int | None, float]] = {}
+        self._entries: dict[tuple[str, str], tuple[AccountState, float]] = {}
 
-    async def current(self, app: FastAPI, kind: str, subject: str) -> int | None:
+    async def state(self, app: FastAPI, kind: str, subject: str) -> AccountState:
         key, now = (kind, subject), time.monotonic()
         cached = self._entries.get(key)
         if cached is not None and cached[1] > now:
             return cached[0]
         async with read_session(app) as session:
             stamp = await current_stamp(session, kind=kind, subject=subject)
+            state = AccountState(stamp)
+            if stamp is not None and kind == "user":
+                user = await identity.find_user(session, subject=subject)
+                state = AccountState(stamp, user=UserRead.model_validate(user) if user else None)
+            elif stamp is not None and kind == "client":
+                client = await identity.find_client(session, client_id=subject)
+                state = AccountState(stamp, client=ClientRead.model_validate(client) if client else None)
         if self._ttl > 0:
-            if len(self._entries) > 100_000:
-                self._entries.clear()  # bounded memory; a cold cache only costs lookups
-            self._entries[key] = (stamp, now + self._ttl)
-        return stamp
+            if len(self._entries) >= self.MAX_ENTRIES:
+                # Bounded memory, O(1): the oldest entry goes (a cold entry only costs a lookup).
+                del self._entries[next(iter(self._entries))]
+            self._entries[key] = (state, now + self._ttl)
+        return state
+
+    async def current(self, app: FastAPI, kind: str, subject: str) -> int | None:
+        return (await self.state(app, kind, subject)).stamp
 
     def forget(self, kind: str, subject: str) -> None:
         self._entries.pop((kind, subject), None)
@@ -65,26 +92,31 @@ async def _development_kids(app: FastAPI) -> set[str]:
 
 async def token_kind(app: FastAPI, token: str, claims: dict[str, Any]) -> str:
     """user, client, external or development; raises TokenRefused when the account may not call."""
+    return (await token_account(app, token, claims))[0]
+
+
+async def token_account(app: FastAPI, token: str, claims: dict[str, Any]) -> tuple[str, AccountState | None]:
+    """The token's kind and, for users and clients, their account state (TokenRefused: may not call)."""
     # Dev-key tokens (``govperf token``) exist only outside production (dev_kids is empty there)
     # and name no account here, so there is nothing to look up.
     if unverified_header_value(token, "kid") in await _development_kids(app):
-        return "development"
+        return "development", None
     kind, stamp = claims.get("typ"), claims.get("stamp")
     # External principals are checked like accounts: an admin can revoke them (external_identity).
     if kind not in ("user", "client", "external") or not isinstance(stamp, int):
         raise TokenRefused("token lacks typ/stamp")
-    current = await security_stamps(app).current(app, kind, claims["sub"])
-    if current is None:
+    state = await security_stamps(app).state(app, kind, claims["sub"])
+    if state.stamp is None:
         raise TokenRefused(f"{kind} {claims['sub']} is disabled, revoked or gone")
-    if stamp != current:
-        raise TokenRefused(f"{kind} {claims['sub']} stamp {stamp} is not the current {current}")
-    return str(kind)
+    if stamp != state.stamp:
+        raise TokenRefused(f"{kind} {claims['sub']} stamp {stamp} is not the current {state.stamp}")
+    return str(kind), state
 
 
 async def gateway_principal(request: Request) -> Principal:
     token, claims, principal = await authenticate(request)
     try:
-        request.state.token_kind = await token_kind(request.app, token, claims)
+        request.state.token_kind, request.state.account = await token_account(request.app, token, claims)
     except TokenRefused as exc:
         raise refuse(exc) from None
     return principal

@@ -3,7 +3,6 @@ per-IP bucket on the token endpoint. Buckets live in this process, bounded in nu
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -13,14 +12,15 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.auth.deps import MAX_TOKEN_LENGTH, RepeatedAuthorization, bearer_token, verified_claims
 from shared.auth.jwt import TokenError, TokenVerifier
+from shared.errors import send_problem
 
 log = logging.getLogger("govperf.gateway.ratelimit")
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a route, not a secret
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes must never be throttled
 MAX_BUCKETS = 100_000
-MAX_CACHED_SUBJECTS = 10_000
 
 
 @dataclass
@@ -47,52 +47,25 @@ class TokenBuckets:
         """Spend one token for ``key``: 0.0 when allowed, else the seconds until one is available."""
         now = time.monotonic() if now is None else now
         self._evict(now)
-        bucket = self._buckets.pop(key, None) or Bucket(self.capacity, now)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = Bucket(self.capacity, now)
+        else:
+            self._buckets.move_to_end(key)  # most recently used last: eviction looks at the front
         bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.updated) * self.rate)
         bucket.updated = now
-        self._buckets[key] = bucket  # most recently used last: eviction scans from the front
         if bucket.tokens >= 1.0:
             bucket.tokens -= 1.0
             return 0.0
         return (1.0 - bucket.tokens) / self.rate
 
     def _evict(self, now: float) -> None:
+        # Amortized O(1): every key is evicted at most once after being added once.
         while self._buckets:
             key, oldest = next(iter(self._buckets.items()))
             if now - oldest.updated < self.idle_seconds and len(self._buckets) < self.max_keys:
                 return
             del self._buckets[key]
-
-
-class VerifiedSubjects:
-    """Token -> verified ``sub`` for bucket keys, cached until the token expires, so a token's
-    signature is checked once here however many requests carry it. Unverifiable tokens key by IP:
-    otherwise anyone could drain a victim's bucket by sending junk tokens naming its subject."""
-
-    def __init__(self, max_entries: int = MAX_CACHED_SUBJECTS) -> None:
-        self.max_entries = max_entries
-        self._cache: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
-
-    async def subject(self, verifier: TokenVerifier | None, token: str) -> str | None:
-        if verifier is None or not token or len(token) > 8192:
-            return None
-        digest = hashlib.sha256(token.encode()).digest()
-        now = time.time()
-        cached = self._cache.get(digest)
-        if cached is not None and cached[1] > now:
-            self._cache.move_to_end(digest)
-            return cached[0]
-        try:
-            claims = await verifier.verify(token)
-        except TokenError:
-            return None
-        subject, expires = claims.get("sub"), claims.get("exp")
-        if not isinstance(subject, str) or not isinstance(expires, int | float):
-            return None
-        self._cache[digest] = (subject, float(expires))
-        while len(self._cache) > self.max_entries:
-            self._cache.popitem(last=False)
-        return subject
 
 
 class RateLimitMiddleware:
@@ -104,7 +77,6 @@ class RateLimitMiddleware:
         self.token_endpoint = TokenBuckets(
             per_minute=token_per_minute, capacity=max(1, min(burst, token_per_minute // 6))
         )
-        self.subjects = VerifiedSubjects()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
@@ -114,7 +86,12 @@ class RateLimitMiddleware:
         if scope["path"] == TOKEN_PATH:
             wait = self.token_endpoint.take(address)
         else:
-            subject = await self._subject(scope)
+            try:
+                subject = await self._subject(scope)
+            except RepeatedAuthorization as exc:
+                # The same 400 authentication would give: no reading of the headers differs by layer.
+                await send_problem(scope, send, exc)
+                return
             wait = self.principals.take(subject) if subject is not None else self.addresses.take(address)
         if wait > 0:
             await self._reject(scope, send, wait)
@@ -122,13 +99,20 @@ class RateLimitMiddleware:
         await self.app(scope, receive, send)
 
     async def _subject(self, scope: Scope) -> str | None:
-        header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer":
-            return None
+        """The verified subject of the request's token, else None (then the address is the key):
+        a junk token naming a victim's subject must not drain the victim's bucket. The claims stay
+        in the request's state, so authentication does not verify the token a second time."""
+        token = bearer_token(scope["headers"])
         app = scope.get("app")
-        verifier = getattr(getattr(app, "state", None), "verifier", None)
-        return await self.subjects.subject(verifier, token.strip())
+        verifier: TokenVerifier | None = getattr(getattr(app, "state", None), "verifier", None)
+        if token is None or verifier is None or len(token) > MAX_TOKEN_LENGTH:
+            return None
+        try:
+            claims = await verified_claims(scope, verifier, token)
+        except TokenError:
+            return None
+        subject = claims.get("sub")
+        return subject if isinstance(subject, str) else None
 
     async def _reject(self, scope: Scope, send: Send, wait: float) -> None:
         retry_after = str(max(1, math.ceil(wait)))

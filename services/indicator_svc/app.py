@@ -8,12 +8,15 @@ from services.indicator_svc.api.frameworks import router as frameworks_router
 from services.indicator_svc.config import Settings, get_settings
 from services.indicator_svc.consumers import HANDLERS
 from services.indicator_svc.db import TABLES
+from services.indicator_svc.framework.schemas import FrameworkRead
+from shared.cache import ImmutableCache
 from shared.service_app import create_service_app
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(
-        settings or get_settings(),
+    settings = settings or get_settings()
+    app = create_service_app(
+        settings,
         title="govperf indicator service",
         routers=[frameworks_router],
         tables=TABLES,
@@ -22,3 +25,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "balance reports, versions, templates and diffs, YAML/JSON/Excel import and export.",
         tags=[{"name": "frameworks", "description": "Indicator frameworks, their indicators and their versions."}],
     )
+    app.state.published_frameworks = ImmutableCache[FrameworkRead](ttl_seconds=settings.published_cache_seconds)
+    return app

@@ -160,8 +160,7 @@ class ConsumerRunner:
             try:
                 events = [CloudEvent.model_validate_json(msg.data) for msg in messages]
                 async with self._sessionmaker() as session, session.begin():
-                    for event in events:
-                        await self._apply(session, sub, event)
+                    await self._apply_all(session, sub, events)
             except Exception as exc:  # noqa: BLE001 - isolate the failing event below
                 log.info("batch of %s for %s failed (%r); retrying one by one", len(messages), sub.name, exc)
             else:
@@ -175,34 +174,67 @@ class ConsumerRunner:
             await self.handle(sub, msg)
 
     async def _apply(self, session: AsyncSession, sub: Subscription, event: CloudEvent) -> Outcome:
+        return (await self._apply_all(session, sub, [event]))[0]
+
+    async def _apply_all(self, session: AsyncSession, sub: Subscription, events: list[CloudEvent]) -> list[Outcome]:
+        """Apply ``events`` in order in the caller's transaction. The inbox and the version check
+        are one statement each for the whole list; only the handlers run per event."""
         durable = self.durable_name(sub)
+        inbox = self._tables.inbox
         inserted = await session.execute(
-            pg_insert(self._tables.inbox)
-            .values(consumer=durable, event_id=event.id)
+            pg_insert(inbox)
+            .values([{"consumer": durable, "event_id": e.id} for e in events])
             .on_conflict_do_nothing()
-            .returning(self._tables.inbox.c.event_id)
+            .returning(inbox.c.event_id)
         )
-        if inserted.first() is None:
-            return "duplicate"
-        if sub.skip_stale and event.aggregateid is not None and event.sequence is not None:
-            versions = self._tables.aggregate_version
-            statement = pg_insert(versions).values(
-                consumer=durable, aggregate_id=event.aggregateid, sequence=event.sequence
+        new_ids = set(inserted.scalars().all())
+        outcomes: list[Outcome] = []
+        applied_before = await self._last_sequences(session, durable, events) if sub.skip_stale else {}
+        for event in events:
+            if event.id not in new_ids:
+                outcomes.append("duplicate")
+                continue
+            new_ids.discard(event.id)  # the same event twice in one batch: the second is a duplicate
+            aggregate, sequence = event.aggregateid, event.sequence
+            if sub.skip_stale and aggregate is not None and sequence is not None:
+                if sequence <= applied_before.get(aggregate, 0):
+                    log.info("%s skips stale %s %s #%s", durable, event.type, aggregate, sequence)
+                    STALE_EVENTS.labels(self._service, durable).inc()
+                    outcomes.append("stale")
+                    continue
+                applied_before[aggregate] = sequence
+            await sub.handler(session, event)
+            CONSUMED.labels(self._service, sub.event_type).inc()
+            outcomes.append("applied")
+        return outcomes
+
+    async def _last_sequences(self, session: AsyncSession, durable: str, events: list[CloudEvent]) -> dict[str, int]:
+        """The last applied sequence of each aggregate in ``events`` (rows locked until commit, so
+        replicas applying one aggregate take turns), and record the highest incoming one."""
+        highest: dict[str, int] = {}
+        for event in events:
+            if event.aggregateid is not None and event.sequence is not None:
+                highest[event.aggregateid] = max(highest.get(event.aggregateid, 0), event.sequence)
+        if not highest:
+            return {}
+        versions = self._tables.aggregate_version
+        aggregates = list(highest)
+        rows = await session.execute(
+            select(versions.c.aggregate_id, versions.c.sequence)
+            .where(versions.c.consumer == durable, versions.c.aggregate_id.in_(aggregates))
+            .with_for_update()
+        )
+        before = {aggregate_id: sequence for aggregate_id, sequence in rows.all()}
+        statement = pg_insert(versions).values(
+            [{"consumer": durable, "aggregate_id": a, "sequence": highest[a]} for a in aggregates]
+        )
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[versions.c.consumer, versions.c.aggregate_id],
+                set_={"sequence": func.greatest(versions.c.sequence, statement.excluded.sequence)},
             )
-            newer = await session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[versions.c.consumer, versions.c.aggregate_id],
-                    set_={"sequence": statement.excluded.sequence},
-                    where=versions.c.sequence < statement.excluded.sequence,
-                ).returning(versions.c.sequence)
-            )
-            if newer.first() is None:
-                log.info("%s skips stale %s %s #%s", durable, event.type, event.aggregateid, event.sequence)
-                STALE_EVENTS.labels(self._service, durable).inc()
-                return "stale"
-        await sub.handler(session, event)
-        CONSUMED.labels(self._service, sub.event_type).inc()
-        return "applied"
+        )
+        return before
 
     async def _wait_out(self, msg: Msg | None, attempt: int, what: str, exc: BaseException) -> None:
         log.warning("%s: infrastructure failure (attempt %s), retrying: %r", what, attempt, exc)

@@ -64,7 +64,7 @@ def encoded_size(envelope: dict[str, Any]) -> int:
 
 async def add(session: AsyncSession, tables: MessagingTables, event: CloudEvent) -> CloudEvent:
     """Queue ``event`` in the caller's transaction; it is published only if that transaction commits.
-    Returns the event as it will be published (with its aggregate id and sequence)."""
+    Returns the event as it will be published (with its sequence when it names an aggregate)."""
     envelope = event.model_dump(mode="json")
     raw = json.dumps(envelope, ensure_ascii=False)
     if _NUL_ESCAPE.search(raw):
@@ -81,8 +81,10 @@ async def add(session: AsyncSession, tables: MessagingTables, event: CloudEvent)
             errors=[{"field": "data", "message": f"event larger than {limit} bytes", "limit": limit}],
         )
     if event.aggregateid is None:
-        # Not about an aggregate: an ordering key of its own.
+        # Not about an aggregate: an ordering key of its own in the outbox, nothing for consumers
+        # to track (no aggregate id or sequence in the envelope).
         aggregate_id, sequence = str(event.id), 1
+        sequenced = event
     else:
         aggregate_id = event.aggregateid
         counter = tables.outbox_sequence
@@ -97,7 +99,7 @@ async def add(session: AsyncSession, tables: MessagingTables, event: CloudEvent)
             )
             or 1
         )
-    sequenced = event.model_copy(update={"aggregateid": aggregate_id, "sequence": sequence})
+        sequenced = event.model_copy(update={"aggregateid": aggregate_id, "sequence": sequence})
     envelope = sequenced.model_dump(mode="json")
     await session.execute(
         insert(tables.outbox).values(
@@ -380,6 +382,8 @@ class OutboxRelay:
         self.running = True
         try:
             while not self._stopping:
+                # Cleared before the round, so a commit during the round still wakes the next one.
+                self._wake.clear()
                 try:
                     published, failed = await self.relay_once()
                     if rounds % 50 == 0 or failed:
@@ -406,7 +410,6 @@ class OutboxRelay:
         """Wait ``seconds`` or until woken (a commit that wrote outbox rows, or stop)."""
         if self._stopping:
             return
-        self._wake.clear()
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
         except TimeoutError:

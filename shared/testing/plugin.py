@@ -21,6 +21,7 @@ from shared.auth.devkeys import DevKeys, ensure_dev_keys, mint_dev_token
 from shared.db import committing
 from shared.embedded import EmbeddedNats, start_nats, start_postgres
 from shared.migrations import upgrade
+from shared.reads import Reader, get_reader, session_reader
 from shared.service_app import get_session
 from shared.stack import SERVICES
 
@@ -122,10 +123,17 @@ async def rolled_back(app: FastAPI) -> AsyncIterator[AsyncSession]:
                 yield session
 
         app.dependency_overrides[get_session] = override
+
+        # Reads without a session run on the same connection, inside the same transaction.
+        async def reader_override() -> Reader:
+            return session_reader(session)
+
+        app.dependency_overrides[get_reader] = reader_override
         try:
             yield session
         finally:
             app.dependency_overrides.pop(get_session, None)
+            app.dependency_overrides.pop(get_reader, None)
             await session.close()
             await transaction.rollback()
 

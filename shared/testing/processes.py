@@ -65,10 +65,17 @@ class ServiceProcess:
 
 
 def start_service(
-    spec: ServiceSpec, port: int, env: dict[str, str], *, log_dir: Path | None = None, extra_args: tuple[str, ...] = ()
+    spec: ServiceSpec,
+    port: int,
+    env: dict[str, str],
+    *,
+    log_dir: Path | None = None,
+    extra_args: tuple[str, ...] = (),
+    source: Path = REPO,
 ) -> ServiceProcess:
     """Start ``spec`` under uvicorn on ``port`` with ``env`` layered over this process's environment
-    (GOVPERF_* variables of the caller are dropped so a developer's shell cannot leak in)."""
+    (GOVPERF_* variables of the caller are dropped so a developer's shell cannot leak in).
+    ``source`` is the source tree the child imports (a benchmark may run an older one alongside)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("GOVPERF_")}
     full_env.update(env)
     full_env["PYTHONUNBUFFERED"] = "1"
@@ -89,7 +96,7 @@ def start_service(
                 "--no-access-log",
                 *extra_args,
             ],
-            cwd=REPO,
+            cwd=source,
             env=full_env,
             stdin=subprocess.DEVNULL,
             stdout=log,

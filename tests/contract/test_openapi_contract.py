@@ -110,6 +110,14 @@ async def test_the_gateways_429_validates_against_the_documented_problem(documen
     assert "429" in document["paths"]["/api/v1/indicator/frameworks"]["get"]["responses"]
 
 
+def test_schema_titles_are_unique_so_generated_classes_never_collide(document):
+    schemas = document["components"]["schemas"]
+    titles = [schema.get("title", name) for name, schema in schemas.items()]
+    assert len(titles) == len(set(titles)), sorted(t for t in titles if titles.count(t) > 1)
+    prefixed = {name: schema for name, schema in schemas.items() if name.startswith("indicator_")}
+    assert prefixed and all(schema["title"] == name for name, schema in prefixed.items())
+
+
 def test_no_input_output_schema_splits(document):
     assert not [n for n in document["components"]["schemas"] if n.endswith(("-Input", "-Output"))]
 

@@ -12,7 +12,7 @@ import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from pydantic import BaseModel
-from sqlalchemy import Column, MetaData, Table, Text, func, select, text
+from sqlalchemy import BigInteger, Column, Identity, MetaData, Table, Text, func, select, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -90,7 +90,12 @@ async def messaging_env(database_url: str, nats_url: str, *, pool_size: int = 4)
     metadata = MetaData(schema=schema)
     tables = messaging_tables(metadata)
     applied = Table(
-        "applied", metadata, Column("event_id", UUID(as_uuid=True)), Column("aggregate_id", Text), Column("note", Text)
+        "applied",
+        metadata,
+        Column("position", BigInteger, Identity()),  # apply order (the heap order is not)
+        Column("event_id", UUID(as_uuid=True)),
+        Column("aggregate_id", Text),
+        Column("note", Text),
     )
     engine = create_engine(database_url, pool_size=pool_size)
     async with engine.begin() as conn:

@@ -14,10 +14,10 @@ from fastapi.responses import JSONResponse
 from services.gateway.config import Settings
 from services.gateway.identity import logic as identity_logic
 from services.gateway.identity import service as identity
-from services.gateway.identity.schemas import ClientRead, MeRead, OwnPasswordChange, UserRead
+from services.gateway.identity.schemas import MeRead, OwnPasswordChange
 from services.gateway.identity.service import passwords_of
 from services.gateway.keys.service import key_ring, published_jwks
-from services.gateway.principal import GatewayPrincipal, security_stamps
+from services.gateway.principal import AccountState, GatewayPrincipal, security_stamps
 from services.gateway.tokens import errors, logic, service
 from services.gateway.tokens.schemas import Jwks, OAuthErrorBody, OpenIdConfiguration, TokenResponse
 from shared.errors import problem
@@ -227,17 +227,13 @@ async def openid_configuration(request: Request) -> OpenIdConfiguration:
 
 
 @router.get("/api/v1/me", response_model=MeRead)
-async def me(request: Request, principal: GatewayPrincipal, session: DBSession) -> MeRead:
+async def me(request: Request, principal: GatewayPrincipal) -> MeRead:
     """The caller: roles and scope from the token, and the account behind it."""
     kind: str = request.state.token_kind
-    user: UserRead | None = None
-    client: ClientRead | None = None
-    if kind == "user":
-        found_user = await identity.find_user(session, subject=principal.subject)
-        user = UserRead.model_validate(found_user) if found_user else None
-    elif kind == "client":
-        found_client = await identity.find_client(session, client_id=principal.subject)
-        client = ClientRead.model_validate(found_client) if found_client else None
+    # The account as read with its security stamp (at most principal_cache_seconds old).
+    account: AccountState | None = request.state.account
+    user = account.user if account is not None else None
+    client = account.client if account is not None else None
     return MeRead(
         subject=principal.subject,
         kind=kind,

@@ -10,12 +10,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from services.gateway.upstream import Upstreams, get_upstreams
+from services.gateway.upstream import UpstreamFailure, Upstreams, get_upstreams
 from shared.errors import NotFound
 from shared.openapi import (
     GATEWAY_ROUTED,
@@ -123,8 +122,9 @@ def merge(
                 for name, value in entries.items():
                     if name not in SHARED_COMPONENTS.get(section, ()):
                         renamed = rewrite_refs(value, service)
-                        # Client generators name models by title: two services' DeadLetterRead would clash.
-                        if section == "schemas" and isinstance(renamed, dict) and "title" in renamed:
+                        if section == "schemas" and isinstance(renamed, dict):
+                            # Generators name classes by title: two services' (or a service's and the
+                            # gateway's) DeadLetterPage would collide and one would be dropped.
                             renamed["title"] = component_name(service, name)
                         target[component_name(service, name)] = renamed
         for path, item in (source.get("paths") or {}).items():
@@ -138,7 +138,8 @@ def merge(
                     operation["tags"] = [f"{service}: {t}" for t in operation.get("tags", [])] or [service]
                     used.update(operation["tags"])
                     responses = operation.setdefault("responses", {})
-                    for status in GATEWAY_ROUTED:
+                    # Public routes too: the gateway refuses a bad token even where none is needed.
+                    for status in (*GATEWAY_ROUTED, 401):
                         responses.setdefault(str(status), problem_response(status))
                     operation["responses"] = dict(sorted(responses.items()))
             paths[f"{PREFIX}{service}/{path[len(PREFIX) :]}"] = item
@@ -174,12 +175,12 @@ class OpenApiAggregator:
         return entry is not None and now - entry.fetched_at < (CACHE_SECONDS if entry.ok else RETRY_SECONDS)
 
     async def _fetch(self, service: str) -> dict[str, Any] | None:
-        self.upstreams.count(service)
         try:
-            response = await self.upstreams.client.get(self.upstreams.url(service, OPENAPI_URL), timeout=self.timeout)
-            response.raise_for_status()
+            response = await self.upstreams.get(service, OPENAPI_URL, timeout=self.timeout)
+            if response.status != 200:
+                raise ValueError(f"status {response.status}")
             document = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
+        except (UpstreamFailure, ValueError) as exc:
             log.warning("openapi of %s unavailable: %r", service, exc)
             return None
         if not isinstance(document, dict) or "openapi" not in document or not isinstance(document.get("paths"), dict):

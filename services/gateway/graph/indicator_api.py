@@ -12,11 +12,10 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-import httpx
 from pydantic import BaseModel, ConfigDict
 
 from services.gateway.graph.errors import UNAVAILABLE, GraphError, error_for_status
-from services.gateway.upstream import Upstreams
+from services.gateway.upstream import UpstreamAnswer, UpstreamFailure, Upstreams
 from shared.errors import NotFound
 
 log = logging.getLogger("govperf.gateway.graph")
@@ -92,23 +91,18 @@ class IndicatorApi:
 
     async def _get(self, path: str, params: dict[str, str | int]) -> Any:
         try:
-            url = self._upstreams.url(SERVICE, path)
+            response = await self._upstreams.get(SERVICE, path, params=params, headers=self._headers)
         except NotFound:
             log.error("graph: no upstream configured for %s", SERVICE)
             raise GraphError(UNAVAILABLE, "The indicator service is unavailable.") from None
-        self._upstreams.count(SERVICE)
-        try:
-            response = await self._upstreams.client.get(
-                url, params=params, headers=self._headers, timeout=self._upstreams.timeout(SERVICE)
-            )
-        except httpx.HTTPError as exc:
+        except UpstreamFailure as exc:
             # The cause goes to the log; the client learns only that it may retry.
-            log.warning("graph: %s unreachable: %r", SERVICE, exc)
+            log.warning("graph: %s unreachable: %s", SERVICE, exc)
             raise GraphError(UNAVAILABLE, "The indicator service is unavailable.") from None
-        if response.status_code != 200:
-            if response.status_code >= 500:
-                log.warning("graph: %s answered %s", SERVICE, response.status_code)
-            raise error_for_status(response.status_code, _problem_detail(response))
+        if response.status != 200:
+            if response.status >= 500:
+                log.warning("graph: %s answered %s", SERVICE, response.status)
+            raise error_for_status(response.status, _problem_detail(response))
         return response.json()
 
     async def list_frameworks(
@@ -133,7 +127,7 @@ class IndicatorApi:
         return IndicatorListRecord.model_validate(await self._get(INDICATORS_PATH, params)).items
 
 
-def _problem_detail(response: httpx.Response) -> str | None:
+def _problem_detail(response: UpstreamAnswer) -> str | None:
     try:
         body = response.json()
     except ValueError:

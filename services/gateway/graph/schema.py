@@ -25,6 +25,7 @@ from strawberry.tools import merge_types
 from services.gateway.config import Settings
 from services.gateway.graph.context import GraphInfo
 from services.gateway.graph.errors import BAD_USER_INPUT, FORBIDDEN, GraphError, is_unexpected
+from services.gateway.graph.survey_api import SurveyQuery
 from services.gateway.graph.types import (
     Framework,
     FrameworkConnection,
@@ -129,7 +130,7 @@ class ViewerQuery:
         return Me.from_principal(info.context.principal)
 
 
-QUERY_PARTS: tuple[type, ...] = (FrameworkQuery, UserQuery, ViewerQuery)
+QUERY_PARTS: tuple[type, ...] = (FrameworkQuery, UserQuery, ViewerQuery, SurveyQuery)
 Query = merge_types("Query", QUERY_PARTS)
 
 

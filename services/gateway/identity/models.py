@@ -105,8 +105,9 @@ class ExternalIdentity(Base):
     """A person known through an external issuer's token exchange. Revoking it refuses new exchanges
     and, through the security stamp its tokens carry, the govperf tokens already issued."""
 
+    # One unique key only: INSERT ... ON CONFLICT arbitrates one constraint, and concurrent first
+    # exchanges would fail on a second one. ``subject`` is a function of (issuer, external_subject).
     __tablename__ = "external_identity"
-    __table_args__ = (UniqueConstraint("issuer", "external_subject"),)
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)
     issuer: Mapped[str] = mapped_column(Text)  # the issuer's configured name

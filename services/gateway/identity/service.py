@@ -280,7 +280,6 @@ async def update_user(
     session: AsyncSession, *, principal: Principal, user_id: uuid.UUID, data: UserUpdate, expected_version: int | None
 ) -> User:
     user = await get_user(session, principal=principal, user_id=user_id, for_update=True)
-    check_version(user.lock_version, expected_version)
     new_roles = [str(r) for r in data.roles] if data.roles is not None else user.roles
     new_path = data.org_path if data.org_path is not None else user.org_path
     logic.check_may_manage_user(
@@ -293,6 +292,8 @@ async def update_user(
         data.disabled or (data.roles is not None and Role.admin in user.roles and Role.admin not in data.roles)
     ):
         raise Conflict("You cannot disable yourself or remove your own admin role.")
+    # After the checks: who may not make this change learns that (403/409/422), not the version.
+    check_version(user.lock_version, expected_version)
     changes: dict[str, Any] = {}
     for field, value in data.model_dump(exclude_unset=True, exclude={"version", "unlock"}).items():
         value = [str(r) for r in value] if field == "roles" else value
@@ -545,7 +546,7 @@ async def record_external_identity(
         | (ExternalIdentity.org_path != incoming.org_path)
     )
     upsert = insert.on_conflict_do_update(
-        index_elements=[ExternalIdentity.issuer, ExternalIdentity.external_subject],
+        index_elements=[ExternalIdentity.subject],
         set_={
             "roles": incoming.roles,
             "org_unit_id": incoming.org_unit_id,

@@ -315,9 +315,16 @@ def key_ring(app: FastAPI) -> KeyRing:
 async def dev_public_keys(app: FastAPI) -> list[dict[str, Any]]:
     """Outside production the local dev key (``govperf token``) is trusted too."""
     settings = app.state.settings
-    if settings.env == "production" or settings.jwks_file is None or not settings.jwks_file.exists():
+    if settings.env == "production" or settings.jwks_file is None:
         return []
-    keys: list[dict[str, Any]] = json.loads(settings.jwks_file.read_text())["keys"]
+    # In a worker thread: a file read blocks the event loop (and every request on it).
+    return await asyncio.to_thread(_read_jwks_file, settings.jwks_file)
+
+
+def _read_jwks_file(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    keys: list[dict[str, Any]] = json.loads(path.read_text())["keys"]
     return keys
 
 

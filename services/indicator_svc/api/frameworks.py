@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Body, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.indicator_svc.db import TABLES
@@ -32,9 +32,11 @@ from shared import idempotency
 from shared.api import IdempotencyKey, IfMatch, expected_version
 from shared.auth.deps import CurrentPrincipal
 from shared.auth.principal import OrgPath, Principal
+from shared.cache import ImmutableCache
 from shared.errors import Unprocessable, UnsupportedMediaType
 from shared.openapi import problems
 from shared.pagination import PageParams, page_params, parse_ids
+from shared.reads import DBReader
 from shared.service_app import DBSession
 
 router = APIRouter(prefix="/api/v1", tags=["frameworks"])
@@ -76,7 +78,13 @@ DECODERS = {"json": codecs.from_json, "yaml": codecs.from_yaml, "xlsx": codecs.f
 ENCODERS = {"json": codecs.to_json, "yaml": codecs.to_yaml, "xlsx": codecs.to_xlsx}
 
 
-def etag(framework: Framework) -> str:
+def published_frameworks(request: Request) -> ImmutableCache[FrameworkRead]:
+    """This process's cache of published versions (their content never changes; retiring drops one)."""
+    cache: ImmutableCache[FrameworkRead] = request.app.state.published_frameworks
+    return cache
+
+
+def etag(framework: Framework | FrameworkRead) -> str:
     return f'"{framework.lock_version}"'
 
 
@@ -152,7 +160,7 @@ async def create_framework(
 
 @router.get("/frameworks", name="list", response_model=FrameworkPage, responses=problems(400))
 async def list_frameworks(
-    session: DBSession,
+    reader: DBReader,
     principal: CurrentPrincipal,
     page: Annotated[PageParams, Depends(page_params)],
     status: FrameworkStatus | None = None,
@@ -165,8 +173,8 @@ async def list_frameworks(
     filters = service.FrameworkFilters(
         status=status, code=code, org_path=org_path, lineage_id=lineage_id, ids=parse_ids(ids)
     )
-    items, next_cursor = await service.list_frameworks(session, principal=principal, filters=filters, page=page)
-    return FrameworkPage(items=[FrameworkRead.model_validate(f) for f in items], next_cursor=next_cursor)
+    items, next_cursor = await service.read_frameworks(reader, principal=principal, filters=filters, page=page)
+    return FrameworkPage(items=items, next_cursor=next_cursor)
 
 
 @router.post(
@@ -224,11 +232,14 @@ def _format_of(content_type: str) -> str:
 
 @router.get("/frameworks/{framework_id}", name="get", response_model=FrameworkRead, responses=WITH_ETAG | problems(404))
 async def get_framework(
-    framework_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal, response: Response
+    request: Request, framework_id: uuid.UUID, reader: DBReader, principal: CurrentPrincipal, response: Response
 ) -> FrameworkRead:
     """Read one framework version; its ETag is the version to send back in If-Match."""
-    framework = await service.get_framework(session, principal=principal, framework_id=framework_id)
-    return framework_response(framework, response)
+    framework = await service.read_framework(
+        reader, principal=principal, framework_id=framework_id, published=published_frameworks(request)
+    )
+    response.headers["ETag"] = etag(framework)
+    return framework
 
 
 @router.patch(
@@ -446,16 +457,22 @@ async def publish(
     responses=WITH_ETAG | problems(404, 409),
 )
 async def retire(
+    request: Request,
     framework_id: uuid.UUID,
     session: DBSession,
     principal: CurrentPrincipal,
     response: Response,
+    after_response: BackgroundTasks,
     if_match: IfMatch = None,
 ) -> FrameworkRead:
     """Retire a published version: it stays readable, plans stop choosing it."""
     framework = await service.retire(
         session, principal=principal, framework_id=framework_id, expected_version=expected_version(if_match)
     )
+    # Dropped now and again once committed: a read of the old row in between cannot stay cached.
+    cache = published_frameworks(request)
+    cache.discard(framework_id)
+    after_response.add_task(cache.discard, framework_id)
     return framework_response(framework, response)
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, or_, select, update
+from sqlalchemy import Select, any_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,15 +18,17 @@ from services.indicator_svc.framework import logic
 from services.indicator_svc.framework.content import MAX_INDICATORS, BalancePolicy, FrameworkContent, IndicatorSpec
 from services.indicator_svc.framework.events import FRAMEWORK_PUBLISHED, FrameworkPublished
 from services.indicator_svc.framework.models import Framework, FrameworkStatus, Indicator
-from services.indicator_svc.framework.schemas import FrameworkCreate, FrameworkDerive, FrameworkUpdate
+from services.indicator_svc.framework.schemas import FrameworkCreate, FrameworkDerive, FrameworkRead, FrameworkUpdate
 from shared.api import check_version
 from shared.auth.principal import Principal, Role
+from shared.cache import ImmutableCache
 from shared.db import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.events import make_event
 from shared.ids import new_id
 from shared.messaging import outbox
-from shared.pagination import PageParams, paginate
+from shared.pagination import PageParams, next_page, paginate
+from shared.reads import Reader, ReadStatement
 
 WRITERS = frozenset({Role.perf_office, Role.admin})
 SOURCE = "govperf/indicator"
@@ -34,7 +38,7 @@ INDICATOR_FIELDS = tuple(IndicatorSpec.model_fields)
 # --- access ------------------------------------------------------------------------------
 
 
-def can_read(principal: Principal, framework: Framework) -> bool:
+def can_read(principal: Principal, framework: Framework | FrameworkRead) -> bool:
     """Published and retired versions are readable by everyone signed in; drafts only in scope."""
     return framework.status != FrameworkStatus.draft or principal.in_scope(framework.org_path)
 
@@ -111,6 +115,98 @@ async def list_frameworks(
     if filters.ids is not None:
         stmt = stmt.where(Framework.id.in_(filters.ids))
     return await paginate(session, stmt, Framework.id, page)
+
+
+# --- reading without a unit of work (shared.reads): the hot GETs, same checks as above ----------
+
+_FRAMEWORK = Framework.__table__
+_READ_COLUMNS = [_FRAMEWORK.c[name] for name in FrameworkRead.model_fields]
+FRAMEWORK_BY_ID = ReadStatement(select(*_READ_COLUMNS).where(_FRAMEWORK.c.id == bindparam("id")))
+
+
+def like_prefix(org_path: str) -> str:
+    """LIKE pattern for everything strictly below ``org_path`` ("_" and "%" are legal, so escaped)."""
+    if org_path == "/":
+        return "%"
+    return org_path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+
+
+def _subtree(prefix: str) -> Any:
+    return (_FRAMEWORK.c.org_path == bindparam(f"{prefix}_path")) | _FRAMEWORK.c.org_path.like(
+        bindparam(f"{prefix}_like"), escape="\\"
+    )
+
+
+@lru_cache(maxsize=64)
+def _list_statement(status: bool, code: bool, org_path: bool, lineage: bool, ids: bool, cursor: bool) -> ReadStatement:
+    """One compiled statement per combination of filters (at most 64, each compiled once)."""
+    stmt = select(*_READ_COLUMNS).where(or_(_FRAMEWORK.c.status != FrameworkStatus.draft, _subtree("scope")))
+    if status:
+        stmt = stmt.where(_FRAMEWORK.c.status == bindparam("status"))
+    if code:
+        stmt = stmt.where(_FRAMEWORK.c.code == bindparam("code"))
+    if org_path:
+        stmt = stmt.where(_subtree("filter"))
+    if lineage:
+        stmt = stmt.where(_FRAMEWORK.c.lineage_id == bindparam("lineage_id"))
+    if ids:
+        stmt = stmt.where(_FRAMEWORK.c.id == any_(bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))))
+    if cursor:
+        stmt = stmt.where(_FRAMEWORK.c.id > bindparam("cursor"))
+    return ReadStatement(stmt.order_by(_FRAMEWORK.c.id).limit(bindparam("limit")))
+
+
+async def read_framework(
+    reader: Reader,
+    *,
+    principal: Principal,
+    framework_id: uuid.UUID,
+    published: ImmutableCache[FrameworkRead] | None = None,
+) -> FrameworkRead:
+    """``get_framework`` without a session; published versions come from ``published`` when cached."""
+    framework = published.get(framework_id) if published is not None else None
+    if framework is None:
+        seen = published.version() if published is not None else 0
+        row = await reader.one(FRAMEWORK_BY_ID, id=framework_id)
+        framework = FrameworkRead.model_validate(dict(row)) if row is not None else None
+        if framework is not None and framework.status == FrameworkStatus.published and published is not None:
+            published.put(framework_id, framework, seen=seen)
+    if framework is None or not can_read(principal, framework):
+        raise NotFound("No such framework.")
+    return framework
+
+
+async def read_frameworks(
+    reader: Reader, *, principal: Principal, filters: FrameworkFilters, page: PageParams
+) -> tuple[list[FrameworkRead], str | None]:
+    """``list_frameworks`` without a session: one prepared statement, rows straight into pydantic."""
+    statement = _list_statement(
+        filters.status is not None,
+        filters.code is not None,
+        filters.org_path is not None,
+        filters.lineage_id is not None,
+        filters.ids is not None,
+        page.cursor is not None,
+    )
+    params: dict[str, Any] = {
+        "scope_path": principal.org_path,
+        "scope_like": like_prefix(principal.org_path),
+        "limit": page.limit + 1,
+    }
+    if filters.status is not None:
+        params["status"] = str(filters.status)
+    if filters.code is not None:
+        params["code"] = filters.code
+    if filters.org_path is not None:
+        params |= {"filter_path": filters.org_path, "filter_like": like_prefix(filters.org_path)}
+    if filters.lineage_id is not None:
+        params["lineage_id"] = filters.lineage_id
+    if filters.ids is not None:
+        params["ids"] = filters.ids
+    if page.cursor is not None:
+        params["cursor"] = page.cursor
+    rows = [FrameworkRead.model_validate(dict(row)) for row in await reader.all(statement, **params)]
+    return next_page(rows, page, lambda f: f.id)
 
 
 async def list_indicators(session: AsyncSession, *, framework_ids: Sequence[uuid.UUID]) -> list[Indicator]:

@@ -30,6 +30,7 @@ from shared.db import committing
 from tests.gateway.api.support import PASSWORD, PROBLEM_JSON, TOKEN_URL, Identity, bearer, unit_of
 
 USERS = "/api/v1/admin/users"
+V1 = {"If-Match": '"1"'}  # a new user's ETag
 GUESSES = 20
 GUESSER, OWNER = ("198.51.100.66", 4711), ("192.0.2.10", 4711)
 
@@ -116,7 +117,7 @@ async def test_an_admin_unlock_clears_every_locked_address(gateway_app: FastAPI,
         for _ in range(3):
             await guesser.post(TOKEN_URL, data=login_form(user.username, "wrong wrong wrong"))
         assert (await guesser.post(TOKEN_URL, data=login_form(user.username, PASSWORD))).status_code == 400
-        r = await client.patch(f"{USERS}/{user.id}", json={"unlock": True}, headers=admin)
+        r = await client.patch(f"{USERS}/{user.id}", json={"unlock": True}, headers={**admin, **V1})
         assert r.status_code == 200 and r.json()["locked_until"] is None and r.json()["failed_logins"] == 0
         assert (await guesser.post(TOKEN_URL, data=login_form(user.username, PASSWORD))).status_code == 200
 
@@ -164,23 +165,35 @@ async def test_an_office_cannot_take_over_peers_privileged_users_or_itself(ident
             f"{USERS}/{target_id}/password", json={"new_password": "taken over now!"}, headers=office
         )
         assert reset.status_code == 403, reset.text
-        disable = await client.patch(f"{USERS}/{target_id}", json={"disabled": True}, headers=office)
+        disable = await client.patch(f"{USERS}/{target_id}", json={"disabled": True}, headers={**office, **V1})
         assert disable.status_code == 403, disable.text
     for role in ("audit", "supervision", "legal", "finance", "verifier", "expert"):
-        own = await client.patch(f"{USERS}/{office_id}", json={"roles": ["perf_office", role]}, headers=office)
+        own = await client.patch(
+            f"{USERS}/{office_id}", json={"roles": ["perf_office", role]}, headers={**office, **V1}
+        )
         assert own.status_code == 403, role
-    assert (await client.patch(f"{USERS}/{office_id}", json={"display_name": "Me"}, headers=office)).status_code == 403
+    renamed = await client.patch(f"{USERS}/{office_id}", json={"display_name": "Me"}, headers={**office, **V1})
+    assert renamed.status_code == 403
 
     for role in ("audit", "supervision", "legal", "finance", "verifier", "expert", "admin", "federation"):
-        grant = await client.patch(f"{USERS}/{staff_id}", json={"roles": ["department", role]}, headers=office)
+        grant = await client.patch(
+            f"{USERS}/{staff_id}", json={"roles": ["department", role]}, headers={**office, **V1}
+        )
         assert grant.status_code == 403, role
-    ok = await client.patch(f"{USERS}/{staff_id}", json={"roles": ["department", "investigator"]}, headers=office)
+    ok = await client.patch(
+        f"{USERS}/{staff_id}", json={"roles": ["department", "investigator"]}, headers={**office, **V1}
+    )
     assert ok.status_code == 200, ok.text
     reset = await client.post(f"{USERS}/{staff_id}/password", json={"new_password": "a fresh start!"}, headers=office)
     assert reset.status_code == 204
-    assert (await client.patch(f"{USERS}/{district_id}", json={"disabled": True}, headers=office)).status_code == 200
+    district = await client.patch(f"{USERS}/{district_id}", json={"disabled": True}, headers={**office, **V1})
+    assert district.status_code == 200
     # An admin still grants the reserved roles.
-    assert (await client.patch(f"{USERS}/{staff_id}", json={"roles": ["audit"]}, headers=admin)).status_code == 200
+    # Version 3: the role change and the password reset each moved it on.
+    promoted = await client.patch(
+        f"{USERS}/{staff_id}", json={"roles": ["audit"]}, headers={**admin, "If-Match": '"3"'}
+    )
+    assert promoted.status_code == 200, promoted.text
 
 
 # --- org unit and org path ---------------------------------------------------------------------
@@ -213,10 +226,12 @@ async def test_org_unit_and_org_path_must_agree_before_the_org_tree_is_known(ide
     )
     assert "org_path" in problem_fields(await client.post(USERS, json=user_body("/", uuid.uuid4()), headers=admin))
     created = (await client.post(USERS, json=user_body("/gd/sz/futian", futian), headers=admin)).json()
-    moved = await client.patch(f"{USERS}/{created['id']}", json={"org_path": "/gd/gz"}, headers=admin)
+    moved = await client.patch(f"{USERS}/{created['id']}", json={"org_path": "/gd/gz"}, headers={**admin, **V1})
     assert "org_unit_id" in problem_fields(moved)
     both = await client.patch(
-        f"{USERS}/{created['id']}", json={"org_path": "/gd/gz", "org_unit_id": str(uuid.uuid4())}, headers=admin
+        f"{USERS}/{created['id']}",
+        json={"org_path": "/gd/gz", "org_unit_id": str(uuid.uuid4())},
+        headers={**admin, **V1},
     )
     assert both.status_code == 200, both.text
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 import uuid
@@ -9,17 +10,22 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import delete, select
 
 from contracts.org_units import OrgUnitChanged
 from services.gateway.config import ExternalIssuer, Settings
+from services.gateway.identity.models import ExternalIdentity
 from services.gateway.identity.service import apply_org_unit_change
 from shared.auth.devkeys import generate_private_pem
 from shared.auth.jwt import sign, unverified_claim
+from shared.db import committing
+from shared.testing.plugin import client_for
 from tests.gateway.api.support import TOKEN_URL, Identity, bearer
 from tests.gateway.conftest import ExternalIdp
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
+PARALLEL = 5
 
 
 def external_token(idp: ExternalIdp, *, pem: str | None = None, **overrides: Any) -> str:
@@ -151,3 +157,22 @@ async def test_before_the_org_tree_arrives_an_issuer_keeps_its_own_unit_ids(clie
     await ident.user("department", org_path="/gd/sz")  # a local account names another id for /gd/sz
     r = await exchange(client, external_token(external_idp, org_id=str(uuid.uuid4()), org_path="/gd/sz"))
     assert r.status_code == 200, r.text
+
+
+async def test_parallel_first_exchanges_of_one_person_make_one_identity(gateway_app, external_idp: ExternalIdp):
+    """Real commits, one session per request: the upsert, not a read-then-insert, decides. (As many at
+    once as the test gateway's pool holds: more would time out waiting for a connection.)"""
+    sub, unit = f"dora-{uuid.uuid4().hex[:6]}", str(uuid.uuid4())
+    token = external_token(external_idp, sub=sub, org_id=unit)
+    async with client_for(gateway_app) as fresh:
+        answers = await asyncio.gather(*(exchange(fresh, token) for _ in range(PARALLEL)))
+    try:
+        assert [a.status_code for a in answers] == [200] * PARALLEL, [a.text for a in answers]
+        async with gateway_app.state.sessionmaker() as session:
+            rows = (
+                await session.scalars(select(ExternalIdentity).where(ExternalIdentity.external_subject == sub))
+            ).all()
+        assert len(rows) == 1 and rows[0].security_stamp == 1
+    finally:
+        async with gateway_app.state.sessionmaker() as session, committing(session):
+            await session.execute(delete(ExternalIdentity).where(ExternalIdentity.external_subject == sub))

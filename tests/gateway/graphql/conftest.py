@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 
 from services.gateway.app import create_app
 from services.gateway.config import Settings
+from services.gateway.upstream import HttpxTransport
 from shared.auth.devkeys import DevKeys
 from shared.testing.plugin import Infra, client_for
 from tests.indicator_svc.api.support import Api
@@ -58,9 +59,11 @@ def gateway_settings(infra: Infra, dev_keys: DevKeys, **overrides: Any) -> Setti
 async def running_gateway(settings: Settings, indicator: FastAPI) -> AsyncIterator[FastAPI]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        pooled = app.state.upstreams.client
-        app.state.upstreams.client = httpx.AsyncClient(mounts={INDICATOR_URL: OneAtATimeASGITransport(indicator)})
-        await pooled.aclose()
+        pooled = app.state.upstreams.transport
+        app.state.upstreams.transport = HttpxTransport(
+            httpx.AsyncClient(mounts={INDICATOR_URL: OneAtATimeASGITransport(indicator)})
+        )
+        await pooled.close()
         yield app
 
 

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from services.gateway.upstream import HttpxTransport
 from tests.gateway.graphql.conftest import Graph
 
 LIST = "{ frameworks { items { id } } }"
@@ -26,7 +27,8 @@ def upstream(gateway: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Callable[[Han
             received.append(request)
             return handler(request)
 
-        monkeypatch.setattr(gateway.state.upstreams, "client", httpx.AsyncClient(transport=httpx.MockTransport(record)))
+        mock = httpx.AsyncClient(transport=httpx.MockTransport(record))
+        monkeypatch.setattr(gateway.state.upstreams, "transport", HttpxTransport(mock))
         return received
 
     return install
@@ -88,7 +90,7 @@ async def test_an_unexpected_failure_shows_in_development(
     dev_graph: Graph, dev_gateway: FastAPI, api: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     garbage = httpx.MockTransport(lambda request: httpx.Response(200, json={"items": [{"bogus": 1}]}))
-    monkeypatch.setattr(dev_gateway.state.upstreams, "client", httpx.AsyncClient(transport=garbage))
+    monkeypatch.setattr(dev_gateway.state.upstreams, "transport", HttpxTransport(httpx.AsyncClient(transport=garbage)))
     [error] = (await dev_graph.run(LIST, api.office))["errors"]
     assert "validation error" in error["message"]  # the developer sees what broke
 

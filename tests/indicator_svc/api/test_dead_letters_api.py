@@ -59,3 +59,22 @@ async def test_bad_parameters_name_the_field(client, auth):
         assert field in str(response.json()["errors"])
     bad_cursor = await client.get("/api/v1/dead-letters?cursor=%%%", headers=admin)
     assert bad_cursor.status_code == 400
+
+
+async def test_publishing_an_event_larger_than_the_broker_accepts_is_refused_naming_the_limit(api, db, auth):
+    """The size guard follows the connected server's max_payload (here pretended to be 8 KiB):
+    the city framework's snapshot event is larger, so publishing answers 422 and nothing changes."""
+    from shared.messaging import outbox
+
+    draft = await api.import_city()
+    real_limit = outbox._max_payload
+    outbox.use_server_max_payload(8 * 1024)
+    try:
+        response = await api.publish(draft["id"], headers={**api.office, "If-Match": f'"{draft["lock_version"]}"'})
+    finally:
+        outbox.use_server_max_payload(real_limit)
+    body = response.json()
+    limit = 8 * 1024 - outbox.HEADER_ALLOWANCE - 8 * 1024 // 100
+    assert response.status_code == 422, body
+    assert f"at most {limit} bytes" in body["detail"] and body["errors"][0]["limit"] == limit
+    assert (await api.get(draft["id"]))["status"] == "draft"

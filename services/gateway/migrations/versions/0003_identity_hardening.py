@@ -44,7 +44,6 @@ def upgrade() -> None:
     sa.Column('first_seen_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_external_identity')),
-    sa.UniqueConstraint('issuer', 'external_subject', name=op.f('uq_external_identity_issuer_external_subject')),
     sa.UniqueConstraint('subject', name=op.f('uq_external_identity_subject')),
     schema='identity'
     )

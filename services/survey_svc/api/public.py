@@ -1,0 +1,224 @@
+"""Public routes (no token; the gateway rate-limits them per address): the respondent page,
+response submission with an invitation token, and the reports of published campaigns."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+import uuid
+from html import escape
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import HTMLResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.survey_svc.analysis import report
+from services.survey_svc.analysis import service as analysis_service
+from services.survey_svc.config import Settings
+from services.survey_svc.questionnaire.content import Question, QuestionType
+from services.survey_svc.response import service as responses
+from services.survey_svc.response.intake import IntakeWriter
+from services.survey_svc.response.schemas import Receipt, TokenSubmission
+from shared.errors import AppError, BadRequest, PayloadTooLarge, UnsupportedMediaType
+from shared.service_app import DBSession
+
+router = APIRouter(prefix="/public/surveys", tags=["public"])
+
+TokenPath = Annotated[str, Path(min_length=1, max_length=64)]
+DEVICE_COOKIE = "gp_device"
+MAX_FORM_BYTES = 256 * 1024
+MAX_FORM_FIELDS = 1000
+LIKERT_LABELS = ("1 very dissatisfied", "2", "3", "4", "5 very satisfied")
+PAGE_STYLE = (
+    "body{font-family:sans-serif;max-width:40rem;margin:auto;padding:1rem;line-height:1.5}"
+    "fieldset{border:1px solid #ccc;margin:0 0 1rem;padding:.5rem 1rem}"
+    "label{display:block;padding:.25rem 0}button{font-size:1.1rem;padding:.5rem 1.5rem}"
+)
+
+
+def keys(request: Request) -> tuple[bytes, bytes]:
+    settings: Settings = request.app.state.settings
+    return (
+        settings.survey_token_key.get_secret_value().encode(),
+        settings.survey_device_salt.get_secret_value().encode(),
+    )
+
+
+def page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
+    html = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{escape(title)}</title>'
+        f"<style>{PAGE_STYLE}</style></head><body><main><h1>{escape(title)}</h1>{body}</main></body></html>"
+    )
+    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+
+def _field(q: Question) -> str:
+    name = escape(q.name)
+    required = " required" if q.required else ""
+    legend = escape(q.label) + (" <small>(required)</small>" if q.required else "")
+    note = ""
+    if q.show_if is not None:
+        condition = f"{escape(q.show_if.question)} was {escape(q.show_if.equals)}"
+        note = f"<p><small>Answer only if your answer to {condition}.</small></p>"
+    if q.type == QuestionType.text:
+        area = f'<textarea name="{name}" rows="4" cols="40" maxlength="4000"></textarea>'
+        return f"<fieldset><legend>{legend}</legend>{note}{area}</fieldset>"
+    if q.type == QuestionType.likert:
+        options = [(str(v), label) for v, label in zip(range(1, 6), LIKERT_LABELS, strict=True)]
+    elif q.type == QuestionType.scale_0_10:
+        options = [(str(v), str(v)) for v in range(11)]
+    else:
+        options = [(c.name, c.label) for c in q.choices]
+    kind = "checkbox" if q.type == QuestionType.multiple_choice else "radio"
+    # A required checkbox group cannot be expressed in plain HTML; the server checks it.
+    attribute = required if kind == "radio" else ""
+    inputs = "".join(
+        f'<label><input type="{kind}" name="{name}" value="{escape(value)}"{attribute}> {escape(label)}</label>'
+        for value, label in options
+    )
+    return f"<fieldset><legend>{legend}</legend>{note}{inputs}</fieldset>"
+
+
+@router.get("/s/{token}", response_class=HTMLResponse, name="get_respondent_page")
+async def get_respondent_page(token: TokenPath, request: Request, session: DBSession) -> HTMLResponse:
+    """The questionnaire as a plain HTML form (no JavaScript) that posts to the intake endpoint."""
+    key, _ = keys(request)
+    try:
+        opened = await responses.open_token(session, key=key, token=token, with_object_name=True)
+    except AppError as exc:
+        return page("Survey", f"<p>{escape(exc.detail)}</p>", exc.status)
+    content = opened.content
+    intro = f"<p>{escape(content.description)}</p>" if content.description else ""
+    fields = "".join(_field(q) for q in content.questions)
+    body = (
+        f"{intro}<p>You are rating: <strong>{escape(opened.object_name)}</strong></p>"
+        f'<form method="post" action="/public/surveys/responses">'
+        f'<input type="hidden" name="token" value="{escape(token)}">'
+        f'<input type="hidden" name="started_at" value="{int(time.time())}">'
+        f'{fields}<button type="submit">Submit</button></form>'
+    )
+    response = page(content.title, body)
+    if DEVICE_COOKIE not in request.cookies:
+        # A random per-browser id, so a second response from the same browser can be flagged.
+        response.set_cookie(
+            DEVICE_COOKIE, secrets.token_urlsafe(16), max_age=180 * 86400, httponly=True, samesite="lax"
+        )
+    return response
+
+
+async def _form(request: Request) -> dict[str, list[str]]:
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise PayloadTooLarge(f"A form post is limited to {MAX_FORM_BYTES // 1024} KiB.")
+    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    fields: dict[str, list[str]] = {}
+    for name, value in form.multi_items():
+        if isinstance(value, str):
+            fields.setdefault(name, []).append(value)
+    return fields
+
+
+def _duration(started_at: str | None) -> int | None:
+    if started_at is None or not started_at.isdigit():
+        return None
+    elapsed = int(time.time()) - int(started_at)
+    return elapsed if 0 <= elapsed <= 86_400 else None
+
+
+async def record(request: Request, session: AsyncSession, prepared: responses.PreparedResponse) -> Receipt:
+    writer: IntakeWriter | None = request.app.state.intake_writer
+    if writer is None:
+        return await responses.record_token_response(session, prepared)
+    # Set-based: the writer spends the token and inserts in its own round. This request's read
+    # transaction ends first, so waiting requests never hold the connections the writer needs.
+    await session.commit()
+    return await responses.record_token_response_batched(writer, prepared)
+
+
+@router.post(
+    "/responses",
+    status_code=201,
+    response_model=Receipt,
+    responses={201: {"content": {"text/html": {}}}},
+    name="submit_response",
+)
+async def submit_response(request: Request, session: DBSession) -> Response:
+    """Submit a response with an invitation token (JSON, or the respondent page's form post).
+    Every answer is checked first: a bad one stores nothing and leaves the token unspent."""
+    key, salt = keys(request)
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "application/json":
+        # Raises ValidationError, which the shared handler renders as a 422 naming the field.
+        data = TokenSubmission.model_validate_json(await request.body())
+        fingerprint = data.device_fingerprint or request.cookies.get(DEVICE_COOKIE)
+        prepared = await responses.prepare_token_response(
+            session,
+            key=key,
+            salt=salt,
+            token=data.token,
+            answers=data.answers,
+            duration_seconds=data.duration_seconds,
+            device_fingerprint=fingerprint,
+        )
+        receipt = await record(request, session, prepared)
+        return Response(receipt.model_dump_json(), status_code=201, media_type="application/json")
+    if media not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        raise UnsupportedMediaType("Send JSON or an HTML form post.")
+    form = await _form(request)
+    token = (form.pop("token", None) or [""])[0]
+    if not 1 <= len(token) <= 64:
+        raise BadRequest("The form has no valid token.", errors=[{"field": "token", "message": "missing"}])
+    started = form.pop("started_at", [])
+    started_at = started[0] if started else None
+    try:
+        prepared = await responses.prepare_token_response(
+            session,
+            key=key,
+            salt=salt,
+            token=token,
+            form=form,
+            duration_seconds=_duration(started_at),
+            device_fingerprint=request.cookies.get(DEVICE_COOKIE),
+        )
+        receipt = await record(request, session, prepared)
+    except AppError as exc:
+        # Nothing was stored: the token is still good, so the respondent can go back and fix it.
+        items = "".join(
+            f"<li>{escape(e.get('field', ''))}: {escape(e.get('message', ''))}</li>" for e in exc.errors or []
+        )
+        return page("Your response was not recorded", f"<p>{escape(exc.detail)}</p><ul>{items}</ul>", exc.status)
+    return page(
+        "Thank you",
+        f"<p>Your response was recorded. Receipt: <code>{escape(receipt.receipt)}</code></p>",
+        201,
+    )
+
+
+@router.get("/campaigns/{campaign_id}/report", response_class=HTMLResponse, name="get_report")
+async def get_public_report(campaign_id: uuid.UUID, session: DBSession) -> HTMLResponse:
+    """The public report of a published campaign: charts, methods and data links."""
+    campaign, analysis = await analysis_service.published(session, campaign_id)
+    html = await asyncio.to_thread(report.to_html, campaign, analysis)
+    return HTMLResponse(html, headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get("/campaigns/{campaign_id}/report.csv", response_class=Response, name="get_report_csv")
+async def get_public_report_csv(campaign_id: uuid.UUID, session: DBSession) -> Response:
+    """The published indices as CSV."""
+    _, analysis = await analysis_service.published(session, campaign_id)
+    return Response(report.to_csv(analysis), media_type="text/csv", headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get("/campaigns/{campaign_id}/report.xlsx", response_class=Response, name="get_report_xlsx")
+async def get_public_report_xlsx(campaign_id: uuid.UUID, session: DBSession) -> Response:
+    """The published indices as an Excel workbook."""
+    _, analysis = await analysis_service.published(session, campaign_id)
+    data = await asyncio.to_thread(report.to_xlsx, analysis)
+    return Response(
+        data,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Cache-Control": "public, max-age=300"},
+    )

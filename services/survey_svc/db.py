@@ -1,0 +1,28 @@
+"""The survey schema's declarative base and its infrastructure tables."""
+
+from __future__ import annotations
+
+from sqlalchemy import Index
+from sqlalchemy.orm import DeclarativeBase
+
+from shared.db import make_metadata
+from shared.hashchain import chain_table
+from shared.jobs import job_table
+from shared.messaging.tables import messaging_tables
+
+SCHEMA = "survey"
+
+
+class Base(DeclarativeBase):
+    metadata = make_metadata(SCHEMA)
+
+
+TABLES = messaging_tables(Base.metadata)
+# The tamper-evident log of responses: a sealer appends one entry per recorded response (its id
+# and content hash) in batches, so intake never waits on the chain's lock.
+RESPONSE_LOG = chain_table(Base.metadata, "response_log")
+Index("ix_response_log_entity_id", RESPONSE_LOG.c.entity_id)
+# `govperf audit verify survey` recomputes this chain.
+AUDIT_LOG = RESPONSE_LOG
+# Long work (analysing a campaign) as job resources, claimed by any replica's worker.
+JOBS = job_table(Base.metadata)

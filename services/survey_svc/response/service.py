@@ -1,0 +1,362 @@
+"""Response intake (token holders and investigators) into the append-only, hash-chained log.
+Functions flush; the caller commits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Text, cast, exists, insert, select, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from services.survey_svc.campaign import tokens
+from services.survey_svc.campaign.models import Campaign, CampaignStatus, InvestigatorQuota, RespondentToken
+from services.survey_svc.campaign.service import check_cell_and_object, get_campaign
+from services.survey_svc.db import RESPONSE_LOG
+from services.survey_svc.questionnaire import logic as answers_logic
+from services.survey_svc.questionnaire.content import QuestionnaireContent
+from services.survey_svc.questionnaire.service import published_content
+from services.survey_svc.response.intake import IntakeWriter, PendingResponse
+from services.survey_svc.response.models import Response
+from services.survey_svc.response.schemas import InterviewSubmission, Receipt
+from shared import hashchain
+from shared.auth.principal import Principal, Role
+from shared.db import utcnow
+from shared.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
+from shared.ids import new_id
+
+
+class Gone(AppError):
+    status, code, title = 410, "gone", "Gone"
+
+
+@dataclass(frozen=True)
+class OpenToken:
+    """An unspent token's cell and campaign, for the respondent page and intake."""
+
+    token_hash: bytes
+    campaign_id: uuid.UUID
+    respondent_group: str
+    region: str
+    object_id: uuid.UUID
+    object_name: str
+    anonymous: bool
+    questionnaire_id: uuid.UUID
+    content: QuestionnaireContent
+
+
+def check_open(campaign: Campaign) -> None:
+    check_window(campaign.status, campaign.fieldwork_start, campaign.fieldwork_end)
+
+
+def check_window(status: str, start: dt.date, end: dt.date) -> None:
+    if status != CampaignStatus.fieldwork or not start <= utcnow().date() <= end:
+        raise Conflict("This survey is not open for responses.")
+
+
+async def open_token(session: AsyncSession, *, key: bytes, token: str, with_object_name: bool = False) -> OpenToken:
+    """The token's campaign if it may answer now: 404 unknown, 409 used or survey closed, 410 expired.
+    One narrow query: intake is the hot path, and a campaign's object list can be long."""
+    digest = tokens.token_hash(key, token)
+    row = (
+        await session.execute(
+            select(
+                RespondentToken.spent,
+                RespondentToken.expires_at,
+                RespondentToken.respondent_group,
+                RespondentToken.region,
+                RespondentToken.object_id,
+                Campaign.id.label("campaign_id"),
+                Campaign.status,
+                Campaign.fieldwork_start,
+                Campaign.fieldwork_end,
+                Campaign.anonymous,
+                Campaign.questionnaire_id,
+            )
+            .join(Campaign, Campaign.id == RespondentToken.campaign_id)
+            .where(RespondentToken.token_hash == digest)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("Unknown token.")
+    if row.spent:
+        raise Conflict("This token has been used.")
+    if row.expires_at <= utcnow():
+        raise Gone("This token has expired.")
+    check_window(row.status, row.fieldwork_start, row.fieldwork_end)
+    name = ""
+    if with_object_name:
+        objects = await session.scalar(select(Campaign.objects).where(Campaign.id == row.campaign_id)) or []
+        name = next((o["name"] for o in objects if o["id"] == str(row.object_id)), "")
+    return OpenToken(
+        token_hash=digest,
+        campaign_id=row.campaign_id,
+        respondent_group=row.respondent_group,
+        region=row.region,
+        object_id=row.object_id,
+        object_name=name,
+        anonymous=row.anonymous,
+        questionnaire_id=row.questionnaire_id,
+        content=await published_content(session, row.questionnaire_id),
+    )
+
+
+def checked_answers(content: QuestionnaireContent, answers: Mapping[str, Any]) -> dict[str, Any]:
+    problems = answers_logic.answer_problems(content, answers)
+    if problems:
+        raise Unprocessable(f"{len(problems)} answer(s) are not valid; nothing was recorded.", errors=problems)
+    return answers_logic.clean_answers(content, answers)
+
+
+def chain_record(row: Mapping[str, Any]) -> dict[str, Any]:
+    """What a response's content hash covers: every column but the hash itself."""
+    token_hash = row["token_hash"]
+    received_at = row["received_at"]
+    return {
+        "id": str(row["id"]),
+        "campaign_id": str(row["campaign_id"]),
+        "object_id": str(row["object_id"]),
+        "respondent_group": row["respondent_group"],
+        "region": row["region"],
+        "answers": row["answers"],
+        "duration_seconds": row["duration_seconds"],
+        "device_hash": row["device_hash"],
+        "channel": row["channel"],
+        "investigator": row["investigator"],
+        "over_quota": row["over_quota"],
+        "received_on": row["received_on"].isoformat(),
+        "received_at": received_at.isoformat() if received_at is not None else None,
+        "token_hash": token_hash.hex() if token_hash is not None else None,
+    }
+
+
+def content_hash(row: Mapping[str, Any]) -> str:
+    return hashlib.sha256(hashchain.canonical_json(chain_record(row)).encode()).hexdigest()
+
+
+def response_row(*, anonymous: bool, **fields: Any) -> dict[str, Any]:
+    """A response row with its id, receipt times and content hash."""
+    now = utcnow()
+    row: dict[str, Any] = {
+        # Anonymous: a random id (a UUIDv7 carries its creation time), the day only, no token.
+        "id": uuid.uuid4() if anonymous else new_id(),
+        "received_on": now.date(),
+        "received_at": None if anonymous else now,
+        **fields,
+    }
+    if anonymous:
+        row["token_hash"] = None
+    row["content_hash"] = content_hash(row)
+    return row
+
+
+async def append_response(session: AsyncSession, *, anonymous: bool, **fields: Any) -> str:
+    """Insert one response (no lock beyond its own row); the sealer chains it shortly after."""
+    row = response_row(anonymous=anonymous, **fields)
+    await session.execute(insert(Response).values(**row))
+    return str(row["content_hash"])
+
+
+@dataclass(frozen=True)
+class PreparedResponse:
+    """A checked token response, ready to be recorded."""
+
+    opened: OpenToken
+    fields: dict[str, Any]
+
+
+async def prepare_token_response(
+    session: AsyncSession,
+    *,
+    key: bytes,
+    salt: bytes,
+    token: str,
+    answers: Mapping[str, Any] | None = None,
+    form: Mapping[str, list[str]] | None = None,
+    duration_seconds: int | None,
+    device_fingerprint: str | None,
+) -> PreparedResponse:
+    """Check the token and every answer (a bad response stores nothing, the token stays unspent)."""
+    opened = await open_token(session, key=key, token=token)
+    given = answers if answers is not None else answers_logic.from_form(opened.content, form or {})
+    fields: dict[str, Any] = {
+        "campaign_id": opened.campaign_id,
+        "object_id": opened.object_id,
+        "respondent_group": opened.respondent_group,
+        "region": opened.region,
+        "answers": checked_answers(opened.content, given),
+        "duration_seconds": duration_seconds,
+        "device_hash": tokens.device_hash(salt, device_fingerprint) if device_fingerprint else None,
+        "channel": "token",
+        "investigator": None,
+        "over_quota": False,
+        "token_hash": opened.token_hash,
+    }
+    return PreparedResponse(opened, fields)
+
+
+async def record_token_response(session: AsyncSession, prepared: PreparedResponse) -> Receipt:
+    """Spend the token with a guarded UPDATE (of concurrent submits with one token exactly one
+    wins) and insert the response, in the caller's transaction."""
+    opened = prepared.opened
+    spent = await session.execute(
+        update(RespondentToken)
+        .where(RespondentToken.token_hash == opened.token_hash, RespondentToken.spent.is_(False))
+        .values(spent=True, spent_at=None if opened.anonymous else utcnow())
+        .returning(RespondentToken.token_hash)
+    )
+    if spent.first() is None:
+        raise Conflict("This token has been used.")
+    return Receipt(receipt=await append_response(session, anonymous=opened.anonymous, **prepared.fields))
+
+
+async def record_token_response_batched(writer: IntakeWriter, prepared: PreparedResponse) -> Receipt:
+    """The same, set-based: in the intake writer's next round (its own transaction)."""
+    opened = prepared.opened
+    row = response_row(anonymous=opened.anonymous, **prepared.fields)
+    if not await writer.record(PendingResponse(opened.token_hash, opened.anonymous, row)):
+        raise Conflict("This token has been used.")
+    return Receipt(receipt=row["content_hash"])
+
+
+async def submit_interview(
+    session: AsyncSession, *, principal: Principal, salt: bytes, campaign_id: uuid.UUID, data: InterviewSubmission
+) -> Receipt:
+    """An investigator's interview, counted against their quota for the cell; beyond it, the
+    interview is stored and marked over quota (excluded from analysis), never dropped."""
+    if not principal.has_any({Role.investigator}):
+        raise Forbidden("Only investigators submit interviews.")
+    campaign = await get_campaign(session, principal=principal, campaign_id=campaign_id)
+    check_open(campaign)
+    check_cell_and_object(campaign, data.respondent_group, data.region, data.object_id)
+    clean = checked_answers(await published_content(session, campaign.questionnaire_id), data.answers)
+    counted = (
+        await session.execute(
+            update(InvestigatorQuota)
+            .where(
+                InvestigatorQuota.campaign_id == campaign.id,
+                InvestigatorQuota.investigator == principal.subject,
+                InvestigatorQuota.respondent_group == data.respondent_group,
+                InvestigatorQuota.region == data.region,
+            )
+            .values(used=InvestigatorQuota.used + 1)
+            .returning(InvestigatorQuota.used, InvestigatorQuota.quota)
+        )
+    ).first()
+    if counted is None:
+        raise Forbidden("You have no quota in this cell of this campaign.")
+    over_quota = counted.used > counted.quota
+    receipt = await append_response(
+        session,
+        anonymous=campaign.anonymous,
+        campaign_id=campaign.id,
+        object_id=data.object_id,
+        respondent_group=data.respondent_group,
+        region=data.region,
+        answers=clean,
+        duration_seconds=data.duration_seconds,
+        device_hash=tokens.device_hash(salt, data.device_fingerprint) if data.device_fingerprint else None,
+        channel="interview",
+        investigator=principal.subject,
+        over_quota=over_quota,
+        token_hash=None,
+    )
+    return Receipt(receipt=receipt, over_quota=over_quota)
+
+
+MAX_SEAL_BATCH = 20_000
+SEALER = "survey.seal"
+
+
+def _unsealed() -> Any:
+    return ~exists().where(RESPONSE_LOG.c.entity_id == cast(Response.id, Text))
+
+
+async def seal_pending(session: AsyncSession, campaign_id: uuid.UUID | None = None) -> int:
+    """Append every not yet sealed response (of one campaign, or all) to the response log, in
+    random-id order within the batch; returns how many were sealed."""
+    stmt = select(Response.id, Response.campaign_id, Response.content_hash).where(_unsealed())
+    if campaign_id is not None:
+        stmt = stmt.where(Response.campaign_id == campaign_id)
+    rows = (await session.execute(stmt.order_by(Response.id).limit(MAX_SEAL_BATCH))).all()
+    await hashchain.append_many(
+        session,
+        RESPONSE_LOG,
+        [
+            hashchain.Entry(
+                actor=SEALER,
+                action="response.recorded",
+                entity_type="response",
+                entity_id=str(r.id),
+                payload={"campaign_id": str(r.campaign_id), "content_hash": r.content_hash},
+            )
+            for r in rows
+        ],
+    )
+    return len(rows)
+
+
+async def seal_round(connection: AsyncConnection) -> None:
+    """One periodic round (shared.periodic): seal until nothing is pending, a commit per batch."""
+    async with AsyncSession(bind=connection) as session:
+        while True:
+            sealed = await seal_pending(session)
+            await session.commit()
+            if sealed < MAX_SEAL_BATCH:
+                return
+
+
+@dataclass(frozen=True)
+class CampaignIntegrity:
+    log_valid: bool
+    log_entries: int
+    first_broken_seq: int | None
+    problem: str | None
+    sealed: int
+    unsealed: int
+    altered: list[str]  # ids of responses whose content no longer matches their sealed hash
+    missing: list[str]  # sealed responses that are gone
+
+
+async def check_campaign(session: AsyncSession, campaign_id: uuid.UUID) -> CampaignIntegrity:
+    """The whole log's chain, then every response of the campaign against the hash the log sealed."""
+    chain = await hashchain.verify(await session.connection(), RESPONSE_LOG)
+    sealed_hash = {
+        entity_id: json.loads(payload)["content_hash"]
+        for entity_id, payload in (
+            await session.execute(
+                select(RESPONSE_LOG.c.entity_id, RESPONSE_LOG.c.payload).where(
+                    RESPONSE_LOG.c.action == "response.recorded",
+                    cast(RESPONSE_LOG.c.payload, JSONB)["campaign_id"].astext == str(campaign_id),
+                )
+            )
+        ).all()
+    }
+    altered, unsealed, seen = [], 0, set()
+    result = await session.stream(
+        select(Response.__table__).where(Response.campaign_id == campaign_id).execution_options(yield_per=5000)
+    )
+    async for row in result.mappings():
+        key = str(row["id"])
+        seen.add(key)
+        sealed = sealed_hash.get(key)
+        if sealed is None:
+            unsealed += 1
+        elif content_hash(dict(row)) != sealed or row["content_hash"] != sealed:
+            altered.append(key)
+    return CampaignIntegrity(
+        log_valid=chain.valid,
+        log_entries=chain.entries,
+        first_broken_seq=chain.first_broken_seq,
+        problem=chain.problem,
+        sealed=len(sealed_hash),
+        unsealed=unsealed,
+        altered=sorted(altered)[:100],
+        missing=sorted(set(sealed_hash) - seen)[:100],
+    )
