@@ -1,6 +1,6 @@
 """Shared facilities on real PostgreSQL: the hash-chained log detects every kind of tampering and
 never forks under concurrent writers; jobs run once, one at a time per subject, and survive a
-dead worker; the evidence store is content-addressed."""
+dead worker; the evidence store is content-addressed (periodic rounds: tests/shared/test_retention.py)."""
 
 import asyncio
 import hashlib
