@@ -36,5 +36,4 @@ class OrgUnitChanged(BaseModel):
     kind: str = Field(min_length=1, max_length=64)
     parent_id: uuid.UUID | None = None
     org_path: OrgPathText
-    peer_group: str | None = Field(default=None, max_length=64, description="Whom the unit ranks among.")
     deleted: bool = False

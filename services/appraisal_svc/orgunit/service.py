@@ -37,7 +37,6 @@ async def _emit_changed(session: AsyncSession, units: Sequence[OrgUnit | Any]) -
             kind=unit.kind,
             parent_id=unit.parent_id,
             org_path=unit.org_path,
-            peer_group=unit.peer_group,
             deleted=unit.deleted,
         )
         await outbox.add(session, TABLES, make_event(ORGUNIT_CHANGED, payload, source=SOURCE, subject=str(unit.id)))

@@ -59,7 +59,7 @@ async def test_moving_a_unit_rewrites_its_subtree_and_announces_every_changed_un
         e for e in await outbox_events(api, "appraisal.orgunit.changed") if e["data"]["org_path"] == "/gd/sz/futian"
     )
     assert event["subject"] == ft["id"]
-    assert set(event["data"]) == {"id", "code", "name", "kind", "parent_id", "org_path", "peer_group", "deleted"}
+    assert set(event["data"]) == {"id", "code", "name", "kind", "parent_id", "org_path", "deleted"}
 
     # Moving a county under a province breaks no rule; under its own department it would.
     r = await api.call(
