@@ -11,6 +11,8 @@ indices with intervals over 1,000,000 synthetic responses.
 requests: req/s, p50, p99 and CPU per request of a bare FastAPI app, indicator_svc and the gateway
 side by side at 1, 16 and 64 connections (wrk when installed); not part of ``all`` (minutes long).
 feedback: one results.published of 2,000 objects into cases, set-based vs a row-at-a-time baseline.
+collection: appraisal bulk submission of 100,000 rows beside a raw COPY of them, anomaly rules over
+1,000,000 data points, audit chain verification over 1,000,000 entries.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def main() -> None:
     parser.add_argument(
         "which",
         nargs="?",
-        choices=["relay", "gateway", "codecs", "identity", "survey", "requests", "feedback", "all"],
+        choices=["relay", "gateway", "codecs", "identity", "survey", "requests", "feedback", "collection", "all"],
         default="all",
     )
     parser.add_argument("--logins", type=int, default=200, help="identity: password-grant logins per shape")
@@ -129,6 +131,11 @@ def main() -> None:
                 f"row-at-a-time baseline {figures['orm_row_at_a_time_s']:.2f} s ({figures['speedup']:.1f}x); "
                 f"{figures['cases_opened']:,} cases; usage report {figures['usage_report_ms']:.1f} ms"
             )
+        if args.which in ("collection", "all"):
+            from bench import collection  # lazy: imports the services
+
+            figures = collection.run(pg.url)
+            print(json.dumps({"benchmark": "appraisal data collection", **figures}, indent=2))
     finally:
         broker.stop()
         pg.stop()

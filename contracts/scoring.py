@@ -290,3 +290,32 @@ def score_satisfaction(params: SatisfactionParams, *, marks: Decimal, index: Dec
 def veto_applies(params: VetoParams, events: set[str]) -> bool:
     """True when any listed veto event occurred."""
     return not events.isdisjoint(params.events)
+
+
+def target_problem(
+    rule: ScoringRule | None,
+    *,
+    target: Decimal,
+    baseline: Decimal | None = None,
+    direction: Direction = "higher_better",
+) -> str | None:
+    """Why ``target`` cannot be scored by ``rule`` (checked when a target is set, so scoring never
+    meets it), or None when it can."""
+    if not target.is_finite() or (baseline is not None and not baseline.is_finite()):
+        return "targets and baselines must be finite numbers"
+    if isinstance(rule, TargetRatioParams) and target <= 0:
+        return f"a target_ratio target must be positive, got {target}"
+    if isinstance(rule, LinearParams):
+        if target == rule.floor:
+            return f"a linear target must differ from the floor {rule.floor}"
+        if direction == "higher_better" and target < rule.floor:
+            return f"higher is better, so the target must lie above the floor {rule.floor}"
+        if direction == "lower_better" and target > rule.floor:
+            return f"lower is better, so the target must lie below the floor {rule.floor}"
+    if isinstance(rule, BandsParams):
+        low, high = rule.bands[0].threshold, rule.bands[-1].threshold
+        if not low <= target <= high:
+            return f"the target {target} lies outside the bands [{low}, {high}]"
+    if isinstance(rule, SatisfactionParams) and not ZERO <= target <= Decimal(100):
+        return f"a satisfaction target must lie in [0, 100], got {target}"
+    return None

@@ -25,6 +25,7 @@ GATEWAY_PORT = 8000
 # The gateway last: it routes to the others, which fetch its JWKS only when a token arrives.
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("indicator", "services.indicator_svc.app", 8001, "indicator"),
+    ServiceSpec("appraisal", "services.appraisal_svc.app", 8002, "appraisal"),
     ServiceSpec("survey", "services.survey_svc.app", 8003, "survey"),
     ServiceSpec("feedback", "services.feedback_svc.app", 8004, "feedback"),
     ServiceSpec("gateway", "services.gateway.app", GATEWAY_PORT, "identity"),

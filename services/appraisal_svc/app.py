@@ -1,0 +1,45 @@
+"""appraisal_svc: who is appraised, in which cycle, against which targets, with verified data."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from services.appraisal_svc.api.audit import router as audit_router
+from services.appraisal_svc.api.data import router as data_router
+from services.appraisal_svc.api.orgunits import router as orgunits_router
+from services.appraisal_svc.api.plans import router as plans_router
+from services.appraisal_svc.audit.service import anchor
+from services.appraisal_svc.config import Settings, get_settings
+from services.appraisal_svc.consumers import HANDLERS
+from services.appraisal_svc.db import TABLES
+from shared.evidence import EvidenceStore
+from shared.periodic import PeriodicTask
+from shared.service_app import create_service_app
+
+
+async def anchor_audit_head(conn: AsyncConnection) -> None:
+    """One anchoring round in the runner's connection (it commits)."""
+    session = AsyncSession(bind=conn, autoflush=False, expire_on_commit=False)
+    try:
+        await anchor(session)
+        await session.flush()
+    finally:
+        await session.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    async def open_evidence_store(app: FastAPI) -> None:
+        app.state.evidence_store = EvidenceStore(settings.evidence_dir, max_bytes=settings.evidence_max_bytes)
+
+    return create_service_app(
+        settings,
+        title="govperf appraisal service",
+        routers=[orgunits_router, plans_router, data_router, audit_router],
+        tables=TABLES,
+        handlers=HANDLERS,
+        on_startup=[open_evidence_store],
+        periodic_tasks=[PeriodicTask("appraisal.audit-anchor", settings.audit_anchor_seconds, anchor_audit_head)],
+    )

@@ -1,0 +1,9 @@
+"""Events appraisal_svc consumes."""
+
+from __future__ import annotations
+
+from services.appraisal_svc.framework.events import FRAMEWORK_PUBLISHED
+from services.appraisal_svc.framework.service import on_framework_published
+from shared.messaging.consumer import Handler
+
+HANDLERS: dict[str, Handler] = {FRAMEWORK_PUBLISHED: on_framework_published}

@@ -1,0 +1,51 @@
+"""Plan rules: the state machine and the checks on weights and grade schemes (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from itertools import pairwise
+
+# Part 1 of the life cycle; scoring, review, objection and publication follow collecting.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "draft": ("targets_open",),
+    "targets_open": ("collecting",),
+    "collecting": (),
+}
+EDITABLE = frozenset({"draft"})
+TARGETS_EDITABLE = frozenset({"draft", "targets_open"})
+# Methods that compare a value with a per-object target cannot score without one.
+TARGETED_METHODS = frozenset({"target_ratio", "linear"})
+
+
+def allowed(status: str) -> tuple[str, ...]:
+    return TRANSITIONS.get(status, ())
+
+
+def weight_problems(weights: Mapping[str, Decimal]) -> list[str]:
+    total = sum(weights.values(), Decimal(0))
+    if not weights:
+        return ["at least one evaluation subject needs a weight"]
+    if total != 1:
+        return [f"subject weights must sum to 1, they sum to {total}"]
+    return []
+
+
+def uncovered_subjects(weights: Mapping[str, Decimal], leaf_subjects: Iterable[Iterable[str]]) -> list[str]:
+    """Subjects some leaf counts for that the plan gives no weight: their marks would vanish."""
+    used = {s for subjects in leaf_subjects for s in subjects}
+    return sorted(used - set(weights))
+
+
+def grade_problems(thresholds: list[tuple[str, Decimal]]) -> list[str]:
+    """Best grade first, strictly falling minimum scores, the last open to everyone (0)."""
+    found = []
+    names = [g for g, _ in thresholds]
+    if len(set(names)) != len(names):
+        found.append("grade names must be unique")
+    for (upper, high), (lower, low) in pairwise(thresholds):
+        if low >= high:
+            found.append(f"grade {lower} must need less than grade {upper} ({low} >= {high})")
+    if thresholds and thresholds[-1][1] != 0:
+        found.append("the last grade must start at 0 so that every score gets a grade")
+    return found
