@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, MetaData, Table, Text, UniqueConstraint, select, text
@@ -144,33 +145,44 @@ class Verification:
     problem: str | None = None
 
 
-async def verify(conn: AsyncConnection, table: Table, *, batch: int = 20_000) -> Verification:
+async def verify(conn: AsyncConnection, table: Table, *, batch: int = 50_000) -> Verification:
     """Recompute the chain from the first entry; name the first entry that does not fit.
-    Rows come straight from the driver's cursor: a million entries are read without building a
-    SQLAlchemy row for each."""
+
+    Rows come straight from the driver's cursor in large fetches (no SQLAlchemy row per entry)
+    and each message head is spelled as ``entry_hash`` spells it, but with json's own ASCII string
+    escaper instead of a json.dumps call per row (which builds an encoder each time); entries of one
+    append batch share a timestamp, so its ISO form is computed once per batch. Same bytes hashed,
+    same checks, in the same order: only the per-row overhead is gone (measured in bench collection)."""
     await conn.execute(text("SELECT 1"))  # the cursor needs the transaction this begins
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
     columns = "seq, at, actor, action, entity_type, entity_id, payload, prev_hash, hash"
     query = f'SELECT {columns} FROM "{table.schema}"."{table.name}" ORDER BY seq'  # noqa: S608 - our own table
-    expected_seq, prev, count = 1, GENESIS, 0
-    sha256, dumps, fromhex = hashlib.sha256, json.dumps, bytes.fromhex
-    async for seq, at, actor, action, entity_type, entity_id, payload, prev_hash, digest in driver.cursor(
-        query, prefetch=batch
-    ):
-        problem = None
-        if seq != expected_seq:
-            problem = f"expected entry {expected_seq}, found {seq} (deleted or inserted entries)"
-        elif prev_hash != prev:
-            problem = "prev_hash does not match the previous entry's hash"
-        else:
-            head = dumps([seq, at.isoformat(), actor, action, entity_type, entity_id], separators=(",", ":"))
-            if digest != sha256(fromhex(prev) + head.encode() + b"\n" + payload.encode()).hexdigest():
-                problem = "the entry's content does not match its hash (edited or reordered)"
-        if problem is not None:
-            return Verification(False, count, expected_seq - 1, prev, first_broken_seq=seq, problem=problem)
-        prev, expected_seq, count = digest, expected_seq + 1, count + 1
-    return Verification(True, count, expected_seq - 1, prev)
+    quote, sha256 = encode_basestring_ascii, hashlib.sha256
+    expected_seq, prev, prev_hex = 1, bytes.fromhex(GENESIS), GENESIS
+    last_at: dt.datetime | None = None
+    at_text = ""
+    cursor = await driver.cursor(query)
+    while rows := await cursor.fetch(batch):
+        for seq, at, actor, action, entity_type, entity_id, payload, prev_hash, stored in rows:
+            if at != last_at:  # one batch of appends shares one timestamp
+                last_at, at_text = at, quote(at.isoformat())
+            problem = None
+            if seq != expected_seq:
+                problem = f"expected entry {expected_seq}, found {seq} (deleted or inserted entries)"
+            elif prev_hash != prev_hex:
+                problem = "prev_hash does not match the previous entry's hash"
+            else:
+                head = f"[{seq},{at_text},{quote(actor)},{quote(action)},{quote(entity_type)},{quote(entity_id)}]\n"
+                hashed = sha256(prev + (head + payload).encode())
+                if hashed.hexdigest() != stored:
+                    problem = "the entry's content does not match its hash (edited or reordered)"
+            if problem is not None:
+                return Verification(
+                    False, expected_seq - 1, expected_seq - 1, prev_hex, first_broken_seq=seq, problem=problem
+                )
+            prev, prev_hex, expected_seq = hashed.digest(), stored, expected_seq + 1
+    return Verification(True, expected_seq - 1, expected_seq - 1, prev_hex)
 
 
 async def head(conn: AsyncConnection | AsyncSession, table: Table) -> tuple[int, str]:

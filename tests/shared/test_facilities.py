@@ -67,6 +67,28 @@ async def test_an_intact_chain_verifies_small_and_copied_batches(engine):
         assert (await hashchain.head(conn, LOG)) == (505, result.head_hash)
 
 
+async def test_entries_needing_json_escapes_verify_and_a_changed_character_is_caught(engine):
+    """Verification spells each entry as appending did: quotes, backslashes, control characters
+    and non-ASCII names round-trip, and one changed character is still found."""
+    names = ['Zoë "the auditor"', "back\\slash", "tab\tand\nnewline", "审计署", "emoji \U0001f600"]
+    async with make_sessionmaker(engine)() as session, committing(session):
+        await hashchain.append_many(
+            session, LOG, [hashchain.Entry(name, "set", "target", name, {"note": name}) for name in names]
+        )
+    assert (await verify(engine)).valid
+    await tamper(engine, "UPDATE LOG SET actor = 'Zoe \"the auditor\"' WHERE seq = 1")
+    result = await verify(engine)
+    assert not result.valid and result.first_broken_seq == 1
+
+
+async def test_tampering_past_the_first_fetch_is_found_at_its_entry(engine):
+    await write_entries(engine, 300)
+    await tamper(engine, "UPDATE LOG SET entity_id = 'forged' WHERE seq = 257")
+    async with engine.connect() as conn:
+        result = await hashchain.verify(conn, LOG, batch=64)  # the entry sits in the fifth fetch
+    assert not result.valid and result.first_broken_seq == 257 and result.entries == 256
+
+
 async def test_update_delete_and_truncate_are_refused(engine):
     await write_entries(engine, 3)
     for statement in ("UPDATE LOG SET actor = 'mallory'", "DELETE FROM LOG WHERE seq = 2", "TRUNCATE LOG"):
