@@ -104,8 +104,10 @@ async def list_org_units(
     kind: UnitKind | None = None,
     include_deleted: bool = False,
     ids: Ids = None,
+    parent_ids: Ids = None,
 ) -> OrgUnitPage:
-    """Units in your scope; ``parent_id`` lists children, ``under`` a subtree, ``ids`` batch-reads."""
+    """Units in your scope; ``parent_id`` lists children, ``under`` a subtree, ``ids`` batch-reads,
+    ``parent_ids`` batch-reads the children of many units."""
     items, cursor = await service.list_units(
         session,
         principal=principal,
@@ -115,6 +117,7 @@ async def list_org_units(
         kind=kind,
         ids=parse_ids(ids),
         include_deleted=include_deleted,
+        parent_ids=parse_ids(parent_ids, field="parent_ids"),
     )
     return OrgUnitPage(items=[OrgUnitRead.model_validate(u) for u in items], next_cursor=cursor)
 
@@ -191,10 +194,17 @@ async def list_objects(
     org_unit_id: uuid.UUID | None = None,
     kind: ObjectKind | None = None,
     ids: Ids = None,
+    org_unit_ids: Ids = None,
 ) -> ObjectPage:
-    """Appraisal objects in your scope; ``ids`` batch-reads."""
+    """Appraisal objects in your scope; ``ids`` batch-reads, ``org_unit_ids`` batch-reads by unit."""
     items, cursor = await service.list_objects(
-        session, principal=principal, page=page, org_unit_id=org_unit_id, kind=kind, ids=parse_ids(ids)
+        session,
+        principal=principal,
+        page=page,
+        org_unit_id=org_unit_id,
+        kind=kind,
+        ids=parse_ids(ids),
+        org_unit_ids=parse_ids(org_unit_ids, field="org_unit_ids"),
     )
     return ObjectPage(items=[ObjectRead.model_validate(o) for o in items], next_cursor=cursor)
 

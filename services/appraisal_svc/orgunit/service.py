@@ -66,11 +66,14 @@ async def list_units(
     kind: UnitKind | None = None,
     ids: list[uuid.UUID] | None = None,
     include_deleted: bool = False,
+    parent_ids: list[uuid.UUID] | None = None,
 ) -> tuple[list[OrgUnit], str | None]:
     require_role(principal, READERS, "read org units")
     stmt: Select[Any] = select(OrgUnit).where(in_subtree(OrgUnit.org_path, principal.org_path))
     if parent_id is not None:
         stmt = stmt.where(OrgUnit.parent_id == parent_id)
+    if parent_ids is not None:
+        stmt = stmt.where(OrgUnit.parent_id.in_(parent_ids))
     if under is not None:
         stmt = stmt.where(in_subtree(OrgUnit.org_path, under))
     if kind is not None:
@@ -336,12 +339,15 @@ async def list_objects(
     org_unit_id: uuid.UUID | None = None,
     kind: ObjectKind | None = None,
     ids: list[uuid.UUID] | None = None,
+    org_unit_ids: list[uuid.UUID] | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     require_role(principal, READERS, "read appraisal objects")
     stmt = select(AppraisalObject.id).join(OrgUnit, OrgUnit.id == AppraisalObject.org_unit_id)
     stmt = stmt.where(in_subtree(OrgUnit.org_path, principal.org_path))
     if org_unit_id is not None:
         stmt = stmt.where(AppraisalObject.org_unit_id == org_unit_id)
+    if org_unit_ids is not None:
+        stmt = stmt.where(AppraisalObject.org_unit_id.in_(org_unit_ids))
     if kind is not None:
         stmt = stmt.where(AppraisalObject.kind == kind)
     if ids is not None:

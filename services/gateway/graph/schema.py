@@ -23,6 +23,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from services.gateway.config import Settings
+from services.gateway.graph.appraisal_api import AppraisalQuery
 from services.gateway.graph.context import GraphInfo
 from services.gateway.graph.errors import BAD_USER_INPUT, FORBIDDEN, GraphError, is_unexpected
 from services.gateway.graph.feedback_api import FeedbackQuery
@@ -131,7 +132,7 @@ class ViewerQuery:
         return Me.from_principal(info.context.principal)
 
 
-QUERY_PARTS: tuple[type, ...] = (FrameworkQuery, UserQuery, ViewerQuery, SurveyQuery, FeedbackQuery)
+QUERY_PARTS: tuple[type, ...] = (FrameworkQuery, UserQuery, ViewerQuery, SurveyQuery, FeedbackQuery, AppraisalQuery)
 Query = merge_types("Query", QUERY_PARTS)
 
 

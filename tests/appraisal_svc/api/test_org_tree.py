@@ -152,3 +152,23 @@ async def test_import_as_xlsx_and_json_items(api: Api):
         "POST", "/org-units/import", headers=api.admin, params={"format": "xlsx"}, content=b"not a workbook"
     )
     assert_problem(r, 422)
+
+
+async def test_children_and_objects_of_many_units_in_one_call_stay_in_scope(api: Api, world: World):
+    parents = [world.city["id"], world.counties["ft"]["id"], world.counties["ns"]["id"]]
+    children = await api.ok("GET", "/org-units", params={"parent_ids": ",".join(parents), "limit": 500})
+    assert {u["org_path"] for u in children["items"]} == {f"/gd/sz/{c}" for c in world.counties} | {"/gd/sz/ft/edu"}
+    units = [world.counties["ft"]["id"], world.counties["ns"]["id"], world.department["id"]]
+    objects = await api.ok("GET", "/objects", params={"org_unit_ids": ",".join(units)})
+    assert {o["id"] for o in objects["items"]} == {world.objects["ft"], world.objects["ns"]}
+    # Futian's department asks for Nanshan's objects and the city's children: only its own subtree.
+    futian = api.as_("department", "/gd/sz/ft")
+    assert (await api.ok("GET", "/objects", headers=futian, params={"org_unit_ids": ",".join(units)}))["items"] == [
+        (await api.ok("GET", f"/objects/{world.objects['ft']}", headers=futian))
+    ]
+    seen = await api.ok("GET", "/org-units", headers=futian, params={"parent_ids": ",".join(parents)})
+    assert sorted(u["org_path"] for u in seen["items"]) == ["/gd/sz/ft", "/gd/sz/ft/edu"]  # no sibling county
+    assert_problem(await api.call("GET", "/org-units", params={"parent_ids": "x"}), 400, "parent_ids")
+    assert_problem(
+        await api.call("GET", "/objects", params={"org_unit_ids": ",".join(["x"] * 501)}), 400, "org_unit_ids"
+    )

@@ -1,0 +1,438 @@
+"""The appraisal part of the graph: the org tree (parent, children, appraisal objects) and
+appraisal plans with their cycle and framework version.
+
+Every call goes to appraisal_svc's REST API with the caller's own token, so the service's role and
+org-scope checks decide what is seen: a unit outside the caller's subtree is null here as it is
+absent there. Every relation is batched per GraphQL request: a page of units with their parents,
+children and objects costs four service calls however many units it holds (a relation holding
+more than one page of rows, 500, costs one call more per further page)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, TypeVar
+
+import strawberry
+from fastapi import Request
+from pydantic import BaseModel, ConfigDict
+from strawberry.dataloader import DataLoader
+
+from services.gateway.graph.context import GraphInfo
+from services.gateway.graph.errors import BAD_USER_INPUT, UNAVAILABLE, GraphError, error_for_status
+from services.gateway.graph.indicator_api import _problem_detail
+from services.gateway.graph.types import documented_field
+from services.gateway.upstream import UpstreamFailure, Upstreams, get_upstreams
+from shared.errors import NotFound
+
+log = logging.getLogger("govperf.gateway.graph")
+
+SERVICE = "appraisal"
+# appraisal_svc's caps: ``?ids=``-style lists and ``limit`` take at most 500.
+MAX_IDS_PER_CALL = 500
+MAX_PAGE_SIZE = 100
+MAX_CURSOR_CHARS = 64
+MAX_UNDER_CHARS = 512
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)  # the service may add fields
+
+
+class OrgUnitRecord(_Record):
+    id: uuid.UUID
+    code: str
+    name: str
+    kind: str
+    parent_id: uuid.UUID | None
+    org_path: str
+    peer_group: str
+    deleted: bool
+
+
+class ObjectRecord(_Record):
+    id: uuid.UUID
+    kind: str
+    org_unit_id: uuid.UUID
+    org_path: str
+    code: str
+    name: str
+    peer_group: str
+
+
+class CycleRecord(_Record):
+    id: uuid.UUID
+    kind: str
+    label: str
+    starts_on: dt.date
+    ends_on: dt.date
+    org_path: str
+
+
+class FrameworkVersionRecord(_Record):
+    id: uuid.UUID
+    lineage_id: uuid.UUID
+    version: int
+    code: str
+    name: str
+    org_path: str
+    content_hash: str
+    published_at: dt.datetime
+
+
+class PlanRecord(_Record):
+    id: uuid.UUID
+    name: str
+    cycle_id: uuid.UUID
+    framework_id: uuid.UUID
+    framework_hash: str
+    owner_unit_id: uuid.UUID
+    owner_org_path: str
+    status: str
+    missing_rule: str
+    submission_deadline: dt.datetime
+    verification_deadline: dt.datetime
+    object_count: int
+    opened_at: dt.datetime | None
+
+
+RecordT = TypeVar("RecordT", bound=_Record)
+
+
+class AppraisalApi:
+    """appraisal_svc seen with one caller's credentials (built per GraphQL request)."""
+
+    def __init__(self, upstreams: Upstreams, headers: dict[str, str]) -> None:
+        self._upstreams, self._headers = upstreams, headers
+
+    async def get(self, path: str, params: dict[str, str | int]) -> Any:
+        try:
+            response = await self._upstreams.get(SERVICE, path, params=params, headers=self._headers)
+        except NotFound:
+            log.error("graph: no upstream configured for %s", SERVICE)
+            raise GraphError(UNAVAILABLE, "The appraisal service is unavailable.") from None
+        except UpstreamFailure as exc:
+            log.warning("graph: %s unreachable: %s", SERVICE, exc)
+            raise GraphError(UNAVAILABLE, "The appraisal service is unavailable.") from None
+        if response.status != 200:
+            if response.status >= 500:
+                log.warning("graph: %s answered %s", SERVICE, response.status)
+            raise error_for_status(response.status, _problem_detail(response))
+        return response.json()
+
+    async def page(
+        self, path: str, record: type[RecordT], params: dict[str, str | int]
+    ) -> tuple[list[RecordT], str | None]:
+        body = await self.get(path, params)
+        return [record.model_validate(item) for item in body["items"]], body.get("next_cursor")
+
+    async def batch(self, path: str, record: type[RecordT], name: str, ids: Sequence[uuid.UUID]) -> list[RecordT]:
+        """Every row matching ``?name=<ids>``, following the cursor (one call per 500 rows)."""
+        params: dict[str, str | int] = {name: ",".join(map(str, ids)), "limit": MAX_IDS_PER_CALL}
+        found, cursor = await self.page(path, record, params)
+        while cursor is not None:
+            more, cursor = await self.page(path, record, params | {"cursor": cursor})
+            found += more
+        return found
+
+
+@dataclass(frozen=True)
+class AppraisalLoaders:
+    unit_by_id: DataLoader[uuid.UUID, OrgUnitRecord | None]
+    children_by_unit: DataLoader[uuid.UUID, list[OrgUnitRecord]]
+    objects_by_unit: DataLoader[uuid.UUID, list[ObjectRecord]]
+    object_by_id: DataLoader[uuid.UUID, ObjectRecord | None]
+    plan_by_id: DataLoader[uuid.UUID, PlanRecord | None]
+    cycle_by_id: DataLoader[uuid.UUID, CycleRecord | None]
+    framework_by_id: DataLoader[uuid.UUID, FrameworkVersionRecord | None]
+
+
+def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
+    def by_id(path: str, record: type[RecordT]) -> DataLoader[uuid.UUID, RecordT | None]:
+        async def load(ids: list[uuid.UUID]) -> list[RecordT | None]:
+            found: dict[Any, RecordT] = {r.id: r for r in await api.batch(path, record, "ids", ids)}  # type: ignore[attr-defined]
+            return [found.get(i) for i in ids]
+
+        return DataLoader(load, max_batch_size=MAX_IDS_PER_CALL)
+
+    async def children(ids: list[uuid.UUID]) -> list[list[OrgUnitRecord]]:
+        grouped: dict[uuid.UUID | None, list[OrgUnitRecord]] = defaultdict(list)
+        for unit in await api.batch("/api/v1/org-units", OrgUnitRecord, "parent_ids", ids):
+            grouped[unit.parent_id].append(unit)
+        return [grouped.get(i, []) for i in ids]
+
+    async def objects(ids: list[uuid.UUID]) -> list[list[ObjectRecord]]:
+        grouped: dict[uuid.UUID, list[ObjectRecord]] = defaultdict(list)
+        for obj in await api.batch("/api/v1/objects", ObjectRecord, "org_unit_ids", ids):
+            grouped[obj.org_unit_id].append(obj)
+        return [grouped.get(i, []) for i in ids]
+
+    return AppraisalLoaders(
+        unit_by_id=by_id("/api/v1/org-units", OrgUnitRecord),
+        children_by_unit=DataLoader(children, max_batch_size=MAX_IDS_PER_CALL),
+        objects_by_unit=DataLoader(objects, max_batch_size=MAX_IDS_PER_CALL),
+        object_by_id=by_id("/api/v1/objects", ObjectRecord),
+        plan_by_id=by_id("/api/v1/plans", PlanRecord),
+        cycle_by_id=by_id("/api/v1/cycles", CycleRecord),
+        framework_by_id=by_id("/api/v1/framework-versions", FrameworkVersionRecord),
+    )
+
+
+@dataclass(frozen=True)
+class AppraisalGraph:
+    api: AppraisalApi
+    loaders: AppraisalLoaders
+
+
+def appraisal_graph(info: GraphInfo) -> AppraisalGraph:
+    """This request's appraisal client and loaders, made on first use."""
+    context = info.context
+    graph: AppraisalGraph | None = getattr(context, "appraisal_graph", None)
+    if graph is None:
+        # Imported here: the router module imports the schema, which imports this module.
+        from services.gateway.graph.router import forwarded_headers
+
+        request = context.request
+        assert isinstance(request, Request)  # GraphQL over HTTP only (no subscriptions)
+        api = AppraisalApi(get_upstreams(request.app), forwarded_headers(request))
+        graph = AppraisalGraph(api, build_appraisal_loaders(api))
+        context.appraisal_graph = graph  # type: ignore[attr-defined]
+    return graph
+
+
+@strawberry.enum(description="Where an org unit sits in the administrative tree.")
+class OrgUnitKind(Enum):
+    PROVINCE = "province"
+    CITY = "city"
+    COUNTY = "county"
+    TOWNSHIP = "township"
+    DEPARTMENT = "department"
+
+
+@strawberry.type(
+    description="Something appraised (a government, department, official, project or policy) of one org unit."
+)
+class AppraisalObject:
+    id: uuid.UUID
+    kind: str
+    code: str
+    name: str
+    org_path: str
+    peer_group: str
+    org_unit_id: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_record(cls, r: ObjectRecord) -> AppraisalObject:
+        return cls(
+            id=r.id,
+            kind=r.kind,
+            code=r.code,
+            name=r.name,
+            org_path=r.org_path,
+            peer_group=r.peer_group,
+            org_unit_id=r.org_unit_id,
+        )
+
+    @documented_field("The org unit the object belongs to.")
+    async def org_unit(self, info: GraphInfo) -> OrgUnit | None:
+        record = await appraisal_graph(info).loaders.unit_by_id.load(self.org_unit_id)
+        return OrgUnit.from_record(record) if record is not None else None
+
+
+@strawberry.type(description="A unit of the administrative tree (as appraisal_svc holds it).")
+class OrgUnit:
+    id: uuid.UUID
+    code: str
+    name: str
+    kind: OrgUnitKind
+    org_path: str
+    peer_group: str
+    deleted: bool
+    parent_id: strawberry.Private[uuid.UUID | None]
+
+    @classmethod
+    def from_record(cls, r: OrgUnitRecord) -> OrgUnit:
+        return cls(
+            id=r.id,
+            code=r.code,
+            name=r.name,
+            kind=OrgUnitKind(r.kind),
+            org_path=r.org_path,
+            peer_group=r.peer_group,
+            deleted=r.deleted,
+            parent_id=r.parent_id,
+        )
+
+    @documented_field("The unit above; null at the root or when it is outside your scope.")
+    async def parent(self, info: GraphInfo) -> OrgUnit | None:
+        if self.parent_id is None:
+            return None
+        record = await appraisal_graph(info).loaders.unit_by_id.load(self.parent_id)
+        return OrgUnit.from_record(record) if record is not None else None
+
+    @documented_field("The units directly below (deleted ones left out).")
+    async def children(self, info: GraphInfo) -> list[OrgUnit]:
+        return [OrgUnit.from_record(r) for r in await appraisal_graph(info).loaders.children_by_unit.load(self.id)]
+
+    @documented_field("The appraisal objects of this unit.")
+    async def objects(self, info: GraphInfo) -> list[AppraisalObject]:
+        records = await appraisal_graph(info).loaders.objects_by_unit.load(self.id)
+        return [AppraisalObject.from_record(r) for r in records]
+
+
+@strawberry.type(description="An appraisal cycle (monthly, quarterly, annual or a term).")
+class AppraisalCycle:
+    id: uuid.UUID
+    kind: str
+    label: str
+    starts_on: dt.date
+    ends_on: dt.date
+    org_path: str
+
+
+@strawberry.type(description="A published framework version as appraisal_svc received it.")
+class ReceivedFrameworkVersion:
+    id: uuid.UUID
+    lineage_id: uuid.UUID
+    version: int
+    code: str
+    name: str
+    org_path: str
+    content_hash: str
+    published_at: dt.datetime
+
+
+@strawberry.type(description="An appraisal plan: a cycle, a framework version and the objects appraised.")
+class AppraisalPlan:
+    id: uuid.UUID
+    name: str
+    status: str
+    owner_org_path: str
+    framework_hash: str
+    missing_rule: str
+    submission_deadline: dt.datetime
+    verification_deadline: dt.datetime
+    object_count: int
+    opened_at: dt.datetime | None
+    cycle_id: strawberry.Private[uuid.UUID]
+    framework_id: strawberry.Private[uuid.UUID]
+    owner_unit_id: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_record(cls, r: PlanRecord) -> AppraisalPlan:
+        return cls(
+            id=r.id,
+            name=r.name,
+            status=r.status,
+            owner_org_path=r.owner_org_path,
+            framework_hash=r.framework_hash,
+            missing_rule=r.missing_rule,
+            submission_deadline=r.submission_deadline,
+            verification_deadline=r.verification_deadline,
+            object_count=r.object_count,
+            opened_at=r.opened_at,
+            cycle_id=r.cycle_id,
+            framework_id=r.framework_id,
+            owner_unit_id=r.owner_unit_id,
+        )
+
+    @documented_field("The cycle the plan appraises.")
+    async def cycle(self, info: GraphInfo) -> AppraisalCycle | None:
+        r = await appraisal_graph(info).loaders.cycle_by_id.load(self.cycle_id)
+        if r is None:
+            return None
+        return AppraisalCycle(
+            id=r.id, kind=r.kind, label=r.label, starts_on=r.starts_on, ends_on=r.ends_on, org_path=r.org_path
+        )
+
+    @documented_field("The framework version the plan is bound to (its hash is frozen in the plan).")
+    async def framework_version(self, info: GraphInfo) -> ReceivedFrameworkVersion | None:
+        r = await appraisal_graph(info).loaders.framework_by_id.load(self.framework_id)
+        if r is None:
+            return None
+        return ReceivedFrameworkVersion(
+            id=r.id,
+            lineage_id=r.lineage_id,
+            version=r.version,
+            code=r.code,
+            name=r.name,
+            org_path=r.org_path,
+            content_hash=r.content_hash,
+            published_at=r.published_at,
+        )
+
+    @documented_field("The unit that owns the plan; null when it is outside your scope.")
+    async def owner_unit(self, info: GraphInfo) -> OrgUnit | None:
+        record = await appraisal_graph(info).loaders.unit_by_id.load(self.owner_unit_id)
+        return OrgUnit.from_record(record) if record is not None else None
+
+
+@strawberry.type
+class OrgUnitConnection:
+    items: list[OrgUnit]
+    next_cursor: str | None
+
+
+@strawberry.type
+class AppraisalPlanConnection:
+    items: list[AppraisalPlan]
+    next_cursor: str | None
+
+
+def _page(first: int, after: str | None) -> dict[str, str | int]:
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise GraphError(BAD_USER_INPUT, f"first must be between 1 and {MAX_PAGE_SIZE}.")
+    if after is not None and len(after) > MAX_CURSOR_CHARS:
+        raise GraphError(BAD_USER_INPUT, "after is not a cursor from this API.")
+    return {"limit": first} | ({"cursor": after} if after else {})
+
+
+@strawberry.type
+class AppraisalQuery:
+    @documented_field("One org unit; null when it does not exist or is outside your scope.")
+    async def org_unit(self, info: GraphInfo, id: uuid.UUID) -> OrgUnit | None:
+        record = await appraisal_graph(info).loaders.unit_by_id.load(id)
+        return OrgUnit.from_record(record) if record is not None else None
+
+    @documented_field("Org units in your scope, by id order; ``under`` narrows to a subtree.")
+    async def org_units(
+        self, info: GraphInfo, under: str | None = None, first: int = 50, after: str | None = None
+    ) -> OrgUnitConnection:
+        params = _page(first, after)
+        if under is not None:
+            if len(under) > MAX_UNDER_CHARS:
+                raise GraphError(BAD_USER_INPUT, "under is too long.")
+            params["under"] = under
+        graph = appraisal_graph(info)
+        records, cursor = await graph.api.page("/api/v1/org-units", OrgUnitRecord, params)
+        graph.loaders.unit_by_id.prime_many({r.id: r for r in records})
+        return OrgUnitConnection(items=[OrgUnit.from_record(r) for r in records], next_cursor=cursor)
+
+    @documented_field("One appraisal object; null when it does not exist or is outside your scope.")
+    async def appraisal_object(self, info: GraphInfo, id: uuid.UUID) -> AppraisalObject | None:
+        record = await appraisal_graph(info).loaders.object_by_id.load(id)
+        return AppraisalObject.from_record(record) if record is not None else None
+
+    @documented_field("One appraisal plan; null when it does not exist or you may not read it.")
+    async def appraisal_plan(self, info: GraphInfo, id: uuid.UUID) -> AppraisalPlan | None:
+        record = await appraisal_graph(info).loaders.plan_by_id.load(id)
+        return AppraisalPlan.from_record(record) if record is not None else None
+
+    @documented_field("Appraisal plans you may read (your scope and the units above you), by id order.")
+    async def appraisal_plans(
+        self, info: GraphInfo, status: str | None = None, first: int = 50, after: str | None = None
+    ) -> AppraisalPlanConnection:
+        params = _page(first, after)
+        if status is not None:
+            if len(status) > 32:
+                raise GraphError(BAD_USER_INPUT, "status is not a plan status.")
+            params["status"] = status
+        graph = appraisal_graph(info)
+        records, cursor = await graph.api.page("/api/v1/plans", PlanRecord, params)
+        graph.loaders.plan_by_id.prime_many({r.id: r for r in records})
+        return AppraisalPlanConnection(items=[AppraisalPlan.from_record(r) for r in records], next_cursor=cursor)

@@ -1,0 +1,93 @@
+"""appraisal_svc behind the gateway's graph: the org tree and plans batched through DataLoaders,
+and a principal sees in the graph exactly what appraisal_svc's REST API shows it."""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY
+
+from tests.appraisal_svc.api.support import Api, World
+
+TREE = """query($under: String!) { orgUnits(under: $under, first: 100) { items {
+    name kind orgPath parent { name } children { name } objects { name kind orgUnit { name } } } } }"""
+PLANS = """{ appraisalPlans(first: 100) { items {
+    name status objectCount cycle { label } frameworkVersion { code contentHash } ownerUnit { name } } } }"""
+
+
+def appraisal_calls() -> float:
+    return REGISTRY.get_sample_value("govperf_gateway_upstream_requests_total", {"service": "appraisal"}) or 0.0
+
+
+async def counted(graph, query: str, headers: dict[str, str], **variables: object) -> tuple[dict, float]:
+    before = appraisal_calls()
+    data = await graph.data(query, headers, **variables)
+    return data, appraisal_calls() - before
+
+
+async def test_the_tree_with_parents_children_and_objects_costs_the_same_calls_as_it_grows(
+    api: Api, world: World, graph
+) -> None:
+    small, small_calls = await counted(graph, TREE, api.office, under="/gd/sz")
+    units = {u["orgPath"]: u for u in small["orgUnits"]["items"]}
+    assert len(units) == 8  # the city, six counties, one department
+    city = units["/gd/sz"]
+    assert city["parent"] is None  # the province is above the office's scope, as over REST
+    assert sorted(c["name"] for c in city["children"]) == sorted(f"County {c}" for c in world.counties)
+    futian = units["/gd/sz/ft"]
+    assert futian["children"] == [{"name": "Futian education"}] and futian["parent"] == {"name": "Shenzhen"}
+    assert futian["objects"] == [{"name": "County ft", "kind": "government", "orgUnit": {"name": "County ft"}}]
+
+    # Twenty more counties, each with a government object: the same number of service calls.
+    rows = [{"org_path": f"/gd/sz/n{i}", "name": f"New {i}", "kind": "county"} for i in range(20)]
+    created = await api.ok("POST", "/org-units/import", 201, headers=api.admin, json=rows)
+    for unit in created["items"]:
+        await api.ok("POST", "/objects", 201, json={"kind": "government", "org_unit_id": unit["id"]})
+    large, large_calls = await counted(graph, TREE, api.office, under="/gd/sz")
+    assert len(large["orgUnits"]["items"]) == 28
+    assert sum(len(u["objects"]) for u in large["orgUnits"]["items"]) == 26
+    assert large_calls == small_calls <= 4  # page, parents, children, objects: one batch each
+
+
+async def test_plans_with_cycle_framework_and_owner_cost_the_same_calls_as_they_grow(
+    api: Api, world: World, graph
+) -> None:
+    one, one_calls = await counted(graph, PLANS, api.office)
+    [plan] = one["appraisalPlans"]["items"]
+    assert plan["cycle"] == {"label": "2026"} and plan["ownerUnit"] == {"name": "Shenzhen"}
+    assert plan["frameworkVersion"] == {"code": "city-2026", "contentHash": world.framework_hash}
+    assert plan["objectCount"] == 6 and plan["status"] == "draft"
+    for n in range(4):
+        await api.create_plan(
+            world.city["id"], world.cycle_id, world.framework_id, list(world.objects.values()), name=f"Plan {n}"
+        )
+    five, five_calls = await counted(graph, PLANS, api.office)
+    assert len(five["appraisalPlans"]["items"]) == 5
+    assert five_calls == one_calls <= 4
+
+
+async def test_a_principal_sees_in_the_graph_what_rest_shows_it_and_nothing_more(api: Api, world: World, graph) -> None:
+    county = api.as_("department", "/gd/sz/ft")
+    rest_units = await api.ok("GET", "/org-units", headers=county, params={"under": "/gd", "limit": 100})
+    data = await graph.data(TREE, county, under="/gd")
+    assert {u["orgPath"] for u in data["orgUnits"]["items"]} == {u["org_path"] for u in rest_units["items"]}
+    assert {u["orgPath"] for u in data["orgUnits"]["items"]} == {"/gd/sz/ft", "/gd/sz/ft/edu"}
+    futian = next(u for u in data["orgUnits"]["items"] if u["orgPath"] == "/gd/sz/ft")
+    assert futian["parent"] is None  # Shenzhen is above the county's scope: REST hides it too
+
+    outside = """query($city: UUID!, $county: UUID!, $plan: UUID!, $object: UUID!) {
+        city: orgUnit(id: $city) { name } county: orgUnit(id: $county) { name children { name } }
+        plan: appraisalPlan(id: $plan) { name } object: appraisalObject(id: $object) { name } }"""
+    ids = {
+        "city": world.city["id"],
+        "county": world.counties["ns"]["id"],
+        "plan": world.plan["id"],
+        "object": world.objects["ns"],
+    }
+    # Another city's office: appraisal_svc answers 404 for each over REST, and the graph shows nulls.
+    stranger = api.as_("perf_office", "/gd/gz")
+    for path in (f"/org-units/{ids['city']}", f"/plans/{ids['plan']}", f"/objects/{ids['object']}"):
+        assert (await api.call("GET", path, headers=stranger)).status_code == 404
+    assert await graph.data(outside, stranger, **ids) == {"city": None, "county": None, "plan": None, "object": None}
+    # Futian's own department: not Nanshan, not the city unit; the city's plan (owned above it) it may read.
+    seen = await graph.data(outside, county, **ids)
+    assert seen == {"city": None, "county": None, "plan": {"name": world.plan["name"]}, "object": None}
+    assert (await api.call("GET", f"/plans/{ids['plan']}", headers=county)).status_code == 200
