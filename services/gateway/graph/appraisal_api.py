@@ -15,6 +15,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ import strawberry
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict
 from strawberry.dataloader import DataLoader
+from strawberry.scalars import JSON
 
 from services.gateway.graph.context import GraphInfo
 from services.gateway.graph.errors import BAD_USER_INPUT, UNAVAILABLE, GraphError, error_for_status
@@ -101,6 +103,37 @@ class PlanRecord(_Record):
     opened_at: dt.datetime | None
 
 
+class FlagRecord(_Record):
+    id: uuid.UUID
+    rule: str
+    details: dict[str, Any]
+    status: str
+    raised_by: str
+    raised_at: dt.datetime
+    resolved_by: str | None
+    resolved_at: dt.datetime | None
+    resolution_note: str | None
+
+
+class DataPointRecord(_Record):
+    id: uuid.UUID
+    object_id: uuid.UUID
+    metric: str
+    period: str
+    source: str
+    revision: int
+    current: bool
+    value: Decimal
+    unit: str | None
+    status: str
+    submitted_by: str
+    submitted_at: dt.datetime
+    verified_by: str | None
+    decided_by: str | None
+    reject_reason: str | None
+    flags: list[FlagRecord]
+
+
 RecordT = TypeVar("RecordT", bound=_Record)
 
 
@@ -150,6 +183,7 @@ class AppraisalLoaders:
     plan_by_id: DataLoader[uuid.UUID, PlanRecord | None]
     cycle_by_id: DataLoader[uuid.UUID, CycleRecord | None]
     framework_by_id: DataLoader[uuid.UUID, FrameworkVersionRecord | None]
+    data_point_by_id: DataLoader[uuid.UUID, DataPointRecord | None]
 
 
 def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
@@ -180,6 +214,7 @@ def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
         plan_by_id=by_id("/api/v1/plans", PlanRecord),
         cycle_by_id=by_id("/api/v1/cycles", CycleRecord),
         framework_by_id=by_id("/api/v1/framework-versions", FrameworkVersionRecord),
+        data_point_by_id=by_id("/api/v1/data-points", DataPointRecord),
     )
 
 
@@ -372,6 +407,84 @@ class AppraisalPlan:
         return OrgUnit.from_record(record) if record is not None else None
 
 
+@strawberry.type(description="An anomaly flag on a data point (raised by a rule or by audit).")
+class DataFlag:
+    id: uuid.UUID
+    rule: str
+    details: JSON
+    status: str
+    raised_by: str
+    raised_at: dt.datetime
+    resolved_by: str | None
+    resolved_at: dt.datetime | None
+    resolution_note: str | None
+
+
+@strawberry.type(description="One revision of a reported value, with its flags.")
+class DataPoint:
+    id: uuid.UUID
+    metric: str
+    period: str
+    source: str
+    revision: int
+    current: bool
+    value: str = strawberry.field(description="A decimal, as a string: no binary rounding.")
+    unit: str | None
+    status: str
+    submitted_by: str
+    submitted_at: dt.datetime
+    verified_by: str | None
+    decided_by: str | None
+    reject_reason: str | None
+    flags: list[DataFlag]
+    object_id: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_record(cls, r: DataPointRecord) -> DataPoint:
+        return cls(
+            id=r.id,
+            metric=r.metric,
+            period=r.period,
+            source=r.source,
+            revision=r.revision,
+            current=r.current,
+            value=format(r.value, "f"),
+            unit=r.unit,
+            status=r.status,
+            submitted_by=r.submitted_by,
+            submitted_at=r.submitted_at,
+            verified_by=r.verified_by,
+            decided_by=r.decided_by,
+            reject_reason=r.reject_reason,
+            flags=[
+                DataFlag(
+                    id=f.id,
+                    rule=f.rule,
+                    details=f.details,
+                    status=f.status,
+                    raised_by=f.raised_by,
+                    raised_at=f.raised_at,
+                    resolved_by=f.resolved_by,
+                    resolved_at=f.resolved_at,
+                    resolution_note=f.resolution_note,
+                )
+                for f in r.flags
+            ],
+            object_id=r.object_id,
+        )
+
+    @documented_field("The appraisal object the value is reported for; null when outside your scope.")
+    async def appraisal_object(self, info: GraphInfo) -> AppraisalObject | None:
+        record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
+        return AppraisalObject.from_record(record) if record is not None else None
+
+
+@strawberry.type
+class DataPointConnection:
+    items: list[DataPoint]
+    next_cursor: str | None
+
+
 @strawberry.type
 class OrgUnitConnection:
     items: list[OrgUnit]
@@ -436,3 +549,32 @@ class AppraisalQuery:
         records, cursor = await graph.api.page("/api/v1/plans", PlanRecord, params)
         graph.loaders.plan_by_id.prime_many({r.id: r for r in records})
         return AppraisalPlanConnection(items=[AppraisalPlan.from_record(r) for r in records], next_cursor=cursor)
+
+    @documented_field("One data point revision (any revision), with its flags; null when outside your scope.")
+    async def data_point(self, info: GraphInfo, id: uuid.UUID) -> DataPoint | None:
+        record = await appraisal_graph(info).loaders.data_point_by_id.load(id)
+        return DataPoint.from_record(record) if record is not None else None
+
+    @documented_field("Current values in your scope with their flags, by id order; filters as over REST.")
+    async def data_points(
+        self,
+        info: GraphInfo,
+        object_id: uuid.UUID | None = None,
+        metric: str | None = None,
+        period: str | None = None,
+        flagged: bool | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> DataPointConnection:
+        params = _page(first, after)
+        if len(metric or "") > 64 or len(period or "") > 16:
+            raise GraphError(BAD_USER_INPUT, "metric takes at most 64 characters, period at most 16.")
+        for name, value in (("object_id", object_id), ("metric", metric), ("period", period)):
+            if value is not None:
+                params[name] = str(value)
+        if flagged is not None:
+            params["flagged"] = "true" if flagged else "false"
+        graph = appraisal_graph(info)
+        records, cursor = await graph.api.page("/api/v1/data-points", DataPointRecord, params)
+        graph.loaders.data_point_by_id.prime_many({r.id: r for r in records})
+        return DataPointConnection(items=[DataPoint.from_record(r) for r in records], next_cursor=cursor)

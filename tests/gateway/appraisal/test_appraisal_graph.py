@@ -91,3 +91,42 @@ async def test_a_principal_sees_in_the_graph_what_rest_shows_it_and_nothing_more
     seen = await graph.data(outside, county, **ids)
     assert seen == {"city": None, "county": None, "plan": {"name": world.plan["name"]}, "object": None}
     assert (await api.call("GET", f"/plans/{ids['plan']}", headers=county)).status_code == 200
+
+
+POINTS = """{ dataPoints(flagged: true, first: 100) { items {
+    metric value revision flags { rule status raisedBy } appraisalObject { name orgUnit { name } } } } }"""
+
+
+async def test_flagged_data_points_with_their_objects_cost_the_same_calls_as_they_grow(
+    api: Api, world: World, graph
+) -> None:
+    await api.transition(world.plan["id"], "targets_open")
+    audit = api.as_("audit")
+
+    async def flagged_point(county: str) -> None:
+        point = await api.submit(county, world.objects[county], "10")
+        await api.ok("POST", f"/data-points/{point['id']}/flags", 201, json={"note": "check"}, headers=audit)
+
+    await flagged_point("ft")
+    one, one_calls = await counted(graph, POINTS, api.office)
+    [point] = one["dataPoints"]["items"]
+    assert point["value"] == "10" and point["revision"] == 1
+    assert [f["status"] for f in point["flags"]] == ["open"]
+    assert point["appraisalObject"] == {"name": "County ft", "orgUnit": {"name": "County ft"}}
+    for county in ("ns", "lh", "bx"):
+        await flagged_point(county)
+    four, four_calls = await counted(graph, POINTS, api.office)
+    assert len(four["dataPoints"]["items"]) == 4
+    assert four_calls == one_calls <= 3  # points with flags, objects, units: one batch each
+
+    # Nanshan's department sees its own flagged value only, as over REST.
+    nanshan = api.as_("department", "/gd/sz/ns")
+    rest = await api.ok("GET", "/data-points", headers=nanshan, params={"flagged": "true"})
+    seen = await graph.data(POINTS, nanshan)
+    assert len(rest["items"]) == 1 and [p["appraisalObject"]["name"] for p in seen["dataPoints"]["items"]] == [
+        "County ns"
+    ]
+    other = (await api.ok("GET", "/data-points", params={"object_id": world.objects["ft"]}))["items"][0]["id"]
+    one_point = "query($id: UUID!) { dataPoint(id: $id) { metric } }"
+    assert await graph.data(one_point, nanshan, id=other) == {"dataPoint": None}
+    assert await graph.data(one_point, api.office, id=other) == {"dataPoint": {"metric": "E1"}}
