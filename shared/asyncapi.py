@@ -70,6 +70,8 @@ def catalog() -> dict[str, type[BaseModel]]:
             if not (name.isupper() and isinstance(value, str) and EVENT_TYPE_RE.fullmatch(value)):
                 continue
             service, aggregate, verb = value.split(".")
+            if module.__name__.startswith("services.") and module.__name__.split(".")[1] != f"{service}_svc":
+                continue  # a consumer's reading of another service's event; the producer's model is the contract
             # Compared without case or underscores: orgunit.changed pairs with OrgUnitChanged.
             wanted = {_key(aggregate, verb), _key(service, aggregate, verb)}
             models = [

@@ -27,3 +27,11 @@ def test_every_event_has_a_channel_and_a_valid_example():
         model.model_validate(example["data"])  # raises if the example is not a valid payload
         assert message["payload"]["properties"]["data"]["$ref"] == f"#/components/schemas/{model.__name__}"
         assert model.__name__ in document["components"]["schemas"]
+
+
+def test_a_consumers_reading_model_never_replaces_the_producers_contract():
+    # appraisal_svc validates indicator.framework.published with its own narrower model;
+    # the document must describe what indicator_svc actually publishes.
+    from services.indicator_svc.framework.events import FrameworkPublished
+
+    assert catalog()["indicator.framework.published"] is FrameworkPublished
