@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import strawberry
 from fastapi import Request
@@ -460,7 +460,7 @@ class DataPoint:
                 DataFlag(
                     id=f.id,
                     rule=f.rule,
-                    details=f.details,
+                    details=cast(JSON, f.details),  # any JSON object a rule wrote
                     status=f.status,
                     raised_by=f.raised_by,
                     raised_at=f.raised_at,
