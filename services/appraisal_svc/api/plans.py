@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import uuid
 from typing import Annotated, Any
 
@@ -19,6 +21,8 @@ from services.appraisal_svc.plan.schemas import (
     CollectionRow,
     PlanCreate,
     PlanLeafRead,
+    PlanObjectOfPlanPage,
+    PlanObjectOfPlanRead,
     PlanObjectPage,
     PlanObjectRead,
     PlanPage,
@@ -43,7 +47,8 @@ from services.appraisal_svc.target.schemas import (
 from shared import idempotency
 from shared.api import IdempotencyKey, IfMatch, expected_version
 from shared.auth.deps import CurrentPrincipal
-from shared.pagination import PageParams, page_params, parse_ids
+from shared.errors import BadRequest
+from shared.pagination import MAX_LIMIT, PageParams, page_params, parse_ids
 from shared.service_app import DBSession
 
 router = APIRouter(prefix="/api/v1", tags=["plans"])
@@ -149,6 +154,48 @@ async def list_plan_objects(
     """The plan's objects in your scope, with their peer groups."""
     items, cursor = await service.list_plan_objects(session, principal=principal, plan_id=plan_id, page=page)
     return PlanObjectPage(items=[PlanObjectRead.model_validate(i) for i in items], next_cursor=cursor)
+
+
+def _encode_pair_cursor(key: tuple[uuid.UUID, uuid.UUID]) -> str:
+    return base64.urlsafe_b64encode(key[0].bytes + key[1].bytes).rstrip(b"=").decode()
+
+
+def _decode_pair_cursor(cursor: str) -> tuple[uuid.UUID, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        if len(raw) != 32:
+            raise ValueError(cursor)
+        return uuid.UUID(bytes=raw[:16]), uuid.UUID(bytes=raw[16:])
+    except (binascii.Error, ValueError):
+        raise BadRequest(
+            "The cursor is not valid.", errors=[{"field": "cursor", "message": "not a cursor from this API"}]
+        ) from None
+
+
+@router.get("/plan-objects", response_model=PlanObjectOfPlanPage)
+async def list_objects_of_plans(
+    session: DBSession,
+    principal: CurrentPrincipal,
+    plan_ids: Annotated[str, Query(max_length=20_000)],
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> PlanObjectOfPlanPage:
+    """The objects (with peer groups) of several plans in one read, as each plan's own
+    ``/plans/{id}/objects`` shows them to you; plans out of your sight contribute nothing."""
+    ids = parse_ids(plan_ids, field="plan_ids") or []
+    if not ids:
+        raise BadRequest("plan_ids names no plan.", errors=[{"field": "plan_ids", "message": "empty"}])
+    items, after = await service.list_objects_of_plans(
+        session,
+        principal=principal,
+        plan_ids=ids,
+        limit=limit,
+        after=_decode_pair_cursor(cursor) if cursor else None,
+    )
+    return PlanObjectOfPlanPage(
+        items=[PlanObjectOfPlanRead.model_validate(i) for i in items],
+        next_cursor=_encode_pair_cursor(after) if after is not None else None,
+    )
 
 
 @router.get("/plans/{plan_id}/leaves", response_model=list[PlanLeafRead])

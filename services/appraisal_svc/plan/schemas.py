@@ -146,6 +146,14 @@ class PlanObjectPage(Page[PlanObjectRead]):
     pass
 
 
+class PlanObjectOfPlanRead(PlanObjectRead):
+    plan_id: uuid.UUID
+
+
+class PlanObjectOfPlanPage(Page[PlanObjectOfPlanRead]):
+    pass
+
+
 class PlanLeafRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, select
+from sqlalchemy import Select, delete, func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from services.appraisal_svc.access import OFFICE, READERS, in_subtree, require_role
 from services.appraisal_svc.audit import service as audit
@@ -356,3 +357,43 @@ async def list_leaves(session: AsyncSession, *, principal: Principal, plan_id: u
             await session.scalars(select(PlanLeaf).where(PlanLeaf.plan_id == plan_id).order_by(PlanLeaf.indicator_code))
         ).all()
     )
+
+
+async def list_objects_of_plans(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    plan_ids: list[uuid.UUID],
+    limit: int,
+    after: tuple[uuid.UUID, uuid.UUID] | None,
+) -> tuple[list[dict[str, Any]], tuple[uuid.UUID, uuid.UUID] | None]:
+    """The objects of several plans at once (the gateway's batch read): only plans the caller
+    could open one by one, and of those only the objects in the caller's subtree, as
+    ``list_plan_objects`` shows them. Keyset over (plan, object); returns the next key."""
+    require_role(principal, READERS, "read plans")
+    owner = aliased(OrgUnit)  # the plan's owner; OrgUnit itself is the object's unit
+    stmt = (
+        select(
+            PlanObject.plan_id,
+            PlanObject.object_id,
+            PlanObject.peer_group,
+            AppraisalObject.kind,
+            AppraisalObject.name,
+            OrgUnit.org_path,
+        )
+        .join(Plan, Plan.id == PlanObject.plan_id)
+        .join(owner, owner.id == Plan.owner_unit_id)
+        .join(AppraisalObject, AppraisalObject.id == PlanObject.object_id)
+        .join(OrgUnit, OrgUnit.id == AppraisalObject.org_unit_id)
+        .where(
+            PlanObject.plan_id.in_(plan_ids),
+            in_subtree(owner.org_path, principal.org_path) | owner.org_path.in_(_ancestors(principal.org_path)),
+            in_subtree(OrgUnit.org_path, principal.org_path),
+        )
+    )
+    if after is not None:
+        stmt = stmt.where(tuple_(PlanObject.plan_id, PlanObject.object_id) > tuple_(*after))
+    rows = (await session.execute(stmt.order_by(PlanObject.plan_id, PlanObject.object_id).limit(limit + 1))).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [r._asdict() for r in rows], (rows[-1].plan_id, rows[-1].object_id) if more and rows else None

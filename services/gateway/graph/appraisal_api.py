@@ -103,6 +103,12 @@ class PlanRecord(_Record):
     opened_at: dt.datetime | None
 
 
+class PlanObjectRecord(_Record):
+    plan_id: uuid.UUID
+    object_id: uuid.UUID
+    peer_group: str
+
+
 class FlagRecord(_Record):
     id: uuid.UUID
     rule: str
@@ -184,6 +190,7 @@ class AppraisalLoaders:
     cycle_by_id: DataLoader[uuid.UUID, CycleRecord | None]
     framework_by_id: DataLoader[uuid.UUID, FrameworkVersionRecord | None]
     data_point_by_id: DataLoader[uuid.UUID, DataPointRecord | None]
+    objects_by_plan: DataLoader[uuid.UUID, list[PlanObjectRecord]]
 
 
 def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
@@ -206,6 +213,12 @@ def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
             grouped[obj.org_unit_id].append(obj)
         return [grouped.get(i, []) for i in ids]
 
+    async def plan_objects(ids: list[uuid.UUID]) -> list[list[PlanObjectRecord]]:
+        grouped: dict[uuid.UUID, list[PlanObjectRecord]] = defaultdict(list)
+        for row in await api.batch("/api/v1/plan-objects", PlanObjectRecord, "plan_ids", ids):
+            grouped[row.plan_id].append(row)
+        return [grouped.get(i, []) for i in ids]
+
     return AppraisalLoaders(
         unit_by_id=by_id("/api/v1/org-units", OrgUnitRecord),
         children_by_unit=DataLoader(children, max_batch_size=MAX_IDS_PER_CALL),
@@ -215,6 +228,7 @@ def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
         cycle_by_id=by_id("/api/v1/cycles", CycleRecord),
         framework_by_id=by_id("/api/v1/framework-versions", FrameworkVersionRecord),
         data_point_by_id=by_id("/api/v1/data-points", DataPointRecord),
+        objects_by_plan=DataLoader(plan_objects, max_batch_size=MAX_IDS_PER_CALL),
     )
 
 
@@ -405,6 +419,22 @@ class AppraisalPlan:
     async def owner_unit(self, info: GraphInfo) -> OrgUnit | None:
         record = await appraisal_graph(info).loaders.unit_by_id.load(self.owner_unit_id)
         return OrgUnit.from_record(record) if record is not None else None
+
+    @documented_field("The plan's objects in your scope, each with its peer group.")
+    async def objects(self, info: GraphInfo) -> list[PlanObject]:
+        rows = await appraisal_graph(info).loaders.objects_by_plan.load(self.id)
+        return [PlanObject(peer_group=r.peer_group, object_id=r.object_id) for r in rows]
+
+
+@strawberry.type(description="An object appraised by a plan, in the peer group the plan ranks it in.")
+class PlanObject:
+    peer_group: str
+    object_id: strawberry.Private[uuid.UUID]
+
+    @documented_field("The appraisal object; null when it is outside your scope.")
+    async def object(self, info: GraphInfo) -> AppraisalObject | None:
+        record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
+        return AppraisalObject.from_record(record) if record is not None else None
 
 
 @strawberry.type(description="An anomaly flag on a data point (raised by a rule or by audit).")

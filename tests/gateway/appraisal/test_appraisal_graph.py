@@ -130,3 +130,37 @@ async def test_flagged_data_points_with_their_objects_cost_the_same_calls_as_the
     one_point = "query($id: UUID!) { dataPoint(id: $id) { metric } }"
     assert await graph.data(one_point, nanshan, id=other) == {"dataPoint": None}
     assert await graph.data(one_point, api.office, id=other) == {"dataPoint": {"metric": "E1"}}
+
+
+PLAN_OBJECTS = (
+    """{ appraisalPlans(first: 100) { items { name objects { peerGroup object { name orgUnit { name } } } } } }"""
+)
+
+
+async def test_plan_objects_with_peer_groups_cost_the_same_calls_as_plans_grow(api: Api, world: World, graph) -> None:
+    one, one_calls = await counted(graph, PLAN_OBJECTS, api.office)
+    [plan] = one["appraisalPlans"]["items"]
+    rest = await api.ok("GET", f"/plans/{world.plan['id']}/objects", params={"limit": 100})
+    assert sorted((o["object"]["name"], o["peerGroup"]) for o in plan["objects"]) == sorted(
+        (i["name"], i["peer_group"]) for i in rest["items"]
+    )
+    assert len(plan["objects"]) == 6
+    for n in range(4):
+        await api.create_plan(
+            world.city["id"], world.cycle_id, world.framework_id, list(world.objects.values()), name=f"Plan {n}"
+        )
+    five, five_calls = await counted(graph, PLAN_OBJECTS, api.office)
+    assert [len(p["objects"]) for p in five["appraisalPlans"]["items"]] == [6] * 5
+    assert five_calls == one_calls <= 4  # plans, plan objects, objects, units: one batch each
+
+
+async def test_plan_objects_in_the_graph_are_those_rest_shows_the_principal(api: Api, world: World, graph) -> None:
+    county = api.as_("department", "/gd/sz/ft")
+    rest = await api.ok("GET", f"/plans/{world.plan['id']}/objects", headers=county)
+    seen = await graph.data(PLAN_OBJECTS, county)
+    [plan] = seen["appraisalPlans"]["items"]
+    assert [o["object"]["name"] for o in plan["objects"]] == [i["name"] for i in rest["items"]] == ["County ft"]
+    stranger = api.as_("perf_office", "/gd/gz")
+    assert (await graph.data(PLAN_OBJECTS, stranger))["appraisalPlans"]["items"] == []
+    by_id = "query($id: UUID!) { appraisalPlan(id: $id) { objects { peerGroup } } }"
+    assert await graph.data(by_id, stranger, id=world.plan["id"]) == {"appraisalPlan": None}
