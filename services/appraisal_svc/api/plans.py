@@ -156,6 +156,13 @@ async def list_plan_objects(
     return PlanObjectPage(items=[PlanObjectRead.model_validate(i) for i in items], next_cursor=cursor)
 
 
+def _plan_ids(raw: str) -> list[uuid.UUID]:
+    ids = parse_ids(raw, field="plan_ids") or []
+    if not ids:
+        raise BadRequest("plan_ids names no plan.", errors=[{"field": "plan_ids", "message": "empty"}])
+    return ids
+
+
 def _encode_pair_cursor(key: tuple[uuid.UUID, uuid.UUID]) -> str:
     return base64.urlsafe_b64encode(key[0].bytes + key[1].bytes).rstrip(b"=").decode()
 
@@ -182,13 +189,10 @@ async def list_objects_of_plans(
 ) -> PlanObjectOfPlanPage:
     """The objects (with peer groups) of several plans in one read, as each plan's own
     ``/plans/{id}/objects`` shows them to you; plans out of your sight contribute nothing."""
-    ids = parse_ids(plan_ids, field="plan_ids") or []
-    if not ids:
-        raise BadRequest("plan_ids names no plan.", errors=[{"field": "plan_ids", "message": "empty"}])
     items, after = await service.list_objects_of_plans(
         session,
         principal=principal,
-        plan_ids=ids,
+        plan_ids=_plan_ids(plan_ids),
         limit=limit,
         after=_decode_pair_cursor(cursor) if cursor else None,
     )
@@ -300,6 +304,23 @@ async def list_targets(
     """Targets of the plan's objects in your scope, with their amendments."""
     found, cursor = await targets.list_targets(
         session, principal=principal, plan_id=plan_id, page=page, object_id=object_id, ids=parse_ids(ids)
+    )
+    return TargetPage(
+        items=_target_reads(found, await targets.amendments_of(session, [t.id for t in found])), next_cursor=cursor
+    )
+
+
+@router.get("/targets", response_model=TargetPage)
+async def list_targets_of_plans(
+    session: DBSession,
+    principal: CurrentPrincipal,
+    page: Annotated[PageParams, Depends(page_params)],
+    plan_ids: Annotated[str, Query(max_length=20_000)],
+) -> TargetPage:
+    """The targets of several plans in one read, as each plan's own ``/plans/{id}/targets``
+    shows them to you; plans out of your sight contribute nothing."""
+    found, cursor = await targets.list_targets_of_plans(
+        session, principal=principal, plan_ids=_plan_ids(plan_ids), page=page
     )
     return TargetPage(
         items=_target_reads(found, await targets.amendments_of(session, [t.id for t in found])), next_cursor=cursor

@@ -45,7 +45,12 @@ def _ancestors(org_path: str) -> list[str]:
 
 
 def visible_sql(principal: Principal) -> Any:
-    return in_subtree(OrgUnit.org_path, principal.org_path) | OrgUnit.org_path.in_(_ancestors(principal.org_path))
+    return owner_visible_sql(principal, OrgUnit.org_path)
+
+
+def owner_visible_sql(principal: Principal, owner_path: Any) -> Any:
+    """``visible`` in SQL, over the column holding the plan owner's org path."""
+    return in_subtree(owner_path, principal.org_path) | owner_path.in_(_ancestors(principal.org_path))
 
 
 async def load(
@@ -387,7 +392,7 @@ async def list_objects_of_plans(
         .join(OrgUnit, OrgUnit.id == AppraisalObject.org_unit_id)
         .where(
             PlanObject.plan_id.in_(plan_ids),
-            in_subtree(owner.org_path, principal.org_path) | owner.org_path.in_(_ancestors(principal.org_path)),
+            owner_visible_sql(principal, owner.org_path),
             in_subtree(OrgUnit.org_path, principal.org_path),
         )
     )

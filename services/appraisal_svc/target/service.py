@@ -11,8 +11,9 @@ from typing import Any, NoReturn
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from services.appraisal_svc.access import CONFIRMERS, OFFICE, in_subtree, require_role
+from services.appraisal_svc.access import CONFIRMERS, OFFICE, READERS, in_subtree, require_role
 from services.appraisal_svc.audit import service as audit
 from services.appraisal_svc.orgunit.models import AppraisalObject, OrgUnit
 from services.appraisal_svc.plan import logic as plan_logic
@@ -410,6 +411,33 @@ async def list_targets(
         stmt = stmt.where(Target.object_id == object_id)
     if ids is not None:
         stmt = stmt.where(Target.id.in_(ids))
+    if page.cursor is not None:
+        stmt = stmt.where(Target.id > page.cursor)
+    found = list((await session.scalars(stmt.order_by(Target.id).limit(page.limit + 1))).all())
+    more = len(found) > page.limit
+    found = found[: page.limit]
+    return found, encode_cursor(found[-1].id) if more and found else None
+
+
+async def list_targets_of_plans(
+    session: AsyncSession, *, principal: Principal, plan_ids: list[uuid.UUID], page: PageParams
+) -> tuple[list[Target], str | None]:
+    """Targets of several plans at once (the gateway's batch read): only plans the caller could
+    open one by one, and of those only the targets ``list_targets`` shows it."""
+    require_role(principal, READERS, "read plans")
+    owner = aliased(OrgUnit)  # the plan's owner; OrgUnit itself is the object's unit
+    stmt = (
+        select(Target)
+        .join(Plan, Plan.id == Target.plan_id)
+        .join(owner, owner.id == Plan.owner_unit_id)
+        .join(AppraisalObject, AppraisalObject.id == Target.object_id)
+        .join(OrgUnit, OrgUnit.id == AppraisalObject.org_unit_id)
+        .where(
+            Target.plan_id.in_(plan_ids),
+            plans.owner_visible_sql(principal, owner.org_path),
+            in_subtree(OrgUnit.org_path, principal.org_path),
+        )
+    )
     if page.cursor is not None:
         stmt = stmt.where(Target.id > page.cursor)
     found = list((await session.scalars(stmt.order_by(Target.id).limit(page.limit + 1))).all())

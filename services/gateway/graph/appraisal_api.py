@@ -109,6 +109,34 @@ class PlanObjectRecord(_Record):
     peer_group: str
 
 
+class TargetAmendmentRecord(_Record):
+    old_baseline: Decimal | None
+    old_target: Decimal
+    new_baseline: Decimal | None
+    new_target: Decimal
+    reason: str
+    amended_by: str
+    amended_at: dt.datetime
+
+
+class TargetRecord(_Record):
+    id: uuid.UUID
+    plan_id: uuid.UUID
+    object_id: uuid.UUID
+    indicator_code: str
+    baseline: Decimal | None
+    target: Decimal
+    reason: str | None
+    status: str
+    set_by: str
+    set_at: dt.datetime
+    confirmed_by: str | None
+    confirmed_at: dt.datetime | None
+    approved_by: str | None
+    approved_at: dt.datetime | None
+    amendments: list[TargetAmendmentRecord]
+
+
 class FlagRecord(_Record):
     id: uuid.UUID
     rule: str
@@ -191,6 +219,7 @@ class AppraisalLoaders:
     framework_by_id: DataLoader[uuid.UUID, FrameworkVersionRecord | None]
     data_point_by_id: DataLoader[uuid.UUID, DataPointRecord | None]
     objects_by_plan: DataLoader[uuid.UUID, list[PlanObjectRecord]]
+    targets_by_plan: DataLoader[uuid.UUID, list[TargetRecord]]
 
 
 def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
@@ -219,6 +248,12 @@ def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
             grouped[row.plan_id].append(row)
         return [grouped.get(i, []) for i in ids]
 
+    async def plan_targets(ids: list[uuid.UUID]) -> list[list[TargetRecord]]:
+        grouped: dict[uuid.UUID, list[TargetRecord]] = defaultdict(list)
+        for row in await api.batch("/api/v1/targets", TargetRecord, "plan_ids", ids):
+            grouped[row.plan_id].append(row)
+        return [grouped.get(i, []) for i in ids]
+
     return AppraisalLoaders(
         unit_by_id=by_id("/api/v1/org-units", OrgUnitRecord),
         children_by_unit=DataLoader(children, max_batch_size=MAX_IDS_PER_CALL),
@@ -229,6 +264,7 @@ def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
         framework_by_id=by_id("/api/v1/framework-versions", FrameworkVersionRecord),
         data_point_by_id=by_id("/api/v1/data-points", DataPointRecord),
         objects_by_plan=DataLoader(plan_objects, max_batch_size=MAX_IDS_PER_CALL),
+        targets_by_plan=DataLoader(plan_targets, max_batch_size=MAX_IDS_PER_CALL),
     )
 
 
@@ -425,6 +461,10 @@ class AppraisalPlan:
         rows = await appraisal_graph(info).loaders.objects_by_plan.load(self.id)
         return [PlanObject(peer_group=r.peer_group, object_id=r.object_id) for r in rows]
 
+    @documented_field("The plan's targets for the objects in your scope, with their amendments.")
+    async def targets(self, info: GraphInfo) -> list[PlanTarget]:
+        return [PlanTarget.from_record(r) for r in await appraisal_graph(info).loaders.targets_by_plan.load(self.id)]
+
 
 @strawberry.type(description="An object appraised by a plan, in the peer group the plan ranks it in.")
 class PlanObject:
@@ -432,6 +472,74 @@ class PlanObject:
     object_id: strawberry.Private[uuid.UUID]
 
     @documented_field("The appraisal object; null when it is outside your scope.")
+    async def object(self, info: GraphInfo) -> AppraisalObject | None:
+        record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
+        return AppraisalObject.from_record(record) if record is not None else None
+
+
+def _decimal(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+@strawberry.type(description="A change of an approved target, with its reason.")
+class TargetAmendment:
+    old_baseline: str | None = strawberry.field(description="A decimal, as a string.")
+    old_target: str = strawberry.field(description="A decimal, as a string.")
+    new_baseline: str | None = strawberry.field(description="A decimal, as a string.")
+    new_target: str = strawberry.field(description="A decimal, as a string.")
+    reason: str
+    amended_by: str
+    amended_at: dt.datetime
+
+
+@strawberry.type(description="A plan's target for one leaf indicator of one object.")
+class PlanTarget:
+    id: uuid.UUID
+    indicator_code: str
+    baseline: str | None = strawberry.field(description="A decimal, as a string: no binary rounding.")
+    target: str = strawberry.field(description="A decimal, as a string: no binary rounding.")
+    reason: str | None
+    status: str
+    set_by: str
+    set_at: dt.datetime
+    confirmed_by: str | None
+    confirmed_at: dt.datetime | None
+    approved_by: str | None
+    approved_at: dt.datetime | None
+    amendments: list[TargetAmendment]
+    object_id: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_record(cls, r: TargetRecord) -> PlanTarget:
+        return cls(
+            id=r.id,
+            indicator_code=r.indicator_code,
+            baseline=_decimal(r.baseline),
+            target=format(r.target, "f"),
+            reason=r.reason,
+            status=r.status,
+            set_by=r.set_by,
+            set_at=r.set_at,
+            confirmed_by=r.confirmed_by,
+            confirmed_at=r.confirmed_at,
+            approved_by=r.approved_by,
+            approved_at=r.approved_at,
+            amendments=[
+                TargetAmendment(
+                    old_baseline=_decimal(a.old_baseline),
+                    old_target=format(a.old_target, "f"),
+                    new_baseline=_decimal(a.new_baseline),
+                    new_target=format(a.new_target, "f"),
+                    reason=a.reason,
+                    amended_by=a.amended_by,
+                    amended_at=a.amended_at,
+                )
+                for a in r.amendments
+            ],
+            object_id=r.object_id,
+        )
+
+    @documented_field("The appraisal object the target is for; null when it is outside your scope.")
     async def object(self, info: GraphInfo) -> AppraisalObject | None:
         record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
         return AppraisalObject.from_record(record) if record is not None else None

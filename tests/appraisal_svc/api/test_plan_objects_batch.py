@@ -63,3 +63,16 @@ async def test_bad_plan_id_lists_are_refused_naming_the_parameter(api: Api, worl
     assert (await api.call("GET", "/plan-objects")).status_code in (400, 422)
     bad_cursor = await api.call("GET", "/plan-objects", params={"plan_ids": world.plan["id"], "cursor": "AAAA"})
     assert bad_cursor.status_code == 400
+
+
+async def test_targets_of_several_plans_match_each_plan_read_alone(api: Api, world: World) -> None:
+    await api.transition(world.plan["id"], "targets_open")
+    await api.approved_targets(world)
+    county = api.as_("department", "/gd/sz/ft")
+    for headers in (api.office, county):
+        both = await api.ok("GET", "/targets", headers=headers, params={"plan_ids": world.plan["id"], "limit": 500})
+        alone = await api.ok("GET", f"/plans/{world.plan['id']}/targets", headers=headers, params={"limit": 500})
+        assert both["items"] == alone["items"] and both["items"]
+    for value in ("not-a-uuid", ""):
+        response = await api.call("GET", "/targets", params={"plan_ids": value})
+        assert response.status_code == 400 and [e["field"] for e in response.json()["errors"]] == ["plan_ids"]

@@ -164,3 +164,51 @@ async def test_plan_objects_in_the_graph_are_those_rest_shows_the_principal(api:
     assert (await graph.data(PLAN_OBJECTS, stranger))["appraisalPlans"]["items"] == []
     by_id = "query($id: UUID!) { appraisalPlan(id: $id) { objects { peerGroup } } }"
     assert await graph.data(by_id, stranger, id=world.plan["id"]) == {"appraisalPlan": None}
+
+
+PLAN_TARGETS = """{ appraisalPlans(first: 100) { items { name targets {
+    indicatorCode baseline target status amendments { newTarget } object { name } } } } }"""
+
+
+async def _open_with_targets(api: Api, plan_id: str, object_ids: list[str]) -> None:
+    await api.transition(plan_id, "targets_open")
+    rows = [{"object_id": o, "indicator_code": "E1", "target": "1000.50", "baseline": "900"} for o in object_ids]
+    assert (await api.ok("POST", f"/plans/{plan_id}/targets/bulk", json=rows))["written"] == len(rows)
+
+
+async def test_plan_targets_cost_the_same_calls_as_plans_and_targets_grow(api: Api, world: World, graph) -> None:
+    objects = list(world.objects.values())
+    await _open_with_targets(api, world.plan["id"], objects[:1])
+    one, one_calls = await counted(graph, PLAN_TARGETS, api.office)
+    [plan] = one["appraisalPlans"]["items"]
+    [rest] = (await api.ok("GET", f"/plans/{world.plan['id']}/targets"))["items"]
+    assert plan["targets"] == [
+        {
+            "indicatorCode": "E1",
+            "baseline": "900",
+            "target": rest["target"],  # the service's exact decimal, no float on the way
+            "status": "set",
+            "amendments": [],
+            "object": {"name": "County ft"},
+        }
+    ]
+    assert rest["target"] == "1000.5"
+    for n in range(3):
+        more = await api.create_plan(world.city["id"], world.cycle_id, world.framework_id, objects, name=f"Plan {n}")
+        await _open_with_targets(api, more["id"], objects)
+    many, many_calls = await counted(graph, PLAN_TARGETS, api.office)
+    assert sorted(len(p["targets"]) for p in many["appraisalPlans"]["items"]) == [1, 6, 6, 6]
+    assert many_calls == one_calls <= 4  # plans, targets, objects, units: one batch each
+
+
+async def test_plan_targets_in_the_graph_are_those_rest_shows_the_principal(api: Api, world: World, graph) -> None:
+    await _open_with_targets(api, world.plan["id"], list(world.objects.values()))
+    county = api.as_("department", "/gd/sz/ft")
+    rest = await api.ok("GET", f"/plans/{world.plan['id']}/targets", headers=county)
+    [plan] = (await graph.data(PLAN_TARGETS, county))["appraisalPlans"]["items"]
+    assert [t["object"]["name"] for t in plan["targets"]] == ["County ft"] and len(rest["items"]) == 1
+    stranger = api.as_("perf_office", "/gd/gz")
+    by_id = "query($id: UUID!) { appraisalPlan(id: $id) { targets { target } } }"
+    assert await graph.data(by_id, stranger, id=world.plan["id"]) == {"appraisalPlan": None}
+    refused = await api.call("GET", "/targets", headers=stranger, params={"plan_ids": world.plan["id"]})
+    assert refused.status_code == 200 and refused.json()["items"] == []
