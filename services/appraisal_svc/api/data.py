@@ -134,8 +134,10 @@ async def list_data_points(
     status: Annotated[str | None, Query(max_length=16)] = None,
     flagged: bool | None = None,
     ids: Ids = None,
+    revisions_of: Ids = None,
 ) -> DataPointPage:
-    """Current values in your scope (``ids`` batch-reads any revision), with their flags."""
+    """Current values in your scope (``ids`` batch-reads any revision; ``revisions_of`` reads
+    every revision of the values those points hold), with their flags."""
     found, cursor = await service.list_points(
         session,
         principal=principal,
@@ -146,6 +148,7 @@ async def list_data_points(
         status=status,
         flagged=flagged,
         ids=parse_ids(ids),
+        revisions_of_ids=parse_ids(revisions_of, field="revisions_of"),
     )
     flags = await service.flags_of(session, [p.id for p in found])
     return DataPointPage(items=[read_model(p, flags.get(p.id)) for p in found], next_cursor=cursor)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from services.appraisal_svc.access import (
     AUTHORITATIVE_SUBMITTERS,
@@ -276,6 +277,7 @@ async def list_points(
     flagged: bool | None = None,
     ids: list[uuid.UUID] | None = None,
     current_only: bool = True,
+    revisions_of_ids: list[uuid.UUID] | None = None,
 ) -> tuple[list[DataPoint], str | None]:
     require_role(principal, READERS | AUTHORITATIVE_SUBMITTERS, "read data")
     stmt = (
@@ -284,7 +286,7 @@ async def list_points(
         .join(OrgUnit, OrgUnit.id == AppraisalObject.org_unit_id)
         .where(in_subtree(OrgUnit.org_path, principal.org_path))
     )
-    if current_only and ids is None:
+    if current_only and ids is None and revisions_of_ids is None:
         stmt = stmt.where(DataPoint.current.is_(True))
     for column, value in (
         (DataPoint.object_id, object_id),
@@ -299,6 +301,17 @@ async def list_points(
         stmt = stmt.where(has_open if flagged else ~has_open)
     if ids is not None:
         stmt = stmt.where(DataPoint.id.in_(ids))
+    if revisions_of_ids is not None:
+        # Every revision of the same value (object, metric, period, source) as each named point.
+        anchor = aliased(DataPoint)
+        same_value = select(anchor.id).where(
+            anchor.id.in_(revisions_of_ids),
+            anchor.object_id == DataPoint.object_id,
+            anchor.metric == DataPoint.metric,
+            anchor.period == DataPoint.period,
+            anchor.source == DataPoint.source,
+        )
+        stmt = stmt.where(same_value.exists())
     if page.cursor is not None:
         stmt = stmt.where(DataPoint.id > page.cursor)
     found = list((await session.scalars(stmt.order_by(DataPoint.id).limit(page.limit + 1))).all())

@@ -220,6 +220,7 @@ class AppraisalLoaders:
     data_point_by_id: DataLoader[uuid.UUID, DataPointRecord | None]
     objects_by_plan: DataLoader[uuid.UUID, list[PlanObjectRecord]]
     targets_by_plan: DataLoader[uuid.UUID, list[TargetRecord]]
+    revisions_by_point: DataLoader[uuid.UUID, list[DataPointRecord]]
 
 
 def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
@@ -254,6 +255,16 @@ def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
             grouped[row.plan_id].append(row)
         return [grouped.get(i, []) for i in ids]
 
+    async def revisions(ids: list[uuid.UUID]) -> list[list[DataPointRecord]]:
+        # One value's revisions share (object, metric, period, source); each named point is among them.
+        grouped: dict[tuple[uuid.UUID, str, str, str], list[DataPointRecord]] = defaultdict(list)
+        key_of: dict[uuid.UUID, tuple[uuid.UUID, str, str, str]] = {}
+        for point in await api.batch("/api/v1/data-points", DataPointRecord, "revisions_of", ids):
+            key = (point.object_id, point.metric, point.period, point.source)
+            grouped[key].append(point)
+            key_of[point.id] = key
+        return [sorted(grouped[key_of[i]], key=lambda p: p.revision) if i in key_of else [] for i in ids]
+
     return AppraisalLoaders(
         unit_by_id=by_id("/api/v1/org-units", OrgUnitRecord),
         children_by_unit=DataLoader(children, max_batch_size=MAX_IDS_PER_CALL),
@@ -265,6 +276,7 @@ def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
         data_point_by_id=by_id("/api/v1/data-points", DataPointRecord),
         objects_by_plan=DataLoader(plan_objects, max_batch_size=MAX_IDS_PER_CALL),
         targets_by_plan=DataLoader(plan_targets, max_batch_size=MAX_IDS_PER_CALL),
+        revisions_by_point=DataLoader(revisions, max_batch_size=MAX_IDS_PER_CALL),
     )
 
 
@@ -615,6 +627,10 @@ class DataPoint:
     async def appraisal_object(self, info: GraphInfo) -> AppraisalObject | None:
         record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
         return AppraisalObject.from_record(record) if record is not None else None
+
+    @documented_field("Every revision of this value (this one included), oldest first, with their flags.")
+    async def revisions(self, info: GraphInfo) -> list[DataPoint]:
+        return [DataPoint.from_record(r) for r in await appraisal_graph(info).loaders.revisions_by_point.load(self.id)]
 
 
 @strawberry.type

@@ -212,3 +212,47 @@ async def test_plan_targets_in_the_graph_are_those_rest_shows_the_principal(api:
     assert await graph.data(by_id, stranger, id=world.plan["id"]) == {"appraisalPlan": None}
     refused = await api.call("GET", "/targets", headers=stranger, params={"plan_ids": world.plan["id"]})
     assert refused.status_code == 200 and refused.json()["items"] == []
+
+
+REVISIONS = """{ dataPoints(first: 100) { items { revision value revisions { revision value status current } } } }"""
+
+
+async def _rejected_then_resubmitted(api: Api, world: World, county: str) -> str:
+    first = await api.submit(county, world.objects[county], "1000")
+    verifier = api.as_("verifier", "/gd/sz", "verifier-city")
+    body = {"to": "rejected", "reason": "the statistics bureau says 900"}
+    await api.ok("POST", f"/data-points/{first['id']}/transitions", headers=verifier, json=body)
+    return str((await api.submit(county, world.objects[county], "900"))["id"])
+
+
+async def test_data_point_revisions_cost_the_same_calls_as_values_grow(api: Api, world: World, graph) -> None:
+    await api.transition(world.plan["id"], "targets_open")
+    await _rejected_then_resubmitted(api, world, "ft")
+    one, one_calls = await counted(graph, REVISIONS, api.office)
+    [point] = one["dataPoints"]["items"]
+    assert point["revision"] == 2 and point["value"] == "900"
+    assert point["revisions"] == [
+        {"revision": 1, "value": "1000", "status": "rejected", "current": False},
+        {"revision": 2, "value": "900", "status": "submitted", "current": True},
+    ]
+    for county in ("ns", "lh", "bx"):
+        await _rejected_then_resubmitted(api, world, county)
+    four, four_calls = await counted(graph, REVISIONS, api.office)
+    assert [[r["revision"] for r in p["revisions"]] for p in four["dataPoints"]["items"]] == [[1, 2]] * 4
+    assert four_calls == one_calls <= 2  # current points, their revisions: one batch each
+
+
+async def test_data_point_revisions_outside_the_scope_are_not_shown(api: Api, world: World, graph) -> None:
+    await api.transition(world.plan["id"], "targets_open")
+    futian_point = await _rejected_then_resubmitted(api, world, "ft")
+    nanshan = api.as_("department", "/gd/sz/ns")
+    rest = await api.ok("GET", "/data-points", headers=nanshan, params={"revisions_of": futian_point})
+    assert rest["items"] == []
+    one = "query($id: UUID!) { dataPoint(id: $id) { revisions { value } } }"
+    assert await graph.data(one, nanshan, id=futian_point) == {"dataPoint": None}
+    futian = api.as_("department", "/gd/sz/ft")
+    seen = await graph.data(one, futian, id=futian_point)
+    assert [r["value"] for r in seen["dataPoint"]["revisions"]] == ["1000", "900"]
+    for value in ("not-a-uuid", ",".join([futian_point] * 501)):
+        refused = await api.call("GET", "/data-points", params={"revisions_of": value})
+        assert refused.status_code == 400 and [e["field"] for e in refused.json()["errors"]] == ["revisions_of"]
