@@ -19,6 +19,8 @@ from services.appraisal_svc.plan import service
 from services.appraisal_svc.plan.schemas import (
     CollectionReport,
     CollectionRow,
+    PlanCollectionPage,
+    PlanCollectionRow,
     PlanCreate,
     PlanLeafRead,
     PlanObjectOfPlanPage,
@@ -344,6 +346,29 @@ async def get_collection_status(
         submission_deadline=plan.submission_deadline,
         items=[CollectionRow.model_validate(i) for i in items],
         next_cursor=cursor,
+    )
+
+
+@router.get("/collection", response_model=PlanCollectionPage)
+async def list_collection_of_plans(
+    session: DBSession,
+    principal: CurrentPrincipal,
+    plan_ids: Annotated[str, Query(max_length=20_000)],
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> PlanCollectionPage:
+    """Collection status per object of several plans in one read, as each plan's own
+    ``/plans/{id}/collection`` shows it to you; plans out of your sight contribute nothing."""
+    items, after = await collection.collection_of_plans(
+        session,
+        principal=principal,
+        plan_ids=_plan_ids(plan_ids),
+        after=_decode_pair_cursor(cursor) if cursor else None,
+        limit=limit,
+    )
+    return PlanCollectionPage(
+        items=[PlanCollectionRow.model_validate(i) for i in items],
+        next_cursor=_encode_pair_cursor(after) if after is not None else None,
     )
 
 

@@ -516,59 +516,98 @@ async def collection_report(
     """Completeness and timeliness per object of the plan in your scope, set-based."""
     plan, _ = await plans.load(session, principal=principal, plan_id=plan_id)
     label, _ = await plan_keys(session, plan_id)
+    after = (plan_id, page.cursor) if page.cursor is not None else None
+    items, more = await _collection_rows(
+        session, principal=principal, plan_ids=[plan_id], after=after, limit=page.limit
+    )
+    return plan, label, items, encode_cursor(items[-1]["object_id"]) if more and items else None
+
+
+async def collection_of_plans(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    plan_ids: list[uuid.UUID],
+    after: tuple[uuid.UUID, uuid.UUID] | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], tuple[uuid.UUID, uuid.UUID] | None]:
+    """``collection_report`` of several plans at once (the gateway's batch read): plans the
+    caller could not open one by one contribute nothing. Keyset over (plan, object)."""
+    require_role(principal, READERS, "read plans")
+    items, more = await _collection_rows(
+        session, principal=principal, plan_ids=plan_ids, after=after, limit=limit, only_visible_plans=True
+    )
+    return items, (items[-1]["plan_id"], items[-1]["object_id"]) if more and items else None
+
+
+async def _collection_rows(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    plan_ids: list[uuid.UUID],
+    after: tuple[uuid.UUID, uuid.UUID] | None,
+    limit: int,
+    only_visible_plans: bool = False,
+) -> tuple[list[dict[str, Any]], bool]:
     scope, params = _scope_sql("u.org_path", principal.org_path)
-    after = "AND po.object_id > :after" if page.cursor is not None else ""
+    owner_scope, owner_params = _scope_sql("ou.org_path", principal.org_path)
+    owner_scope = owner_scope.replace(":scope", ":owner_scope")
+    owner_params = {"owner_" + k: v for k, v in owner_params.items()}
+    visible_plans = f"AND ({owner_scope} OR ou.org_path = ANY(:owner_above))" if only_visible_plans else ""
+    after_sql = "AND (po.plan_id, po.object_id) > (:after_plan, :after_object)" if after is not None else ""
     rows = (
         await session.execute(
             text(
                 f"""
-                SELECT po.object_id, u.org_path,
+                SELECT po.plan_id, po.object_id, u.org_path,
                        count(*) AS expected,
                        count(d.id) FILTER (WHERE d.status = 'submitted') AS submitted,
                        count(d.id) FILTER (WHERE d.status = 'verified') AS verified,
                        count(d.id) FILTER (WHERE d.status = 'accepted') AS accepted,
                        count(d.id) FILTER (WHERE d.status = 'rejected') AS rejected,
                        count(*) FILTER (WHERE d.id IS NULL) AS missing,
-                       count(d.id) FILTER (WHERE d.submitted_at > :deadline) AS late,
+                       count(d.id) FILTER (WHERE d.submitted_at > p.submission_deadline) AS late,
                        count(d.id) AS received,
                        coalesce(sum(f.open), 0) AS open_flags
                   FROM appraisal.plan_object po
+                  JOIN appraisal.plan p ON p.id = po.plan_id
+                  JOIN appraisal.cycle c ON c.id = p.cycle_id
+                  JOIN appraisal.org_unit ou ON ou.id = p.owner_unit_id
                   JOIN appraisal.appraisal_object o ON o.id = po.object_id
                   JOIN appraisal.org_unit u ON u.id = o.org_unit_id
                   JOIN appraisal.plan_leaf l ON l.plan_id = po.plan_id AND l.kind = ANY(:kinds)
                   LEFT JOIN appraisal.data_point d
-                    ON d.current AND d.object_id = po.object_id AND d.metric = l.metric AND d.period = :label
+                    ON d.current AND d.object_id = po.object_id AND d.metric = l.metric AND d.period = c.label
                    AND d.source = CASE WHEN l.kind = 'satisfaction' THEN 'survey' ELSE 'unit' END
                   LEFT JOIN LATERAL (
                     SELECT count(*) AS open FROM appraisal.data_flag df
                      WHERE df.data_point_id = d.id AND df.status = 'open'
                   ) f ON true
-                 WHERE po.plan_id = :plan AND {scope} {after}
-                 GROUP BY po.object_id, u.org_path
-                 ORDER BY po.object_id
+                 WHERE po.plan_id = ANY(:plans) AND {scope} {visible_plans} {after_sql}
+                 GROUP BY po.plan_id, po.object_id, u.org_path
+                 ORDER BY po.plan_id, po.object_id
                  LIMIT :limit
                 """  # noqa: S608 - constants only; values are bound
             ),
             {
                 **params,
-                "deadline": plan.submission_deadline,
+                **(owner_params | {"owner_above": plans.ancestors(principal.org_path)} if only_visible_plans else {}),
                 "kinds": list(DATA_KINDS),
-                "label": label,
-                "plan": plan_id,
-                "after": page.cursor,
-                "limit": page.limit + 1,
+                "plans": plan_ids,
+                **({"after_plan": after[0], "after_object": after[1]} if after is not None else {}),
+                "limit": limit + 1,
             },
         )
     ).all()
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    more = len(rows) > limit
     items = []
-    for r in rows:
+    for r in rows[:limit]:
         items.append(
             {
                 **{
                     k: getattr(r, k)
                     for k in (
+                        "plan_id",
                         "object_id",
                         "org_path",
                         "expected",
@@ -589,4 +628,4 @@ async def collection_report(
                 else None,
             }
         )
-    return plan, label, items, encode_cursor(rows[-1].object_id) if more and rows else None
+    return items, more

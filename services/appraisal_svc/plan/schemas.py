@@ -184,6 +184,14 @@ class CollectionRow(BaseModel):
     timeliness: PlainDecimal | None = Field(description="on-time / received; null when nothing arrived")
 
 
+class PlanCollectionRow(CollectionRow):
+    plan_id: uuid.UUID
+
+
+class PlanCollectionPage(Page[PlanCollectionRow]):
+    pass
+
+
 class CollectionReport(BaseModel):
     plan_id: uuid.UUID
     period: str

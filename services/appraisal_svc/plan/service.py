@@ -39,7 +39,7 @@ def visible(principal: Principal, owner_path: str) -> bool:
     return principal.in_scope(owner_path) or path_within(principal.org_path, owner_path)
 
 
-def _ancestors(org_path: str) -> list[str]:
+def ancestors(org_path: str) -> list[str]:
     parts = org_path.strip("/").split("/") if org_path != "/" else []
     return ["/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
@@ -50,7 +50,7 @@ def visible_sql(principal: Principal) -> Any:
 
 def owner_visible_sql(principal: Principal, owner_path: Any) -> Any:
     """``visible`` in SQL, over the column holding the plan owner's org path."""
-    return in_subtree(owner_path, principal.org_path) | owner_path.in_(_ancestors(principal.org_path))
+    return in_subtree(owner_path, principal.org_path) | owner_path.in_(ancestors(principal.org_path))
 
 
 async def load(

@@ -137,6 +137,21 @@ class TargetRecord(_Record):
     amendments: list[TargetAmendmentRecord]
 
 
+class CollectionRowRecord(_Record):
+    plan_id: uuid.UUID
+    object_id: uuid.UUID
+    expected: int
+    submitted: int
+    verified: int
+    accepted: int
+    rejected: int
+    missing: int
+    late: int
+    open_flags: int
+    completeness: Decimal
+    timeliness: Decimal | None
+
+
 class FlagRecord(_Record):
     id: uuid.UUID
     rule: str
@@ -221,6 +236,7 @@ class AppraisalLoaders:
     objects_by_plan: DataLoader[uuid.UUID, list[PlanObjectRecord]]
     targets_by_plan: DataLoader[uuid.UUID, list[TargetRecord]]
     revisions_by_point: DataLoader[uuid.UUID, list[DataPointRecord]]
+    collection_by_plan: DataLoader[uuid.UUID, list[CollectionRowRecord]]
 
 
 def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
@@ -265,6 +281,12 @@ def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
             key_of[point.id] = key
         return [sorted(grouped[key_of[i]], key=lambda p: p.revision) if i in key_of else [] for i in ids]
 
+    async def plan_collection(ids: list[uuid.UUID]) -> list[list[CollectionRowRecord]]:
+        grouped: dict[uuid.UUID, list[CollectionRowRecord]] = defaultdict(list)
+        for row in await api.batch("/api/v1/collection", CollectionRowRecord, "plan_ids", ids):
+            grouped[row.plan_id].append(row)
+        return [grouped.get(i, []) for i in ids]
+
     return AppraisalLoaders(
         unit_by_id=by_id("/api/v1/org-units", OrgUnitRecord),
         children_by_unit=DataLoader(children, max_batch_size=MAX_IDS_PER_CALL),
@@ -277,6 +299,7 @@ def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
         objects_by_plan=DataLoader(plan_objects, max_batch_size=MAX_IDS_PER_CALL),
         targets_by_plan=DataLoader(plan_targets, max_batch_size=MAX_IDS_PER_CALL),
         revisions_by_point=DataLoader(revisions, max_batch_size=MAX_IDS_PER_CALL),
+        collection_by_plan=DataLoader(plan_collection, max_batch_size=MAX_IDS_PER_CALL),
     )
 
 
@@ -473,6 +496,26 @@ class AppraisalPlan:
         rows = await appraisal_graph(info).loaders.objects_by_plan.load(self.id)
         return [PlanObject(peer_group=r.peer_group, object_id=r.object_id) for r in rows]
 
+    @documented_field("Collection status per object of the plan in your scope.")
+    async def collection_status(self, info: GraphInfo) -> list[CollectionStatus]:
+        rows = await appraisal_graph(info).loaders.collection_by_plan.load(self.id)
+        return [
+            CollectionStatus(
+                expected=r.expected,
+                submitted=r.submitted,
+                verified=r.verified,
+                accepted=r.accepted,
+                rejected=r.rejected,
+                missing=r.missing,
+                late=r.late,
+                open_flags=r.open_flags,
+                completeness=format(r.completeness, "f"),
+                timeliness=_decimal(r.timeliness),
+                object_id=r.object_id,
+            )
+            for r in rows
+        ]
+
     @documented_field("The plan's targets for the objects in your scope, with their amendments.")
     async def targets(self, info: GraphInfo) -> list[PlanTarget]:
         return [PlanTarget.from_record(r) for r in await appraisal_graph(info).loaders.targets_by_plan.load(self.id)]
@@ -481,6 +524,28 @@ class AppraisalPlan:
 @strawberry.type(description="An object appraised by a plan, in the peer group the plan ranks it in.")
 class PlanObject:
     peer_group: str
+    object_id: strawberry.Private[uuid.UUID]
+
+    @documented_field("The appraisal object; null when it is outside your scope.")
+    async def object(self, info: GraphInfo) -> AppraisalObject | None:
+        record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
+        return AppraisalObject.from_record(record) if record is not None else None
+
+
+@strawberry.type(description="How far one object's data for a plan has come in (current values only).")
+class CollectionStatus:
+    expected: int
+    submitted: int = strawberry.field(description="Current values awaiting verification.")
+    verified: int
+    accepted: int
+    rejected: int
+    missing: int
+    late: int
+    open_flags: int
+    completeness: str = strawberry.field(description="accepted / expected, a decimal as a string.")
+    timeliness: str | None = strawberry.field(
+        description="on-time / received, a decimal as a string; null when nothing arrived."
+    )
     object_id: strawberry.Private[uuid.UUID]
 
     @documented_field("The appraisal object; null when it is outside your scope.")

@@ -170,6 +170,10 @@ async def scenario(api: Api, world: World) -> list[tuple[str, str, str, dict, se
         ),
         ("GET", "/plans/{plan_id}/targets", f"{p}/targets", {}, READ, missing),
         ("GET", "/plans/{plan_id}/collection", f"{p}/collection", {}, READ, missing),
+        # Batch reads for the gateway: another county's plan is simply absent from the page.
+        ("GET", "/plan-objects", "/plan-objects", {"params": {"plan_ids": plan_id}}, READ, {200}),
+        ("GET", "/targets", "/targets", {"params": {"plan_ids": plan_id}}, READ, {200}),
+        ("GET", "/collection", "/collection", {"params": {"plan_ids": plan_id}}, READ, {200}),
         ("POST", "/plans/{plan_id}/anomaly-scans", f"{p}/anomaly-scans", {}, OFFICE, missing),
         (
             "POST",

@@ -76,3 +76,21 @@ async def test_targets_of_several_plans_match_each_plan_read_alone(api: Api, wor
     for value in ("not-a-uuid", ""):
         response = await api.call("GET", "/targets", params={"plan_ids": value})
         assert response.status_code == 400 and [e["field"] for e in response.json()["errors"]] == ["plan_ids"]
+
+
+async def test_collection_of_several_plans_pages_without_loss_and_matches_each_plan(api: Api, world: World) -> None:
+    second = await api.create_plan(
+        world.city["id"], world.cycle_id, world.framework_id, list(world.objects.values()), name="Again"
+    )
+    params: dict[str, str | int] = {"plan_ids": f"{world.plan['id']},{second['id']}", "limit": 5}
+    rows: list[dict] = []
+    while True:
+        page = await api.ok("GET", "/collection", params=params)
+        rows += page["items"]
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert len({(r["plan_id"], r["object_id"]) for r in rows}) == len(rows) == 12
+    alone = await api.ok("GET", f"/plans/{world.plan['id']}/collection", params={"limit": 100})
+    mine = [{k: v for k, v in r.items() if k != "plan_id"} for r in rows if r["plan_id"] == world.plan["id"]]
+    assert mine == alone["items"]

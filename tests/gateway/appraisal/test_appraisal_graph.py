@@ -256,3 +256,45 @@ async def test_data_point_revisions_outside_the_scope_are_not_shown(api: Api, wo
     for value in ("not-a-uuid", ",".join([futian_point] * 501)):
         refused = await api.call("GET", "/data-points", params={"revisions_of": value})
         assert refused.status_code == 400 and [e["field"] for e in refused.json()["errors"]] == ["revisions_of"]
+
+
+COLLECTION = """{ appraisalPlans(first: 100) { items { name collectionStatus {
+    expected submitted accepted missing completeness timeliness object { name } } } } }"""
+
+
+async def test_plan_collection_status_costs_the_same_calls_as_plans_grow(api: Api, world: World, graph) -> None:
+    await api.transition(world.plan["id"], "targets_open")
+    await api.submit("ft", world.objects["ft"], "1000")
+    one, one_calls = await counted(graph, COLLECTION, api.office)
+    [plan] = one["appraisalPlans"]["items"]
+    rest = await api.ok("GET", f"/plans/{world.plan['id']}/collection", params={"limit": 100})
+    assert sorted(
+        (s["object"]["name"], s["submitted"], s["missing"], s["completeness"]) for s in plan["collectionStatus"]
+    ) == sorted(
+        (f"County {r['org_path'].rsplit('/', 1)[1]}", r["submitted"], r["missing"], r["completeness"])
+        for r in rest["items"]
+    )
+    futian = next(s for s in plan["collectionStatus"] if s["object"]["name"] == "County ft")
+    assert futian["submitted"] == 1 and futian["timeliness"] == "1"
+    for n in range(3):
+        await api.create_plan(
+            world.city["id"], world.cycle_id, world.framework_id, list(world.objects.values()), name=f"Plan {n}"
+        )
+    many, many_calls = await counted(graph, COLLECTION, api.office)
+    assert [len(p["collectionStatus"]) for p in many["appraisalPlans"]["items"]] == [6] * 4
+    assert many_calls == one_calls <= 4  # plans, collection, objects, units: one batch each
+
+
+async def test_plan_collection_status_in_the_graph_is_what_rest_shows_the_principal(
+    api: Api, world: World, graph
+) -> None:
+    county = api.as_("department", "/gd/sz/ft")
+    rest = await api.ok("GET", f"/plans/{world.plan['id']}/collection", headers=county)
+    [plan] = (await graph.data(COLLECTION, county))["appraisalPlans"]["items"]
+    assert [s["object"]["name"] for s in plan["collectionStatus"]] == ["County ft"] and len(rest["items"]) == 1
+    stranger = api.as_("perf_office", "/gd/gz")
+    refused = await api.call("GET", "/collection", headers=stranger, params={"plan_ids": world.plan["id"]})
+    assert refused.status_code == 200 and refused.json()["items"] == []
+    for value in ("not-a-uuid", ""):
+        bad = await api.call("GET", "/collection", params={"plan_ids": value})
+        assert bad.status_code == 400 and [e["field"] for e in bad.json()["errors"]] == ["plan_ids"]
