@@ -1,5 +1,6 @@
-"""The appraisal part of the graph: the org tree (parent, children, appraisal objects) and
-appraisal plans with their cycle and framework version.
+"""The appraisal part of the graph: the org tree (parent, children, appraisal objects),
+appraisal plans with their cycle, framework version, objects (peer groups), targets and
+collection status, and data points with their flags and revisions.
 
 Every call goes to appraisal_svc's REST API with the caller's own token, so the service's role and
 org-scope checks decide what is seen: a unit outside the caller's subtree is null here as it is
