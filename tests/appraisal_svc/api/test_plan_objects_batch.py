@@ -61,6 +61,10 @@ async def test_bad_plan_id_lists_are_refused_naming_the_parameter(api: Api, worl
         assert response.headers["content-type"].startswith("application/problem+json")
         assert [e["field"] for e in response.json()["errors"]] == ["plan_ids"]
     assert (await api.call("GET", "/plan-objects")).status_code in (400, 422)
+    # A query string past the bound is refused before any id is parsed, naming the parameter.
+    huge = await api.call("GET", "/plan-objects", params={"plan_ids": "a" * 20_001})
+    assert huge.status_code in (400, 422) and "plan_ids" in huge.text
+    assert huge.headers["content-type"].startswith("application/problem+json")
     bad_cursor = await api.call("GET", "/plan-objects", params={"plan_ids": world.plan["id"], "cursor": "AAAA"})
     assert bad_cursor.status_code == 400
 
