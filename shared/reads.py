@@ -26,7 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 # A connection the server dropped (restart, idle timeout, failover) fails on first use; the read
 # is retried once on a fresh one instead of pinging before every checkout.
-_DROPPED = (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.PostgresConnectionError, OSError)
+# A drop can also surface as InternalClientError while asyncpg is still reading the server's
+# termination notice ("another operation is in progress").
+_DROPPED = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+)
 
 Connections = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 
@@ -56,14 +63,16 @@ class Reader:
 
     async def all(self, statement: ReadStatement, **params: Any) -> list[asyncpg.Record]:
         args = statement.args(params)
-        try:
-            async with self._connections() as conn:
+        async with self._connections() as conn:
+            try:
                 rows: list[asyncpg.Record] = await conn.fetch(statement.sql, *args)
                 return rows
-        except _DROPPED:
-            async with self._connections() as conn:
-                rows = await conn.fetch(statement.sql, *args)
-                return rows
+            except _DROPPED:
+                # Never hand the broken connection back: the pool would give it out again.
+                conn.terminate()
+        async with self._connections() as conn:
+            rows = await conn.fetch(statement.sql, *args)
+            return rows
 
     async def one(self, statement: ReadStatement, **params: Any) -> asyncpg.Record | None:
         rows = await self.all(statement, **params)
