@@ -3,12 +3,8 @@
 Intake: survey_svc and the gateway as real uvicorn processes on the embedded stack; 64 clients
 submit valid responses (one fresh token each) to ``POST /public/surveys/responses`` through the
 gateway, in the same run as the same clients posting to a bare uvicorn hello-world (the ceiling
-of one Python process on this machine). The load generator is ``wrk`` (-t2 -c64, a Lua script
-posting each pre-issued token once) when installed: a Python client saturates before the
-server does. Without wrk an httpx client is used, and ``load_generator`` says which.
-
-Indices: the whole analysis (quality flags, weights, indices and intervals per object x dimension
-x group) over 1,000,000 synthetic responses."""
+of one Python process on this machine). Indices: the whole analysis (quality flags, weights,
+indices and intervals per object x dimension x group) over 1,000,000 synthetic responses."""
 
 from __future__ import annotations
 
@@ -18,10 +14,7 @@ import datetime as dt
 import io
 import json
 import secrets
-import shutil
-import signal
 import statistics
-import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -62,10 +55,6 @@ class Run:
     latencies: list[float] = field(default_factory=list)
     failures: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
-    # Set when wrk drove the run (it reports the answered count and percentiles, not every latency).
-    wrk_ok: int | None = None
-    wrk_p50_ms: float = 0.0
-    wrk_p99_ms: float = 0.0
 
 
 async def post_all(url: str, bodies: list[dict[str, Any]], concurrency: int) -> Run:
@@ -95,112 +84,7 @@ async def post_all(url: str, bodies: list[dict[str, Any]], concurrency: int) -> 
         return run
 
 
-# Thread i of n posts body lines i, i+n, ... once each. Once its bodies are spent a connection may
-# still ask for a request: it gets a GET on the POST route (405), which is not counted. ``cycle``
-# reuses the bodies (the hello ignores them). wrk runs until -d even when its threads stop, so
-# each thread times itself (CLOCK_MONOTONIC through LuaJIT's ffi) and leaves a marker file when
-# all its answers are in; the caller then interrupts wrk, which prints the summary.
-WRK_SCRIPT = """
-local ffi = require("ffi")
-ffi.cdef[[ typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
-           int clock_gettime(int clk_id, bench_timespec *tp); ]]
-local function now()
-  local t = ffi.new("bench_timespec")
-  ffi.C.clock_gettime(1, t)
-  return tonumber(t.tv_sec) + tonumber(t.tv_nsec) / 1e9
-end
-local threads, started = {}, 0
-function setup(thread)
-  thread:set("index", started)
-  started = started + 1
-  table.insert(threads, thread)
-end
-function init(args)
-  cycle = args[2] == "cycle"
-  local n = tonumber(args[3])
-  marker = args[4] .. "." .. index
-  bodies, position, ok, failed, first, last = {}, 1, 0, 0, 0, 0
-  local line_no = 0
-  for line in io.lines(args[1]) do
-    if line_no % n == index then bodies[#bodies + 1] = line end
-    line_no = line_no + 1
-  end
-  wrk.headers["Content-Type"] = "application/json"
-end
-function request()
-  if first == 0 then first = now() end
-  if position > #bodies then
-    if not cycle then return wrk.format("GET") end
-    position = 1
-  end
-  position = position + 1
-  return wrk.format("POST", nil, nil, bodies[position - 1])
-end
-function response(status, headers, body)
-  if status == 405 and not cycle then return end
-  if status >= 200 and status < 300 then ok = ok + 1 else failed = failed + 1 end
-  if ok + failed == #bodies then
-    last = now()
-    io.open(marker, "w"):close()
-    wrk.thread:stop()
-  end
-end
-function done(summary, latency, requests)
-  local ok_all, failed_all, first_all, last_all = 0, 0, math.huge, 0
-  for _, t in ipairs(threads) do
-    ok_all = ok_all + t:get("ok")
-    failed_all = failed_all + t:get("failed")
-    first_all = math.min(first_all, t:get("first"))
-    last_all = math.max(last_all, t:get("last"))
-  end
-  local e = summary.errors
-  io.write(string.format(
-    'WRK_RESULT {"ok": %d, "failed": %d, "seconds": %.6f, "p50_ms": %.3f, "p99_ms": %.3f, "socket_errors": %d}\\n',
-    ok_all, failed_all, last_all - first_all, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    e.connect + e.read + e.write + e.timeout))
-end
-"""
-WRK_THREADS = 2
-
-
-def load_generator() -> str:
-    return "wrk" if shutil.which("wrk") else "httpx (wrk not installed)"
-
-
-def wrk_post_all(url: str, bodies: list[dict[str, Any]], concurrency: int, work_dir: Path, *, cycle: bool) -> Run:
-    """As ``post_all`` through wrk; the latencies are wrk's (p50/p99), failures are non-2xx answers
-    and socket errors."""
-    script, bodies_file = work_dir / "survey_intake.lua", work_dir / f"bodies-{secrets.token_hex(4)}.jsonl"
-    script.write_text(WRK_SCRIPT)
-    bodies_file.write_text("".join(json.dumps(body, separators=(",", ":")) + "\n" for body in bodies))
-    marker = work_dir / f"wrk-done-{secrets.token_hex(4)}"
-    args = ["wrk", f"-t{WRK_THREADS}", f"-c{concurrency}", "-d600s", "--timeout", "10s", "-s", str(script), url]
-    args += ["--", str(bodies_file), "cycle" if cycle else "once", str(WRK_THREADS), str(marker)]
-    markers = [Path(f"{marker}.{i}") for i in range(WRK_THREADS)]
-    with subprocess.Popen(args, stdout=subprocess.PIPE, text=True) as process:
-        # A lost answer (socket error) leaves a thread short: wrk then ends at -d like any run.
-        while process.poll() is None and not all(m.exists() for m in markers):
-            time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        out, _ = process.communicate()
-    for m in markers:
-        m.unlink(missing_ok=True)
-    bodies_file.unlink()
-    line = next((row for row in out.splitlines() if row.startswith("WRK_RESULT ")), None)
-    if line is None:
-        raise RuntimeError(f"wrk gave no figures:\n{out}")
-    result = json.loads(line.removeprefix("WRK_RESULT "))
-    run = Run(seconds=result["seconds"], wrk_ok=result["ok"], wrk_p50_ms=result["p50_ms"], wrk_p99_ms=result["p99_ms"])
-    if result["failed"]:
-        run.failures["non-2xx"] = result["failed"]
-    if result["socket_errors"]:
-        run.failures["socket"] = result["socket_errors"]
-    return run
-
-
 def figures(run: Run) -> tuple[float, float, float]:
-    if run.wrk_ok is not None:
-        return run.wrk_ok / run.seconds, run.wrk_p50_ms, run.wrk_p99_ms
     ordered = sorted(run.latencies) or [float("nan")]
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return len(run.latencies) / run.seconds, statistics.median(ordered) * 1000, p99 * 1000
@@ -305,14 +189,9 @@ def intake(database_url: str, nats_url: str, data_dir: Path, *, responses: int, 
         rng = np.random.default_rng(1)
         bodies = [{"token": t, "answers": answers(rng), "duration_seconds": 200} for t in tokens]
         url = f"{gateway.url}/public/surveys/responses"
-        if shutil.which("wrk"):
-            wrk_post_all(url, bodies[:500], concurrency, data_dir, cycle=False)  # warm connections, caches
-            through = wrk_post_all(url, bodies[500:], concurrency, data_dir, cycle=False)
-            bare = wrk_post_all(hello.url, bodies[500:], concurrency, data_dir, cycle=True)
-        else:
-            asyncio.run(post_all(url, bodies[:500], concurrency))  # warm connections, caches
-            through = asyncio.run(post_all(url, bodies[500:], concurrency))
-            bare = asyncio.run(post_all(hello.url, bodies[500:], concurrency))
+        asyncio.run(post_all(url, bodies[:500], concurrency))  # warm connections, caches, JIT paths
+        through = asyncio.run(post_all(url, bodies[500:], concurrency))
+        bare = asyncio.run(post_all(hello.url, bodies[500:], concurrency))
     finally:
         for process in reversed(processes):
             process.stop()
@@ -320,7 +199,6 @@ def intake(database_url: str, nats_url: str, data_dir: Path, *, responses: int, 
     bare_rps, bare_p50, bare_p99 = figures(bare)
     return {
         "concurrency": concurrency,
-        "load_generator": load_generator(),
         "responses": responses,
         "intake_rps": intake_rps,
         "intake_p50_ms": intake_p50,
