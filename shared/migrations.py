@@ -32,8 +32,9 @@ def alembic_config(module: str, database_url: str) -> Config:
     return config
 
 
-def upgrade(service: ServiceSpec, database_url: str, revision: str = "head") -> None:
-    """Synchronous (alembic's env runs its own event loop): call it from a thread inside async code."""
+def upgrade(service: ServiceSpec, database_url: str, revision: str = "heads") -> None:
+    """Every head: branches being built side by side each add a migration off the same parent.
+    Synchronous (alembic's env runs its own event loop): call it from a thread inside async code."""
     command.upgrade(alembic_config(service.module, database_url), revision)
 
 

@@ -13,6 +13,9 @@ from services.appraisal_svc.audit.service import anchor
 from services.appraisal_svc.config import Settings, get_settings
 from services.appraisal_svc.consumers import HANDLERS
 from services.appraisal_svc.db import TABLES
+from services.appraisal_svc.expert import models as _expert_models  # noqa: F401 - registers the tables
+from services.appraisal_svc.publication import models as _publication_models  # noqa: F401
+from services.appraisal_svc.scoring import models as _scoring_models  # noqa: F401
 from shared.evidence import EvidenceStore
 from shared.periodic import PeriodicTask
 from shared.service_app import create_service_app

@@ -29,6 +29,16 @@ class Plan(Base):
     subject_weights: Mapped[dict[str, Any]] = mapped_column(JSONB)
     grade_scheme: Mapped[dict[str, Any]] = mapped_column(JSONB)
     missing_rule: Mapped[str] = mapped_column(Text)
+    # Part 2 (docs/scoring.md): rounding, bonus cap, the expert rating window, objection period,
+    # publication and the roll-up rule of annual and term plans.
+    score_places: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
+    bonus_cap: Mapped[Decimal | None] = mapped_column(Numeric(24, 6))
+    rating_closes_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    objection_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")
+    objection_closes_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    published_run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    rollup: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     submission_deadline: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     verification_deadline: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     opened_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

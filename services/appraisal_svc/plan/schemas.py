@@ -18,6 +18,11 @@ SubjectCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Weight = Annotated[Decimal, Field(gt=0, le=1, decimal_places=6)]
 GradeName = Annotated[str, Field(pattern=r"^[A-Za-z0-9+-]{1,16}$")]
 Score = Annotated[Decimal, Field(ge=0, le=1000, decimal_places=4)]
+ScorePlaces = Annotated[int, Field(ge=0, le=6, description="Decimal places of marks and scores (docs/scoring.md).")]
+BonusCap = Annotated[
+    Decimal, Field(ge=0, le=10_000, decimal_places=6, description="Most bonus points an object can earn in total.")
+]
+ObjectionDays = Annotated[int, Field(ge=1, le=90, description="Length of the objection period.")]
 PeerGroup = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 
@@ -88,6 +93,10 @@ class PlanCreate(_Deadlines):
     subject_weights: SubjectWeights
     grade_scheme: GradeScheme
     missing_rule: Literal["zero", "renormalize"] = "zero"
+    score_places: ScorePlaces = 2
+    bonus_cap: BonusCap | None = None
+    rating_closes_at: dt.datetime | None = None
+    objection_days: ObjectionDays = 7
     submission_deadline: dt.datetime
     verification_deadline: dt.datetime
 
@@ -100,6 +109,10 @@ class PlanUpdate(_Deadlines):
     subject_weights: SubjectWeights | None = None
     grade_scheme: GradeScheme | None = None
     missing_rule: Literal["zero", "renormalize"] | None = None
+    score_places: ScorePlaces | None = None
+    bonus_cap: BonusCap | None = None
+    rating_closes_at: dt.datetime | None = None
+    objection_days: ObjectionDays | None = None
     submission_deadline: dt.datetime | None = None
     verification_deadline: dt.datetime | None = None
 
@@ -121,6 +134,13 @@ class PlanRead(BaseModel):
     subject_weights: dict[str, PlainDecimal]
     grade_scheme: GradeScheme
     missing_rule: str
+    score_places: int
+    bonus_cap: PlainDecimal | None
+    rating_closes_at: dt.datetime | None
+    objection_days: int
+    objection_closes_at: dt.datetime | None
+    published_at: dt.datetime | None
+    published_run_id: uuid.UUID | None
     submission_deadline: dt.datetime
     verification_deadline: dt.datetime
     object_count: int

@@ -154,6 +154,10 @@ async def create_plan(session: AsyncSession, *, principal: Principal, data: Plan
         subject_weights={k: str(v) for k, v in data.subject_weights.items()},
         grade_scheme=data.grade_scheme.model_dump(mode="json"),
         missing_rule=data.missing_rule,
+        score_places=data.score_places,
+        bonus_cap=data.bonus_cap,
+        rating_closes_at=data.rating_closes_at,
+        objection_days=data.objection_days,
         submission_deadline=data.submission_deadline,
         verification_deadline=data.verification_deadline,
         created_by=principal.subject,
@@ -197,7 +201,16 @@ async def update_plan(
     if plan.status not in logic.EDITABLE:
         raise Conflict(f"The plan is {plan.status}; only a draft plan can be edited.")
     changes = data.model_dump(mode="json", exclude_unset=True)
-    for field in ("name", "missing_rule", "submission_deadline", "verification_deadline"):
+    for field in (
+        "name",
+        "missing_rule",
+        "score_places",
+        "bonus_cap",
+        "rating_closes_at",
+        "objection_days",
+        "submission_deadline",
+        "verification_deadline",
+    ):
         if getattr(data, field) is not None:
             setattr(plan, field, getattr(data, field))
     if data.subject_weights is not None:
