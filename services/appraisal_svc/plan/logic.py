@@ -6,12 +6,19 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from itertools import pairwise
 
-# Part 1 of the life cycle; scoring, review, objection and publication follow collecting.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "draft": ("targets_open",),
     "targets_open": ("collecting",),
-    "collecting": (),
+    "collecting": ("scoring",),
+    "scoring": ("reviewed",),
+    # Back to scoring when the review finds a problem; on to the objection period otherwise.
+    "reviewed": ("objection", "scoring"),
+    "objection": ("published",),
+    "published": (),
 }
+# Where a scoring run may be requested: while scoring, and in the objection period when an upheld
+# objection corrects data or a target.
+SCORABLE = frozenset({"scoring", "objection"})
 EDITABLE = frozenset({"draft"})
 TARGETS_EDITABLE = frozenset({"draft", "targets_open"})
 # Methods that compare a value with a per-object target cannot score without one.
