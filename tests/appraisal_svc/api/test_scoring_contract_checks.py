@@ -5,6 +5,8 @@ import copy
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from tests.appraisal_svc.api.support import FRAMEWORK, Api, World, assert_problem
 
@@ -209,3 +211,25 @@ async def test_non_finite_numbers_are_refused_in_csv(api: Api, world: World):
     headers = api.as_("department", "/gd/sz/ft", "clerk-ft") | {"Content-Type": "text/csv"}
     problem = assert_problem(await api.call("POST", "/data-points/bulk", content=csv, headers=headers), 422)
     assert sorted((e["row"], e["field"]) for e in problem["errors"]) == [(n, "value") for n in range(2, 7)]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE appraisal.data_point SET value = 'NaN'",
+        "UPDATE appraisal.data_point SET value = 1e13",
+        "UPDATE appraisal.target SET target = 'NaN'",
+        "UPDATE appraisal.target SET baseline = 'NaN'",
+        "UPDATE appraisal.target SET target = -1e13",
+    ],
+)
+async def test_the_database_refuses_numbers_scoring_cannot_read(api: Api, world: World, statement: str):
+    # Defence in depth beneath the API: a path that forgets the check still cannot store NaN.
+    obj = world.objects["ft"]
+    await api.submit("ft", obj, "12.5")
+    await api.ok(
+        "POST", f"/plans/{world.plan['id']}/targets", json={"object_id": obj, "indicator_code": "E1", "target": "5"}
+    )
+    with pytest.raises(DBAPIError, match="finite"):
+        async with api.db.begin_nested():
+            await api.db.execute(text(statement))
