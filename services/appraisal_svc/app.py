@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.appraisal_svc.api.audit import router as audit_router
 from services.appraisal_svc.api.data import router as data_router
+from services.appraisal_svc.api.experts import experts_router, ratings_router, vetoes_router
 from services.appraisal_svc.api.orgunits import router as orgunits_router
 from services.appraisal_svc.api.plans import router as plans_router
 from services.appraisal_svc.api.scoring import router as scoring_router
@@ -70,7 +71,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="govperf appraisal service",
-        routers=[orgunits_router, plans_router, data_router, audit_router, scoring_router],
+        routers=[
+            orgunits_router,
+            plans_router,
+            data_router,
+            audit_router,
+            scoring_router,
+            experts_router,
+            ratings_router,
+            vetoes_router,
+        ],
         tables=TABLES,
         handlers=HANDLERS,
         on_startup=[open_evidence_store, start_jobs],
