@@ -158,6 +158,7 @@ async def create_plan(session: AsyncSession, *, principal: Principal, data: Plan
         bonus_cap=data.bonus_cap,
         rating_closes_at=data.rating_closes_at,
         objection_days=data.objection_days,
+        rollup=data.rollup.model_dump(mode="json") if data.rollup else None,
         submission_deadline=data.submission_deadline,
         verification_deadline=data.verification_deadline,
         created_by=principal.subject,
@@ -217,6 +218,8 @@ async def update_plan(
         plan.subject_weights = {k: str(v) for k, v in data.subject_weights.items()}
     if data.grade_scheme is not None:
         plan.grade_scheme = data.grade_scheme.model_dump(mode="json")
+    if data.rollup is not None:
+        plan.rollup = data.rollup.model_dump(mode="json")
     if plan.verification_deadline < plan.submission_deadline:
         raise Unprocessable(
             "verification_deadline must not be before submission_deadline.",
