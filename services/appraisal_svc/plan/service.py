@@ -162,6 +162,7 @@ async def create_plan(session: AsyncSession, *, principal: Principal, data: Plan
         bonus_cap=data.bonus_cap,
         rating_closes_at=data.rating_closes_at,
         objection_days=data.objection_days,
+        rollup=data.rollup.model_dump(mode="json") if data.rollup else None,
         submission_deadline=data.submission_deadline,
         verification_deadline=data.verification_deadline,
         created_by=principal.subject,
@@ -243,6 +244,8 @@ async def update_plan(
             plan.bonus_cap,
             snapshot.total_points,
         )
+    if data.rollup is not None:
+        plan.rollup = data.rollup.model_dump(mode="json")
     if plan.verification_deadline < plan.submission_deadline:
         raise Unprocessable(
             "verification_deadline must not be before submission_deadline.",
