@@ -9,6 +9,8 @@ from services.appraisal_svc.api.audit import router as audit_router
 from services.appraisal_svc.api.data import router as data_router
 from services.appraisal_svc.api.orgunits import router as orgunits_router
 from services.appraisal_svc.api.plans import router as plans_router
+from services.appraisal_svc.api.public import router as public_router
+from services.appraisal_svc.api.publication import router as publication_router
 from services.appraisal_svc.audit.service import anchor
 from services.appraisal_svc.config import Settings, get_settings
 from services.appraisal_svc.consumers import HANDLERS
@@ -40,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="govperf appraisal service",
-        routers=[orgunits_router, plans_router, data_router, audit_router],
+        routers=[orgunits_router, plans_router, data_router, audit_router, publication_router, public_router],
         tables=TABLES,
         handlers=HANDLERS,
         on_startup=[open_evidence_store],
