@@ -23,6 +23,7 @@ from services.appraisal_svc.plan import logic
 from services.appraisal_svc.plan.events import PLAN_OPENED, PlanOpened
 from services.appraisal_svc.plan.models import Plan, PlanLeaf, PlanObject
 from services.appraisal_svc.plan.schemas import GradeScheme, PlanCreate, PlanObjectIn, PlanRead, PlanUpdate
+from services.appraisal_svc.publication import lifecycle
 from services.appraisal_svc.target.models import Target
 from shared.api import check_version
 from shared.auth.principal import Principal, path_within
@@ -282,11 +283,17 @@ async def _missing_targets(session: AsyncSession, plan_id: uuid.UUID) -> tuple[i
 
 
 async def transition(
-    session: AsyncSession, *, principal: Principal, plan_id: uuid.UUID, to: str, expected_version: int | None
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    plan_id: uuid.UUID,
+    to: str,
+    expected_version: int | None,
+    reason: str | None = None,
 ) -> PlanRead:
-    plan, owner_path = await load_writable(
-        session, principal=principal, plan_id=plan_id, expected_version=expected_version
-    )
+    plan, owner_path = await load_writable(session, principal=principal, plan_id=plan_id)
+    # A state change is an update: no blind moves (428 without If-Match, 412 when stale).
+    check_version(plan.lock_version, expected_version)
     allowed = logic.allowed(plan.status)
     if to not in allowed:
         raise Conflict(
@@ -303,6 +310,9 @@ async def transition(
                 f"Targets are not ready: {missing} missing, {unapproved} not yet approved.",
                 errors=[{"field": "targets", "message": f"{missing} missing, {unapproved} unapproved"}],
             )
+    step = await lifecycle.before_transition(
+        session, plan=plan, owner_path=owner_path, to=to, reason=reason, actor=principal.subject
+    )
     previous = plan.status
     plan.status = to
     plan.lock_version += 1
@@ -328,7 +338,9 @@ async def transition(
         )
         await outbox.add(session, TABLES, make_event(PLAN_OPENED, event, source=SOURCE, subject=str(plan.id)))
     await session.flush()
-    await audit.record(session, principal, "plan.transitioned", "plan", plan.id, {"from": previous, "to": to})
+    await audit.record(
+        session, principal, "plan.transitioned", "plan", plan.id, {"from": previous, "to": to, **step}
+    )
     return await read_model(session, plan, owner_path)
 
 
