@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Text, cast, exists, insert, select, update
+from sqlalchemy import Text, bindparam, cast, exists, insert, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -21,7 +21,7 @@ from services.survey_svc.campaign.service import check_cell_and_object, get_camp
 from services.survey_svc.db import RESPONSE_LOG
 from services.survey_svc.questionnaire import logic as answers_logic
 from services.survey_svc.questionnaire.content import QuestionnaireContent
-from services.survey_svc.questionnaire.service import published_content
+from services.survey_svc.questionnaire.service import published_content, published_content_read
 from services.survey_svc.response.intake import IntakeWriter, PendingResponse
 from services.survey_svc.response.models import Response
 from services.survey_svc.response.schemas import InterviewSubmission, Receipt
@@ -30,6 +30,7 @@ from shared.auth.principal import Principal, Role
 from shared.db import utcnow
 from shared.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
 from shared.ids import new_id
+from shared.reads import Reader, ReadStatement
 
 
 class Gone(AppError):
@@ -60,50 +61,56 @@ def check_window(status: str, start: dt.date, end: dt.date) -> None:
         raise Conflict("This survey is not open for responses.")
 
 
-async def open_token(session: AsyncSession, *, key: bytes, token: str, with_object_name: bool = False) -> OpenToken:
+TOKEN_TO_OPEN = ReadStatement(
+    select(
+        RespondentToken.spent,
+        RespondentToken.expires_at,
+        RespondentToken.respondent_group,
+        RespondentToken.region,
+        RespondentToken.object_id,
+        Campaign.id.label("campaign_id"),
+        Campaign.status,
+        Campaign.fieldwork_start,
+        Campaign.fieldwork_end,
+        Campaign.anonymous,
+        Campaign.questionnaire_id,
+    )
+    .join(Campaign, Campaign.id == RespondentToken.campaign_id)
+    .where(RespondentToken.token_hash == bindparam("token_hash"))
+)
+CAMPAIGN_OBJECTS = ReadStatement(select(Campaign.objects).where(Campaign.id == bindparam("campaign_id")))
+
+
+async def open_token(reader: Reader, *, key: bytes, token: str, with_object_name: bool = False) -> OpenToken:
     """The token's campaign if it may answer now: 404 unknown, 409 used or survey closed, 410 expired.
-    One narrow query: intake is the hot path, and a campaign's object list can be long."""
+    One prepared statement without a unit of work: intake is the hot path, a campaign's object list
+    can be long, and the spending itself is decided later by the guarded UPDATE."""
     digest = tokens.token_hash(key, token)
-    row = (
-        await session.execute(
-            select(
-                RespondentToken.spent,
-                RespondentToken.expires_at,
-                RespondentToken.respondent_group,
-                RespondentToken.region,
-                RespondentToken.object_id,
-                Campaign.id.label("campaign_id"),
-                Campaign.status,
-                Campaign.fieldwork_start,
-                Campaign.fieldwork_end,
-                Campaign.anonymous,
-                Campaign.questionnaire_id,
-            )
-            .join(Campaign, Campaign.id == RespondentToken.campaign_id)
-            .where(RespondentToken.token_hash == digest)
-        )
-    ).first()
+    row = await reader.one(TOKEN_TO_OPEN, token_hash=digest)
     if row is None:
         raise NotFound("Unknown token.")
-    if row.spent:
+    if row["spent"]:
         raise Conflict("This token has been used.")
-    if row.expires_at <= utcnow():
+    if row["expires_at"] <= utcnow():
         raise Gone("This token has expired.")
-    check_window(row.status, row.fieldwork_start, row.fieldwork_end)
+    check_window(row["status"], row["fieldwork_start"], row["fieldwork_end"])
     name = ""
     if with_object_name:
-        objects = await session.scalar(select(Campaign.objects).where(Campaign.id == row.campaign_id)) or []
-        name = next((o["name"] for o in objects if o["id"] == str(row.object_id)), "")
+        found = await reader.one(CAMPAIGN_OBJECTS, campaign_id=row["campaign_id"])
+        objects = found["objects"] if found is not None else []
+        # A reader on a test's session connection gets jsonb as text (SQLAlchemy's codec).
+        objects = json.loads(objects) if isinstance(objects, str) else objects or []
+        name = next((o["name"] for o in objects if o["id"] == str(row["object_id"])), "")
     return OpenToken(
         token_hash=digest,
-        campaign_id=row.campaign_id,
-        respondent_group=row.respondent_group,
-        region=row.region,
-        object_id=row.object_id,
+        campaign_id=row["campaign_id"],
+        respondent_group=row["respondent_group"],
+        region=row["region"],
+        object_id=row["object_id"],
         object_name=name,
-        anonymous=row.anonymous,
-        questionnaire_id=row.questionnaire_id,
-        content=await published_content(session, row.questionnaire_id),
+        anonymous=row["anonymous"],
+        questionnaire_id=row["questionnaire_id"],
+        content=await published_content_read(reader, row["questionnaire_id"]),
     )
 
 
@@ -172,7 +179,7 @@ class PreparedResponse:
 
 
 async def prepare_token_response(
-    session: AsyncSession,
+    reader: Reader,
     *,
     key: bytes,
     salt: bytes,
@@ -183,7 +190,7 @@ async def prepare_token_response(
     device_fingerprint: str | None,
 ) -> PreparedResponse:
     """Check the token and every answer (a bad response stores nothing, the token stays unspent)."""
-    opened = await open_token(session, key=key, token=token)
+    opened = await open_token(reader, key=key, token=token)
     given = answers if answers is not None else answers_logic.from_form(opened.content, form or {})
     fields: dict[str, Any] = {
         "campaign_id": opened.campaign_id,
