@@ -3,7 +3,8 @@
 Each round takes everything queued and runs one statement in autocommit (atomic by itself): a
 guarded ``UPDATE ... WHERE token_hash = ANY(...) AND spent IS FALSE RETURNING token_hash`` spends
 the tokens, and an ``INSERT ... SELECT`` from the same arrays (``unnest``) inserts the responses
-whose token that UPDATE spent, so a response exists exactly when its token was spent by it. A
+whose token that UPDATE spent (and queues them for the sealer), so a response exists exactly when
+its token was spent by it. A
 token named twice (in one round or across rounds) is spent once: the guarded UPDATE decides, and
 within a round only its first response is offered. Rounds form by themselves: while one writes,
 the next fills, so a quiet service answers at once and a busy one writes hundreds of rows per
@@ -23,7 +24,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 
 from services.survey_svc.campaign.models import RespondentToken
-from services.survey_svc.response.models import Response
+from services.survey_svc.response.models import Response, UnsealedResponse
 from shared.db import utcnow
 
 log = logging.getLogger("govperf.survey.intake")
@@ -61,6 +62,9 @@ WITH offered AS (
            o.duration_seconds, o.device_hash, 'token', NULL, false, o.received_on, o.received_at,
            o.token_hash, o.content_hash
     FROM offered AS o JOIN spent AS s ON s.token_hash = o.key
+), queued AS (
+    INSERT INTO {_table(UnsealedResponse)} (id, campaign_id, content_hash)
+    SELECT o.id, o.campaign_id, o.content_hash FROM offered AS o JOIN spent AS s ON s.token_hash = o.key
 )
 SELECT token_hash FROM spent
 """  # noqa: S608 - only our own tables' names are interpolated

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, exists, insert, select, update
+from sqlalchemy import bindparam, cast, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -23,7 +23,7 @@ from services.survey_svc.questionnaire import logic as answers_logic
 from services.survey_svc.questionnaire.content import QuestionnaireContent
 from services.survey_svc.questionnaire.service import published_content, published_content_read
 from services.survey_svc.response.intake import IntakeWriter, PendingResponse
-from services.survey_svc.response.models import Response
+from services.survey_svc.response.models import Response, UnsealedResponse
 from services.survey_svc.response.schemas import InterviewSubmission, Receipt
 from shared import hashchain
 from shared.auth.principal import Principal, Role
@@ -61,20 +61,21 @@ def check_window(status: str, start: dt.date, end: dt.date) -> None:
         raise Conflict("This survey is not open for responses.")
 
 
+_TOKEN_TO_OPEN_COLUMNS: list[Any] = [
+    RespondentToken.spent,
+    RespondentToken.expires_at,
+    RespondentToken.respondent_group,
+    RespondentToken.region,
+    RespondentToken.object_id,
+    Campaign.id.label("campaign_id"),
+    Campaign.status,
+    Campaign.fieldwork_start,
+    Campaign.fieldwork_end,
+    Campaign.anonymous,
+    Campaign.questionnaire_id,
+]
 TOKEN_TO_OPEN = ReadStatement(
-    select(
-        RespondentToken.spent,
-        RespondentToken.expires_at,
-        RespondentToken.respondent_group,
-        RespondentToken.region,
-        RespondentToken.object_id,
-        Campaign.id.label("campaign_id"),
-        Campaign.status,
-        Campaign.fieldwork_start,
-        Campaign.fieldwork_end,
-        Campaign.anonymous,
-        Campaign.questionnaire_id,
-    )
+    select(*_TOKEN_TO_OPEN_COLUMNS)
     .join(Campaign, Campaign.id == RespondentToken.campaign_id)
     .where(RespondentToken.token_hash == bindparam("token_hash"))
 )
@@ -167,6 +168,9 @@ async def append_response(session: AsyncSession, *, anonymous: bool, **fields: A
     """Insert one response (no lock beyond its own row); the sealer chains it shortly after."""
     row = response_row(anonymous=anonymous, **fields)
     await session.execute(insert(Response).values(**row))
+    await session.execute(
+        insert(UnsealedResponse).values(id=row["id"], campaign_id=row["campaign_id"], content_hash=row["content_hash"])
+    )
     return str(row["content_hash"])
 
 
@@ -281,17 +285,20 @@ MAX_SEAL_BATCH = 20_000
 SEALER = "survey.seal"
 
 
-def _unsealed() -> Any:
-    return ~exists().where(RESPONSE_LOG.c.entity_id == cast(Response.id, Text))
-
-
 async def seal_pending(session: AsyncSession, campaign_id: uuid.UUID | None = None) -> int:
-    """Append every not yet sealed response (of one campaign, or all) to the response log, in
-    random-id order within the batch; returns how many were sealed."""
-    stmt = select(Response.id, Response.campaign_id, Response.content_hash).where(_unsealed())
+    """Append queued responses (of one campaign, or all) to the response log, in random-id order
+    within the batch, and take them off the queue in the same transaction; returns how many were
+    sealed. Concurrent sealers skip each other's rows (the log's own lock orders their appends)."""
+    batch = select(UnsealedResponse.id).order_by(UnsealedResponse.id).limit(MAX_SEAL_BATCH)
     if campaign_id is not None:
-        stmt = stmt.where(Response.campaign_id == campaign_id)
-    rows = (await session.execute(stmt.order_by(Response.id).limit(MAX_SEAL_BATCH))).all()
+        batch = batch.where(UnsealedResponse.campaign_id == campaign_id)
+    taken = (
+        await session.execute(
+            delete(UnsealedResponse)
+            .where(UnsealedResponse.id.in_(batch.with_for_update(skip_locked=True).scalar_subquery()))
+            .returning(UnsealedResponse.id, UnsealedResponse.campaign_id, UnsealedResponse.content_hash)
+        )
+    ).all()
     await hashchain.append_many(
         session,
         RESPONSE_LOG,
@@ -303,10 +310,10 @@ async def seal_pending(session: AsyncSession, campaign_id: uuid.UUID | None = No
                 entity_id=str(r.id),
                 payload={"campaign_id": str(r.campaign_id), "content_hash": r.content_hash},
             )
-            for r in rows
+            for r in sorted(taken, key=lambda r: r.id)
         ],
     )
-    return len(rows)
+    return len(taken)
 
 
 async def seal_round(connection: AsyncConnection) -> None:
