@@ -522,7 +522,7 @@ def demo(
 
     import httpx
 
-    from shared.demo.client import ApiError
+    from shared.demo.client import Actor, ApiError
     from shared.demo.year import Sizes, run_year, where_to_look
 
     admin_password = os.environ.get("GOVPERF_ADMIN_PASSWORD", "")
@@ -542,7 +542,15 @@ def demo(
         duplicates=responses // 50,
     )
     try:
-        state = asyncio.run(run_year(gateway, admin_password=admin_password, sizes=sizes, report=Progress()))
+        state = asyncio.run(
+            run_year(
+                gateway,
+                admin=Actor("admin", admin_password),
+                password_seed=admin_password,
+                sizes=sizes,
+                report=Progress(),
+            )
+        )
     except ApiError as exc:
         _err(f"error: {exc}")
         raise typer.Exit(1) from None

@@ -106,15 +106,15 @@ class YearState:
 
 
 class Year:
-    def __init__(self, gateway: Gateway, *, admin_password: str, sizes: Sizes, report: Reporter) -> None:
+    def __init__(self, gateway: Gateway, *, admin: Actor, password_seed: str, sizes: Sizes, report: Reporter) -> None:
         self.gw = gateway
         self.sizes = sizes
         self.report = report
-        self.admin = Actor("admin", admin_password)
+        self.admin = admin
         self.state = YearState()
         self.people = content.people(sizes.province, experts=sizes.experts)
         self.actors = {
-            p.username: Actor(p.username, content.password_for(admin_password, p.username)) for p in self.people
+            p.username: Actor(p.username, content.password_for(password_seed, p.username)) for p in self.people
         }
         self.city_path = f"/{sizes.province}/{content.CITY}"
 
@@ -721,19 +721,21 @@ def where_to_look(gateway_url: str, state: YearState) -> list[str]:
 async def run_year(
     gateway_url: str,
     *,
-    admin_password: str,
+    admin: Actor,
+    password_seed: str,
     sizes: Sizes | None = None,
     report: Reporter | None = None,
     client: httpx.AsyncClient | None = None,
 ) -> YearState:
-    """Drive the year as far as the platform allows; a missing part-2 route ends it with
+    """Drive the year as far as the platform allows, as ``admin`` and the accounts it creates
+    (their passwords derive from ``password_seed``); a missing part-2 route ends it with
     `state.missing` naming it (no step is faked)."""
     sizes = sizes or Sizes()
     report = report or Quiet()
     own = client is None
     http = client or httpx.AsyncClient(timeout=120)
     try:
-        year = Year(Gateway(gateway_url, http), admin_password=admin_password, sizes=sizes, report=report)
+        year = Year(Gateway(gateway_url, http), admin=admin, password_seed=password_seed, sizes=sizes, report=report)
         for step in year.steps():
             try:
                 await step()
