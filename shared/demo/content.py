@@ -77,7 +77,8 @@ def people(province: str, *, experts: int) -> list[Person]:
         Person(f"{province}-investigator", "Survey fieldwork lead", ("investigator",), city),
     ]
     found += [
-        Person(f"{province}-expert{i}", f"Business environment expert {i}", ("expert",), city)
+        # At the province: an expert never rates their own unit or one above it.
+        Person(f"{province}-expert{i}", f"Business environment expert {i}", ("expert",), f"/{province}")
         for i in range(1, experts + 1)
     ]
     found += [
@@ -268,9 +269,26 @@ VALUES: dict[str, tuple[str, ...]] = {
 OUTLIER = ("c7", "E2", "1200")  # a decimal point slipped: flagged against its peers, then corrected
 REJECTED = ("c2", "S1", "19.8")  # the verifier rejects it (the labour bureau counts 9.8); resubmitted
 EXPERT_GRADES = ("A", "B", "B", "C", "A", "B", "A", "D")  # E4 per county, the median rater's view
-VETO = ("c8", "major production safety accident")
+CITY_EXPERT_GRADE = "B"
+GRADE_SCALE = ("A", "B", "C", "D")
+
+
+def expert_grade(base: str, expert: int) -> str:
+    """The panel scatters around the median view: the first expert a grade kinder, the last a grade
+    sterner (within the scale), the others agree with it."""
+    i = GRADE_SCALE.index(base)
+    if expert == 1:
+        i = max(0, i - 1)
+    elif expert == 3:
+        i = min(len(GRADE_SCALE) - 1, i + 1)
+    return GRADE_SCALE[i]
+
+
+VETO = ("c5", "major production safety accident")
 
 SATISFACTION_DIMENSION = "public_services"
+SATISFACTION_LEAF = "M1"
+GRADE_LEAF = "E4"
 
 
 def questionnaire_content() -> dict[str, Any]:

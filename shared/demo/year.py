@@ -80,6 +80,9 @@ class Sizes:
     experts: int = 3
     min_cell_size: int = 30
     concurrency: int = 16
+    # The experts' rating window, from the plan's creation: the ratings come right after the targets,
+    # and scoring waits until it has closed (ratings stay sealed until then).
+    rating_window_seconds: int = 90
 
 
 @dataclass
@@ -103,6 +106,8 @@ class YearState:
     reached: str = ""  # the last step done
     missing: str = ""  # what stopped the year early, if anything
     passwords: dict[str, str] = field(default_factory=dict)
+    satisfaction: dict[str, str] = field(default_factory=dict)  # object id -> M1 index
+    result_version: int = 0
 
 
 class Year:
@@ -275,7 +280,10 @@ class Year:
                         "top_grade_quota": "0.3",
                     },
                     "missing_rule": "zero",
-                    "objection_days": 7,
+                    "rating_closes_at": (
+                        dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.sizes.rating_window_seconds)
+                    ).isoformat(),
+                    "objection_days": 1,
                     "submission_deadline": "2027-01-31T00:00:00Z",
                     "verification_deadline": "2027-02-28T00:00:00Z",
                 },
@@ -287,10 +295,17 @@ class Year:
         plan = await self.gw.get(f"{APPRAISAL}/plans/{self.state.plan_id}", self.office)
         return str(plan["status"])
 
-    async def move_plan(self, to: str, **body: Any) -> None:
+    async def move_plan(self, to: str, reason: str | None = None) -> None:
         path = f"{APPRAISAL}/plans/{self.state.plan_id}"
+        body: dict[str, Any] = {"to": to} if reason is None else {"to": to, "reason": reason}
         etag = await self.gw.etag(path, self.office)
-        await self.gw.post(f"{path}/transitions", self.office, json={"to": to, **body}, headers={"If-Match": etag})
+        try:
+            await self.gw.post(f"{path}/transitions", self.office, json=body, headers={"If-Match": etag})
+        except ApiError as exc:
+            # A platform without the part-2 guards takes no reason (and forbids unknown fields).
+            if reason is None or exc.status != 422 or "reason" not in str(exc):
+                raise
+            await self.gw.post(f"{path}/transitions", self.office, json={"to": to}, headers={"If-Match": etag})
 
     async def targets(self) -> None:
         self.report.step("Targets: set for the city, cascaded to the counties, confirmed and approved")
@@ -345,8 +360,13 @@ class Year:
             self.framework,
             self.plan,
             self.targets,
+            self.experts,
             self.data,
+            self.veto,
             self.survey,
+            self.satisfaction,
+            self.scoring,
+            self.review,
         ]
 
     def values_of(self, path: str) -> dict[str, str]:
@@ -495,6 +515,151 @@ class Year:
             self.report.count(done, len(items))
 
         await asyncio.gather(*(one(i) for i in items))
+
+    async def experts(self) -> None:
+        self.report.step("Experts: an independent panel grades the business environment (E4), sealed")
+        plan = await self.gw.get(f"{APPRAISAL}/plans/{self.state.plan_id}", self.office)
+        closes = dt.datetime.fromisoformat(plan["rating_closes_at"]) if plan["rating_closes_at"] else None
+        if plan["status"] not in ("targets_open", "collecting") or closes is None or closes <= dt.datetime.now(dt.UTC):
+            self.report.note("the rating window has closed")
+            return
+        plan_path = f"{APPRAISAL}/plans/{self.state.plan_id}"
+        experts = [p for p in self.people if "expert" in p.roles]
+        subjects = {}
+        for person in experts:
+            me = await self.gw.get("/api/v1/me", self.actors[person.username])
+            subjects[person.username] = me["subject"]
+        existing = await self.gw.all_items(f"{plan_path}/expert-assignments", self.office)
+        have = {(a["expert"], a["object_id"]) for a in existing}
+        wanted = [
+            {
+                "expert": subjects[person.username],
+                "expert_org_path": person.org_path,
+                "object_id": self.state.objects[path],
+                "indicator_code": content.GRADE_LEAF,
+                "subject": "experts",
+            }
+            for person in experts
+            for path in self.object_paths()
+            if (subjects[person.username], self.state.objects[path]) not in have
+        ]
+        if wanted:
+            await self.gw.post(
+                f"{plan_path}/expert-assignments",
+                self.office,
+                json={"items": wanted},
+                headers={"Idempotency-Key": f"demo-panel-{self.state.plan_id}-{len(existing)}"},
+            )
+        grades = {self.state.objects[self.city_path]: content.CITY_EXPERT_GRADE} | {
+            self.state.objects[p]: g for p, g in zip(self.county_paths(), content.EXPERT_GRADES, strict=True)
+        }
+        rated = 0
+        for number, person in enumerate(experts, start=1):
+            expert = self.actors[person.username]
+            mine = await self.gw.all_items(f"{plan_path}/expert-assignments", expert)
+            done = {
+                r["assignment_id"]
+                for r in await self.gw.all_items(f"{plan_path}/expert-ratings", expert, {"mine": "true"})
+            }
+            for assignment in mine:
+                if assignment["id"] in done:
+                    continue
+                grade = content.expert_grade(grades[assignment["object_id"]], number)
+                await self.gw.call(
+                    "PUT",
+                    f"{plan_path}/expert-ratings/{assignment['id']}",
+                    expert,
+                    json={"grade": grade, "comment": "graded against the provincial assessment's 18 dimensions"},
+                )
+                rated += 1
+        self.report.note(f"{len(experts)} experts x {len(self.object_paths())} objects; {rated} new sealed ratings")
+
+    async def veto(self) -> None:
+        self.report.step("Veto: a major production safety accident in one county caps its grade")
+        county, code = content.VETO
+        object_id = self.state.objects[f"{self.city_path}/{county}"]
+        plan_path = f"{APPRAISAL}/plans/{self.state.plan_id}"
+        events = await self.gw.all_items(f"{plan_path}/veto-events", self.office)
+        if any(e["object_id"] == object_id and e["code"] == code for e in events):
+            return
+        await self.gw.post(
+            f"{plan_path}/veto-events",
+            self.actor("supervision"),
+            json={
+                "object_id": object_id,
+                "code": code,
+                "occurred_on": "2026-08-14",
+                "description": "A construction site collapsed, 3 deaths; accountability decided by the city.",
+            },
+            headers={"Idempotency-Key": f"demo-veto-{self.state.plan_id}"},
+        )
+
+    async def satisfaction(self) -> None:
+        self.report.step("Satisfaction values: the survey's indices arrive in appraisal as data (M1)")
+        response = await self.wait_for(
+            lambda: self.gw.call(
+                "GET",
+                f"{APPRAISAL}/data-points",
+                self.office,
+                params={"metric": content.SATISFACTION_LEAF, "period": content.CYCLE_LABEL, "limit": 500},
+            ),
+            lambda r: sum(1 for p in r.json()["items"] if p["source"] == "survey") >= len(self.object_paths()),
+            "the survey's satisfaction values (survey.results.finalized) to reach appraisal_svc",
+        )
+        values = {p["object_id"]: p["value"] for p in response.json()["items"] if p["source"] == "survey"}
+        self.state.satisfaction = values
+        shown = ", ".join(f"{self.region_of(path)} {values[self.state.objects[path]]}" for path in self.object_paths())
+        self.report.note(f"M1 satisfaction index: {shown}")
+
+    async def scoring(self) -> None:
+        self.report.step("Scoring: the whole plan scored as a job (result version 1)")
+        status = await self.plan_status()
+        if status == "collecting":
+            plan = await self.gw.get(f"{APPRAISAL}/plans/{self.state.plan_id}", self.office)
+            closes = dt.datetime.fromisoformat(plan["rating_closes_at"])
+            wait = (closes - dt.datetime.now(dt.UTC)).total_seconds()
+            if wait > 0:
+                self.report.note(f"waiting {wait:.0f} s for the experts' rating window to close")
+                await asyncio.sleep(wait + 1)
+            await self.move_plan("scoring", reason="every value is verified and accepted; the demo scores now")
+            status = "scoring"
+        runs = await self.gw.all_items(f"{APPRAISAL}/plans/{self.state.plan_id}/scoring-runs", self.office)
+        if status == "scoring" and not any(r["status"] == "succeeded" for r in runs):
+            run = await self.score("the year's data is complete")
+            self.report.note(f"version {run['version']}: {run['object_count']} objects, {run['value_count']} values")
+        await self.show_league_table()
+
+    async def score(self, reason: str) -> dict[str, Any]:
+        """Request a scoring run and follow it to its end, with progress."""
+        plan_path = f"{APPRAISAL}/plans/{self.state.plan_id}"
+        run: dict[str, Any] = await self.gw.post(
+            f"{plan_path}/scoring-runs", self.office, json={"reason": reason}, expect=(202,)
+        )
+        while run["status"] in ("queued", "running"):
+            await asyncio.sleep(0.5)
+            run = await self.gw.get(f"{plan_path}/scoring-runs/{run['id']}", self.office)
+            self.report.count(int(float(run["progress"]) * 100), 100)
+        if run["status"] != "succeeded":
+            raise RuntimeError(f"scoring run {run['version']} {run['status']}: {run.get('error')}")
+        return run
+
+    async def show_league_table(self) -> None:
+        table = await self.gw.get(f"{APPRAISAL}/plans/{self.state.plan_id}/results", self.office, params={"limit": 500})
+        self.state.result_version = int(table["version"])
+        for row in table["items"]:
+            capped = f" (veto: capped from {row['grade_by_score']})" if row["veto_cap"] else ""
+            place = f"{row['peer_group']:<7} #{row['rank']} {row['object_name']:<18}"
+            self.report.note(f"{place} {row['composite']:>7} {row['grade']}{capped}")
+
+    async def review(self) -> None:
+        self.report.step("Review: the office reviews version 1 and opens the objection period")
+        if await self.plan_status() == "scoring":
+            await self.move_plan("reviewed")
+        if await self.plan_status() == "reviewed":
+            await self.move_plan("objection")
+        plan = await self.gw.get(f"{APPRAISAL}/plans/{self.state.plan_id}", self.office)
+        if plan["objection_closes_at"]:
+            self.report.note(f"objections until {plan['objection_closes_at']}")
 
     def object_name(self, path: str) -> str:
         rows = {r["org_path"]: r["name"] for r in content.org_rows(self.sizes.province)}
