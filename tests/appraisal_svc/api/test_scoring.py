@@ -26,7 +26,7 @@ async def no_progress(_: float) -> None:
 async def scoring(api: Api, world: World) -> None:
     """Targets approved, values collected: the plan moves to scoring."""
     await api.collecting(world)
-    response = await api.transition(world.plan["id"], "scoring")
+    response = await api.transition(world.plan["id"], "scoring", reason="all data verified early")
     assert response.status_code == 200, response.text
 
 
