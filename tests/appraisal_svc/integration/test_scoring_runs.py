@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
