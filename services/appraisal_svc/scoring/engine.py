@@ -148,6 +148,8 @@ LEFT JOIN chosen v ON v.object_id = po.object_id AND v.metric = r.metric
 LEFT JOIN appraisal.target t
        ON t.plan_id = :plan_id AND t.object_id = po.object_id AND t.indicator_code = r.indicator_code
 WHERE po.plan_id = :plan_id
+-- In result_leaf's key order: the leaf pass then appends to its primary key instead of splitting pages.
+ORDER BY po.object_id, r.indicator_code
 """
 
 RANKS = """
