@@ -122,6 +122,9 @@ class PlanUpdate(_Deadlines):
 
 class PlanTransition(_Input):
     to: Annotated[str, Field(min_length=1, max_length=32)]
+    reason: Annotated[str, Field(min_length=1, max_length=2000)] | None = Field(
+        default=None, description="Why; required to start scoring before the verification deadline."
+    )
 
 
 class PlanRead(BaseModel):

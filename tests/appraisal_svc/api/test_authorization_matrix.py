@@ -1,6 +1,8 @@
 """Every route, every role: the wrong role is a 403, the right role gets past authorization, and a
 right role from another county finds the resource missing (404) or is forbidden to name it (403)."""
 
+import uuid
+
 from fastapi import FastAPI
 
 from shared.auth.principal import Role
@@ -10,6 +12,7 @@ R = Role
 READ = {R.admin, R.perf_office, R.department, R.verifier, R.audit, R.finance, R.supervision, R.legal}
 OFFICE = {R.admin, R.perf_office}
 SUBMIT = {R.admin, R.perf_office, R.department}
+OBJECTION_READERS = {R.admin, R.perf_office, R.department, R.audit, R.finance, R.supervision, R.legal}
 
 
 async def scenario(api: Api, world: World) -> list[tuple[str, str, str, dict, set[Role], set[int]]]:
@@ -118,8 +121,41 @@ async def scenario(api: Api, world: World) -> list[tuple[str, str, str, dict, se
         ("GET", "/plans", "/plans", {}, READ, {200}),
         ("GET", "/plans/{plan_id}", p, {}, READ, missing),
         ("PATCH", "/plans/{plan_id}", p, {"json": {"name": "x"}, "headers": {"If-Match": '"2"'}}, OFFICE, missing),
-        ("POST", "/plans/{plan_id}/transitions", f"{p}/transitions", {"json": {"to": "collecting"}}, OFFICE, missing),
+        (
+            "POST",
+            "/plans/{plan_id}/transitions",
+            f"{p}/transitions",
+            {"json": {"to": "collecting"}, "headers": {"If-Match": '"2"'}},
+            OFFICE,
+            missing,
+        ),
         ("GET", "/plans/{plan_id}/objects", f"{p}/objects", {}, READ, missing),
+        (
+            "POST",
+            "/plans/{plan_id}/objections",
+            f"{p}/objections",
+            {"json": {"object_id": ft, "reason": "The verified count was not used."}},
+            {R.department},
+            missing,
+        ),
+        ("GET", "/plans/{plan_id}/objections", f"{p}/objections", {}, OBJECTION_READERS, missing),
+        (
+            "GET",
+            "/plans/{plan_id}/objections/{objection_id}",
+            f"{p}/objections/{uuid.uuid4()}",
+            {},
+            OBJECTION_READERS,
+            missing,
+        ),
+        (
+            "POST",
+            "/plans/{plan_id}/objections/{objection_id}/ruling",
+            f"{p}/objections/{uuid.uuid4()}/ruling",
+            {"json": {"decision": "dismissed", "reason": "Verified and used."}, "headers": {"If-Match": '"1"'}},
+            OFFICE,
+            missing,
+        ),
+        ("POST", "/plans/{plan_id}/republish", f"{p}/republish", {"headers": {"If-Match": '"2"'}}, OFFICE, missing),
         ("GET", "/plans/{plan_id}/leaves", f"{p}/leaves", {}, READ, missing),
         (
             "POST",
