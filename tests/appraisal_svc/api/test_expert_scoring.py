@@ -86,7 +86,8 @@ async def test_ratings_vetoes_and_survey_values_reach_the_scores(api: Api, world
         api.db, make_event(SURVEY_RESULTS_FINALIZED, survey, source="govperf/survey", subject=str(survey.campaign_id))
     )
     # While the window is open the engine refuses: the seal holds.
-    assert (await api.transition(plan_id, "scoring")).status_code == 200
+    moved = await api.transition(plan_id, "scoring", reason="All values are in.")
+    assert moved.status_code == 200, moved.text
     assert_problem(await api.call("POST", f"/plans/{plan_id}/scoring-runs"), 409)
     await api.db.execute(
         text("UPDATE appraisal.plan SET rating_closes_at = now() - interval '1 second' WHERE id = :id"), {"id": plan_id}
