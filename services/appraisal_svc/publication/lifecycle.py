@@ -26,6 +26,7 @@ from services.appraisal_svc.orgunit.models import AppraisalObject, OrgUnit
 from services.appraisal_svc.plan.models import Plan, PlanLeaf
 from services.appraisal_svc.publication import logic
 from services.appraisal_svc.publication.models import Objection
+from services.appraisal_svc.scoring import service as scoring
 from services.appraisal_svc.scoring.models import Result, ResultLeaf, ResultSubject, ScoringRun
 from shared.db import utcnow
 from shared.errors import Conflict
@@ -39,15 +40,6 @@ ACTIVE = ("queued", "running")
 def objects_ref(plan_id: uuid.UUID, version: int) -> str:
     """Where a consumer pages through the objects of a plan published by reference (public route)."""
     return f"/public/plans/{plan_id}/versions/{version}/objects"
-
-
-async def latest_succeeded(session: AsyncSession, plan_id: uuid.UUID) -> ScoringRun | None:
-    return await session.scalar(
-        select(ScoringRun)
-        .where(ScoringRun.plan_id == plan_id, ScoringRun.status == "succeeded")
-        .order_by(ScoringRun.version.desc())
-        .limit(1)
-    )
 
 
 async def run_state(session: AsyncSession, plan_id: uuid.UUID) -> logic.RunState:
@@ -98,14 +90,14 @@ async def before_transition(
         raise Conflict(problem.message, errors=[{"field": problem.field, "message": problem.message}])
     extra: dict[str, Any] = {"reason": reason} if reason else {}
     if to == "reviewed":
-        latest = await latest_succeeded(session, plan.id)
+        latest = await scoring.latest_run(session, plan.id)
         assert latest is not None  # checked above
         extra |= {"result_version": latest.version, "run_id": str(latest.id), "results_hash": latest.results_hash}
     elif to == "objection":
         plan.objection_closes_at = logic.objection_closes_at(now, plan.objection_days)
         extra |= {"objection_closes_at": plan.objection_closes_at.isoformat()}
     elif to == "published":
-        latest = await latest_succeeded(session, plan.id)
+        latest = await scoring.latest_run(session, plan.id)
         assert latest is not None
         event = await publish(session, plan=plan, owner_path=owner_path, run=latest)
         extra |= {"result_version": latest.version, "run_id": str(latest.id), "event_id": str(event.id)}

@@ -37,7 +37,9 @@ class ScoringRun(Base):
         UniqueConstraint("plan_id", "version"),
         CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
         # One run at a time per plan, across replicas.
-        Index("uq_scoring_run_active", "plan_id", unique=True, postgresql_where=text("status IN ('queued', 'running')")),
+        Index(
+            "uq_scoring_run_active", "plan_id", unique=True, postgresql_where=text("status IN ('queued', 'running')")
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)
