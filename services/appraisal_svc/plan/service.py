@@ -309,9 +309,7 @@ async def transition(
         )
         await outbox.add(session, TABLES, make_event(PLAN_OPENED, event, source=SOURCE, subject=str(plan.id)))
     await session.flush()
-    await audit.record(
-        session, principal, "plan.transitioned", "plan", plan.id, {"from": previous, "to": to, **step}
-    )
+    await audit.record(session, principal, "plan.transitioned", "plan", plan.id, {"from": previous, "to": to, **step})
     return await read_model(session, plan, owner_path)
 
 
