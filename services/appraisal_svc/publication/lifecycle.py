@@ -11,20 +11,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.appraisal_results import (
-    APPRAISAL_RESULTS_PUBLISHED,
-    MAX_OBJECTS_INLINE,
-    LeafResult,
-    ObjectResult,
-    ResultsPublished,
-    SubjectScore,
-    objects_digest,
-)
+from contracts.appraisal_results import MAX_OBJECTS_INLINE, LeafResult, ObjectResult, SubjectScore, objects_digest
 from services.appraisal_svc.cycle.models import Cycle
 from services.appraisal_svc.db import TABLES
 from services.appraisal_svc.orgunit.models import AppraisalObject, OrgUnit
 from services.appraisal_svc.plan.models import Plan, PlanLeaf
 from services.appraisal_svc.publication import logic
+from services.appraisal_svc.publication.events import APPRAISAL_RESULTS_PUBLISHED, ResultsPublished
 from services.appraisal_svc.publication.models import Objection
 from services.appraisal_svc.scoring import service as scoring
 from services.appraisal_svc.scoring.models import Result, ResultLeaf, ResultSubject, ScoringRun

@@ -186,6 +186,10 @@ async def test_the_department_objects_with_evidence_once_per_key(api: Api, world
     row = await api.db.scalar(text("SELECT run_id FROM appraisal.objection WHERE id = :id"), {"id": filed["id"]})
     assert str(row) == run["id"]
     assert (await audit_payloads(api, "objection.filed"))[-1]["indicator_code"] == "E1"
+    # The office ruling on it reads the cited file; a neighbouring county does not.
+    download = await api.call("GET", f"/evidence/{evidence['sha256']}")
+    assert download.status_code == 200 and download.content == b"quarter,jobs\nQ4,1240\n"
+    assert_problem(await api.call("GET", f"/evidence/{evidence['sha256']}", headers=clerk(api, "ns")), 404)
 
 
 async def test_another_department_or_role_cannot_object_for_an_object(api: Api, world: World):
