@@ -13,6 +13,8 @@ side by side at 1, 16 and 64 connections (wrk when installed); not part of ``all
 feedback: one results.published of 2,000 objects into cases, set-based vs a row-at-a-time baseline.
 collection: appraisal bulk submission of 100,000 rows beside a raw COPY of them, anomaly rules over
 1,000,000 data points, audit chain verification over 1,000,000 entries.
+scoring: one appraisal scoring run of 10,000 objects x 100 leaves (1,000,000 values) beside a raw COPY
+of its 1,000,000 result rows.
 """
 
 from __future__ import annotations
@@ -31,7 +33,18 @@ def main() -> None:
     parser.add_argument(
         "which",
         nargs="?",
-        choices=["relay", "gateway", "codecs", "identity", "survey", "requests", "feedback", "collection", "all"],
+        choices=[
+            "relay",
+            "gateway",
+            "codecs",
+            "identity",
+            "survey",
+            "requests",
+            "feedback",
+            "collection",
+            "scoring",
+            "all",
+        ],
         default="all",
     )
     parser.add_argument("--logins", type=int, default=200, help="identity: password-grant logins per shape")
@@ -50,6 +63,7 @@ def main() -> None:
         "--baseline", type=Path, help="requests, survey: a source tree run alongside (git archive main)"
     )
     parser.add_argument("--rounds", type=int, default=1, help="requests: sweeps, to show the spread")
+    parser.add_argument("--objects", type=int, default=10_000, help="scoring: objects of the plan (x 100 leaves)")
     parser.add_argument("--connections", default="1,16,64", help="requests: comma-separated connection counts")
     args = parser.parse_args()
     if args.which in ("codecs", "all"):
@@ -149,6 +163,11 @@ def main() -> None:
 
             figures = collection.run(pg.url)
             print(json.dumps({"benchmark": "appraisal data collection", **figures}, indent=2))
+        if args.which in ("scoring", "all"):
+            from bench import scoring  # lazy: imports the services
+
+            figures = scoring.run(pg.url, objects=args.objects)
+            print(json.dumps({"benchmark": "appraisal scoring run vs raw COPY of its results", **figures}, indent=2))
     finally:
         broker.stop()
         pg.stop()

@@ -19,7 +19,10 @@ This module depends on nothing but pydantic and the standard library.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import uuid
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -113,3 +116,13 @@ class ResultsPublished(_Model):
         if self.objects_ref is not None and (self.objects or self.objects_hash is None):
             raise ValueError("by reference: no inline objects, and objects_hash is required")
         return self
+
+
+def objects_digest(objects: Iterable[ObjectResult]) -> str:
+    """``objects_hash``: sha256 over the objects in ``object_id`` order (the order ``objects_ref``
+    pages them in), each as compact JSON with sorted keys and one newline after it."""
+    digest = hashlib.sha256()
+    for item in sorted(objects, key=lambda o: o.object_id.bytes):
+        line = json.dumps(item.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        digest.update(line.encode() + b"\n")
+    return digest.hexdigest()

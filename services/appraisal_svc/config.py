@@ -22,6 +22,8 @@ class Settings(BaseServiceSettings):
     # The head of the audit chain goes out as appraisal.audit.anchored this often while it grows.
     audit_anchor_seconds: float = Field(default=60.0, gt=0, le=60.0)
     run_jobs: bool = True
+    # A scoring job whose worker has not beaten for this long is reclaimed by another worker.
+    job_stale_seconds: float = Field(default=60.0, ge=1, le=3600)
     # Anomaly rules: relative change against the object's own history and against the
     # authoritative value that count as suspicious, and the robust-z cut-off.
     history_tolerance: float = Field(default=0.5, gt=0, le=100)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from contracts.survey_results import SURVEY_RESULTS_FINALIZED
+from services.appraisal_svc.expert.satisfaction import on_survey_results_finalized
 from services.appraisal_svc.framework.events import FRAMEWORK_PUBLISHED
 from services.appraisal_svc.framework.service import on_framework_published
 from shared.messaging.consumer import Handler
 
-HANDLERS: dict[str, Handler] = {FRAMEWORK_PUBLISHED: on_framework_published}
+HANDLERS: dict[str, Handler] = {
+    FRAMEWORK_PUBLISHED: on_framework_published,
+    SURVEY_RESULTS_FINALIZED: on_survey_results_finalized,
+}

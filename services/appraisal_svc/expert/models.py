@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import DateTime, ForeignKey, Index, Text, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -50,6 +50,9 @@ class ExpertRating(Base):
     grade: Mapped[str] = mapped_column(Text)
     comment: Mapped[str | None] = mapped_column(Text)
     rated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # sha256 over (nonce, assignment, grade, comment): what the audit log records while sealed.
+    seal_nonce: Mapped[str | None] = mapped_column(Text)
+    commitment: Mapped[str | None] = mapped_column(Text)
 
 
 class VetoEvent(Base):
@@ -69,3 +72,23 @@ class VetoEvent(Base):
     recorded_at: Mapped[dt.datetime] = created_at_column()
     withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     withdrawn_by: Mapped[str | None] = mapped_column(Text)
+    withdraw_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class SurveyCell(Base):
+    """The last survey analysis applied to one (object, metric, period): an older or equal
+    analysis version of the same campaign is ignored, and a suppressed cell leaves no data point
+    but is remembered here."""
+
+    __tablename__ = "survey_cell"
+
+    object_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    metric: Mapped[str] = mapped_column(Text, primary_key=True)
+    period: Mapped[str] = mapped_column(Text, primary_key=True)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    analysis_version: Mapped[int] = mapped_column(Integer)
+    finalized_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    suppressed: Mapped[bool] = mapped_column(Boolean)
+    results_hash: Mapped[str] = mapped_column(Text)
+    data_point_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    received_at: Mapped[dt.datetime] = created_at_column()

@@ -1,0 +1,488 @@
+"""The set-based scoring engine: one pass in PostgreSQL on ``numeric`` (docs/scoring.md).
+
+A run reads every accepted current value of the plan's objects for the plan's period (one value
+per object and metric: authoritative > survey > unit), the targets, the latest expert rating per
+assignment and the veto events not withdrawn; scores every leaf by its method; rolls up per
+evaluation subject, composite, grade, veto, quota and rank; and writes ``result_leaf``,
+``result_subject`` and ``result`` with INSERT ... SELECT. No row passes through Python.
+
+Exactness: a share is the rational num / den. Shares and sums are never rounded; the numbers the
+rule book rounds (marks earned, subject scores, contributions) are one division of an exact
+dividend cast to numeric(60,40), then ``round`` (half away from zero, which is half up on these
+non-negative numbers). Stored shares keep 40 places.
+
+Hashes: ``inputs_hash`` is the sha256 of the plan's parameters and of one line per (object, leaf)
+read, rating and veto event; ``results_hash`` the sha256 of one line per result row, ordered by
+object id, then indicator code, then subject (byte order), numbers in their plain spelling
+(``trim_scale``), fields joined by '|', lines by '\\n'. The result line of an object comes first
+(indicator code and subject empty), then its subject lines (indicator code empty), then its leaves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+Report = Callable[[float], Awaitable[None]]
+
+# A 1,000,000-value plan sorts and hashes in memory with this much per sort or hash node.
+WORK_MEM = "256MB"
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """The plan's own parameters, read once before the set-based pass."""
+
+    plan_id: uuid.UUID
+    period: str
+    score_places: int
+    missing_rule: str
+    total_points: Decimal
+    bonus_cap: Decimal
+    subject_weights: dict[str, Decimal]
+    grades: list[tuple[str, Decimal]]  # best first
+    top_grade_quota: Decimal | None
+
+
+@dataclass
+class RunFigures:
+    object_count: int = 0
+    value_count: int = 0
+    inputs_hash: str = ""
+    results_hash: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+async def plan_inputs(session: AsyncSession, plan_id: uuid.UUID) -> PlanInputs:
+    row = (
+        await session.execute(
+            text(
+                """
+                SELECT c.label AS period, p.score_places, p.missing_rule, p.bonus_cap, p.subject_weights,
+                       p.grade_scheme, (f.snapshot ->> 'total_points')::numeric AS total_points
+                FROM appraisal.plan p
+                JOIN appraisal.cycle c ON c.id = p.cycle_id
+                JOIN appraisal.framework_version f ON f.id = p.framework_id
+                WHERE p.id = :plan_id
+                """
+            ),
+            {"plan_id": plan_id},
+        )
+    ).one()
+    scheme = row.grade_scheme
+    quota = scheme.get("top_grade_quota")
+    return PlanInputs(
+        plan_id=plan_id,
+        period=row.period,
+        score_places=row.score_places,
+        missing_rule=row.missing_rule,
+        total_points=row.total_points,
+        bonus_cap=row.bonus_cap if row.bonus_cap is not None else row.total_points,
+        subject_weights={k: Decimal(str(v)) for k, v in row.subject_weights.items()},
+        grades=[(g["grade"], Decimal(str(g["min_score"]))) for g in scheme["grades"]],
+        top_grade_quota=Decimal(str(quota)) if quota is not None else None,
+    )
+
+
+# One row per leaf with its parameters typed, so the 1,000,000-row pass never parses JSON.
+RULES = """
+CREATE TEMP TABLE sc_rule ON COMMIT DROP AS
+SELECT row_number() OVER (ORDER BY l.indicator_code COLLATE "C")::int AS ord,
+       l.indicator_code, l.metric, l.method, l.direction, l.weight AS marks,
+       CASE WHEN l.method IN ('bonus', 'deduction', 'veto') OR cardinality(l.evaluation_subjects) = 0
+            THEN ARRAY['']::text[] ELSE l.evaluation_subjects END AS subjects,
+       CASE WHEN l.method IN ('target_ratio', 'linear') THEN coalesce((l.scoring ->> 'cap')::numeric, 1)
+            ELSE 1 END AS cap,
+       (l.scoring ->> 'zero_point')::numeric AS zero_point,
+       (l.scoring ->> 'floor')::numeric AS floor_value,
+       coalesce(l.scoring ->> 'floor_from', 'value') AS floor_from,
+       (SELECT array_agg((b ->> 'threshold')::numeric ORDER BY ord)
+          FROM jsonb_array_elements(CASE WHEN l.method = 'bands' THEN l.scoring -> 'bands' END)
+               WITH ORDINALITY AS e(b, ord)) AS band_thresholds,
+       (SELECT array_agg((b ->> 'share')::numeric ORDER BY ord)
+          FROM jsonb_array_elements(CASE WHEN l.method = 'bands' THEN l.scoring -> 'bands' END)
+               WITH ORDINALITY AS e(b, ord)) AS band_shares,
+       coalesce((l.scoring ->> 'floor_share')::numeric, 0.6) AS floor_share,
+       CASE WHEN l.method = 'grade' THEN l.scoring -> 'shares' END AS grade_shares,
+       coalesce((l.scoring ->> 'trim_share')::numeric, 0.1) AS trim_share,
+       coalesce((l.scoring ->> 'min_raters')::int, 1) AS min_raters,
+       coalesce((l.scoring ->> 'zero_index')::numeric, 0) AS zero_index,
+       coalesce((l.scoring ->> 'full_index')::numeric, 100) AS full_index,
+       (l.scoring ->> 'per_item')::numeric AS per_item,
+       (l.scoring ->> 'cap')::numeric AS amount_cap,
+       CASE WHEN l.method = 'veto' THEN ARRAY(SELECT jsonb_array_elements_text(l.scoring -> 'events')) END
+           AS veto_codes,
+       CASE WHEN l.method = 'veto' THEN l.scoring ->> 'cap_grade' END AS cap_grade
+FROM appraisal.plan_leaf l
+WHERE l.plan_id = :plan_id
+"""
+
+# One row per (object, leaf): the value that counts, its target and baseline, and for rank leaves
+# the competition position within the peer group.
+BASE = """
+CREATE TEMP TABLE sc_base ON COMMIT DROP AS
+WITH chosen AS (
+    SELECT DISTINCT ON (dp.object_id, dp.metric) dp.object_id, dp.metric, dp.value, dp.id
+    FROM appraisal.data_point dp
+    JOIN appraisal.plan_object po ON po.plan_id = :plan_id AND po.object_id = dp.object_id
+    WHERE dp.current AND dp.status = 'accepted' AND dp.period = :period
+      AND dp.metric IN (SELECT metric FROM sc_rule)
+    ORDER BY dp.object_id, dp.metric,
+             CASE dp.source WHEN 'authoritative' THEN 0 WHEN 'survey' THEN 1 ELSE 2 END
+)
+SELECT po.object_id, po.peer_group, r.ord, r.indicator_code, v.value, v.id AS data_point_id, t.target, t.baseline
+FROM appraisal.plan_object po
+CROSS JOIN sc_rule r
+LEFT JOIN chosen v ON v.object_id = po.object_id AND v.metric = r.metric
+LEFT JOIN appraisal.target t
+       ON t.plan_id = :plan_id AND t.object_id = po.object_id AND t.indicator_code = r.indicator_code
+WHERE po.plan_id = :plan_id
+"""
+
+RANKS = """
+CREATE TEMP TABLE sc_rank ON COMMIT DROP AS
+SELECT b.object_id, b.indicator_code,
+       rank() OVER (PARTITION BY b.indicator_code, b.peer_group
+                    ORDER BY CASE WHEN r.direction = 'lower_better' THEN b.value ELSE -b.value END) AS position,
+       count(*) OVER (PARTITION BY b.indicator_code, b.peer_group) AS peers
+FROM sc_base b
+JOIN sc_rule r ON r.indicator_code = b.indicator_code
+WHERE r.method = 'rank' AND r.direction IN ('higher_better', 'lower_better') AND b.value IS NOT NULL
+"""
+
+# Per (object, grade leaf, subject): the trimmed sum and count of the latest ratings' shares.
+GRADES = """
+CREATE TEMP TABLE sc_grade ON COMMIT DROP AS
+WITH latest AS (
+    SELECT DISTINCT ON (er.assignment_id) er.assignment_id, er.object_id, er.indicator_code, er.subject, er.grade
+    FROM appraisal.expert_rating er
+    WHERE er.plan_id = :plan_id
+    ORDER BY er.assignment_id, er.rated_at DESC
+), mapped AS (
+    SELECT l.object_id, l.indicator_code, l.subject, (r.grade_shares ->> l.grade)::numeric AS share,
+           r.trim_share
+    FROM latest l
+    JOIN sc_rule r ON r.indicator_code = l.indicator_code AND r.method = 'grade'
+    JOIN appraisal.plan_object po ON po.plan_id = :plan_id AND po.object_id = l.object_id
+    WHERE l.subject = ANY (r.subjects) AND (r.grade_shares ->> l.grade) IS NOT NULL
+), ordered AS (
+    SELECT m.*, row_number() OVER w AS pos, count(*) OVER (PARTITION BY object_id, indicator_code, subject) AS n
+    FROM mapped m
+    WINDOW w AS (PARTITION BY object_id, indicator_code, subject ORDER BY share)
+)
+SELECT object_id, indicator_code, subject, max(n) AS ratings,
+       sum(share) FILTER (WHERE pos > floor(n * trim_share) AND pos <= n - floor(n * trim_share)) AS kept_sum,
+       count(*) FILTER (WHERE pos > floor(n * trim_share) AND pos <= n - floor(n * trim_share)) AS kept
+FROM ordered
+GROUP BY object_id, indicator_code, subject
+"""
+
+# Every leaf of every object for every subject it counts for, scored as num / den (NULL: missing),
+# clamped to [0, cap]; written to result_leaf, and the sums per (object, subject) kept for the
+# roll-up from what was written.
+LEAVES = """
+CREATE TEMP TABLE sc_sum ON COMMIT DROP AS
+WITH raw AS (
+    SELECT b.object_id, b.indicator_code, s.subject, r.method, r.marks, r.cap, b.value, b.data_point_id,
+           b.target, b.baseline, r.per_item, r.amount_cap,
+           CASE
+             WHEN r.method = 'target_ratio' AND r.direction = 'higher_better' AND b.target > 0 THEN b.value
+             WHEN r.method = 'target_ratio' AND r.direction = 'lower_better' AND r.zero_point > b.target
+               THEN r.zero_point - b.value
+             WHEN r.method = 'linear' AND r.direction = 'higher_better'
+                  AND b.target > (CASE r.floor_from WHEN 'baseline' THEN b.baseline ELSE r.floor_value END)
+               THEN b.value - (CASE r.floor_from WHEN 'baseline' THEN b.baseline ELSE r.floor_value END)
+             WHEN r.method = 'linear' AND r.direction = 'lower_better'
+                  AND b.target < (CASE r.floor_from WHEN 'baseline' THEN b.baseline ELSE r.floor_value END)
+               THEN (CASE r.floor_from WHEN 'baseline' THEN b.baseline ELSE r.floor_value END) - b.value
+             WHEN r.method = 'bands' AND r.direction = 'lower_better' THEN
+               CASE WHEN b.value IS NULL THEN NULL
+                    ELSE coalesce(r.band_shares[
+                           width_bucket(b.value, r.band_thresholds)
+                           + CASE WHEN width_bucket(b.value, r.band_thresholds) > 0
+                                   AND r.band_thresholds[width_bucket(b.value, r.band_thresholds)] = b.value
+                                  THEN 0 ELSE 1 END], 0) END
+             WHEN r.method = 'bands' AND r.direction IN ('higher_better', 'target_band') THEN
+               CASE WHEN b.value IS NULL THEN NULL
+                    ELSE coalesce(r.band_shares[nullif(width_bucket(b.value, r.band_thresholds), 0)], 0) END
+             WHEN r.method = 'rank' THEN
+               CASE WHEN k.peers = 1 THEN 1 ELSE (k.peers - 1) - (k.position - 1) * (1 - r.floor_share) END
+             WHEN r.method = 'grade' AND g.ratings >= r.min_raters THEN g.kept_sum
+             WHEN r.method = 'satisfaction' AND r.full_index > r.zero_index THEN b.value - r.zero_index
+           END AS num,
+           CASE
+             WHEN r.method = 'target_ratio' AND r.direction = 'higher_better' THEN b.target
+             WHEN r.method = 'target_ratio' AND r.direction = 'lower_better' THEN r.zero_point - b.target
+             WHEN r.method = 'linear' AND r.direction = 'higher_better'
+               THEN b.target - (CASE r.floor_from WHEN 'baseline' THEN b.baseline ELSE r.floor_value END)
+             WHEN r.method = 'linear' AND r.direction = 'lower_better'
+               THEN (CASE r.floor_from WHEN 'baseline' THEN b.baseline ELSE r.floor_value END) - b.target
+             WHEN r.method = 'bands' THEN 1
+             WHEN r.method = 'rank' THEN greatest(k.peers - 1, 1)
+             WHEN r.method = 'grade' THEN g.kept
+             WHEN r.method = 'satisfaction' THEN r.full_index - r.zero_index
+           END AS den
+    FROM sc_base b
+    JOIN sc_rule r ON r.indicator_code = b.indicator_code
+    CROSS JOIN LATERAL unnest(r.subjects) AS s(subject)
+    LEFT JOIN sc_rank k ON r.method = 'rank' AND k.object_id = b.object_id AND k.indicator_code = b.indicator_code
+    LEFT JOIN sc_grade g ON r.method = 'grade' AND g.object_id = b.object_id
+                        AND g.indicator_code = b.indicator_code AND g.subject = s.subject
+), scored AS (
+    SELECT raw.*,
+           raw.method IN ('bonus', 'deduction', 'veto') AS outside,
+           CASE WHEN raw.method IN ('bonus', 'deduction', 'veto') THEN raw.method = 'veto' OR raw.value IS NOT NULL
+                ELSE raw.num IS NOT NULL AND raw.den > 0 END AS present
+    FROM raw
+), written AS (
+    INSERT INTO appraisal.result_leaf (run_id, object_id, indicator_code, subject, value, target, baseline,
+                                       share, marks, earned, missing, data_point_id)
+    SELECT :run_id, object_id, indicator_code, subject, value, target, baseline,
+           CASE WHEN outside OR NOT present THEN NULL
+                WHEN num <= 0 THEN 0
+                WHEN num >= cap * den THEN cap
+                ELSE num::numeric(60, 40) / den END,
+           CASE WHEN outside THEN 0
+                WHEN NOT present AND :renormalize THEN 0
+                ELSE marks END,
+           CASE WHEN method = 'bonus' AND present
+                  THEN least(per_item * greatest(floor(value), 0), amount_cap)
+                WHEN method = 'deduction' AND present
+                  THEN -least(per_item * greatest(floor(value), 0), amount_cap)
+                WHEN outside OR NOT present OR num <= 0 THEN 0
+                WHEN num >= cap * den THEN round(marks * cap, :places)
+                ELSE round((marks * num)::numeric(60, 40) / den, :places) END,
+           NOT present,
+           data_point_id
+    FROM scored
+    RETURNING object_id, indicator_code, subject, marks, earned
+)
+SELECT w.object_id, w.subject,
+       sum(w.marks) FILTER (WHERE r.method NOT IN ('bonus', 'deduction', 'veto') OR r.method IS NULL) AS marks,
+       sum(w.earned) FILTER (WHERE r.method NOT IN ('bonus', 'deduction', 'veto') OR r.method IS NULL) AS earned,
+       coalesce(sum(w.earned) FILTER (WHERE r.method = 'bonus'), 0) AS bonus,
+       coalesce(-sum(w.earned) FILTER (WHERE r.method = 'deduction'), 0) AS deduction
+FROM written w
+JOIN sc_rule r ON r.indicator_code = w.indicator_code
+GROUP BY w.object_id, w.subject
+"""
+
+# Every weighted subject of every object: earned and marks, the score out of 100 and the
+# contribution with the weights renormalized over the object's present subjects.
+SUBJECTS = """
+CREATE TEMP TABLE sc_subject ON COMMIT DROP AS
+WITH weights AS (
+    SELECT key AS subject, value::numeric AS weight FROM jsonb_each_text(CAST(:weights AS jsonb))
+), sums AS (
+    SELECT po.object_id, w.subject, w.weight, coalesce(s.earned, 0) AS earned, coalesce(s.marks, 0) AS marks
+    FROM appraisal.plan_object po
+    CROSS JOIN weights w
+    LEFT JOIN sc_sum s ON s.object_id = po.object_id AND s.subject = w.subject
+    WHERE po.plan_id = :plan_id
+), present AS (
+    SELECT sums.*, sum(weight) FILTER (WHERE marks > 0) OVER (PARTITION BY object_id) AS present_weight
+    FROM sums
+)
+SELECT object_id, subject, earned, marks, weight AS declared_weight,
+       CASE WHEN marks > 0 THEN weight::numeric(60, 40) / present_weight ELSE 0 END AS weight,
+       CASE WHEN marks > 0 THEN round((100 * earned)::numeric(60, 40) / marks, :places) END AS score,
+       CASE WHEN marks > 0
+            THEN round((CAST(:total_points AS numeric) * weight * earned)::numeric(60, 40) / (present_weight * marks),
+                       :places)
+            ELSE 0 END AS contribution
+FROM present
+"""
+
+WRITE_SUBJECTS = """
+INSERT INTO appraisal.result_subject (run_id, object_id, subject, weight, earned, marks, score, contribution)
+SELECT :run_id, object_id, subject, weight, earned, marks, score, contribution FROM sc_subject
+"""
+
+# Composite, grade by score, veto caps (the lowest cap wins), the top-grade quota (ties at the
+# boundary all move down) and the competition rank per peer group.
+RESULTS = """
+INSERT INTO appraisal.result (run_id, object_id, plan_id, peer_group, base, bonus, deduction, composite,
+                              grade_by_score, veto_cap, veto_codes, quota_demoted, grade, rank, peer_count)
+WITH grades AS (
+    SELECT ord::int AS idx, grade, min_score
+    FROM unnest(CAST(:grade_names AS text[]), CAST(:grade_mins AS numeric[]))
+         WITH ORDINALITY AS g(grade, min_score, ord)
+), totals AS (
+    SELECT po.object_id, po.peer_group, coalesce(c.base, 0) AS base,
+           least(coalesce(b.bonus, 0), CAST(:bonus_cap AS numeric)) AS bonus, coalesce(b.deduction, 0) AS deduction
+    FROM appraisal.plan_object po
+    LEFT JOIN (SELECT object_id, sum(contribution) AS base FROM sc_subject GROUP BY object_id) c
+           ON c.object_id = po.object_id
+    LEFT JOIN (SELECT object_id, sum(bonus) AS bonus, sum(deduction) AS deduction FROM sc_sum GROUP BY object_id) b
+           ON b.object_id = po.object_id
+    WHERE po.plan_id = :plan_id
+), composite AS (
+    SELECT t.*, greatest(0, t.base + t.bonus - t.deduction) AS composite FROM totals t
+), vetoes AS (
+    SELECT v.object_id, array_agg(DISTINCT v.code ORDER BY v.code) AS codes, max(g.idx) AS cap_idx
+    FROM appraisal.veto_event v
+    JOIN sc_rule r ON r.method = 'veto' AND v.code = ANY (r.veto_codes)
+    JOIN grades g ON g.grade = r.cap_grade
+    WHERE v.plan_id = :plan_id AND v.withdrawn_at IS NULL
+    GROUP BY v.object_id
+), graded AS (
+    SELECT c.*, (SELECT min(idx) FROM grades g WHERE g.min_score <= c.composite) AS score_idx,
+           v.codes, v.cap_idx
+    FROM composite c
+    LEFT JOIN vetoes v ON v.object_id = c.object_id
+), capped AS (
+    SELECT graded.*, greatest(score_idx, coalesce(cap_idx, 0)) AS idx FROM graded
+), counted AS (
+    SELECT capped.*,
+           count(*) OVER (PARTITION BY idx = 1 ORDER BY composite DESC) AS at_or_above,
+           count(*) OVER () AS objects
+    FROM capped
+), quota AS (
+    SELECT counted.*,
+           (idx = 1 AND CAST(:quota AS numeric) IS NOT NULL AND (SELECT count(*) FROM grades) > 1
+            AND at_or_above > floor(CAST(:quota AS numeric) * objects)) AS demoted
+    FROM counted
+)
+SELECT :run_id, q.object_id, :plan_id, q.peer_group, q.base, q.bonus, q.deduction, q.composite,
+       (SELECT grade FROM grades WHERE idx = q.score_idx),
+       (SELECT grade FROM grades WHERE idx = q.cap_idx),
+       coalesce(q.codes, ARRAY[]::text[]),
+       q.demoted,
+       (SELECT grade FROM grades WHERE idx = CASE WHEN q.demoted THEN 2 ELSE q.idx END),
+       rank() OVER (PARTITION BY q.peer_group ORDER BY q.composite DESC),
+       count(*) OVER (PARTITION BY q.peer_group)
+FROM quota q
+"""
+
+# Sort keys are (object id, leaf ordinal, subject in byte order): integers sort faster than text.
+INPUT_LINES = """
+SELECT encode(sha256(convert_to(string_agg(line, E'\\n' ORDER BY k1, k2, k3 COLLATE "C"), 'UTF8')), 'hex')
+FROM (
+    SELECT NULL::uuid AS k1, r.ord AS k2, '' AS k3,
+           concat_ws('|', 'leaf', r.indicator_code, r.metric, coalesce(r.method, ''), r.direction,
+                     trim_scale(r.marks), array_to_string(r.subjects, ','), coalesce(l.scoring::text, '')) AS line
+    FROM sc_rule r JOIN appraisal.plan_leaf l ON l.plan_id = :plan_id AND l.indicator_code = r.indicator_code
+    UNION ALL
+    SELECT b.object_id, b.ord, '',
+           concat_ws('|', b.object_id, b.peer_group, b.indicator_code, coalesce(b.value::text, ''),
+                     coalesce(b.data_point_id::text, ''), coalesce(b.target::text, ''), coalesce(b.baseline::text, ''))
+    FROM sc_base b
+    UNION ALL
+    SELECT er.object_id, r.ord, er.assignment_id::text,
+           concat_ws('|', 'rating', er.assignment_id, er.object_id, er.indicator_code, er.subject, er.grade)
+    FROM (SELECT DISTINCT ON (assignment_id) * FROM appraisal.expert_rating
+          WHERE plan_id = :plan_id ORDER BY assignment_id, rated_at DESC) er
+    JOIN sc_rule r ON r.indicator_code = er.indicator_code
+    UNION ALL
+    SELECT v.object_id, 0, v.id::text, concat_ws('|', 'veto', v.id, v.object_id, v.code)
+    FROM appraisal.veto_event v WHERE v.plan_id = :plan_id AND v.withdrawn_at IS NULL
+) lines
+"""
+
+RESULT_LINES = """
+SELECT encode(sha256(convert_to(string_agg(line, E'\\n' ORDER BY k1, k2, k3 COLLATE "C"), 'UTF8')), 'hex')
+FROM (
+    SELECT r.object_id AS k1, 0 AS k2, '' AS k3,
+           concat_ws('|', r.object_id, '', '', r.peer_group, trim_scale(r.base), trim_scale(r.bonus),
+                     trim_scale(r.deduction), trim_scale(r.composite), r.grade_by_score, coalesce(r.veto_cap, ''),
+                     array_to_string(r.veto_codes, ','), r.quota_demoted, r.grade, r.rank, r.peer_count) AS line
+    FROM appraisal.result r WHERE r.run_id = :run_id
+    UNION ALL
+    SELECT s.object_id, 0, s.subject,
+           concat_ws('|', s.object_id, '', s.subject, trim_scale(s.weight), trim_scale(s.earned), trim_scale(s.marks),
+                     coalesce(trim_scale(s.score)::text, ''), trim_scale(s.contribution))
+    FROM appraisal.result_subject s WHERE s.run_id = :run_id
+    UNION ALL
+    SELECT l.object_id, r.ord, l.subject,
+           concat_ws('|', l.object_id, l.indicator_code, l.subject, coalesce(trim_scale(l.value)::text, ''),
+                     coalesce(trim_scale(l.target)::text, ''), coalesce(trim_scale(l.baseline)::text, ''),
+                     coalesce(trim_scale(l.share)::text, ''), trim_scale(l.marks), trim_scale(l.earned), l.missing)
+    FROM appraisal.result_leaf l JOIN sc_rule r ON r.indicator_code = l.indicator_code
+    WHERE l.run_id = :run_id
+) lines
+"""
+
+
+async def score(session: AsyncSession, *, plan: PlanInputs, run_id: uuid.UUID, report: Report) -> RunFigures:
+    """Score the plan into the run's result rows, inside the caller's transaction."""
+    figures = RunFigures()
+    clock = time.perf_counter()
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        figures.timings[phase] = round(now - clock, 4)
+        clock = now
+
+    async def run(sql: str, **params: Any) -> None:
+        await session.execute(text(sql), params)
+
+    await run(f"SET LOCAL work_mem = '{WORK_MEM}'")
+    # Re-runs inside one transaction (tests, an objection ruled and rescored) start from scratch.
+    await run("DROP TABLE IF EXISTS sc_rule, sc_base, sc_rank, sc_grade, sc_sum, sc_subject")
+    pid = {"plan_id": plan.plan_id}
+    await run(RULES, **pid)
+    await run(BASE, **pid, period=plan.period)
+    await run("ANALYZE sc_base")
+    await run(RANKS)
+    await run(GRADES, **pid)
+    lap("load")
+    await report(0.3)
+    await run(LEAVES, run_id=run_id, renormalize=plan.missing_rule == "renormalize", places=plan.score_places)
+    lap("score")
+    await report(0.6)
+    weights = json.dumps({k: str(v) for k, v in plan.subject_weights.items()})
+    await run(SUBJECTS, **pid, weights=weights, places=plan.score_places, total_points=plan.total_points)
+    await run(WRITE_SUBJECTS, run_id=run_id)
+    await run(
+        RESULTS,
+        **pid,
+        run_id=run_id,
+        grade_names=[g for g, _ in plan.grades],
+        grade_mins=[m for _, m in plan.grades],
+        bonus_cap=plan.bonus_cap,
+        quota=plan.top_grade_quota,
+    )
+    lap("roll_up")
+    await report(0.8)
+    counts = (
+        await session.execute(
+            text(
+                "SELECT (SELECT count(*) FROM appraisal.plan_object WHERE plan_id = :plan_id) AS objects, "
+                "(SELECT count(*) FROM sc_base WHERE value IS NOT NULL) AS values_"
+            ),
+            pid,
+        )
+    ).one()
+    figures.object_count, figures.value_count = counts.objects, counts.values_
+    parameters = json.dumps(
+        {
+            "period": plan.period,
+            "score_places": plan.score_places,
+            "missing_rule": plan.missing_rule,
+            "total_points": str(plan.total_points),
+            "bonus_cap": str(plan.bonus_cap),
+            "subject_weights": {k: str(v) for k, v in sorted(plan.subject_weights.items())},
+            "grades": [[g, str(m)] for g, m in plan.grades],
+            "top_grade_quota": None if plan.top_grade_quota is None else str(plan.top_grade_quota),
+        },
+        sort_keys=True,
+    )
+    inputs = await session.scalar(text(INPUT_LINES), pid)
+    figures.inputs_hash = _combine(parameters, inputs or "")
+    figures.results_hash = (await session.scalar(text(RESULT_LINES), {"run_id": run_id})) or ""
+    lap("hash")
+    return figures
+
+
+def _combine(parameters: str, lines_hash: str) -> str:
+    return hashlib.sha256(f"{parameters}\n{lines_hash}".encode()).hexdigest()
