@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from services.survey_svc.app import create_app
+from services.survey_svc.response import service as responses
 from shared.testing.plugin import client_for, started, wait_for
 from tests.survey_svc.conftest import survey_settings
 from tests.survey_svc.support import SurveyApi, good_answers
@@ -124,3 +125,34 @@ async def test_analysis_runs_as_a_job_on_the_worker(committing_client, auth) -> 
     await wait_for(finished, timeout=30)
     latest = await committing_client.get(f"/api/v1/campaigns/{campaign['id']}/analyses/latest", headers=api.office)
     assert latest.json()["results"]["responses_valid"] == 4
+
+
+async def test_a_row_the_database_refuses_fails_only_its_own_request(committing_client, auth, live_app) -> None:
+    api = SurveyApi(committing_client, auth)
+    campaign = await api.campaign_in_fieldwork()
+    tokens = await api.tokens(campaign["id"], 6)
+    key = live_app.state.settings.survey_token_key.get_secret_value().encode()
+    prepared = [
+        await responses.prepare_token_response(
+            live_app.state.reader,
+            key=key,
+            salt=b"salt",
+            token=token,
+            answers=good_answers(),
+            duration_seconds=60,
+            device_fingerprint=None,
+        )
+        for token in tokens
+    ]
+    prepared[3].fields["answers"]["comment"] = "\x00"  # spoiled past the checks: jsonb refuses it
+    outcomes = await asyncio.gather(
+        *(responses.record_token_response_batched(live_app.state.intake_writer, p) for p in prepared),
+        return_exceptions=True,
+    )
+    assert [isinstance(o, Exception) for o in outcomes] == [False, False, False, True, False, False], outcomes
+    async with live_app.state.engine.connect() as conn:
+        stored = await conn.scalar(
+            text("SELECT count(*) FROM survey.response WHERE campaign_id = :c"), {"c": campaign["id"]}
+        )
+    assert stored == 5
+    assert (await api.submit(tokens[3])).status_code == 201  # its token was not spent
