@@ -3,13 +3,16 @@ sealer on): 1,000 submits spread over 100 tokens record exactly 100 responses, a
 chains responses during fieldwork."""
 
 import asyncio
+import os
 from collections import Counter
 
 import pytest
 from sqlalchemy import text
+from typer.testing import CliRunner
 
 from services.survey_svc.app import create_app
 from services.survey_svc.response import service as responses
+from shared.cli import app as cli
 from shared.testing.plugin import client_for, started, wait_for
 from tests.survey_svc.conftest import survey_settings
 from tests.survey_svc.support import SurveyApi, good_answers
@@ -32,7 +35,8 @@ async def committing_client(live_app):
         await conn.execute(
             text(
                 "TRUNCATE survey.response, survey.respondent_token, survey.token_batch, survey.investigator_quota, "
-                "survey.analysis, survey.campaign, survey.questionnaire, survey.outbox, survey.idempotency_key"
+                "survey.analysis, survey.campaign, survey.questionnaire, survey.outbox, survey.idempotency_key, "
+                "survey.response_unsealed"
             )
         )
 
@@ -156,3 +160,30 @@ async def test_a_row_the_database_refuses_fails_only_its_own_request(committing_
         )
     assert stored == 5
     assert (await api.submit(tokens[3])).status_code == 201  # its token was not spent
+
+
+async def test_audit_verify_checks_every_campaign_chain_and_names_a_broken_one(
+    committing_client, auth, live_app
+) -> None:
+    api = SurveyApi(committing_client, auth)
+    cids = []
+    for _ in range(2):
+        campaign = await api.campaign_in_fieldwork()
+        for token in await api.tokens(campaign["id"], 3):
+            assert (await api.submit(token)).status_code == 201
+        cids.append(campaign["id"])
+
+    async def sealed() -> bool:
+        reports = [await integrity(committing_client, auth, cid) for cid in cids]
+        return all(report["responses"]["sealed"] == 3 for report in reports)
+
+    await wait_for(sealed, timeout=20)
+    env = {**os.environ, "GOVPERF_DATABASE_URL": live_app.state.settings.database_url, "GOVPERF_ENV": "test"}
+    ok = await asyncio.to_thread(CliRunner().invoke, cli, ["audit", "verify", "survey"], env=env)
+    assert ok.exit_code == 0 and " chains" in ok.output, ok.output
+    async with live_app.state.engine.begin() as conn:
+        await conn.execute(text("SET LOCAL session_replication_role = replica"))
+        await conn.execute(text("DELETE FROM survey.response_chain WHERE chain_key = :c AND seq = 2"), {"c": cids[1]})
+    broken = await asyncio.to_thread(CliRunner().invoke, cli, ["audit", "verify", "survey"], env=env)
+    assert broken.exit_code == 1 and f"chain {cids[1]}" in broken.output, broken.output
+    assert (await integrity(committing_client, auth, cids[0]))["intact"]
