@@ -3,7 +3,9 @@ sealer on): 1,000 submits spread over 100 tokens record exactly 100 responses, a
 chains responses during fieldwork."""
 
 import asyncio
+import datetime as dt
 import os
+import uuid
 from collections import Counter
 
 import pytest
@@ -15,7 +17,7 @@ from services.survey_svc.response import service as responses
 from shared.cli import app as cli
 from shared.testing.plugin import client_for, started, wait_for
 from tests.survey_svc.conftest import survey_settings
-from tests.survey_svc.support import SurveyApi, good_answers
+from tests.survey_svc.support import OBJECT_A, SurveyApi, good_answers
 
 AUDITOR_SCOPE = "/gd/sz"
 
@@ -187,3 +189,26 @@ async def test_audit_verify_checks_every_campaign_chain_and_names_a_broken_one(
     broken = await asyncio.to_thread(CliRunner().invoke, cli, ["audit", "verify", "survey"], env=env)
     assert broken.exit_code == 1 and f"chain {cids[1]}" in broken.output, broken.output
     assert (await integrity(committing_client, auth, cids[0]))["intact"]
+
+
+async def test_concurrent_retries_of_one_token_batch_issue_it_once(committing_client, auth, live_app) -> None:
+    api = SurveyApi(committing_client, auth)
+    campaign = await api.campaign_in_fieldwork()
+    expires = (dt.datetime.now(dt.UTC) + dt.timedelta(days=10)).isoformat()
+    body = {
+        "respondent_group": "urban_residents",
+        "region": "ft",
+        "object_id": OBJECT_A,
+        "count": 50,
+        "expires_at": expires,
+    }
+    headers = {**api.office, "Idempotency-Key": str(uuid.uuid4())}
+    url = f"/api/v1/campaigns/{campaign['id']}/token-batches"
+    answers = await asyncio.gather(*(committing_client.post(url, json=body, headers=headers) for _ in range(6)))
+    assert {r.status_code for r in answers} <= {201, 409} and any(r.status_code == 201 for r in answers)
+    assert len({r.text for r in answers if r.status_code == 201}) == 1  # every 201 carries the same batch
+    async with live_app.state.engine.connect() as conn:
+        issued = await conn.scalar(
+            text("SELECT count(*) FROM survey.respondent_token WHERE campaign_id = :c"), {"c": campaign["id"]}
+        )
+    assert issued == 50
