@@ -358,3 +358,21 @@ def SATISFACTION_MEANS_BY_PATH(province: str) -> dict[str, float]:
 
 
 RESPONDENT_GROUPS = (("urban_residents", 0.7), ("enterprises", 0.3))
+
+
+# The objection period: one county's objection is upheld (its audit figure was incomplete: a new,
+# verified value and a rescore), another's dismissed (the monitoring network's data stand).
+UPHELD = ("c4", "G1", "88", "The audit bureau closed eight more findings in December; the on-time rate is 88, not 80.")
+DISMISSED = ("c6", "S2", "Dust blown in from outside the county should not count against its air quality days.")
+# The improvement loop: what opens cases, the county counseled, and the decisions taken.
+CASE_POLICY = {"min_attainment": "0.6", "min_satisfaction": "65", "grade_cutoff": "C"}
+COUNSELED = "c8"
+DECISIONS: tuple[tuple[str, str, str, str | None], ...] = (
+    # (county, kind, summary, amount); finance records bonuses, supervision talks and accountability.
+    ("c7", "performance_bonus", "Annual performance bonus for grade A.", "12000.00"),
+    ("c1", "performance_bonus", "Annual performance bonus for grade A.", "12000.00"),
+    ("c7", "commendation", "Commended by the city government for the best result of the year.", None),
+    ("c8", "admonishment_talk", "Admonishment talk with the county head on the low grade.", None),
+    ("c5", "accountability", "Accountability for the production safety accident (veto).", None),
+    ("c4", "training", "Training of the county's statistics staff after the corrected audit figure.", None),
+)
