@@ -138,9 +138,14 @@ async def transition_plan(
     response: Response,
     if_match: IfMatch = None,
 ) -> PlanRead:
-    """Move the plan to its next state; an illegal move is a 409 naming the allowed ones."""
+    """Move the plan to its next state (If-Match required); an illegal move is a 409 naming the allowed ones."""
     read = await service.transition(
-        session, principal=principal, plan_id=plan_id, to=data.to, expected_version=expected_version(if_match)
+        session,
+        principal=principal,
+        plan_id=plan_id,
+        to=data.to,
+        reason=data.reason,
+        expected_version=expected_version(if_match),
     )
     with_etag(response, read.lock_version)
     return read

@@ -96,7 +96,8 @@ async def plan_inputs(session: AsyncSession, plan_id: uuid.UUID) -> PlanInputs:
 # One row per leaf with its parameters typed, so the 1,000,000-row pass never parses JSON.
 RULES = """
 CREATE TEMP TABLE sc_rule ON COMMIT DROP AS
-SELECT l.indicator_code, l.metric, l.method, l.direction, l.weight AS marks,
+SELECT row_number() OVER (ORDER BY l.indicator_code COLLATE "C")::int AS ord,
+       l.indicator_code, l.metric, l.method, l.direction, l.weight AS marks,
        CASE WHEN l.method IN ('bonus', 'deduction', 'veto') OR cardinality(l.evaluation_subjects) = 0
             THEN ARRAY['']::text[] ELSE l.evaluation_subjects END AS subjects,
        CASE WHEN l.method IN ('target_ratio', 'linear') THEN coalesce((l.scoring ->> 'cap')::numeric, 1)
@@ -138,7 +139,7 @@ WITH chosen AS (
     ORDER BY dp.object_id, dp.metric,
              CASE dp.source WHEN 'authoritative' THEN 0 WHEN 'survey' THEN 1 ELSE 2 END
 )
-SELECT po.object_id, po.peer_group, r.indicator_code, v.value, v.id AS data_point_id, t.target, t.baseline
+SELECT po.object_id, po.peer_group, r.ord, r.indicator_code, v.value, v.id AS data_point_id, t.target, t.baseline
 FROM appraisal.plan_object po
 CROSS JOIN sc_rule r
 LEFT JOIN chosen v ON v.object_id = po.object_id AND v.metric = r.metric
@@ -362,51 +363,51 @@ SELECT :run_id, q.object_id, :plan_id, q.peer_group, q.base, q.bonus, q.deductio
 FROM quota q
 """
 
+# Sort keys are (object id, leaf ordinal, subject in byte order): integers sort faster than text.
 INPUT_LINES = """
-SELECT encode(sha256(convert_to(string_agg(line, E'\\n' ORDER BY k1, k2 COLLATE "C", k3 COLLATE "C"), 'UTF8')),
-              'hex')
+SELECT encode(sha256(convert_to(string_agg(line, E'\\n' ORDER BY k1, k2, k3 COLLATE "C"), 'UTF8')), 'hex')
 FROM (
-    SELECT '0'::text AS k1, r.indicator_code AS k2, '' AS k3,
-           concat_ws('|', 'leaf', r.indicator_code, r.metric, r.method, r.direction, trim_scale(r.marks),
-                     array_to_string(r.subjects, ','), l.scoring::text) AS line
+    SELECT NULL::uuid AS k1, r.ord AS k2, '' AS k3,
+           concat_ws('|', 'leaf', r.indicator_code, r.metric, coalesce(r.method, ''), r.direction,
+                     trim_scale(r.marks), array_to_string(r.subjects, ','), coalesce(l.scoring::text, '')) AS line
     FROM sc_rule r JOIN appraisal.plan_leaf l ON l.plan_id = :plan_id AND l.indicator_code = r.indicator_code
     UNION ALL
-    SELECT b.object_id::text, b.indicator_code, '',
-           concat_ws('|', b.object_id, b.peer_group, b.indicator_code, coalesce(trim_scale(b.value)::text, ''),
-                     coalesce(b.data_point_id::text, ''), coalesce(trim_scale(b.target)::text, ''),
-                     coalesce(trim_scale(b.baseline)::text, ''))
+    SELECT b.object_id, b.ord, '',
+           concat_ws('|', b.object_id, b.peer_group, b.indicator_code, coalesce(b.value::text, ''),
+                     coalesce(b.data_point_id::text, ''), coalesce(b.target::text, ''), coalesce(b.baseline::text, ''))
     FROM sc_base b
     UNION ALL
-    SELECT er.object_id::text, er.indicator_code, er.assignment_id::text,
+    SELECT er.object_id, r.ord, er.assignment_id::text,
            concat_ws('|', 'rating', er.assignment_id, er.object_id, er.indicator_code, er.subject, er.grade)
     FROM (SELECT DISTINCT ON (assignment_id) * FROM appraisal.expert_rating
           WHERE plan_id = :plan_id ORDER BY assignment_id, rated_at DESC) er
+    JOIN sc_rule r ON r.indicator_code = er.indicator_code
     UNION ALL
-    SELECT v.object_id::text, v.code, v.id::text, concat_ws('|', 'veto', v.id, v.object_id, v.code)
+    SELECT v.object_id, 0, v.id::text, concat_ws('|', 'veto', v.id, v.object_id, v.code)
     FROM appraisal.veto_event v WHERE v.plan_id = :plan_id AND v.withdrawn_at IS NULL
 ) lines
 """
 
 RESULT_LINES = """
-SELECT encode(sha256(convert_to(string_agg(line, E'\\n' ORDER BY k1, k2 COLLATE "C", k3 COLLATE "C"), 'UTF8')),
-              'hex')
+SELECT encode(sha256(convert_to(string_agg(line, E'\\n' ORDER BY k1, k2, k3 COLLATE "C"), 'UTF8')), 'hex')
 FROM (
-    SELECT r.object_id AS k1, '' AS k2, '' AS k3,
+    SELECT r.object_id AS k1, 0 AS k2, '' AS k3,
            concat_ws('|', r.object_id, '', '', r.peer_group, trim_scale(r.base), trim_scale(r.bonus),
                      trim_scale(r.deduction), trim_scale(r.composite), r.grade_by_score, coalesce(r.veto_cap, ''),
                      array_to_string(r.veto_codes, ','), r.quota_demoted, r.grade, r.rank, r.peer_count) AS line
     FROM appraisal.result r WHERE r.run_id = :run_id
     UNION ALL
-    SELECT s.object_id, '', s.subject,
+    SELECT s.object_id, 0, s.subject,
            concat_ws('|', s.object_id, '', s.subject, trim_scale(s.weight), trim_scale(s.earned), trim_scale(s.marks),
                      coalesce(trim_scale(s.score)::text, ''), trim_scale(s.contribution))
     FROM appraisal.result_subject s WHERE s.run_id = :run_id
     UNION ALL
-    SELECT l.object_id, l.indicator_code, l.subject,
+    SELECT l.object_id, r.ord, l.subject,
            concat_ws('|', l.object_id, l.indicator_code, l.subject, coalesce(trim_scale(l.value)::text, ''),
                      coalesce(trim_scale(l.target)::text, ''), coalesce(trim_scale(l.baseline)::text, ''),
                      coalesce(trim_scale(l.share)::text, ''), trim_scale(l.marks), trim_scale(l.earned), l.missing)
-    FROM appraisal.result_leaf l WHERE l.run_id = :run_id
+    FROM appraisal.result_leaf l JOIN sc_rule r ON r.indicator_code = l.indicator_code
+    WHERE l.run_id = :run_id
 ) lines
 """
 

@@ -225,8 +225,19 @@ class Api:
         body = self.plan_body(owner_unit_id, cycle_id, framework_id, object_ids, **fields)
         return await self.ok("POST", "/plans", 201, json=body)
 
-    async def transition(self, plan_id: str, to: str, headers: dict[str, str] | None = None) -> httpx.Response:
-        return await self.call("POST", f"/plans/{plan_id}/transitions", headers=headers, json={"to": to})
+    async def plan_etag(self, plan_id: str) -> str:
+        response = await self.call("GET", f"/plans/{plan_id}", headers=self.office)
+        assert response.status_code == 200, response.text
+        return response.headers["ETag"]
+
+    async def transition(
+        self, plan_id: str, to: str, headers: dict[str, str] | None = None, **fields: Any
+    ) -> httpx.Response:
+        """A state change with the plan's current ETag unless ``headers`` carry an If-Match."""
+        sent = dict(headers or self.office)
+        if "If-Match" not in sent:
+            sent["If-Match"] = await self.plan_etag(plan_id)
+        return await self.call("POST", f"/plans/{plan_id}/transitions", headers=sent, json={"to": to, **fields})
 
     async def approved_targets(self, world: World, values: dict[str, Decimal] | None = None) -> list[dict[str, Any]]:
         """Targets for E1 and E2 of every county, confirmed by each county and approved by the city."""

@@ -1,6 +1,8 @@
 """Every route, every role: the wrong role is a 403, the right role gets past authorization, and a
 right role from another county finds the resource missing (404) or is forbidden to name it (403)."""
 
+import uuid
+
 from fastapi import FastAPI
 
 from shared.auth.principal import Role
@@ -10,6 +12,7 @@ R = Role
 READ = {R.admin, R.perf_office, R.department, R.verifier, R.audit, R.finance, R.supervision, R.legal}
 OFFICE = {R.admin, R.perf_office}
 SUBMIT = {R.admin, R.perf_office, R.department}
+OBJECTION_READERS = {R.admin, R.perf_office, R.department, R.audit, R.finance, R.supervision, R.legal}
 
 
 async def scenario(api: Api, world: World) -> list[tuple[str, str, str, dict, set[Role], set[int]]]:
@@ -32,6 +35,14 @@ async def scenario(api: Api, world: World) -> list[tuple[str, str, str, dict, se
     )
     missing = {404}
     hidden_or_forbidden = {403, 404, 422}
+    panel = {
+        "expert": "expert-li",
+        "expert_org_path": "/gd/gz",
+        "object_id": world.objects["ns"],
+        "indicator_code": "Q1",
+        "subject": "experts",
+    }
+    (assignment,) = (await api.ok("POST", f"/plans/{plan_id}/expert-assignments", 201, json={"items": [panel]}))["ids"]
     p = f"/plans/{plan_id}"
     d = f"/data-points/{point['id']}"
     return [
@@ -110,8 +121,41 @@ async def scenario(api: Api, world: World) -> list[tuple[str, str, str, dict, se
         ("GET", "/plans", "/plans", {}, READ, {200}),
         ("GET", "/plans/{plan_id}", p, {}, READ, missing),
         ("PATCH", "/plans/{plan_id}", p, {"json": {"name": "x"}, "headers": {"If-Match": '"2"'}}, OFFICE, missing),
-        ("POST", "/plans/{plan_id}/transitions", f"{p}/transitions", {"json": {"to": "collecting"}}, OFFICE, missing),
+        (
+            "POST",
+            "/plans/{plan_id}/transitions",
+            f"{p}/transitions",
+            {"json": {"to": "collecting"}, "headers": {"If-Match": '"2"'}},
+            OFFICE,
+            missing,
+        ),
         ("GET", "/plans/{plan_id}/objects", f"{p}/objects", {}, READ, missing),
+        (
+            "POST",
+            "/plans/{plan_id}/objections",
+            f"{p}/objections",
+            {"json": {"object_id": ft, "reason": "The verified count was not used."}},
+            {R.department},
+            missing,
+        ),
+        ("GET", "/plans/{plan_id}/objections", f"{p}/objections", {}, OBJECTION_READERS, missing),
+        (
+            "GET",
+            "/plans/{plan_id}/objections/{objection_id}",
+            f"{p}/objections/{uuid.uuid4()}",
+            {},
+            OBJECTION_READERS,
+            missing,
+        ),
+        (
+            "POST",
+            "/plans/{plan_id}/objections/{objection_id}/ruling",
+            f"{p}/objections/{uuid.uuid4()}/ruling",
+            {"json": {"decision": "dismissed", "reason": "Verified and used."}, "headers": {"If-Match": '"1"'}},
+            OFFICE,
+            missing,
+        ),
+        ("POST", "/plans/{plan_id}/republish", f"{p}/republish", {"headers": {"If-Match": '"2"'}}, OFFICE, missing),
         ("GET", "/plans/{plan_id}/leaves", f"{p}/leaves", {}, READ, missing),
         (
             "POST",
@@ -236,6 +280,66 @@ async def scenario(api: Api, world: World) -> list[tuple[str, str, str, dict, se
         ),
         ("GET", "/evidence/{sha256}", f"/evidence/{evidence['sha256']}", {}, READ | {R.federation}, missing),
         ("GET", "/audit/verification", "/audit/verification", {}, {R.admin, R.audit}, {200}),
+        # Experts and veto events: the panel is the office's; ratings are the assigned expert's.
+        (
+            "POST",
+            "/plans/{plan_id}/expert-assignments",
+            f"{p}/expert-assignments",
+            {"json": {"items": [{**panel, "object_id": ft}]}},
+            OFFICE,
+            missing,
+        ),
+        (
+            "GET",
+            "/plans/{plan_id}/expert-assignments",
+            f"{p}/expert-assignments",
+            {},
+            OFFICE | {R.finance, R.audit, R.supervision, R.legal, R.expert},
+            {200, 404},  # an expert elsewhere sees their own assignments: none here
+        ),
+        (
+            "DELETE",
+            "/plans/{plan_id}/expert-assignments/{assignment_id}",
+            f"{p}/expert-assignments/{assignment}",
+            {},
+            OFFICE,
+            missing,
+        ),
+        (
+            "PUT",
+            "/plans/{plan_id}/expert-ratings/{assignment_id}",
+            f"{p}/expert-ratings/{assignment}",
+            {"json": {"grade": "A"}},
+            {R.expert},
+            missing,
+        ),
+        (
+            "GET",
+            "/plans/{plan_id}/expert-ratings",
+            f"{p}/expert-ratings",
+            {},
+            OFFICE | {R.finance, R.audit, R.supervision, R.legal},
+            missing,
+        ),
+        (
+            "POST",
+            "/plans/{plan_id}/veto-events",
+            f"{p}/veto-events",
+            {"json": {"object_id": ft, "code": "major_safety_accident", "description": "d"}},
+            OFFICE | {R.supervision, R.audit, R.legal},
+            missing,
+        ),
+        (
+            "POST",
+            "/plans/{plan_id}/veto-events/{veto_id}/withdraw",
+            f"{p}/veto-events/{plan_id}/withdraw",
+            {"json": {"reason": "r"}},
+            OFFICE | {R.supervision, R.audit, R.legal},
+            missing,
+        ),
+        ("GET", "/plans/{plan_id}/veto-events", f"{p}/veto-events", {}, READ, missing),
+        ("GET", "/plans/{plan_id}/rollup", f"{p}/rollup", {}, READ, missing),
+        ("GET", "/plans/{plan_id}/monitoring", f"{p}/monitoring", {}, READ, missing),
     ]
 
 

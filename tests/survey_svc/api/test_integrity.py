@@ -2,12 +2,18 @@
 respondent page, and who may do what."""
 
 import re
+import uuid
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from services.survey_svc.response.service import seal_pending
 from tests.survey_svc.support import GRID, OBJECT_A, SZ, assert_problem, good_answers
+
+
+class SealerCrashed(Exception):
+    pass
 
 
 async def test_anonymous_responses_cannot_be_joined_to_their_tokens(api, client, db) -> None:
@@ -81,6 +87,28 @@ async def test_responses_are_append_only_and_the_log_detects_an_edit(api, client
     await db.execute(text("SET LOCAL session_replication_role = origin"))
     report = (await client.get(f"/api/v1/campaigns/{cid}/integrity", headers=auditor)).json()
     assert not report["intact"] and report["responses"]["altered"] == [str(edited)]
+
+
+async def test_a_failed_sealing_loses_nothing_and_no_response_is_sealed_twice(api, client, db, auth) -> None:
+    campaign = await api.campaign_in_fieldwork()
+    cid = campaign["id"]
+    for token in await api.tokens(cid, 4):
+        assert (await api.submit(token)).status_code == 201
+    auditor = auth("audit", org_path=SZ)
+    with pytest.raises(SealerCrashed):
+        async with db.begin_nested():  # the sealer's transaction dies after appending to the log
+            assert await seal_pending(db, uuid.UUID(cid)) == 4
+            raise SealerCrashed
+    report = (await client.get(f"/api/v1/campaigns/{cid}/integrity", headers=auditor)).json()
+    assert report["intact"] and report["responses"]["sealed"] == 0 and report["responses"]["unsealed"] == 4
+    assert await seal_pending(db, uuid.UUID(cid)) == 4
+    assert await seal_pending(db, uuid.UUID(cid)) == 0  # the queue is empty: nothing is sealed twice
+    report = (await client.get(f"/api/v1/campaigns/{cid}/integrity", headers=auditor)).json()
+    assert report["intact"] and report["responses"]["sealed"] == 4 and report["responses"]["unsealed"] == 0
+    logged = await db.scalar(
+        text("SELECT count(*) FROM survey.response_log WHERE payload::jsonb ->> 'campaign_id' = :c"), {"c": cid}
+    )
+    assert logged == 4
 
 
 async def test_interviews_count_against_quota_and_overflow_is_kept_and_excluded(api, client, auth, db) -> None:

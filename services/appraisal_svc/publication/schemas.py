@@ -1,0 +1,242 @@
+"""API models of objections, rulings, publication and the public results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from contracts.appraisal_results import ObjectResult
+from services.appraisal_svc.numbers import PlainDecimal
+from shared.pagination import Page
+
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+IndicatorCode = Annotated[str, Field(min_length=1, max_length=64)]
+MAX_EVIDENCE = 20
+MAX_CORRECTED_IDS = 200
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ObjectionCreate(_Input):
+    object_id: uuid.UUID
+    indicator_code: IndicatorCode | None = Field(
+        default=None, description="The leaf objected to; none: the object's result as a whole."
+    )
+    reason: Annotated[str, Field(min_length=10, max_length=4000)]
+    evidence_sha256: list[Sha256] = Field(
+        default_factory=list, max_length=MAX_EVIDENCE, description="Files uploaded to /evidence first."
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "object_id": "0195f0a0-0000-7000-8000-000000000001",
+                    "indicator_code": "E1",
+                    "reason": "The verified job count of Q4 (1,240) was not used; the score uses 940.",
+                    "evidence_sha256": ["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
+                }
+            ]
+        },
+    )
+
+
+class Correction(_Input):
+    """What the office corrected through the data and target routes before upholding."""
+
+    data_point_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_CORRECTED_IDS)
+    target_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_CORRECTED_IDS)
+    note: Annotated[str, Field(min_length=1, max_length=2000)]
+
+    @model_validator(mode="after")
+    def _names_something(self) -> Correction:
+        if not self.data_point_ids and not self.target_ids:
+            raise ValueError("name the corrected data points or targets")
+        return self
+
+
+class RulingCreate(_Input):
+    decision: Literal["upheld", "dismissed"]
+    reason: Annotated[str, Field(min_length=10, max_length=4000)]
+    correction: Correction | None = Field(default=None, description="Required when upheld; absent when dismissed.")
+
+    @model_validator(mode="after")
+    def _correction_follows_decision(self) -> RulingCreate:
+        if self.decision == "upheld" and self.correction is None:
+            raise ValueError("an upheld objection names its correction")
+        if self.decision == "dismissed" and self.correction is not None:
+            raise ValueError("a dismissed objection changes nothing, so it has no correction")
+        return self
+
+
+class ObjectionRead(BaseModel):
+    id: uuid.UUID
+    plan_id: uuid.UUID
+    object_id: uuid.UUID
+    result_version: int = Field(description="The result version objected to.")
+    indicator_code: str | None
+    reason: str
+    evidence_sha256: list[str]
+    filed_by: str
+    filed_org_path: str
+    filed_at: dt.datetime
+    status: Literal["open", "upheld", "dismissed"]
+    ruling_reason: str | None
+    correction: dict[str, object] | None
+    ruled_by: str | None
+    ruled_at: dt.datetime | None
+    rescore_run_id: uuid.UUID | None
+    lock_version: int
+
+
+class ObjectionPage(Page[ObjectionRead]):
+    pass
+
+
+# --- public ---------------------------------------------------------------------------------------
+
+
+class PublicCycle(BaseModel):
+    id: uuid.UUID
+    kind: str
+    label: str
+    starts_on: dt.date
+    ends_on: dt.date
+
+
+class PublicPlanSummary(BaseModel):
+    id: uuid.UUID
+    name: str
+    owner_org_path: str
+    cycle: PublicCycle
+    result_version: int
+    published_at: dt.datetime
+
+
+class PublicPlanPage(Page[PublicPlanSummary]):
+    pass
+
+
+class RulingSummary(BaseModel):
+    filed: int
+    upheld: int
+    dismissed: int
+
+
+class PublicPlanRead(PublicPlanSummary):
+    framework_id: uuid.UUID
+    framework_hash: str
+    grade_scheme: dict[str, object]
+    score_places: int
+    object_count: int
+    results_hash: str
+    rulings: RulingSummary
+
+
+class PublicSubjectScore(BaseModel):
+    subject: str
+    score: PlainDecimal | None
+
+
+class LeagueRow(BaseModel):
+    object_id: uuid.UUID
+    name: str
+    object_kind: str
+    org_path: str
+    peer_group: str
+    rank: int
+    peer_count: int
+    composite: PlainDecimal
+    grade: str
+    vetoed: bool
+    bonus: PlainDecimal
+    deduction: PlainDecimal
+    subject_scores: list[PublicSubjectScore]
+
+
+class LeaguePage(Page[LeagueRow]):
+    pass
+
+
+class PublicLeaf(BaseModel):
+    """One leaf for one subject: everything to recompute its marks, nothing about who submitted it."""
+
+    indicator_code: str
+    name: str
+    parent_code: str | None
+    subject: str | None
+    kind: str
+    direction: str
+    method: str | None
+    parameters: dict[str, object] | None
+    value: PlainDecimal | None
+    target: PlainDecimal | None
+    baseline: PlainDecimal | None
+    share: PlainDecimal | None
+    marks: PlainDecimal
+    earned: PlainDecimal
+    missing: bool
+
+
+class PublicSubject(BaseModel):
+    subject: str
+    weight: PlainDecimal
+    marks: PlainDecimal
+    earned: PlainDecimal
+    score: PlainDecimal | None
+    contribution: PlainDecimal
+
+
+class PublicExplain(BaseModel):
+    plan_id: uuid.UUID
+    result_version: int
+    object_id: uuid.UUID
+    name: str
+    object_kind: str
+    org_path: str
+    peer_group: str
+    subjects: list[PublicSubject]
+    leaves: list[PublicLeaf]
+    base: PlainDecimal
+    bonus: PlainDecimal
+    deduction: PlainDecimal
+    composite: PlainDecimal
+    grade_by_score: str
+    veto_codes: list[str]
+    veto_cap: str | None
+    quota_demoted: bool
+    grade: str
+    rank: int
+    peer_count: int
+    grade_scheme: dict[str, object]
+
+
+class PublicRuling(BaseModel):
+    """A ruled objection as the public sees it: no filer, no reasons of the filer, no evidence."""
+
+    id: uuid.UUID
+    object_id: uuid.UUID
+    object_name: str
+    indicator_code: str | None
+    objected_version: int
+    filed_at: dt.datetime
+    decision: Literal["upheld", "dismissed"]
+    ruling_reason: str
+    correction: dict[str, object] | None
+    ruled_at: dt.datetime
+    rescore_version: int | None
+
+
+class PublicRulingPage(Page[PublicRuling]):
+    pass
+
+
+class ObjectResultPage(Page[ObjectResult]):
+    """The published event's objects, paged (``objects_ref`` of a plan published by reference)."""

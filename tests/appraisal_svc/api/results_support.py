@@ -1,0 +1,196 @@
+"""Result versions written straight into the result tables, as a finished scoring run leaves them,
+so that review, objection and publication are tested on known numbers; and the steps that take
+a plan from collecting to its objection period."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.appraisal_svc.plan.models import PlanObject
+from services.appraisal_svc.scoring.models import Result, ResultLeaf, ResultSubject, ScoringRun
+from tests.appraisal_svc.api.support import Api, World
+
+GRADES = (("A", Decimal(90)), ("B", Decimal(75)), ("C", Decimal(60)), ("D", Decimal(0)))
+SUBJECTS = {"performance_office": Decimal("0.6"), "public": Decimal("0.3"), "experts": Decimal("0.1")}
+
+
+def grade_of(composite: Decimal) -> str:
+    return next(g for g, low in GRADES if composite >= low)
+
+
+async def insert_run(
+    db: AsyncSession,
+    plan_id: str,
+    composites: dict[str, Decimal],
+    *,
+    version: int,
+    status: str = "succeeded",
+    veto: dict[str, str] | None = None,
+) -> uuid.UUID:
+    """A run of ``version`` whose objects score ``composites`` (object id -> composite). Each
+    object's composite is its performance-office contribution from leaf E1 (60 marks), the rest 0,
+    so the tree sums: E1 earned = composite, subject score = composite / 60 x 100."""
+    veto = veto or {}
+    peer_groups = dict(
+        (
+            await db.execute(
+                select(PlanObject.object_id, PlanObject.peer_group).where(PlanObject.plan_id == uuid.UUID(plan_id))
+            )
+        ).all()
+    )
+    run_id = uuid.uuid4()
+    digest = hashlib.sha256(f"{plan_id}:{version}:{sorted(composites.items())}".encode()).hexdigest()
+    now = dt.datetime.now(dt.UTC)
+    await db.execute(
+        insert(ScoringRun).values(
+            id=run_id,
+            plan_id=uuid.UUID(plan_id),
+            version=version,
+            status=status,
+            reason="requested",
+            requested_by="office-sz",
+            requested_at=now,
+            started_at=now if status != "queued" else None,
+            finished_at=now if status == "succeeded" else None,
+            object_count=len(composites),
+            value_count=len(composites),
+            results_hash=digest if status == "succeeded" else None,
+        )
+    )
+    if status != "succeeded":
+        await db.commit()
+        return run_id
+    by_group: dict[str, list[Decimal]] = {}
+    for object_id, composite in composites.items():
+        by_group.setdefault(peer_groups[uuid.UUID(object_id)], []).append(composite)
+    results, subjects, leaves = [], [], []
+    for object_id, composite in composites.items():
+        oid = uuid.UUID(object_id)
+        group = by_group[peer_groups[oid]]
+        cap = veto.get(object_id)
+        results.append(
+            {
+                "run_id": run_id,
+                "object_id": oid,
+                "plan_id": uuid.UUID(plan_id),
+                "peer_group": peer_groups[oid],
+                "base": composite,
+                "bonus": Decimal(0),
+                "deduction": Decimal(0),
+                "composite": composite,
+                "grade_by_score": grade_of(composite),
+                "veto_cap": cap,
+                "veto_codes": ["safety"] if cap else [],
+                "quota_demoted": False,
+                "grade": cap or grade_of(composite),
+                "rank": 1 + sum(1 for other in group if other > composite),
+                "peer_count": len(group),
+            }
+        )
+        for subject, weight in SUBJECTS.items():
+            earned = composite if subject == "performance_office" else Decimal(0)
+            marks = Decimal(60) if subject == "performance_office" else Decimal(30 if subject == "public" else 10)
+            subjects.append(
+                {
+                    "run_id": run_id,
+                    "object_id": oid,
+                    "subject": subject,
+                    "weight": weight,
+                    "earned": earned,
+                    "marks": marks,
+                    "score": (100 * earned / marks).quantize(Decimal("0.01")),
+                    "contribution": earned,
+                }
+            )
+        leaves.append(
+            {
+                "run_id": run_id,
+                "object_id": oid,
+                "indicator_code": "E1",
+                "subject": "performance_office",
+                "value": composite * 10,
+                "target": Decimal(1000),
+                "baseline": Decimal(900),
+                "share": composite / 60,
+                "marks": Decimal(60),
+                "earned": composite,
+                "missing": False,
+                "data_point_id": None,
+            }
+        )
+        leaves.append(
+            {
+                "run_id": run_id,
+                "object_id": oid,
+                "indicator_code": "S1",
+                "subject": "public",
+                "value": None,
+                "target": None,
+                "baseline": None,
+                "share": None,
+                "marks": Decimal(30),
+                "earned": Decimal(0),
+                "missing": True,
+                "data_point_id": None,
+            }
+        )
+    await db.execute(insert(Result), results)
+    await db.execute(insert(ResultSubject), subjects)
+    await db.execute(insert(ResultLeaf), leaves)
+    await db.commit()
+    return run_id
+
+
+def default_composites(world: World) -> dict[str, Decimal]:
+    """ft best, then ns and lh tied, then the rest."""
+    scores = [Decimal("58.5"), Decimal("51.25"), Decimal("51.25"), Decimal("40"), Decimal("33.1"), Decimal("12")]
+    return dict(zip(world.objects.values(), scores, strict=True))
+
+
+async def to_scoring(api: Api, world: World) -> None:
+    await api.collecting(world)
+    r = await api.transition(world.plan["id"], "scoring", reason="all data verified early")
+    assert r.status_code == 200, r.text
+
+
+async def to_objection(api: Api, world: World, composites: dict[str, Decimal] | None = None) -> uuid.UUID:
+    """The plan scored (version 1), reviewed and in its objection period; returns the run id."""
+    await to_scoring(api, world)
+    run_id = await insert_run(api.db, world.plan["id"], composites or default_composites(world), version=1)
+    for step in ("reviewed", "objection"):
+        r = await api.transition(world.plan["id"], step)
+        assert r.status_code == 200, r.text
+    return run_id
+
+
+async def close_objection_period(api: Api, plan_id: str) -> None:
+    await api.db.execute(
+        text("UPDATE appraisal.plan SET objection_closes_at = now() - interval '1 second' WHERE id = :id"),
+        {"id": plan_id},
+    )
+    await api.db.commit()
+
+
+async def published_events(api: Api, plan_id: str) -> list[dict[str, Any]]:
+    rows = await api.db.execute(
+        text(
+            "SELECT envelope FROM appraisal.outbox WHERE envelope->>'type' = 'appraisal.results.published' "
+            "AND envelope->>'subject' = :id ORDER BY sequence"
+        ),
+        {"id": plan_id},
+    )
+    return [r[0] for r in rows.all()]
+
+
+async def publish(api: Api, world: World) -> dict[str, Any]:
+    await close_objection_period(api, world.plan["id"])
+    r = await api.transition(world.plan["id"], "published")
+    assert r.status_code == 200, r.text
+    return dict(r.json())
