@@ -104,6 +104,7 @@ class YearState:
     survey_posted: int = 0
     survey_refused: int = 0
     published: bool = False
+    public_results: bool = False
     cases_opened: int = 0
     decisions: int = 0
     meeting_id: str = ""
@@ -748,7 +749,7 @@ class Year:
                 upheld,
                 {
                     "decision": "upheld",
-                    "reason": "The audit bureau confirmed the eight findings closed in December.",
+                    "reason": "The audit bureau confirmed the twelve findings closed in December.",
                     "correction": {
                         "data_point_ids": [point],
                         "note": f"{content.UPHELD[1]} corrected to {content.UPHELD[2]}",
@@ -815,11 +816,14 @@ class Year:
                     "run the demo again after it to publish and go on with the improvement loop"
                 )
             await self.move_plan("published")
-        public = await self.gw.get(f"/public/plans/{self.state.plan_id}", None)
-        self.state.published = True
-        self.report.note(
-            f"published version {public.get('published_version', public.get('version'))} (public, no token)"
-        )
+        plan = await self.gw.get(f"{APPRAISAL}/plans/{self.state.plan_id}", self.office)
+        self.state.published = plan["status"] == "published"
+        self.report.note(f"published at {plan['published_at']}")
+        public = await self.gw.call("GET", f"/public/plans/{self.state.plan_id}", None, expect=(200, 404))
+        self.state.public_results = public.status_code == 200
+        if not self.state.public_results:
+            # appraisal_svc serves them; the gateway routes /public/<area> only for the areas it knows.
+            self.report.note("the gateway does not route /public/plans yet: public results only at appraisal_svc")
 
     async def cases(self) -> None:
         self.report.step("Improvement cases with recommendations (feedback_svc)")
@@ -1195,7 +1199,7 @@ def where_to_look(gateway_url: str, state: YearState) -> list[str]:
         ]
     if state.campaign_id:
         lines.append(f"  survey report         {gw}/public/surveys/campaigns/{state.campaign_id}/report   (public)")
-    if state.published:
+    if state.public_results:
         lines += [
             f"  published results     {gw}/public/plans/{state.plan_id}   (public)",
             f"  league table          {gw}/public/plans/{state.plan_id}/results   (public)",
