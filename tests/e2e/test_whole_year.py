@@ -168,8 +168,8 @@ async def test_a_whole_year_through_the_gateway(whole_platform: WholePlatform) -
         rejected = await audit.get(f"/api/v1/appraisal/data-points/{state.rejected_point_ids[0]}")
         assert rejected["status"] == "rejected" and "9.8" in rejected["reject_reason"]
         collection = await office.get(f"/api/v1/appraisal/plans/{state.plan_id}/collection")
-        # Every reported value accepted, no flag left open (satisfaction arrives from the survey instead).
-        assert {(row["accepted"], row["open_flags"]) for row in collection["items"]} == {(len(content.VALUES), 0)}
+        # Every value a leaf expects is accepted: the counties' own and the survey's satisfaction index.
+        assert {(row["accepted"], row["missing"]) for row in collection["items"]} == {(len(content.VALUES) + 1, 0)}
 
         # Survey: speeders, repeated devices and replayed tokens are what the analysis and intake saw.
         analysis = await office.get(f"/api/v1/survey/campaigns/{state.campaign_id}/analyses/latest")
