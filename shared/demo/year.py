@@ -21,7 +21,6 @@ import httpx
 from shared.demo import content
 from shared.demo.client import Actor, ApiError, Gateway
 
-ROOT_UNIT_ID = "00000000-0000-7000-8000-000000000000"
 APPRAISAL = "/api/v1/appraisal"
 INDICATOR = "/api/v1/indicator"
 SURVEY = "/api/v1/survey"
@@ -33,12 +32,11 @@ GATEWAY_PUBLIC_RESPONSES = "/public/surveys/responses"
 
 def answers(rng: random.Random, mean: float) -> dict[str, Any]:
     """Likert answers scattered around the county's mean satisfaction."""
-    rated = {
+    return {
         q["name"]: min(5, max(1, round(rng.gauss(mean, 0.8))))
         for q in content.questionnaire_content()["questions"]
         if q["type"] == "likert"
     }
-    return rated
 
 
 class Reporter(Protocol):
@@ -86,7 +84,7 @@ class Sizes:
     concurrency: int = 16
     # The experts' rating window, from the plan's creation: the ratings come right after the targets,
     # and scoring waits until it has closed (ratings stay sealed until then).
-    rating_window_seconds: int = 90
+    rating_window_seconds: int = 150
 
 
 @dataclass
@@ -120,6 +118,8 @@ class YearState:
 
 
 class Year:
+    """The year's steps (`steps()`, in order), as the admin and the accounts it creates."""
+
     def __init__(self, gateway: Gateway, *, admin: Actor, password_seed: str, sizes: Sizes, report: Reporter) -> None:
         self.gw = gateway
         self.sizes = sizes

