@@ -217,8 +217,12 @@ def test_scoring_method_must_fit_the_kind(kind: str, scoring: dict[str, Any]) ->
 def test_target_band_needs_bands() -> None:
     content = framework(*replace(base(), "A1", direction="target_band"))
     assert found(content) == {("scoring.direction_mismatch", "A1")}
-    bands = {"method": "bands", "bands": [{"threshold": 1, "share": 1}]}
-    assert validate(framework(*replace(base(), "A1", direction="target_band", scoring=bands))) == []
+    # The shares rise to a peak of exactly 1 and fall after it (docs/scoring.md).
+    peak = {"method": "bands", "bands": [{"threshold": 1, "share": 1}, {"threshold": 2, "share": 0}]}
+    assert validate(framework(*replace(base(), "A1", direction="target_band", scoring=peak))) == []
+    never_falls = {"method": "bands", "bands": [{"threshold": 1, "share": 1}]}
+    content = framework(*replace(base(), "A1", direction="target_band", scoring=never_falls))
+    assert found(content) == {("scoring.rule_mismatch", "A1")}
 
 
 def test_root_needs_category() -> None:
