@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test lint bench
+.PHONY: install run test lint bench demo
 
 install: $(VENV)/.installed
 
@@ -27,3 +27,7 @@ lint: install
 
 bench: install
 	$(PY) -m bench
+
+# A whole appraisal year through the gateway of a running `make run` (GOVPERF_ADMIN_PASSWORD set).
+demo: install
+	$(VENV)/bin/govperf demo

@@ -6,8 +6,8 @@ outbox relay (one, then two), JetStream and the shared consumer; a COPY burst an
 codecs: export and import of a 2000-indicator framework as JSON, YAML and Excel.
 gateway: median and p99 latency of one REST read straight to indicator_svc and through the gateway.
 identity: signing-key unwrap (legacy PBKDF2 vs scrypt) and password-grant logins (many accounts vs one).
-survey: response intake through the gateway (64 clients) beside a bare uvicorn hello-world, and
-indices with intervals over 1,000,000 synthetic responses.
+survey: response intake through the gateway (64 wrk clients) beside a bare uvicorn hello-world, and
+indices with intervals over 1,000,000 synthetic responses (``--baseline`` runs an older tree alongside).
 requests: req/s, p50, p99 and CPU per request of a bare FastAPI app, indicator_svc and the gateway
 side by side at 1, 16 and 64 connections (wrk when installed); not part of ``all`` (minutes long).
 feedback: one results.published of 2,000 objects into cases, set-based vs a row-at-a-time baseline.
@@ -16,6 +16,8 @@ with its objects hash, CSV and xlsx of the league table) beside a raw SELECT + s
 rows; not part of ``all``.
 collection: appraisal bulk submission of 100,000 rows beside a raw COPY of them, anomaly rules over
 1,000,000 data points, audit chain verification over 1,000,000 entries.
+scoring: one appraisal scoring run of 10,000 objects x 100 leaves (1,000,000 values) beside a raw COPY
+of its 1,000,000 result rows.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def main() -> None:
             "requests",
             "feedback",
             "collection",
+            "scoring",
             "publication",
             "all",
         ],
@@ -54,11 +57,17 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="relay: offered events/s of the steady run")
     parser.add_argument("--requests", type=int, default=2_000, help="gateway: requests per path")
     parser.add_argument("--concurrency", type=int, default=8, help="gateway: requests in flight")
-    parser.add_argument("--responses", type=int, default=20_000, help="survey: responses submitted")
+    parser.add_argument(
+        "--responses", type=int, default=30_000, help="survey: tokens per intake run (it ends when they are spent)"
+    )
+    parser.add_argument("--intake-seconds", type=float, default=20.0, help="survey: longest intake run")
     parser.add_argument("--seconds", type=float, default=5.0, help="requests: seconds per sample")
     parser.add_argument("--profile", type=Path, help="requests: py-spy stacks of each process at 16 connections")
-    parser.add_argument("--baseline", type=Path, help="requests: a source tree run alongside (git archive main)")
+    parser.add_argument(
+        "--baseline", type=Path, help="requests, survey: a source tree run alongside (git archive main)"
+    )
     parser.add_argument("--rounds", type=int, default=1, help="requests: sweeps, to show the spread")
+    parser.add_argument("--objects", type=int, default=10_000, help="scoring: objects of the plan (x 100 leaves)")
     parser.add_argument("--connections", default="1,16,64", help="requests: comma-separated connection counts")
     parser.add_argument("--publish-objects", type=int, default=10_000, help="publication: objects of the plan")
     args = parser.parse_args()
@@ -118,7 +127,15 @@ def main() -> None:
 
             result = {
                 "benchmark": "survey intake through the gateway (64 clients) and indices over 1M responses",
-                **survey.intake(pg.url, broker.url, data_dir, responses=args.responses, concurrency=64),
+                **survey.intake(
+                    pg.url,
+                    broker.url,
+                    data_dir,
+                    responses=args.responses,
+                    concurrency=64,
+                    seconds=args.intake_seconds,
+                    baseline=args.baseline,
+                ),
                 **survey.indices(),
             }
             print(json.dumps(result, indent=2))
@@ -156,6 +173,11 @@ def main() -> None:
 
             figures = collection.run(pg.url)
             print(json.dumps({"benchmark": "appraisal data collection", **figures}, indent=2))
+        if args.which in ("scoring", "all"):
+            from bench import scoring  # lazy: imports the services
+
+            figures = scoring.run(pg.url, objects=args.objects)
+            print(json.dumps({"benchmark": "appraisal scoring run vs raw COPY of its results", **figures}, indent=2))
     finally:
         broker.stop()
         pg.stop()

@@ -2,9 +2,16 @@
 
 Intake: survey_svc and the gateway as real uvicorn processes on the embedded stack; 64 clients
 submit valid responses (one fresh token each) to ``POST /public/surveys/responses`` through the
-gateway, in the same run as the same clients posting to a bare uvicorn hello-world (the ceiling
-of one Python process on this machine). Indices: the whole analysis (quality flags, weights,
-indices and intervals per object x dimension x group) over 1,000,000 synthetic responses."""
+gateway, and in the same run the same clients post the same bodies to a bare uvicorn hello-world
+(the ceiling of one Python process on this machine). ``baseline`` runs a second survey_svc and
+gateway from another source tree (``git archive``) on the same database, measured in the same run.
+
+The load generator is ``wrk`` (C, two threads) with a Lua script that posts each pre-issued token
+once: a Python client saturates long before the services do. Without wrk an httpx client is used
+and ``load_generator`` says so (its figures then measure the client).
+
+Indices: the whole analysis (quality flags, weights, indices and intervals per object x dimension
+x group) over 1,000,000 synthetic responses."""
 
 from __future__ import annotations
 
@@ -14,15 +21,21 @@ import datetime as dt
 import io
 import json
 import secrets
+import shutil
+import signal
 import statistics
+import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import psutil
 
 from services.survey_svc.analysis import logic
 from services.survey_svc.questionnaire import xlsform
@@ -31,7 +44,7 @@ from shared.auth.devkeys import ensure_dev_keys, mint_dev_token
 from shared.embedded import find_free_port
 from shared.migrations import upgrade
 from shared.stack import ServiceSpec, get_service
-from shared.testing.processes import ServiceProcess, start_service
+from shared.testing.processes import REPO, ServiceProcess, start_service
 
 ORG_UNIT = "00000000-0000-7000-8000-000000000001"
 OBJECT = "00000000-0000-7000-8000-0000000000a1"
@@ -52,15 +65,22 @@ def answers(rng: np.random.Generator) -> dict[str, int]:
 
 @dataclass
 class Run:
-    latencies: list[float] = field(default_factory=list)
+    answered: int = 0  # 2xx answers
+    seconds: float = 0.0  # first request sent to last answer received
+    p50_ms: float = float("nan")
+    p99_ms: float = float("nan")
     failures: Counter[str] = field(default_factory=Counter)
-    seconds: float = 0.0
+
+    @property
+    def rps(self) -> float:
+        return self.answered / self.seconds if self.seconds > 0 else 0.0
 
 
 async def post_all(url: str, bodies: list[dict[str, Any]], concurrency: int) -> Run:
-    """Every body posted once by ``concurrency`` clients; failures are counted, never retried
-    (a retry would spend the token twice), and left out of the latencies."""
-    run = Run()
+    """The fallback without wrk: every body posted once by ``concurrency`` httpx clients; failures
+    are counted, never retried (a retry would spend the token twice), and left out of the latencies."""
+    latencies: list[float] = []
+    failures: Counter[str] = Counter()
     queue = iter(bodies)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
@@ -71,23 +91,156 @@ async def post_all(url: str, bodies: list[dict[str, Any]], concurrency: int) -> 
                 try:
                     response = await client.post(url, json=body)
                 except httpx.HTTPError as exc:
-                    run.failures[type(exc).__name__] += 1
+                    failures[type(exc).__name__] += 1
                     continue
                 if response.status_code not in (200, 201):
-                    run.failures[str(response.status_code)] += 1
+                    failures[str(response.status_code)] += 1
                     continue
-                run.latencies.append(time.perf_counter() - started)
+                latencies.append(time.perf_counter() - started)
 
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        run.seconds = time.perf_counter() - began
-        return run
-
-
-def figures(run: Run) -> tuple[float, float, float]:
-    ordered = sorted(run.latencies) or [float("nan")]
+        seconds = time.perf_counter() - began
+    ordered = sorted(latencies) or [float("nan")]
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return len(run.latencies) / run.seconds, statistics.median(ordered) * 1000, p99 * 1000
+    return Run(len(latencies), seconds, statistics.median(ordered) * 1000, p99 * 1000, failures)
+
+
+# Thread i of n posts body lines i, i+n, ... once each, until its bodies are answered or wrk's -d
+# ends the run (answers still in flight then are not counted). Three wrk details shape it:
+# - wrk calls request() once on thread 0's state before the run starts, to count pipelined
+#   requests (script_verify_request): that call gets a throwaway request and spends no body.
+# - A connection asks delay() before each request (once a script defines it): it reserves the
+#   next body, or parks the connection for the rest of the run when none is left, so no filler
+#   requests distort the figures. delay() and the request() after it are not atomic across
+#   connections, hence the reservation.
+# - Only after a reconnect (a socket error) may a connection ask for a request without delay(); if
+#   nothing is left it sends a GET, answered 405 and not counted.
+# A thread whose bodies are all answered leaves a marker file and stops; the caller interrupts wrk
+# when every marker is there (wrk itself would wait for -d) and reads the WRK_RESULT line.
+WRK_SCRIPT = """
+local ffi = require("ffi")
+ffi.cdef[[ typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+           int clock_gettime(int clk_id, bench_timespec *tp); ]]
+local function now()
+  local t = ffi.new("bench_timespec")
+  ffi.C.clock_gettime(1, t)
+  return tonumber(t.tv_sec) + tonumber(t.tv_nsec) / 1e9
+end
+local threads, started = {}, 0
+function setup(thread)
+  thread:set("index", started)
+  started = started + 1
+  table.insert(threads, thread)
+end
+function init(args)
+  local n = tonumber(args[2])
+  marker = args[3] .. "." .. index
+  probe = index == 0
+  bodies, position, reserved, ok, failed, first, last = {}, 1, 0, 0, 0, 0, 0
+  local line_no = 0
+  for line in io.lines(args[1]) do
+    if line_no % n == index then bodies[#bodies + 1] = line end
+    line_no = line_no + 1
+  end
+  wrk.headers["Content-Type"] = "application/json"
+end
+function delay()
+  if position + reserved > #bodies then return 86400000 end
+  reserved = reserved + 1
+  return 0
+end
+function request()
+  if probe then
+    probe = false
+    return wrk.format("POST", nil, nil, "{}")
+  end
+  if first == 0 then first = now() end
+  if reserved > 0 then reserved = reserved - 1 end
+  if position > #bodies then return wrk.format("GET") end
+  position = position + 1
+  return wrk.format("POST", nil, nil, bodies[position - 1])
+end
+function response(status, headers, body)
+  if status == 405 then return end
+  last = now()
+  if status >= 200 and status < 300 then ok = ok + 1 else failed = failed + 1 end
+  if ok + failed == #bodies then
+    io.open(marker, "w"):close()
+    wrk.thread:stop()
+  end
+end
+function done(summary, latency, requests)
+  local ok_all, failed_all, first_all, last_all = 0, 0, math.huge, 0
+  for _, t in ipairs(threads) do
+    ok_all = ok_all + t:get("ok")
+    failed_all = failed_all + t:get("failed")
+    if t:get("first") > 0 then first_all = math.min(first_all, t:get("first")) end
+    last_all = math.max(last_all, t:get("last"))
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_RESULT {"ok": %d, "failed": %d, "seconds": %.6f, "p50_ms": %.3f, "p99_ms": %.3f, "socket_errors": %d}\\n',
+    ok_all, failed_all, math.max(0, last_all - first_all), latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, e.connect + e.read + e.write + e.timeout))
+end
+"""
+WRK_THREADS = 2
+WRK_GRACE_SECONDS = 30.0  # beyond -d, for wrk to stop its threads and print (then it is killed)
+
+
+def load_generator() -> str:
+    return "wrk" if shutil.which("wrk") else "httpx (wrk not installed: the client is the bottleneck)"
+
+
+def wrk_post_all(url: str, bodies: list[dict[str, Any]], concurrency: int, work_dir: Path, *, seconds: float) -> Run:
+    """As ``post_all`` through wrk, for at most ``seconds``. Latencies are wrk's histogram (which
+    wrk corrects for coordinated omission, so its p99 is if anything high); failures are non-2xx
+    answers and socket errors. Every wait has a wall-clock limit."""
+    tag = secrets.token_hex(4)
+    script, bodies_file, marker = (
+        work_dir / "survey_intake.lua",
+        work_dir / f"bodies-{tag}.jsonl",
+        work_dir / f"wrk-{tag}",
+    )
+    script.write_text(WRK_SCRIPT)
+    bodies_file.write_text("".join(json.dumps(body, separators=(",", ":")) + "\n" for body in bodies))
+    duration = max(1, round(seconds))
+    args = ["wrk", f"-t{WRK_THREADS}", f"-c{concurrency}", f"-d{duration}s", "--timeout", "10s", "-s", str(script)]
+    args += [url, "--", str(bodies_file), str(WRK_THREADS), str(marker)]
+    markers = [Path(f"{marker}.{i}") for i in range(WRK_THREADS)]
+    deadline = time.monotonic() + duration + WRK_GRACE_SECONDS
+    try:
+        with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+            while process.poll() is None and time.monotonic() < deadline and not all(m.exists() for m in markers):
+                time.sleep(0.02)
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)  # wrk ends its run early and prints its summary
+            try:
+                out, _ = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                out, _ = process.communicate(timeout=10)
+    finally:
+        bodies_file.unlink(missing_ok=True)
+        for m in markers:
+            m.unlink(missing_ok=True)
+    line = next((row for row in out.splitlines() if row.startswith("WRK_RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk gave no figures:\n{out[-4000:]}")
+    result = json.loads(line.removeprefix("WRK_RESULT "))
+    run = Run(result["ok"], result["seconds"], result["p50_ms"], result["p99_ms"])
+    if result["failed"]:
+        run.failures["non-2xx"] = result["failed"]
+    if result["socket_errors"]:
+        run.failures["socket"] = result["socket_errors"]
+    return run
+
+
+def drive(url: str, bodies: list[dict[str, Any]], concurrency: int, work_dir: Path, *, seconds: float) -> Run:
+    if shutil.which("wrk"):
+        return wrk_post_all(url, bodies, concurrency, work_dir, seconds=seconds)
+    return asyncio.run(post_all(url, bodies, concurrency))
 
 
 def prepare_campaign(survey_url: str, headers: dict[str, str], tokens: int) -> list[str]:
@@ -140,75 +293,178 @@ def prepare_campaign(survey_url: str, headers: dict[str, str], tokens: int) -> l
         return issued
 
 
-def intake(database_url: str, nats_url: str, data_dir: Path, *, responses: int, concurrency: int) -> dict[str, Any]:
-    survey_spec, gateway_spec = get_service("survey"), get_service("gateway")
-    for spec in (survey_spec, gateway_spec):
-        upgrade(spec, database_url)
+WARM_RESPONSES = 500  # per pair, before measuring: connections, caches, prepared statements
+
+
+def start_pair(
+    source: Path, common: dict[str, str], jwks_path: Path, data_dir: Path, concurrency: int
+) -> tuple[ServiceProcess, ServiceProcess]:
+    """survey_svc and a gateway routing to it, from the source tree ``source``, on free ports."""
+    gateway_port, survey_port = find_free_port(), find_free_port()
+    gateway = start_service(
+        get_service("gateway"),
+        gateway_port,
+        {
+            **common,
+            "GOVPERF_JWKS_FILE": str(jwks_path),
+            "GOVPERF_UPSTREAMS": json.dumps({"survey": f"http://127.0.0.1:{survey_port}"}),
+            "GOVPERF_ADMIN_PASSWORD": secrets.token_urlsafe(16),
+            "GOVPERF_UPSTREAM_MAX_CONNECTIONS": str(concurrency * 2),
+            # Every request comes from one address: lift its limit so the bench measures the path.
+            "GOVPERF_RATE_LIMIT_PER_MINUTE": "100000000",
+            "GOVPERF_RATE_LIMIT_BURST": "1000000",
+        },
+        log_dir=data_dir,
+        source=source,
+    )
+    try:
+        survey = start_service(
+            get_service("survey"),
+            survey_port,
+            {**common, "GOVPERF_JWKS_FILE": str(jwks_path), "GOVPERF_DB_POOL_SIZE": str(concurrency // 2)},
+            log_dir=data_dir,
+            # Longer than the gateway pool's keep-alive expiry: otherwise the service may close a
+            # pooled connection as the gateway sends on it (a 502).
+            extra_args=("--timeout-keep-alive", "60"),
+            source=source,
+        )
+    except BaseException:
+        gateway.stop()
+        raise
+    return gateway, survey
+
+
+def postgres_processes(database_url: str) -> list[psutil.Process]:
+    """The embedded server's postmaster and its backends (its socket directory is its data directory)."""
+    socket_dir = Path(database_url.rsplit("host=", 1)[1].split("&", 1)[0])
+    try:
+        postmaster = psutil.Process(int((socket_dir / "postmaster.pid").read_text().split()[0]))
+        return [postmaster, *postmaster.children(recursive=True)]
+    except (OSError, ValueError, psutil.Error):
+        return []
+
+
+def own_process(service: ServiceProcess) -> list[psutil.Process]:
+    return [psutil.Process(service.process.pid)]
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:  # a backend that ended meanwhile
+            continue
+        total += times.user + times.system
+    return total
+
+
+def measure_intake(
+    url: str,
+    bodies: list[dict[str, Any]],
+    concurrency: int,
+    work_dir: Path,
+    *,
+    seconds: float,
+    cpu: dict[str, Callable[[], list[psutil.Process]]],
+) -> tuple[Run, dict[str, float]]:
+    """One intake run, with the CPU time each process group spent per accepted response (the
+    postgres backends are listed afresh: pools connect as the run starts)."""
+    before = {name: cpu_seconds(processes()) for name, processes in cpu.items()}
+    run = drive(url, bodies, concurrency, work_dir, seconds=seconds)
+    after = {name: cpu_seconds(processes()) for name, processes in cpu.items()}
+    per_response = {name: round((after[name] - before[name]) * 1000 / max(run.answered, 1), 3) for name in cpu}
+    return run, per_response
+
+
+def figures(prefix: str, run: Run) -> dict[str, Any]:
+    return {
+        f"{prefix}_rps": round(run.rps, 1),
+        f"{prefix}_p50_ms": round(run.p50_ms, 2),
+        f"{prefix}_p99_ms": round(run.p99_ms, 2),
+        f"{prefix}_answered": run.answered,
+        f"{prefix}_seconds": round(run.seconds, 3),
+    }
+
+
+def intake(
+    database_url: str,
+    nats_url: str,
+    data_dir: Path,
+    *,
+    responses: int,
+    concurrency: int,
+    seconds: float,
+    baseline: Path | None = None,
+) -> dict[str, Any]:
+    """``responses`` tokens per measured run, which ends when they are spent or after ``seconds``."""
+    for name in ("survey", "gateway"):
+        upgrade(get_service(name), database_url)
     keys = ensure_dev_keys(data_dir / "keys")
-    gateway_port, survey_port, hello_port = find_free_port(), find_free_port(), find_free_port()
     common = {
         "GOVPERF_ENV": "development",
         "GOVPERF_DATABASE_URL": database_url,
         "GOVPERF_NATS_URL": nats_url,
         "GOVPERF_LOG_LEVEL": "WARNING",
     }
+    trees = [("intake", REPO)] + ([("baseline_intake", baseline)] if baseline is not None else [])
     processes: list[ServiceProcess] = []
     try:
-        gateway = start_service(
-            gateway_spec,
-            gateway_port,
-            {
-                **common,
-                "GOVPERF_JWKS_FILE": str(keys.jwks_path),
-                "GOVPERF_UPSTREAMS": json.dumps({"survey": f"http://127.0.0.1:{survey_port}"}),
-                "GOVPERF_ADMIN_PASSWORD": secrets.token_urlsafe(16),
-                "GOVPERF_UPSTREAM_MAX_CONNECTIONS": str(concurrency * 2),
-                # Every request comes from one address: lift its limit so the bench measures the path.
-                "GOVPERF_RATE_LIMIT_PER_MINUTE": "100000000",
-                "GOVPERF_RATE_LIMIT_BURST": "1000000",
-            },
-            log_dir=data_dir,
-        )
-        processes.append(gateway)
-        survey = start_service(
-            survey_spec,
-            survey_port,
-            {**common, "GOVPERF_JWKS_FILE": str(keys.jwks_path), "GOVPERF_DB_POOL_SIZE": str(concurrency // 2)},
-            log_dir=data_dir,
-            # Longer than the gateway pool's keep-alive expiry (httpx: 5 s, uvicorn's default too):
-            # otherwise the service may close a pooled connection as the gateway sends on it (a 502).
-            extra_args=("--timeout-keep-alive", "30"),
-        )
-        processes.append(survey)
-        hello = start_service(HELLO, hello_port, {}, log_dir=data_dir)
+        hello = start_service(HELLO, find_free_port(), {}, log_dir=data_dir)
         processes.append(hello)
+        pairs = []
+        for label, source in trees:
+            gateway, survey = start_pair(source, common, keys.jwks_path, data_dir, concurrency)
+            processes += [gateway, survey]
+            pairs.append((label, gateway, survey))
         for process in processes:
             process.wait_ready()
         token = mint_dev_token(keys, subject="bench", roles=["perf_office"], org_unit_id=ORG_UNIT, org_path="/gd/sz")
-        tokens = prepare_campaign(survey.url, {"Authorization": f"Bearer {token}"}, responses + 500)
         rng = np.random.default_rng(1)
-        bodies = [{"token": t, "answers": answers(rng), "duration_seconds": 200} for t in tokens]
-        url = f"{gateway.url}/public/surveys/responses"
-        asyncio.run(post_all(url, bodies[:500], concurrency))  # warm connections, caches, JIT paths
-        through = asyncio.run(post_all(url, bodies[500:], concurrency))
-        bare = asyncio.run(post_all(hello.url, bodies[500:], concurrency))
+        prepared = []
+        for label, gateway, survey in pairs:
+            tokens = prepare_campaign(survey.url, {"Authorization": f"Bearer {token}"}, responses + WARM_RESPONSES)
+            bodies = [{"token": t, "answers": answers(rng), "duration_seconds": 200} for t in tokens]
+            url = f"{gateway.url}/public/surveys/responses"
+            drive(url, bodies[:WARM_RESPONSES], concurrency, data_dir, seconds=60)
+            prepared.append((label, gateway, survey, url, bodies[WARM_RESPONSES:]))
+        measured_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        result: dict[str, Any] = {
+            "measured_at": measured_at,
+            "load_generator": load_generator(),
+            "clients": concurrency,
+            "duration": seconds,
+        }
+        failures: dict[str, dict[str, int]] = {}
+        bare, bare_cpu = measure_intake(
+            hello.url,
+            prepared[0][4],
+            concurrency,
+            data_dir,
+            seconds=seconds,
+            cpu={"hello": partial(own_process, hello)},
+        )
+        result.update(figures("bare", bare))
+        result["bare_cpu_ms_per_request"] = bare_cpu["hello"]
+        failures["bare"] = dict(bare.failures)
+        for label, gateway, survey, url, bodies in prepared:
+            cpu: dict[str, Callable[[], list[psutil.Process]]] = {
+                "survey": partial(own_process, survey),
+                "gateway": partial(own_process, gateway),
+                "postgres": partial(postgres_processes, database_url),
+            }
+            run, per_response = measure_intake(url, bodies, concurrency, data_dir, seconds=seconds, cpu=cpu)
+            result.update(figures(label, run))
+            result[f"{label}_cpu_ms_per_response"] = per_response
+            failures[label] = dict(run.failures)
+        result["responses"] = result["intake_answered"]
+        result["failures"] = failures
+        if baseline is not None:
+            result["baseline_source"] = str(baseline)
+        return result
     finally:
         for process in reversed(processes):
             process.stop()
-    intake_rps, intake_p50, intake_p99 = figures(through)
-    bare_rps, bare_p50, bare_p99 = figures(bare)
-    return {
-        "concurrency": concurrency,
-        "responses": responses,
-        "intake_rps": intake_rps,
-        "intake_p50_ms": intake_p50,
-        "intake_p99_ms": intake_p99,
-        "bare_rps": bare_rps,
-        "bare_p50_ms": bare_p50,
-        "bare_p99_ms": bare_p99,
-        "intake_failures": dict(through.failures),
-        "bare_failures": dict(bare.failures),
-    }
 
 
 def indices(responses: int = 1_000_000) -> dict[str, float]:

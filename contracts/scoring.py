@@ -1,26 +1,43 @@
-"""Published contract for scoring methods: parameters and pure scoring functions.
+"""Published contract for scoring methods: parameters and the reference scoring functions.
 
-indicator_svc stores these parameters on framework leaves; appraisal_svc imports
-the same models and functions to score, so a published framework scores the
-same everywhere. This module depends on nothing but pydantic and the standard library.
+indicator_svc stores these parameters on framework leaves; appraisal_svc validates targets and
+inputs with them, and its set-based engine is proven equal to the functions here. The rules are
+those of `docs/scoring.md`, followed to the digit. This module depends on nothing but pydantic and
+the standard library.
+
+Every function computes inside `localcontext(SCORE_CONTEXT)`, so the caller's decimal context never
+changes a result. Share functions return None for *missing* (no value, a suppressed cell, too few
+ratings, or stored data that cannot be scored); they never raise on stored data.
 """
 
 from __future__ import annotations
 
-import unicodedata
-from decimal import Decimal
+import math
+from collections.abc import Iterable, Sequence
+from decimal import (
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
 from itertools import pairwise
 from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
+
+# 60 significant digits: every quotient of the bounded inputs (|x| <= 10^12, 6 places) is far more
+# exact than any rounding applied to it; the traps turn a slip into an error instead of a NaN.
+SCORE_CONTEXT = Context(prec=60, rounding=ROUND_HALF_UP, traps=[InvalidOperation, DivisionByZero, Overflow])
+# A computed product or quotient is first rounded to this many places, then to the result's places.
+# Bounded inputs put the true rational either exactly on a rounding boundary or at least 5 x 10^-31
+# away from it (docs/scoring.md, "Arithmetic"); 60 digits (Python) and numeric(60,40) (SQL) are off
+# by less than 10^-36. Rounding at 32 places therefore puts an exact tie back on the boundary (7 x
+# 1/1400 is 0.005, not 0.00499..9) and moves no other value across one.
+TIE_PLACES = 32
+MAX_PLACES = 6
 
 # Bounds keep hostile parameters from producing absurd numbers or slow Decimal maths.
 Share = Annotated[Decimal, Field(ge=0, le=1, decimal_places=6)]
@@ -28,15 +45,22 @@ Cap = Annotated[Decimal, Field(gt=0, le=3, decimal_places=6)]
 Amount = Annotated[Decimal, Field(gt=0, le=1000, decimal_places=6)]
 Measure = Annotated[Decimal, Field(ge=-(10**12), le=10**12, decimal_places=6)]
 SurveyIndex = Annotated[Decimal, Field(ge=0, le=100, decimal_places=6)]
+TrimShare = Annotated[Decimal, Field(ge=0, lt=Decimal("0.5"), decimal_places=6)]
+# A veto code is a stable slug: events are recorded and matched by code, never by free text.
+VetoCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")]
+# The spelling of a grade in a plan's grade scheme (appraisal_svc checks the cap against the scheme).
+GradeName = Annotated[str, Field(pattern=r"^[A-Za-z0-9+-]{1,16}$")]
 
 Direction = Literal["higher_better", "lower_better", "target_band"]
+# Best grade first.
 GRADE_SCALES: dict[str, tuple[str, ...]] = {
     "ABCD": ("A", "B", "C", "D"),
-    "1-5": ("1", "2", "3", "4", "5"),
+    "1-5": ("5", "4", "3", "2", "1"),
 }
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
+HUNDRED = Decimal(100)
 
 
 class _Params(BaseModel):
@@ -44,18 +68,32 @@ class _Params(BaseModel):
 
 
 class TargetRatioParams(_Params):
-    """marks x min(actual / target, cap); lower_better uses target / actual."""
+    """higher_better: actual / target; lower_better: (zero_point - actual) / (zero_point - target)."""
 
     method: Literal["target_ratio"] = "target_ratio"
     cap: Cap = ONE
+    # The value that earns nothing when lower is better (required then; see rule_problems).
+    zero_point: Measure | None = None
 
 
 class LinearParams(_Params):
-    """marks x clamp((actual - floor) / (target - floor), 0, cap)."""
+    """clamp((actual - floor) / (target - floor), 0, cap); the floor is a value or the object's baseline."""
 
     method: Literal["linear"] = "linear"
-    floor: Measure
+    # floor_from comes first so that the check of floor (an error located at "floor") can see it.
+    floor_from: Literal["value", "baseline"] = "value"
+    floor: Measure | None = Field(default=None, validate_default=True)
     cap: Cap = ONE
+
+    @field_validator("floor")
+    @classmethod
+    def _floor_given_once(cls, floor: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        floor_from = info.data.get("floor_from")
+        if floor_from == "value" and floor is None:
+            raise ValueError('floor is required when floor_from is "value"')
+        if floor_from == "baseline" and floor is not None:
+            raise ValueError('floor must be left out when floor_from is "baseline" (the baseline is the floor)')
+        return floor
 
 
 class Band(_Params):
@@ -64,7 +102,7 @@ class Band(_Params):
 
 
 class BandsParams(_Params):
-    """Ordered thresholds, each reached threshold earns a fixed share of the marks."""
+    """Ordered thresholds; the band reached earns its fixed share (see share_bands)."""
 
     method: Literal["bands"] = "bands"
     bands: list[Band] = Field(min_length=1, max_length=50)
@@ -81,34 +119,46 @@ class BandsParams(_Params):
 
 
 class RankParams(_Params):
-    """First place earns full marks, last place floor_share of them, linearly."""
+    """First place earns the full share, last place floor_share, linearly between."""
 
     method: Literal["rank"] = "rank"
     floor_share: Share = Decimal("0.6")
 
 
 class GradeParams(_Params):
-    """Rater grades mapped to shares of the marks, combined by trimmed mean."""
+    """Rater grades mapped to shares, combined per evaluation subject by a trimmed mean."""
 
     method: Literal["grade"] = "grade"
     scale: Literal["ABCD", "1-5"]
     shares: dict[str, Share]
-    # Dropping one highest and one lowest rating needs at least 3 ratings to leave one.
-    trim_min_raters: int = Field(default=5, ge=3, le=1000)
+    # floor(n x trim_share) ratings are dropped at each end; below 0.5 so that one always remains.
+    trim_share: TrimShare = Decimal("0.1")
+    min_raters: int = Field(default=1, ge=1, le=1000)
 
-    @model_validator(mode="after")
-    def _shares_cover_scale(self) -> GradeParams:
-        expected = set(GRADE_SCALES[self.scale])
-        if set(self.shares) != expected:
+    @field_validator("shares")
+    @classmethod
+    def _shares_fall_from_best_to_worst(cls, shares: dict[str, Decimal], info: ValidationInfo) -> dict[str, Decimal]:
+        scale = info.data.get("scale")
+        if scale is None:  # the scale itself is wrong, and reported
+            return shares
+        grades = GRADE_SCALES[scale]
+        if set(shares) != set(grades):
             raise ValueError(
-                f"shares must have exactly the grades {sorted(expected)} of scale "
-                f"{self.scale!r}, got {sorted(self.shares)}"
+                f"shares must have exactly the grades {list(grades)} of scale {scale!r}, got {sorted(shares)}"
             )
-        return self
+        for better, worse in pairwise(grades):
+            if shares[worse] > shares[better]:
+                raise ValueError(
+                    f"grade {worse!r} must not earn more than the better grade {better!r} "
+                    f"({shares[worse]} > {shares[better]})"
+                )
+        if shares[grades[0]] <= shares[grades[-1]]:
+            raise ValueError(f"the best grade {grades[0]!r} must earn more than the worst grade {grades[-1]!r}")
+        return shares
 
 
 class DeductionParams(_Params):
-    """Minus per_item marks per incident, at most cap in total."""
+    """per_item points deducted per incident, at most cap in total (cap <= the framework's total)."""
 
     method: Literal["deduction"] = "deduction"
     per_item: Amount
@@ -116,7 +166,7 @@ class DeductionParams(_Params):
 
 
 class BonusParams(_Params):
-    """Plus per_item marks per item, at most cap in total."""
+    """per_item points added per item, at most cap in total (cap <= the framework's total)."""
 
     method: Literal["bonus"] = "bonus"
     per_item: Amount
@@ -124,11 +174,11 @@ class BonusParams(_Params):
 
 
 class SatisfactionParams(_Params):
-    """zero_index or below earns nothing, full_index or above full marks."""
+    """zero_index or below earns nothing, full_index or above the full share."""
 
     method: Literal["satisfaction"] = "satisfaction"
     zero_index: SurveyIndex = ZERO
-    full_index: SurveyIndex = Decimal(100)
+    full_index: SurveyIndex = HUNDRED
 
     @model_validator(mode="after")
     def _zero_below_full(self) -> SatisfactionParams:
@@ -137,25 +187,12 @@ class SatisfactionParams(_Params):
         return self
 
 
-def _printable(text: str) -> str:
-    # Control characters and lone surrogates cannot be stored (PostgreSQL JSONB refuses NUL)
-    # nor survive a file round trip.
-    if any((unicodedata.category(c) in ("Cc", "Cs") and c not in "\n\t") or c in "\ufffe\uffff" for c in text):
-        raise ValueError("must not contain control characters")
-    return text
-
-
-VetoEvent = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_printable)]
-
-
 class VetoParams(_Params):
-    """Any listed event caps the object's grade at cap_grade whatever its score."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    """A recorded veto event whose code is listed caps the object's grade at cap_grade."""
 
     method: Literal["veto"] = "veto"
-    events: list[VetoEvent] = Field(min_length=1, max_length=50)
-    cap_grade: Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_printable)]
+    events: list[VetoCode] = Field(min_length=1, max_length=50)
+    cap_grade: GradeName
 
     @field_validator("events")
     @classmethod
@@ -180,116 +217,206 @@ ScoringRule = Annotated[
 ]
 ScoringRuleAdapter: TypeAdapter[ScoringRule] = TypeAdapter(ScoringRule)
 SCORING_METHODS: frozenset[str] = frozenset(
-    {
-        "target_ratio",
-        "linear",
-        "bands",
-        "rank",
-        "grade",
-        "deduction",
-        "bonus",
-        "satisfaction",
-        "veto",
-    }
+    {"target_ratio", "linear", "bands", "rank", "grade", "deduction", "bonus", "satisfaction", "veto"}
 )
+# Methods that order values and so cannot score a target band (only bands can).
+_ORDERING_METHODS = frozenset({"target_ratio", "linear", "rank"})
+
+
+# ---------------------------------------------------------------------------- arithmetic
+
+
+def _finite(*values: Decimal | None) -> bool:
+    return all(v is not None and v.is_finite() for v in values)
 
 
 def _clamp(value: Decimal, low: Decimal, high: Decimal) -> Decimal:
     return max(low, min(value, high))
 
 
-def score_target_ratio(
-    params: TargetRatioParams,
+def round_half_up(x: Decimal, places: int) -> Decimal:
+    """x rounded to ``places`` decimal places, ties away from zero (as PostgreSQL's round)."""
+    if not 0 <= places <= TIE_PLACES:
+        raise ValueError(f"places must lie in [0, {TIE_PLACES}], got {places}")
+    with localcontext(SCORE_CONTEXT):
+        # + ZERO turns a negative zero (-0.001 -> -0.00) into 0.00.
+        return x.quantize(Decimal(1).scaleb(-places)) + ZERO
+
+
+def round_score(x: Decimal, places: int) -> Decimal:
+    """A computed score rounded half-up to ``places``: first to TIE_PLACES, so that an exact tie
+    computed as 0.4999..9 is rounded like the true rational (see TIE_PLACES)."""
+    return round_half_up(round_half_up(x, TIE_PLACES), places)
+
+
+def marks_earned(marks: Decimal, share: Decimal, places: int) -> Decimal:
+    """The only rounded number of a leaf: round_half_up(marks x share, places)."""
+    with localcontext(SCORE_CONTEXT):
+        return round_score(marks * share, places)
+
+
+# ---------------------------------------------------------------------------- shares
+
+
+def share_target_ratio(
+    params: TargetRatioParams, *, actual: Decimal | None, target: Decimal | None, direction: str
+) -> Decimal | None:
+    """higher_better: clamp(actual / target, 0, cap), target > 0; lower_better:
+    clamp((zero_point - actual) / (zero_point - target), 0, cap), zero_point > target."""
+    if not _finite(actual, target) or actual is None or target is None:
+        return None
+    with localcontext(SCORE_CONTEXT):
+        if direction == "higher_better":
+            if target <= 0:
+                return None
+            return _clamp(actual / target, ZERO, params.cap)
+        if direction == "lower_better":
+            zero_point = params.zero_point
+            if zero_point is None or zero_point <= target:
+                return None
+            return _clamp((zero_point - actual) / (zero_point - target), ZERO, params.cap)
+        return None
+
+
+def share_linear(
+    params: LinearParams,
     *,
-    marks: Decimal,
-    actual: Decimal,
-    target: Decimal,
-    direction: Direction,
-) -> Decimal:
-    """Marks times the achievement ratio, clamped to [0, cap]."""
-    if target <= 0:
-        raise ValueError(f"target_ratio needs a positive target, got {target}")
-    if direction == "higher_better":
-        ratio = actual / target
-    elif direction == "lower_better":
-        # None at all of a "lower is better" quantity (zero accidents) is full success.
-        ratio = params.cap if actual <= 0 else target / actual
-    else:
-        raise ValueError("target_ratio does not support direction target_band; use bands")
-    return marks * _clamp(ratio, ZERO, params.cap)
+    actual: Decimal | None,
+    target: Decimal | None,
+    baseline: Decimal | None,
+    direction: str,
+) -> Decimal | None:
+    """clamp((actual - floor) / (target - floor), 0, cap); higher_better needs target > floor,
+    lower_better target < floor. The floor is ``params.floor`` or the object's baseline."""
+    floor = baseline if params.floor_from == "baseline" else params.floor
+    if not _finite(actual, target, floor) or actual is None or target is None or floor is None:
+        return None
+    if not ((direction == "higher_better" and target > floor) or (direction == "lower_better" and target < floor)):
+        return None
+    with localcontext(SCORE_CONTEXT):
+        return _clamp((actual - floor) / (target - floor), ZERO, params.cap)
 
 
-def score_linear(params: LinearParams, *, marks: Decimal, actual: Decimal, target: Decimal) -> Decimal:
-    """Linear from floor (nothing) to target (full marks), either direction."""
-    if target == params.floor:
-        raise ValueError(f"linear needs target different from floor ({params.floor})")
-    progress = (actual - params.floor) / (target - params.floor)
-    return marks * _clamp(progress, ZERO, params.cap)
-
-
-def score_bands(params: BandsParams, *, marks: Decimal, actual: Decimal, direction: Direction) -> Decimal:
-    """Share of the band reached; nothing when no band is reached.
-
-    higher_better and target_band: the last band whose threshold is at or below actual.
-    lower_better: the first band whose threshold is at or above actual.
-    """
+def share_bands(params: BandsParams, *, actual: Decimal | None, direction: str) -> Decimal | None:
+    """higher_better and target_band: the share of the last band whose threshold <= actual;
+    lower_better: of the first band whose threshold >= actual; 0 when no band is reached."""
+    if not _finite(actual) or actual is None:
+        return None
     if direction == "lower_better":
-        reached = [b for b in params.bands if actual <= b.threshold]
-        share = reached[0].share if reached else ZERO
-    else:
-        reached = [b for b in params.bands if actual >= b.threshold]
-        share = reached[-1].share if reached else ZERO
-    return marks * share
+        reached = [b for b in params.bands if b.threshold >= actual]
+        return reached[0].share if reached else ZERO
+    if direction in ("higher_better", "target_band"):
+        reached = [b for b in params.bands if b.threshold <= actual]
+        return reached[-1].share if reached else ZERO
+    return None
 
 
-def score_rank(params: RankParams, *, marks: Decimal, position: int, peer_count: int) -> Decimal:
-    """Position 1 earns full marks, position peer_count earns floor_share of them."""
-    if peer_count < 1 or not 1 <= position <= peer_count:
-        raise ValueError(f"position {position} is outside a peer group of {peer_count}")
+def competition_ranks(values: Sequence[Decimal | None], direction: str) -> list[int | None]:
+    """Competition ranks (1, 2, 2, 4) best first in the direction; None for a missing value (and
+    for every value when the direction does not order them: target_band)."""
+    if direction not in ("higher_better", "lower_better"):
+        return [None] * len(values)
+    present = sorted((v for v in values if v is not None and v.is_finite()), reverse=direction == "higher_better")
+    first_position: dict[Decimal, int] = {}
+    for position, value in enumerate(present, start=1):
+        first_position.setdefault(value, position)
+    return [first_position[v] if v is not None and v.is_finite() else None for v in values]
+
+
+def share_rank(params: RankParams, *, position: int, peer_count: int) -> Decimal | None:
+    """1 - (position - 1) / (n - 1) x (1 - floor_share); n = 1 gives 1; a position that is not a
+    whole number within [1, n] is missing."""
+    if type(position) is not int or type(peer_count) is not int or not 1 <= position <= peer_count:
+        return None
     if peer_count == 1:
-        return marks
-    behind = Decimal(position - 1) / Decimal(peer_count - 1)
-    return marks * (ONE - behind * (ONE - params.floor_share))
+        return ONE
+    with localcontext(SCORE_CONTEXT):
+        return ONE - Decimal(position - 1) / Decimal(peer_count - 1) * (ONE - params.floor_share)
 
 
-def score_grade(params: GradeParams, *, marks: Decimal, ratings: list[str]) -> Decimal:
-    """Marks times the trimmed mean of the raters' grade shares."""
-    if not ratings:
-        raise ValueError("grade needs at least one rating")
-    unknown = sorted(set(ratings) - set(params.shares))
-    if unknown:
-        raise ValueError(f"ratings {unknown} are not grades of scale {params.scale!r}")
-    shares = sorted(params.shares[r] for r in ratings)
-    if len(shares) >= params.trim_min_raters:
-        shares = shares[1:-1]
-    return marks * sum(shares, ZERO) / len(shares)
+def share_grade(params: GradeParams, ratings: Iterable[str]) -> Decimal | None:
+    """One evaluation subject's ratings mapped to shares, sorted, floor(n x trim_share) dropped at
+    each end, mean of the rest; missing with fewer than min_raters ratings. A rating that is not a
+    grade of the scale does not count."""
+    shares = sorted(params.shares[r] for r in ratings if r in params.shares)
+    n = len(shares)
+    if n == 0 or n < params.min_raters:
+        return None
+    with localcontext(SCORE_CONTEXT):
+        trim = math.floor(n * params.trim_share)
+        kept = shares[trim : n - trim]
+        return sum(kept, ZERO) / len(kept)
 
 
-def _capped_count(per_item: Decimal, cap: Decimal, count: int) -> Decimal:
-    if count < 0:
-        raise ValueError(f"count must not be negative, got {count}")
-    return min(per_item * count, cap)
+def share_satisfaction(params: SatisfactionParams, *, index: Decimal | None) -> Decimal | None:
+    """clamp((index - zero_index) / (full_index - zero_index), 0, 1); an index outside [0, 100] or
+    a suppressed cell (None) is missing."""
+    if not _finite(index) or index is None or not ZERO <= index <= HUNDRED:
+        return None
+    with localcontext(SCORE_CONTEXT):
+        return _clamp((index - params.zero_index) / (params.full_index - params.zero_index), ZERO, ONE)
 
 
-def score_deduction(params: DeductionParams, *, count: int) -> Decimal:
-    """Signed contribution: minus per_item per incident, never below -cap."""
-    return -_capped_count(params.per_item, params.cap, count)
+def _capped_count(per_item: Decimal, cap: Decimal, count: Decimal | int | None) -> Decimal:
+    if count is None or (isinstance(count, Decimal) and not count.is_finite()):
+        return ZERO
+    with localcontext(SCORE_CONTEXT):
+        whole = max(math.floor(count), 0)
+        return min(per_item * whole, cap)
 
 
-def score_bonus(params: BonusParams, *, count: int) -> Decimal:
-    """Signed contribution: plus per_item per item, never above cap."""
+def bonus_earned(params: BonusParams, *, count: Decimal | int | None) -> Decimal:
+    """min(per_item x floor(count), cap) >= 0; a negative or missing count earns nothing."""
     return _capped_count(params.per_item, params.cap, count)
 
 
-def score_satisfaction(params: SatisfactionParams, *, marks: Decimal, index: Decimal) -> Decimal:
-    """Linear from zero_index (nothing) to full_index (full marks), clamped."""
-    progress = (index - params.zero_index) / (params.full_index - params.zero_index)
-    return marks * _clamp(progress, ZERO, ONE)
+def deduction_earned(params: DeductionParams, *, count: Decimal | int | None) -> Decimal:
+    """The amount deducted (>= 0): min(per_item x floor(count), cap)."""
+    return _capped_count(params.per_item, params.cap, count)
 
 
-def veto_applies(params: VetoParams, events: set[str]) -> bool:
-    """True when any listed veto event occurred."""
-    return not events.isdisjoint(params.events)
+def veto_codes_hit(params: VetoParams, codes: Iterable[str]) -> bool:
+    """True when any recorded veto event's code is one the leaf lists."""
+    return not set(params.events).isdisjoint(codes)
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def rule_problems(rule: ScoringRule, *, direction: str, total_points: Decimal) -> list[str]:
+    """Parameters that are only wrong together with the leaf's direction or the framework's total
+    points (each model checks its own fields alone). Empty when the rule can score the leaf."""
+    problems: list[str] = []
+    if direction == "target_band" and rule.method in _ORDERING_METHODS:
+        problems.append(f"{rule.method} cannot score a target band (a value best in the middle); use bands")
+    if isinstance(rule, TargetRatioParams):
+        if direction == "lower_better" and rule.zero_point is None:
+            problems.append("lower is better, so target_ratio needs a zero_point (the value that earns nothing)")
+        if direction == "higher_better" and rule.zero_point is not None:
+            problems.append("zero_point applies only when lower is better (higher is better scores actual / target)")
+    elif isinstance(rule, BandsParams):
+        shares = [b.share for b in rule.bands]
+        if direction == "higher_better" and any(b < a for a, b in pairwise(shares)):
+            problems.append("higher is better, so band shares must not fall as thresholds rise")
+        elif direction == "lower_better" and any(b > a for a, b in pairwise(shares)):
+            problems.append("lower is better, so band shares must not rise as thresholds rise")
+        elif direction == "target_band":
+            problems += _target_band_problems(shares)
+    elif isinstance(rule, BonusParams | DeductionParams) and rule.cap > total_points:
+        problems.append(f"the {rule.method} cap {rule.cap} exceeds the framework's total points {total_points}")
+    return problems
+
+
+def _target_band_problems(shares: list[Decimal]) -> list[str]:
+    peak = shares.index(max(shares))
+    rising, falling = shares[: peak + 1], shares[peak:]
+    unimodal = all(a <= b for a, b in pairwise(rising)) and all(a >= b for a, b in pairwise(falling))
+    if max(shares) != ONE or not unimodal or shares[-1] >= ONE:
+        return [
+            "a target band's shares must rise to a peak of exactly 1 and then fall "
+            "(at least one band after the peak below 1)"
+        ]
+    return []
 
 
 def target_problem(
@@ -297,25 +424,37 @@ def target_problem(
     *,
     target: Decimal,
     baseline: Decimal | None = None,
-    direction: Direction = "higher_better",
+    direction: str = "higher_better",
 ) -> str | None:
-    """Why ``target`` cannot be scored by ``rule`` (checked when a target is set, so scoring never
-    meets it), or None when it can."""
+    """Why ``target`` (with the object's ``baseline``) cannot be scored by ``rule``, or None when it
+    can. Checked whenever a target is set, so scoring never meets an impossible target."""
     if not target.is_finite() or (baseline is not None and not baseline.is_finite()):
         return "targets and baselines must be finite numbers"
-    if isinstance(rule, TargetRatioParams) and target <= 0:
-        return f"a target_ratio target must be positive, got {target}"
+    if isinstance(rule, TargetRatioParams):
+        if direction == "higher_better" and target <= 0:
+            return f"a target_ratio target must be positive, got {target}"
+        if direction == "lower_better":
+            if rule.zero_point is None:
+                return "lower is better, so the target_ratio rule needs a zero_point"
+            if rule.zero_point <= target:
+                return f"lower is better, so the target must lie below the zero_point {rule.zero_point}, got {target}"
     if isinstance(rule, LinearParams):
-        if target == rule.floor:
-            return f"a linear target must differ from the floor {rule.floor}"
-        if direction == "higher_better" and target < rule.floor:
-            return f"higher is better, so the target must lie above the floor {rule.floor}"
-        if direction == "lower_better" and target > rule.floor:
-            return f"lower is better, so the target must lie below the floor {rule.floor}"
+        name = "baseline" if rule.floor_from == "baseline" else "floor"
+        floor = baseline if rule.floor_from == "baseline" else rule.floor
+        if floor is None:
+            return f"the linear rule's floor is the {name}, so a {name} is required"
+        if target == floor:
+            return f"a linear target must differ from the {name} {floor}"
+        if direction == "higher_better" and target < floor:
+            return f"higher is better, so the target must lie above the {name} {floor}"
+        if direction == "lower_better" and target > floor:
+            return f"lower is better, so the target must lie below the {name} {floor}"
     if isinstance(rule, BandsParams):
         low, high = rule.bands[0].threshold, rule.bands[-1].threshold
         if not low <= target <= high:
             return f"the target {target} lies outside the bands [{low}, {high}]"
-    if isinstance(rule, SatisfactionParams) and not ZERO <= target <= Decimal(100):
+    if isinstance(rule, SatisfactionParams) and not ZERO <= target <= HUNDRED:
         return f"a satisfaction target must lie in [0, 100], got {target}"
+    if direction == "target_band" and rule is not None and rule.method in _ORDERING_METHODS:
+        return f"{rule.method} cannot score a target band; use bands"
     return None

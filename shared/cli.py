@@ -486,6 +486,87 @@ async def run_relay(spec: ServiceSpec, database_url: str, nats_url: str) -> None
         await engine.dispose()
 
 
+class Progress:
+    """Progress of long CLI work on stdout: a line per step, and for counted work a line at each
+    tenth done (``1200/3000 (40%)``), so a log shows it as well as a terminal."""
+
+    def __init__(self) -> None:
+        self._steps = 0
+        self._shown = -1
+
+    def step(self, title: str) -> None:
+        self._steps += 1
+        self._shown = -1
+        typer.echo(f"[{self._steps:>2}] {title}")
+
+    def count(self, done: int, total: int) -> None:
+        tenth = 10 * done // total if total else 10
+        if tenth != self._shown:
+            self._shown = tenth
+            typer.echo(f"     {done}/{total} ({100 * done // max(total, 1)}%)")
+
+    def note(self, text: str) -> None:
+        typer.echo(f"     {text}")
+
+
+@app.command()
+def demo(
+    gateway: Annotated[str, typer.Option(help="The running platform's gateway (`make run`).")] = GATEWAY_URL,
+    responses: Annotated[int, typer.Option(min=50, max=100_000, help="Simulated survey responses.")] = 3000,
+    province: Annotated[str, typer.Option(help="Code of the demo province (its org path).")] = "hx",
+) -> None:
+    """Drive a whole appraisal year through the gateway of a running platform; a second run changes nothing.
+
+    Signs in as admin with GOVPERF_ADMIN_PASSWORD and creates everyone else."""
+    import re
+
+    import httpx
+
+    from shared.demo.client import Actor, ApiError
+    from shared.demo.year import Sizes, run_year, where_to_look
+
+    admin_password = os.environ.get("GOVPERF_ADMIN_PASSWORD", "")
+    if not admin_password:
+        _err(
+            "set GOVPERF_ADMIN_PASSWORD to the admin's password (the one `make run` was started with, or the one "
+            "you set after the first start; see README, Tokens)."
+        )
+        raise typer.Exit(2)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,15}", province):
+        _err("--province must be a short lowercase code, e.g. hx")
+        raise typer.Exit(2)
+    sizes = Sizes(
+        province=province,
+        survey_responses=responses,
+        speeders=responses // 25,
+        duplicates=responses // 50,
+    )
+    try:
+        state = asyncio.run(
+            run_year(
+                gateway,
+                admin=Actor("admin", admin_password),
+                password_seed=admin_password,
+                sizes=sizes,
+                report=Progress(),
+            )
+        )
+    except ApiError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(1) from None
+    except httpx.TransportError as exc:
+        _err(f"error: cannot reach the gateway at {gateway} ({type(exc).__name__}); is `make run` running?")
+        raise typer.Exit(1) from None
+    typer.echo("")
+    for line in where_to_look(gateway, state):
+        typer.echo(line)
+    if state.waiting:
+        typer.echo(f"Paused: {state.waiting}.")
+    if state.missing:
+        _err(f"The year stopped early: {state.missing}")
+        raise typer.Exit(3)
+
+
 audit_app = typer.Typer(help="Hash-chained audit logs.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
@@ -511,26 +592,41 @@ def audit_verify(
         _err(f"refused: {exc}")
         raise typer.Exit(2) from None
     try:
-        result = asyncio.run(_verify_chain(service_database_url(spec, infra.database_url), chain))
+        result, chains = asyncio.run(_verify_chain(service_database_url(spec, infra.database_url), chain))
     finally:
         infra.stop()
     if not result.valid:
         _err(f"BROKEN at entry {result.first_broken_seq}: {result.problem} ({result.entries} intact before it)")
         raise typer.Exit(1)
-    typer.echo(f"ok: {result.entries} entries, head {result.head_seq} {result.head_hash}")
+    if chains is not None:
+        typer.echo(f"ok: {result.entries} entries in {chains} chains")
+    else:
+        typer.echo(f"ok: {result.entries} entries, head {result.head_seq} {result.head_hash}")
 
 
-async def _verify_chain(database_url: str, chain: object) -> Verification:
-    from sqlalchemy import Table
+async def _verify_chain(database_url: str, chain: object) -> tuple[Verification, int | None]:
+    """The table's chain, or every chain of a keyed table (then also how many there are)."""
+    import dataclasses
+
+    from sqlalchemy import Table, select
 
     from shared.db import create_engine
-    from shared.hashchain import verify
+    from shared.hashchain import Verification, is_keyed, verify
 
     assert isinstance(chain, Table)
     engine = create_engine(database_url, pool_size=1)
     try:
         async with engine.connect() as conn:
-            return await verify(conn, chain)
+            if not is_keyed(chain):
+                return await verify(conn, chain), None
+            keys = (await conn.execute(select(chain.c.chain_key).distinct().order_by(chain.c.chain_key))).scalars()
+            entries, count = 0, 0
+            for key in list(keys):
+                result = await verify(conn, chain, chain_key=key)
+                if not result.valid:
+                    return dataclasses.replace(result, problem=f"chain {key}: {result.problem}"), count
+                entries, count = entries + result.entries, count + 1
+            return Verification(True, entries, 0, ""), count
     finally:
         await engine.dispose()
 

@@ -15,6 +15,7 @@ from services.appraisal_svc.api.orgunits import router as orgunits_router
 from services.appraisal_svc.api.plans import router as plans_router
 from services.appraisal_svc.api.public import router as public_router
 from services.appraisal_svc.api.publication import router as publication_router
+from services.appraisal_svc.api.rollups import router as rollups_router
 from services.appraisal_svc.api.scoring import router as scoring_router
 from services.appraisal_svc.audit.service import anchor
 from services.appraisal_svc.config import Settings, get_settings
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             experts_router,
             ratings_router,
             vetoes_router,
+            rollups_router,
             publication_router,
             public_router,
         ],

@@ -16,20 +16,20 @@ from services.survey_svc.consumers import HANDLERS
 from services.survey_svc.db import JOBS, TABLES
 from services.survey_svc.response.intake import IntakeWriter
 from services.survey_svc.response.service import SEALER, seal_round
-from shared.db import create_engine, make_sessionmaker
 from shared.jobs import JobWorker
 from shared.periodic import PeriodicTask
+from shared.reads import open_read_pool
 from shared.service_app import create_service_app
 
 
 async def start_background(app: FastAPI) -> None:
     settings: Settings = app.state.settings
-    app.state.intake_writer = app.state.intake_engine = None
+    app.state.intake_writer = app.state.intake_pool = None
     if settings.intake_batching:
         # Its own connection: queued requests waiting for the shared pool must never delay the
         # round that would let them all finish.
-        app.state.intake_engine = create_engine(settings.schema_database_url(), pool_size=1)
-        app.state.intake_writer = IntakeWriter(make_sessionmaker(app.state.intake_engine))
+        app.state.intake_pool = await open_read_pool(app.state.engine, max_size=1)
+        app.state.intake_writer = IntakeWriter(app.state.intake_pool)
         app.state.intake_writer.start()
     if settings.run_job_worker:
         app.state.job_worker = JobWorker(
@@ -41,7 +41,7 @@ async def start_background(app: FastAPI) -> None:
 async def stop_background(app: FastAPI) -> None:
     if app.state.intake_writer is not None:
         await app.state.intake_writer.stop()
-        await app.state.intake_engine.dispose()
+        await app.state.intake_pool.close()
     if getattr(app.state, "job_worker", None) is not None:
         app.state.job_worker.stop()
     task: asyncio.Task[None] | None = getattr(app.state, "job_task", None)

@@ -21,6 +21,8 @@ class DataPoint(Base):
     __table_args__ = (
         CheckConstraint("status IN ('submitted', 'verified', 'accepted', 'rejected', 'superseded')", name="status"),
         CheckConstraint("source IN ('unit', 'authoritative', 'survey')", name="source"),
+        # Scoring never meets NaN (which numeric can hold) nor an unbounded value (docs/scoring.md).
+        CheckConstraint("value BETWEEN -1000000000000 AND 1000000000000", name="value_finite"),
         # One current revision per (object, metric, period, source); older ones stay for the record.
         Index(
             "uq_data_point_current",

@@ -48,6 +48,8 @@ STAGE_COLUMNS = ("n", "object_id", "metric", "period", "source", "value", "unit"
 # Leaves whose scoring needs a submitted value (qualitative leaves are rated by experts, vetoes are events).
 DATA_KINDS = ("quantitative", "satisfaction", "bonus", "deduction")
 AUDIT_ROWS_INLINE = 100
+# Leaves whose values are bounded beyond the general Measure: indices and item counts.
+CHECKED_KINDS = ("satisfaction", "bonus", "deduction")
 
 
 def _like_prefix(org_path: str) -> str:
@@ -96,10 +98,26 @@ async def _staged_errors(session: AsyncSession, principal: Principal) -> list[di
               SELECT s.n, 'evidence_sha256', 'unknown evidence file; upload it to /evidence first'
               FROM {STAGE} s LEFT JOIN appraisal.evidence_file e ON e.sha256 = s.evidence_sha256
               WHERE s.evidence_sha256 IS NOT NULL AND e.sha256 IS NULL
+              UNION ALL
+              -- What a leaf scores must be scorable (docs/scoring.md): an index in [0, 100], a whole
+              -- count of at least 0, for every plan that scores this object's metric in this period.
+              (SELECT DISTINCT ON (s.n) s.n, 'value',
+                     CASE WHEN l.kind = 'satisfaction'
+                          THEN 'leaf ' || l.indicator_code || ' is a satisfaction index: it lies in [0, 100]'
+                          ELSE 'leaf ' || l.indicator_code || ' counts ' || l.kind
+                               || ' items: a whole number of at least 0' END
+              FROM {STAGE} s
+              JOIN appraisal.plan_leaf l ON l.metric = s.metric AND l.kind = ANY(:checked_kinds)
+              JOIN appraisal.plan_object po ON po.plan_id = l.plan_id AND po.object_id = s.object_id
+              JOIN appraisal.plan p ON p.id = l.plan_id
+              JOIN appraisal.cycle c ON c.id = p.cycle_id AND c.label = s.period
+              WHERE CASE WHEN l.kind = 'satisfaction' THEN s.value NOT BETWEEN 0 AND 100
+                         ELSE s.value < 0 OR s.value <> trunc(s.value) END
+              ORDER BY s.n, l.indicator_code)
             ) problems ORDER BY n LIMIT 200
             """  # noqa: S608 - constants only; values are bound
         ),
-        params,
+        {**params, "checked_kinds": list(CHECKED_KINDS)},
     )
     return [{"row": r.n, "field": r.field, "message": r.message} for r in rows]
 

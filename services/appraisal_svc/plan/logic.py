@@ -56,3 +56,20 @@ def grade_problems(thresholds: list[tuple[str, Decimal]]) -> list[str]:
     if thresholds and thresholds[-1][1] != 0:
         found.append("the last grade must start at 0 so that every score gets a grade")
     return found
+
+
+def scoring_setting_problems(
+    veto_caps: Mapping[str, str], grade_names: Iterable[str], bonus_cap: Decimal | None, total_points: Decimal
+) -> list[tuple[str, str]]:
+    """(field, message) for plan settings the framework's rules cannot live with (docs/scoring.md):
+    a veto leaf (code -> cap_grade) capping at a grade the plan's scheme lacks, and an overall
+    bonus cap above the framework's total points."""
+    names = list(grade_names)
+    found = [
+        ("grade_scheme", f"veto leaf {code} caps the grade at {cap!r}, which is not a grade of the scheme {names}")
+        for code, cap in sorted(veto_caps.items())
+        if cap not in names
+    ]
+    if bonus_cap is not None and bonus_cap > total_points:
+        found.append(("bonus_cap", f"the bonus cap {bonus_cap} exceeds the framework's total points {total_points}"))
+    return found

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from services.appraisal_svc.numbers import PlainDecimal
 from services.appraisal_svc.plan import logic
+from services.appraisal_svc.rollup.schemas import RollupRule
 from shared.pagination import Page
 
 MAX_PLAN_OBJECTS = 20_000
@@ -97,6 +98,7 @@ class PlanCreate(_Deadlines):
     bonus_cap: BonusCap | None = None
     rating_closes_at: dt.datetime | None = None
     objection_days: ObjectionDays = 7
+    rollup: RollupRule | None = Field(default=None, description="How this plan's result comes from its sub-cycles'.")
     submission_deadline: dt.datetime
     verification_deadline: dt.datetime
 
@@ -113,6 +115,7 @@ class PlanUpdate(_Deadlines):
     bonus_cap: BonusCap | None = None
     rating_closes_at: dt.datetime | None = None
     objection_days: ObjectionDays | None = None
+    rollup: RollupRule | None = None
     submission_deadline: dt.datetime | None = None
     verification_deadline: dt.datetime | None = None
 
@@ -144,6 +147,7 @@ class PlanRead(BaseModel):
     objection_closes_at: dt.datetime | None
     published_at: dt.datetime | None
     published_run_id: uuid.UUID | None
+    rollup: RollupRule | None
     submission_deadline: dt.datetime
     verification_deadline: dt.datetime
     object_count: int

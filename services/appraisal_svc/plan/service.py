@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, delete, func, insert, select, tuple_
@@ -20,7 +22,7 @@ from services.appraisal_svc.orgunit.models import AppraisalObject, OrgUnit
 from services.appraisal_svc.plan import logic
 from services.appraisal_svc.plan.events import PLAN_OPENED, PlanOpened
 from services.appraisal_svc.plan.models import Plan, PlanLeaf, PlanObject
-from services.appraisal_svc.plan.schemas import PlanCreate, PlanObjectIn, PlanRead, PlanUpdate
+from services.appraisal_svc.plan.schemas import GradeScheme, PlanCreate, PlanObjectIn, PlanRead, PlanUpdate
 from services.appraisal_svc.publication import lifecycle
 from services.appraisal_svc.target.models import Target
 from shared.api import check_version
@@ -137,13 +139,15 @@ async def create_plan(session: AsyncSession, *, principal: Principal, data: Plan
         raise Conflict(
             f"Framework version {data.framework_id} has content hash {version.content_hash}, not the one given."
         )
-    leaves = framework_logic.leaves(framework_logic.Snapshot.model_validate(version.snapshot))
+    snapshot = framework_logic.Snapshot.model_validate(version.snapshot)
+    leaves = framework_logic.leaves(snapshot)
     uncovered = logic.uncovered_subjects(data.subject_weights, (leaf.evaluation_subjects for leaf in leaves))
     if uncovered:
         raise Unprocessable(
             f"Leaves count for subjects without a weight: {', '.join(uncovered)}.",
             errors=[{"field": "subject_weights", "message": f"missing {s}"} for s in uncovered],
         )
+    _check_scoring_settings(_veto_caps(leaves), data.grade_scheme, data.bonus_cap, snapshot.total_points)
     plan = Plan(
         id=new_id(),
         name=data.name,
@@ -159,6 +163,7 @@ async def create_plan(session: AsyncSession, *, principal: Principal, data: Plan
         bonus_cap=data.bonus_cap,
         rating_closes_at=data.rating_closes_at,
         objection_days=data.objection_days,
+        rollup=data.rollup.model_dump(mode="json") if data.rollup else None,
         submission_deadline=data.submission_deadline,
         verification_deadline=data.verification_deadline,
         created_by=principal.subject,
@@ -194,6 +199,18 @@ async def create_plan(session: AsyncSession, *, principal: Principal, data: Plan
     return await read_model(session, plan, owner.org_path)
 
 
+def _veto_caps(leaves: Iterable[framework_logic.Leaf]) -> dict[str, str]:
+    return {leaf.code: leaf.scoring["cap_grade"] for leaf in leaves if leaf.method == "veto" and leaf.scoring}
+
+
+def _check_scoring_settings(
+    veto_caps: dict[str, str], scheme: GradeScheme, bonus_cap: Decimal | None, total_points: Decimal
+) -> None:
+    problems = logic.scoring_setting_problems(veto_caps, (g.grade for g in scheme.grades), bonus_cap, total_points)
+    if problems:
+        raise Unprocessable(problems[0][1] + ".", errors=[{"field": f, "message": m} for f, m in problems])
+
+
 async def update_plan(
     session: AsyncSession, *, principal: Principal, plan_id: uuid.UUID, data: PlanUpdate, expected_version: int | None
 ) -> PlanRead:
@@ -218,6 +235,18 @@ async def update_plan(
         plan.subject_weights = {k: str(v) for k, v in data.subject_weights.items()}
     if data.grade_scheme is not None:
         plan.grade_scheme = data.grade_scheme.model_dump(mode="json")
+    if data.grade_scheme is not None or data.bonus_cap is not None:
+        version = await session.get(FrameworkVersion, plan.framework_id)
+        assert version is not None  # a plan's framework version is never deleted (foreign key)
+        snapshot = framework_logic.Snapshot.model_validate(version.snapshot)
+        _check_scoring_settings(
+            _veto_caps(framework_logic.leaves(snapshot)),
+            GradeScheme.model_validate(plan.grade_scheme),
+            plan.bonus_cap,
+            snapshot.total_points,
+        )
+    if data.rollup is not None:
+        plan.rollup = data.rollup.model_dump(mode="json")
     if plan.verification_deadline < plan.submission_deadline:
         raise Unprocessable(
             "verification_deadline must not be before submission_deadline.",

@@ -20,6 +20,12 @@ class Target(Base):
     __table_args__ = (
         UniqueConstraint("plan_id", "object_id", "indicator_code"),
         CheckConstraint("status IN ('set', 'confirmed', 'approved')", name="status"),
+        # Scoring never meets NaN (which numeric can hold) nor an unbounded value (docs/scoring.md).
+        CheckConstraint(
+            "target BETWEEN -1000000000000 AND 1000000000000"
+            " AND (baseline IS NULL OR baseline BETWEEN -1000000000000 AND 1000000000000)",
+            name="finite",
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)

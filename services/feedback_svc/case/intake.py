@@ -11,13 +11,15 @@ import logging
 from collections import defaultdict
 from typing import Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, any_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.appraisal_results import ObjectResult as PublishedObject
 from contracts.appraisal_results import ResultsPublished
 from services.feedback_svc.case import logic
+from services.feedback_svc.case.by_reference import PublishedObjects, ResultsByReference
 from services.feedback_svc.case.models import ImprovementCase, ObjectResult, PlanCasePolicy, PlanResult
 from shared.auth.principal import path_within
 from shared.db import utcnow
@@ -27,8 +29,9 @@ from shared.ids import new_id
 log = logging.getLogger("govperf.feedback.intake")
 
 
-class ResultsByReference(ValueError):
-    """Large plans travel by reference; fetching them needs appraisal's REST API (not wired yet)."""
+def uuid_array(ids: list[Any]) -> Any:
+    """One array parameter however many ids (an IN list spends a bind parameter per id)."""
+    return bindparam(None, ids, type_=ARRAY(UUID(as_uuid=True)))
 
 
 RECOMMENDATION_FIELDS = tuple(f.name for f in dataclasses.fields(logic.Recommendation))
@@ -60,16 +63,23 @@ async def previous_results(session: AsyncSession, published: ResultsPublished) -
     rows = await session.execute(
         select(ObjectResult.object_id, ObjectResult.result).where(
             ObjectResult.cycle_id == published.previous_cycle_id,
-            ObjectResult.object_id.in_([o.object_id for o in published.objects]),
+            ObjectResult.object_id == any_(uuid_array([o.object_id for o in published.objects])),
         )
     )
     return {row.object_id: PublishedObject.model_validate(row.result) for row in rows}
 
 
-async def apply_results_published(session: AsyncSession, event: CloudEvent) -> None:
+async def apply_results_published(
+    session: AsyncSession, event: CloudEvent, *, by_reference: PublishedObjects | None = None
+) -> None:
     published = ResultsPublished.model_validate(event.data)
     if published.objects_ref is not None:
-        raise ResultsByReference(f"results of plan {published.plan_id} were published by reference")
+        # A big plan: its objects come from appraisal_svc, checked against the event's count and hash,
+        # and are then handled exactly like inline ones (a mismatch fails the delivery, never half-applies).
+        if by_reference is None:
+            raise ResultsByReference(f"results of plan {published.plan_id} were published by reference")
+        objects = await by_reference.fetch(published)
+        published = published.model_copy(update={"objects": objects})
     current = await session.scalar(
         select(PlanResult.result_version).where(PlanResult.plan_id == published.plan_id).with_for_update()
     )
@@ -227,7 +237,7 @@ async def clear_cases_no_longer_short(
         update(ImprovementCase)
         .where(
             ImprovementCase.plan_id == published.plan_id,
-            ImprovementCase.object_id.in_([o.object_id for o in cleared]),
+            ImprovementCase.object_id == any_(uuid_array([o.object_id for o in cleared])),
             ImprovementCase.status != logic.CaseStatus.closed.value,
         )
         .values(

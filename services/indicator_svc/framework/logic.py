@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from contracts.scoring import rule_problems
 from services.indicator_svc.framework.content import (
     EXTERNAL_SUBJECTS,
     SPECIAL_KINDS,
@@ -258,7 +259,7 @@ def _special_problems(indicator: IndicatorSpec, is_leaf: bool) -> list[Framework
     return problems
 
 
-def _scoring_problems(indicator: IndicatorSpec, is_leaf: bool) -> list[FrameworkProblem]:
+def _scoring_problems(indicator: IndicatorSpec, is_leaf: bool, total_points: Decimal) -> list[FrameworkProblem]:
     code = indicator.code
     scoring = indicator.scoring
     if not is_leaf:
@@ -300,6 +301,14 @@ def _scoring_problems(indicator: IndicatorSpec, is_leaf: bool) -> list[Framework
                 f"the bands method can score, not {scoring.method}.",
             )
         )
+    elif scoring is not None:
+        # Parameters that are only wrong with this leaf's direction or the framework's total.
+        problems += [
+            FrameworkProblem(
+                code="scoring.rule_mismatch", indicator_code=code, message=f"Indicator {code!r}: {problem}."
+            )
+            for problem in rule_problems(scoring, direction=indicator.direction.value, total_points=total_points)
+        ]
     if not _is_special(indicator) and not indicator.evaluation_subjects:
         problems.append(
             FrameworkProblem(
@@ -369,7 +378,7 @@ def validate(content: FrameworkContent) -> list[FrameworkProblem]:
             )
         if _is_special(indicator):
             problems += _special_problems(indicator, is_leaf)
-        problems += _scoring_problems(indicator, is_leaf)
+        problems += _scoring_problems(indicator, is_leaf, content.total_points)
     problems += _overlap_problems(content, leaf_codes)
     return problems
 

@@ -22,6 +22,7 @@ from services.survey_svc.response import service as responses
 from services.survey_svc.response.intake import IntakeWriter
 from services.survey_svc.response.schemas import Receipt, TokenSubmission
 from shared.errors import AppError, BadRequest, PayloadTooLarge, UnsupportedMediaType
+from shared.reads import DBReader
 from shared.service_app import DBSession
 
 router = APIRouter(prefix="/public/surveys", tags=["public"])
@@ -83,11 +84,11 @@ def _field(q: Question) -> str:
 
 
 @router.get("/s/{token}", response_class=HTMLResponse, name="get_respondent_page")
-async def get_respondent_page(token: TokenPath, request: Request, session: DBSession) -> HTMLResponse:
+async def get_respondent_page(token: TokenPath, request: Request, reader: DBReader) -> HTMLResponse:
     """The questionnaire as a plain HTML form (no JavaScript) that posts to the intake endpoint."""
     key, _ = keys(request)
     try:
-        opened = await responses.open_token(session, key=key, token=token, with_object_name=True)
+        opened = await responses.open_token(reader, key=key, token=token, with_object_name=True)
     except AppError as exc:
         return page("Survey", f"<p>{escape(exc.detail)}</p>", exc.status)
     content = opened.content
@@ -132,9 +133,8 @@ async def record(request: Request, session: AsyncSession, prepared: responses.Pr
     writer: IntakeWriter | None = request.app.state.intake_writer
     if writer is None:
         return await responses.record_token_response(session, prepared)
-    # Set-based: the writer spends the token and inserts in its own round. This request's read
-    # transaction ends first, so waiting requests never hold the connections the writer needs.
-    await session.commit()
+    # Set-based: the writer spends the token and inserts in its own round (its own connection;
+    # the request holds none while it waits, and its session never opened one).
     return await responses.record_token_response_batched(writer, prepared)
 
 
@@ -145,7 +145,7 @@ async def record(request: Request, session: AsyncSession, prepared: responses.Pr
     responses={201: {"content": {"text/html": {}}}},
     name="submit_response",
 )
-async def submit_response(request: Request, session: DBSession) -> Response:
+async def submit_response(request: Request, reader: DBReader, session: DBSession) -> Response:
     """Submit a response with an invitation token (JSON, or the respondent page's form post).
     Every answer is checked first: a bad one stores nothing and leaves the token unspent."""
     key, salt = keys(request)
@@ -155,7 +155,7 @@ async def submit_response(request: Request, session: DBSession) -> Response:
         data = TokenSubmission.model_validate_json(await request.body())
         fingerprint = data.device_fingerprint or request.cookies.get(DEVICE_COOKIE)
         prepared = await responses.prepare_token_response(
-            session,
+            reader,
             key=key,
             salt=salt,
             token=data.token,
@@ -175,7 +175,7 @@ async def submit_response(request: Request, session: DBSession) -> Response:
     started_at = started[0] if started else None
     try:
         prepared = await responses.prepare_token_response(
-            session,
+            reader,
             key=key,
             salt=salt,
             token=token,

@@ -7,7 +7,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +20,7 @@ from shared.db import utcnow
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.ids import new_id
 from shared.pagination import PageParams, paginate
+from shared.reads import Reader, ReadStatement
 
 DESIGNERS = frozenset({Role.perf_office, Role.admin})
 
@@ -193,7 +194,32 @@ async def published_content(session: AsyncSession, questionnaire_id: uuid.UUID) 
             select(Questionnaire.content, Questionnaire.status).where(Questionnaire.id == questionnaire_id)
         )
     ).one()
-    content = QuestionnaireContent.model_validate(row.content)
-    if row.status == QuestionnaireStatus.published:
+    return _keep_published(questionnaire_id, row.content, row.status)
+
+
+CONTENT_BY_ID = ReadStatement(
+    select(Questionnaire.content, Questionnaire.status).where(Questionnaire.id == bindparam("questionnaire_id"))
+)
+
+
+async def published_content_read(reader: Reader, questionnaire_id: uuid.UUID) -> QuestionnaireContent:
+    """As ``published_content``, without a unit of work (intake's hot path)."""
+    cached = _published_cache.get(questionnaire_id)
+    if cached is not None:
+        return cached
+    row = await reader.one(CONTENT_BY_ID, questionnaire_id=questionnaire_id)
+    if row is None:
+        raise NotFound("No such questionnaire.")
+    return _keep_published(questionnaire_id, row["content"], row["status"])
+
+
+def _keep_published(questionnaire_id: uuid.UUID, stored: Any, status: str) -> QuestionnaireContent:
+    # A reader on a test's session connection gets jsonb as text (SQLAlchemy's codec), the pool as a value.
+    content = (
+        QuestionnaireContent.model_validate_json(stored)
+        if isinstance(stored, str)
+        else QuestionnaireContent.model_validate(stored)
+    )
+    if status == QuestionnaireStatus.published:
         _published_cache[questionnaire_id] = content
     return content

@@ -36,3 +36,15 @@ class Response(Base):
     token_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
     # sha256 of the canonical record: the respondent's receipt, and what the log seals.
     content_hash: Mapped[str] = mapped_column(Text)
+
+
+class UnsealedResponse(Base):
+    """The sealer's queue: a response recorded but not yet in the response log. Filled in the
+    statement that records the response, emptied in the transaction that seals it, so the sealer
+    reads only what is new (never an anti-join over every response) and a crash loses nothing."""
+
+    __tablename__ = "response_unsealed"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    content_hash: Mapped[str] = mapped_column(Text)

@@ -11,25 +11,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Text, cast, exists, insert, select, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.survey_svc.campaign import tokens
 from services.survey_svc.campaign.models import Campaign, CampaignStatus, InvestigatorQuota, RespondentToken
 from services.survey_svc.campaign.service import check_cell_and_object, get_campaign
-from services.survey_svc.db import RESPONSE_LOG
+from services.survey_svc.db import RESPONSE_CHAIN
 from services.survey_svc.questionnaire import logic as answers_logic
 from services.survey_svc.questionnaire.content import QuestionnaireContent
-from services.survey_svc.questionnaire.service import published_content
+from services.survey_svc.questionnaire.service import published_content, published_content_read
 from services.survey_svc.response.intake import IntakeWriter, PendingResponse
-from services.survey_svc.response.models import Response
+from services.survey_svc.response.models import Response, UnsealedResponse
 from services.survey_svc.response.schemas import InterviewSubmission, Receipt
 from shared import hashchain
 from shared.auth.principal import Principal, Role
 from shared.db import utcnow
 from shared.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
 from shared.ids import new_id
+from shared.reads import Reader, ReadStatement
 
 
 class Gone(AppError):
@@ -60,50 +60,57 @@ def check_window(status: str, start: dt.date, end: dt.date) -> None:
         raise Conflict("This survey is not open for responses.")
 
 
-async def open_token(session: AsyncSession, *, key: bytes, token: str, with_object_name: bool = False) -> OpenToken:
+_TOKEN_TO_OPEN_COLUMNS: list[Any] = [
+    RespondentToken.spent,
+    RespondentToken.expires_at,
+    RespondentToken.respondent_group,
+    RespondentToken.region,
+    RespondentToken.object_id,
+    Campaign.id.label("campaign_id"),
+    Campaign.status,
+    Campaign.fieldwork_start,
+    Campaign.fieldwork_end,
+    Campaign.anonymous,
+    Campaign.questionnaire_id,
+]
+TOKEN_TO_OPEN = ReadStatement(
+    select(*_TOKEN_TO_OPEN_COLUMNS)
+    .join(Campaign, Campaign.id == RespondentToken.campaign_id)
+    .where(RespondentToken.token_hash == bindparam("token_hash"))
+)
+CAMPAIGN_OBJECTS = ReadStatement(select(Campaign.objects).where(Campaign.id == bindparam("campaign_id")))
+
+
+async def open_token(reader: Reader, *, key: bytes, token: str, with_object_name: bool = False) -> OpenToken:
     """The token's campaign if it may answer now: 404 unknown, 409 used or survey closed, 410 expired.
-    One narrow query: intake is the hot path, and a campaign's object list can be long."""
+    One prepared statement without a unit of work: intake is the hot path, a campaign's object list
+    can be long, and the spending itself is decided later by the guarded UPDATE."""
     digest = tokens.token_hash(key, token)
-    row = (
-        await session.execute(
-            select(
-                RespondentToken.spent,
-                RespondentToken.expires_at,
-                RespondentToken.respondent_group,
-                RespondentToken.region,
-                RespondentToken.object_id,
-                Campaign.id.label("campaign_id"),
-                Campaign.status,
-                Campaign.fieldwork_start,
-                Campaign.fieldwork_end,
-                Campaign.anonymous,
-                Campaign.questionnaire_id,
-            )
-            .join(Campaign, Campaign.id == RespondentToken.campaign_id)
-            .where(RespondentToken.token_hash == digest)
-        )
-    ).first()
+    row = await reader.one(TOKEN_TO_OPEN, token_hash=digest)
     if row is None:
         raise NotFound("Unknown token.")
-    if row.spent:
+    if row["spent"]:
         raise Conflict("This token has been used.")
-    if row.expires_at <= utcnow():
+    if row["expires_at"] <= utcnow():
         raise Gone("This token has expired.")
-    check_window(row.status, row.fieldwork_start, row.fieldwork_end)
+    check_window(row["status"], row["fieldwork_start"], row["fieldwork_end"])
     name = ""
     if with_object_name:
-        objects = await session.scalar(select(Campaign.objects).where(Campaign.id == row.campaign_id)) or []
-        name = next((o["name"] for o in objects if o["id"] == str(row.object_id)), "")
+        found = await reader.one(CAMPAIGN_OBJECTS, campaign_id=row["campaign_id"])
+        objects = found["objects"] if found is not None else []
+        # A reader on a test's session connection gets jsonb as text (SQLAlchemy's codec).
+        objects = json.loads(objects) if isinstance(objects, str) else objects or []
+        name = next((o["name"] for o in objects if o["id"] == str(row["object_id"])), "")
     return OpenToken(
         token_hash=digest,
-        campaign_id=row.campaign_id,
-        respondent_group=row.respondent_group,
-        region=row.region,
-        object_id=row.object_id,
+        campaign_id=row["campaign_id"],
+        respondent_group=row["respondent_group"],
+        region=row["region"],
+        object_id=row["object_id"],
         object_name=name,
-        anonymous=row.anonymous,
-        questionnaire_id=row.questionnaire_id,
-        content=await published_content(session, row.questionnaire_id),
+        anonymous=row["anonymous"],
+        questionnaire_id=row["questionnaire_id"],
+        content=await published_content_read(reader, row["questionnaire_id"]),
     )
 
 
@@ -160,6 +167,9 @@ async def append_response(session: AsyncSession, *, anonymous: bool, **fields: A
     """Insert one response (no lock beyond its own row); the sealer chains it shortly after."""
     row = response_row(anonymous=anonymous, **fields)
     await session.execute(insert(Response).values(**row))
+    await session.execute(
+        insert(UnsealedResponse).values(id=row["id"], campaign_id=row["campaign_id"], content_hash=row["content_hash"])
+    )
     return str(row["content_hash"])
 
 
@@ -172,7 +182,7 @@ class PreparedResponse:
 
 
 async def prepare_token_response(
-    session: AsyncSession,
+    reader: Reader,
     *,
     key: bytes,
     salt: bytes,
@@ -183,7 +193,7 @@ async def prepare_token_response(
     device_fingerprint: str | None,
 ) -> PreparedResponse:
     """Check the token and every answer (a bad response stores nothing, the token stays unspent)."""
-    opened = await open_token(session, key=key, token=token)
+    opened = await open_token(reader, key=key, token=token)
     given = answers if answers is not None else answers_logic.from_form(opened.content, form or {})
     fields: dict[str, Any] = {
         "campaign_id": opened.campaign_id,
@@ -274,21 +284,23 @@ MAX_SEAL_BATCH = 20_000
 SEALER = "survey.seal"
 
 
-def _unsealed() -> Any:
-    return ~exists().where(RESPONSE_LOG.c.entity_id == cast(Response.id, Text))
-
-
 async def seal_pending(session: AsyncSession, campaign_id: uuid.UUID | None = None) -> int:
-    """Append every not yet sealed response (of one campaign, or all) to the response log, in
-    random-id order within the batch; returns how many were sealed."""
-    stmt = select(Response.id, Response.campaign_id, Response.content_hash).where(_unsealed())
+    """Append queued responses (of one campaign, or all) to their campaigns' chains, in random-id
+    order within the batch, and take them off the queue in the same transaction; returns how many were
+    sealed. Concurrent sealers skip each other's rows (the log's own lock orders their appends)."""
+    batch = select(UnsealedResponse.id).order_by(UnsealedResponse.id).limit(MAX_SEAL_BATCH)
     if campaign_id is not None:
-        stmt = stmt.where(Response.campaign_id == campaign_id)
-    rows = (await session.execute(stmt.order_by(Response.id).limit(MAX_SEAL_BATCH))).all()
-    await hashchain.append_many(
-        session,
-        RESPONSE_LOG,
-        [
+        batch = batch.where(UnsealedResponse.campaign_id == campaign_id)
+    taken = (
+        await session.execute(
+            delete(UnsealedResponse)
+            .where(UnsealedResponse.id.in_(batch.with_for_update(skip_locked=True).scalar_subquery()))
+            .returning(UnsealedResponse.id, UnsealedResponse.campaign_id, UnsealedResponse.content_hash)
+        )
+    ).all()
+    by_campaign: dict[str, list[hashchain.Entry]] = {}
+    for r in sorted(taken, key=lambda r: r.id):
+        by_campaign.setdefault(str(r.campaign_id), []).append(
             hashchain.Entry(
                 actor=SEALER,
                 action="response.recorded",
@@ -296,10 +308,10 @@ async def seal_pending(session: AsyncSession, campaign_id: uuid.UUID | None = No
                 entity_id=str(r.id),
                 payload={"campaign_id": str(r.campaign_id), "content_hash": r.content_hash},
             )
-            for r in rows
-        ],
-    )
-    return len(rows)
+        )
+    for chain_key in sorted(by_campaign):  # the chains' locks in one order: concurrent sealers cannot deadlock
+        await hashchain.append_many(session, RESPONSE_CHAIN, by_campaign[chain_key], chain_key=chain_key)
+    return len(taken)
 
 
 async def seal_round(connection: AsyncConnection) -> None:
@@ -324,16 +336,27 @@ class CampaignIntegrity:
     missing: list[str]  # sealed responses that are gone
 
 
+def sealed_content_hash(payload: str) -> str:
+    """The content hash a chain entry sealed; an entry rewritten into anything else seals nothing,
+    so its response is reported as altered (never a failing report)."""
+    try:
+        sealed = json.loads(payload)
+    except ValueError:
+        return ""
+    found = sealed.get("content_hash") if isinstance(sealed, dict) else None
+    return found if isinstance(found, str) else ""
+
+
 async def check_campaign(session: AsyncSession, campaign_id: uuid.UUID) -> CampaignIntegrity:
-    """The whole log's chain, then every response of the campaign against the hash the log sealed."""
-    chain = await hashchain.verify(await session.connection(), RESPONSE_LOG)
+    """The campaign's chain, then every response of the campaign against the hash the chain sealed."""
+    chain_key = str(campaign_id)
+    chain = await hashchain.verify(await session.connection(), RESPONSE_CHAIN, chain_key=chain_key)
     sealed_hash = {
-        entity_id: json.loads(payload)["content_hash"]
+        entity_id: sealed_content_hash(payload)
         for entity_id, payload in (
             await session.execute(
-                select(RESPONSE_LOG.c.entity_id, RESPONSE_LOG.c.payload).where(
-                    RESPONSE_LOG.c.action == "response.recorded",
-                    cast(RESPONSE_LOG.c.payload, JSONB)["campaign_id"].astext == str(campaign_id),
+                select(RESPONSE_CHAIN.c.entity_id, RESPONSE_CHAIN.c.payload).where(
+                    RESPONSE_CHAIN.c.chain_key == chain_key, RESPONSE_CHAIN.c.action == "response.recorded"
                 )
             )
         ).all()

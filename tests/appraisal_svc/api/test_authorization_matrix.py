@@ -13,6 +13,7 @@ READ = {R.admin, R.perf_office, R.department, R.verifier, R.audit, R.finance, R.
 OFFICE = {R.admin, R.perf_office}
 SUBMIT = {R.admin, R.perf_office, R.department}
 OBJECTION_READERS = {R.admin, R.perf_office, R.department, R.audit, R.finance, R.supervision, R.legal}
+RESULT_READERS = {R.admin, R.perf_office, R.audit, R.finance, R.supervision, R.legal}
 
 
 async def scenario(api: Api, world: World) -> list[tuple[str, str, str, dict, set[Role], set[int]]]:
@@ -35,6 +36,14 @@ async def scenario(api: Api, world: World) -> list[tuple[str, str, str, dict, se
     )
     missing = {404}
     hidden_or_forbidden = {403, 404, 422}
+    panel = {
+        "expert": "expert-li",
+        "expert_org_path": "/gd/gz",
+        "object_id": world.objects["ns"],
+        "indicator_code": "Q1",
+        "subject": "experts",
+    }
+    (assignment,) = (await api.ok("POST", f"/plans/{plan_id}/expert-assignments", 201, json={"items": [panel]}))["ids"]
     p = f"/plans/{plan_id}"
     d = f"/data-points/{point['id']}"
     return [
@@ -272,6 +281,87 @@ async def scenario(api: Api, world: World) -> list[tuple[str, str, str, dict, se
         ),
         ("GET", "/evidence/{sha256}", f"/evidence/{evidence['sha256']}", {}, READ | {R.federation}, missing),
         ("GET", "/audit/verification", "/audit/verification", {}, {R.admin, R.audit}, {200}),
+        # Experts and veto events: the panel is the office's; ratings are the assigned expert's.
+        (
+            "POST",
+            "/plans/{plan_id}/expert-assignments",
+            f"{p}/expert-assignments",
+            {"json": {"items": [{**panel, "object_id": ft}]}},
+            OFFICE,
+            missing,
+        ),
+        (
+            "GET",
+            "/plans/{plan_id}/expert-assignments",
+            f"{p}/expert-assignments",
+            {},
+            OFFICE | {R.finance, R.audit, R.supervision, R.legal, R.expert},
+            {200, 404},  # an expert elsewhere sees their own assignments: none here
+        ),
+        (
+            "DELETE",
+            "/plans/{plan_id}/expert-assignments/{assignment_id}",
+            f"{p}/expert-assignments/{assignment}",
+            {},
+            OFFICE,
+            missing,
+        ),
+        (
+            "PUT",
+            "/plans/{plan_id}/expert-ratings/{assignment_id}",
+            f"{p}/expert-ratings/{assignment}",
+            {"json": {"grade": "A"}},
+            {R.expert},
+            missing,
+        ),
+        (
+            "GET",
+            "/plans/{plan_id}/expert-ratings",
+            f"{p}/expert-ratings",
+            {},
+            OFFICE | {R.finance, R.audit, R.supervision, R.legal},
+            missing,
+        ),
+        (
+            "POST",
+            "/plans/{plan_id}/veto-events",
+            f"{p}/veto-events",
+            {"json": {"object_id": ft, "code": "major_safety_accident", "description": "d"}},
+            OFFICE | {R.supervision, R.audit, R.legal},
+            missing,
+        ),
+        (
+            "POST",
+            "/plans/{plan_id}/veto-events/{veto_id}/withdraw",
+            f"{p}/veto-events/{plan_id}/withdraw",
+            {"json": {"reason": "r"}},
+            OFFICE | {R.supervision, R.audit, R.legal},
+            missing,
+        ),
+        ("GET", "/plans/{plan_id}/veto-events", f"{p}/veto-events", {}, READ, missing),
+        # Scoring runs are the office's; results before publication also the joint-meeting units'
+        # and, for their own objects, the departments'.
+        ("POST", "/plans/{plan_id}/scoring-runs", f"{p}/scoring-runs", {}, OFFICE, missing),
+        ("GET", "/plans/{plan_id}/scoring-runs", f"{p}/scoring-runs", {}, RESULT_READERS, missing),
+        (
+            "GET",
+            "/plans/{plan_id}/scoring-runs/{run_id}",
+            f"{p}/scoring-runs/{uuid.uuid4()}",
+            {},
+            RESULT_READERS,
+            missing,
+        ),
+        ("GET", "/plans/{plan_id}/results", f"{p}/results", {}, RESULT_READERS | {R.department}, missing),
+        (
+            "GET",
+            "/plans/{plan_id}/results/{object_id}",
+            f"{p}/results/{ft}",
+            {},
+            RESULT_READERS | {R.department},
+            missing,
+        ),
+        ("GET", "/plans/{plan_id}/rollup", f"{p}/rollup", {}, READ, missing),
+        ("GET", "/plans/{plan_id}/monitoring", f"{p}/monitoring", {}, READ, missing),
     ]
 
 

@@ -398,3 +398,78 @@ async def test_an_event_too_large_for_nats_is_refused_in_the_request(db):
     small = CloudEvent(type="indicator.framework.published", source="test", data={"blob": "x"})
     await outbox.add(db, TABLES, small)
     assert await db.scalar(text("SELECT count(*) FROM indicator.outbox WHERE id = :id"), {"id": small.id}) == 1
+
+
+async def test_publish_refuses_rules_that_do_not_fit_the_leaf_or_the_total(client, api):
+    # Each rule is valid alone; it is wrong only with its leaf's direction, kind or the framework's 100 points.
+    framework = await api.create(total_points=100)
+    fid = framework["id"]
+    falling_bands = [{"threshold": 1, "share": 1}, {"threshold": 2, "share": "0.5"}]
+    leaves = {
+        "S1": {"weight": 40, "direction": "lower_better", "scoring": {"method": "target_ratio"}},
+        "S3": {"weight": 30, "scoring": {"method": "bands", "bands": falling_bands}},
+        "S4": {
+            "weight": 10,
+            "direction": "target_band",
+            "scoring": {"method": "bands", "bands": [{"threshold": 1, "share": "0.5"}, {"threshold": 2, "share": 1}]},
+        },
+        "B": {"weight": 0, "kind": "bonus", "scoring": {"method": "bonus", "per_item": 5, "cap": 150}},
+        "D": {"weight": 0, "kind": "deduction", "scoring": {"method": "deduction", "per_item": 5, "cap": 1000}},
+        "V": {"weight": 0, "kind": "veto", "scoring": {"method": "bonus", "per_item": 1, "cap": 1}},
+    }
+    await api.add(fid, {"code": "S", "name": "Social development", "weight": 100, "category": "social"})
+    for code, fields in leaves.items():
+        indicator = {"code": code, "parent_code": "S", "name": f"Leaf {code}", "evaluation_subjects": ["experts"]}
+        assert (await api.add(fid, indicator | fields)).status_code == 201
+    satisfaction = {
+        "code": "S2",
+        "parent_code": "S",
+        "name": "Public satisfaction",
+        "weight": 20,
+        "kind": "satisfaction",
+        "scoring": {"method": "satisfaction"},
+        "evaluation_subjects": ["public"],
+    }
+    assert (await api.add(fid, satisfaction)).status_code == 201
+
+    body = assert_problem(await api.publish(fid), 422)
+    by_leaf = {e["indicator_code"]: (e["code"], e["message"]) for e in body["errors"]}
+    assert by_leaf == {
+        "S1": (
+            "scoring.rule_mismatch",
+            "Indicator 'S1': lower is better, so target_ratio needs a zero_point (the value that earns nothing).",
+        ),
+        "S3": (
+            "scoring.rule_mismatch",
+            "Indicator 'S3': higher is better, so band shares must not fall as thresholds rise.",
+        ),
+        "S4": (
+            "scoring.rule_mismatch",
+            "Indicator 'S4': a target band's shares must rise to a peak of exactly 1 "
+            "and then fall (at least one band after the peak below 1).",
+        ),
+        "B": ("scoring.rule_mismatch", "Indicator 'B': the bonus cap 150 exceeds the framework's total points 100."),
+        "D": (
+            "scoring.rule_mismatch",
+            "Indicator 'D': the deduction cap 1000 exceeds the framework's total points 100.",
+        ),
+        "V": ("scoring.kind_mismatch", "veto indicator 'V' cannot be scored by bonus; use one of: veto."),
+    }
+    assert (await api.get(fid))["status"] == "draft"
+
+    fixed = {
+        "S1": {"scoring": {"method": "target_ratio", "zero_point": 30}},
+        "S3": {
+            "scoring": {"method": "bands", "bands": [{"threshold": 1, "share": "0.5"}, {"threshold": 2, "share": 1}]}
+        },
+        "S4": {"scoring": {"method": "bands", "bands": [{"threshold": 1, "share": 1}, {"threshold": 2, "share": 0}]}},
+        "B": {"scoring": {"method": "bonus", "per_item": 5, "cap": 100}},
+        "D": {"scoring": {"method": "deduction", "per_item": 5, "cap": 20}},
+        "V": {"scoring": {"method": "veto", "events": ["data_fraud"], "cap_grade": "C"}},
+    }
+    for code, change in fixed.items():
+        indicator = {"code": code, "parent_code": "S", "name": f"Leaf {code}", "evaluation_subjects": ["experts"]}
+        url = f"{BASE}/{fid}/indicators/{code}"
+        r = await client.put(url, json=indicator | leaves[code] | change, headers=api.office | await api.if_match(fid))
+        assert r.status_code == 200, r.text
+    assert (await api.published(fid))["status"] == "published"

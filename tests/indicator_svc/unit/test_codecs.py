@@ -268,6 +268,7 @@ def test_xlsx_accepts_numbers_typed_in_excel_and_skips_blank_rows() -> None:
     assert second.weight == Decimal("0.1")
     assert second.scoring is not None and second.scoring.model_dump() == {
         "method": "linear",
+        "floor_from": "value",
         "floor": Decimal("0.5"),
         "cap": Decimal(1),
     }
@@ -363,12 +364,17 @@ scoring_rules = st.one_of(
     st.builds(lambda cap: {"method": "target_ratio", "cap": cap}, st.decimals(min_value="0.01", max_value=3, places=2)),
     st.builds(lambda floor: {"method": "linear", "floor": floor}, st.decimals(min_value=-100, max_value=100, places=3)),
     st.builds(
-        lambda s: {"method": "grade", "scale": "ABCD", "shares": dict(zip("ABCD", s, strict=True))},
-        st.lists(shares, min_size=4, max_size=4),
+        # Shares fall from the best grade to the worst, the best above the worst.
+        lambda s: {
+            "method": "grade",
+            "scale": "ABCD",
+            "shares": dict(zip("ABCD", sorted(s, reverse=True), strict=True)),
+        },
+        st.lists(shares, min_size=4, max_size=4, unique=True),
     ),
     st.builds(
         lambda events: {"method": "veto", "events": events, "cap_grade": "fail"},
-        st.lists(safe_text.filter(lambda s: len(s) <= 200), min_size=1, max_size=3, unique=True),
+        st.lists(st.from_regex(r"[a-z][a-z0-9_.-]{0,63}", fullmatch=True), min_size=1, max_size=3, unique=True),
     ),
     st.builds(
         lambda t: {"method": "bands", "bands": [{"threshold": x, "share": "0.5"} for x in sorted(t)]},

@@ -196,7 +196,7 @@ def test_leaf_without_subject() -> None:
 @pytest.mark.parametrize(
     ("kind", "scoring"),
     [
-        ("quantitative", {"method": "grade", "scale": "ABCD", "shares": {"A": 1, "B": 1, "C": 1, "D": 1}}),
+        ("quantitative", {"method": "grade", "scale": "ABCD", "shares": {"A": 1, "B": 1, "C": 1, "D": 0}}),
         ("quantitative", SATISFACTION),
         ("qualitative", TARGET_RATIO),
         ("satisfaction", TARGET_RATIO),
