@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from services.appraisal_svc.api.public import _csv_chunks, _xlsx
+from services.appraisal_svc.api.public import csv_chunks, xlsx_workbook
 from services.appraisal_svc.cycle.models import Cycle
 from services.appraisal_svc.framework.models import FrameworkVersion
 from services.appraisal_svc.orgunit.models import OrgUnit
@@ -234,10 +234,10 @@ async def _measure(url: str, objects: int, leaves: int) -> dict[str, Any]:
             published = await publication.published_plan(session, plan_id)
             started = time.perf_counter()
             rows, _ = await publication.league_table(session, published, peer_group=None, page=None)
-            csv_bytes = sum(len(chunk.encode()) for chunk in _csv_chunks(rows, sorted(SUBJECTS)))
+            csv_bytes = sum(len(chunk.encode()) for chunk in csv_chunks(rows, sorted(SUBJECTS)))
             csv_s = time.perf_counter() - started
             started = time.perf_counter()
-            xlsx_bytes = len(await asyncio.to_thread(_xlsx, rows, sorted(SUBJECTS)))
+            xlsx_bytes = len(await asyncio.to_thread(xlsx_workbook, rows, sorted(SUBJECTS)))
             xlsx_s = time.perf_counter() - started
         return {
             "objects": objects,
