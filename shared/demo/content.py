@@ -152,7 +152,7 @@ def framework_document(province: str) -> dict[str, Any]:
                 "method": "grade",
                 "scale": "ABCD",
                 "shares": {"A": 1, "B": 0.85, "C": 0.7, "D": 0.5},
-                "trim_min_raters": 3,
+                "min_raters": 3,
             },
             ["experts"],
             kind="qualitative",
@@ -192,7 +192,7 @@ def framework_document(province: str) -> dict[str, Any]:
             "M",
             "Satisfaction with public services",
             20,
-            {"method": "satisfaction", "zero_index": 60, "full_index": 95},
+            {"method": "satisfaction", "zero_index": 50, "full_index": 90},
             ["public"],
             kind="satisfaction",
             unit="index 0-100",
@@ -233,7 +233,7 @@ def framework_document(province: str) -> dict[str, Any]:
             "kind": "veto",
             "scoring": {
                 "method": "veto",
-                "events": ["major production safety accident", "falsification of appraisal data"],
+                "events": ["production_safety.major_accident", "statistics.falsification"],
                 "cap_grade": "C",
             },
             "evaluation_subjects": ["performance_office"],
@@ -284,7 +284,7 @@ def expert_grade(base: str, expert: int) -> str:
     return GRADE_SCALE[i]
 
 
-VETO = ("c5", "major production safety accident")
+VETO = ("c5", "production_safety.major_accident")
 
 SATISFACTION_DIMENSION = "public_services"
 SATISFACTION_LEAF = "M1"
@@ -358,3 +358,21 @@ def SATISFACTION_MEANS_BY_PATH(province: str) -> dict[str, float]:
 
 
 RESPONDENT_GROUPS = (("urban_residents", 0.7), ("enterprises", 0.3))
+
+
+# The objection period: one county's objection is upheld (its audit figure was incomplete: a new,
+# verified value and a rescore), another's dismissed (the monitoring network's data stand).
+UPHELD = ("c4", "G1", "95", "The audit bureau closed twelve more findings in December; the on-time rate is 95, not 80.")
+DISMISSED = ("c6", "S2", "Dust blown in from outside the county should not count against its air quality days.")
+# The improvement loop: what opens cases, the county counseled, and the decisions taken.
+CASE_POLICY = {"min_attainment": "0.5", "min_satisfaction": "65", "grade_cutoff": "C"}
+COUNSELED = "c8"
+DECISIONS: tuple[tuple[str, str, str, str | None], ...] = (
+    # (county, kind, summary, amount); finance records bonuses, supervision talks and accountability.
+    ("c7", "performance_bonus", "Annual performance bonus for grade A.", "12000.00"),
+    ("c1", "performance_bonus", "Annual performance bonus for grade A.", "12000.00"),
+    ("c7", "commendation", "Commended by the city government for the best result of the year.", None),
+    ("c8", "admonishment_talk", "Admonishment talk with the county head on the low grade.", None),
+    ("c5", "accountability", "Accountability for the production safety accident (veto).", None),
+    ("c4", "training", "Training of the county's statistics staff after the corrected audit figure.", None),
+)

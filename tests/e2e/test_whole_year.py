@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -37,6 +38,7 @@ SIZES = Sizes(
     duplicates=9,
     min_cell_size=5,
     concurrency=8,
+    rating_window_seconds=45,
 )
 
 
@@ -45,6 +47,7 @@ class WholePlatform:
     gateway: ServiceProcess
     admin: Actor
     password_seed: str
+    database_url: str
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +96,9 @@ def whole_platform(migrated: Infra, dev_keys: DevKeys) -> Iterator[WholePlatform
             dev_keys, subject="e2e-year-admin", roles=["admin"], org_unit_id=ROOT_UNIT, org_path="/", ttl_seconds=3600
         )
         admin = Actor("e2e-year-admin", "", token=token, expires_at=time.monotonic() + 3000)
-        yield WholePlatform(gateway=gateway, admin=admin, password_seed=secrets.token_urlsafe(16))
+        yield WholePlatform(
+            gateway=gateway, admin=admin, password_seed=secrets.token_urlsafe(16), database_url=migrated.database_url
+        )
     finally:
         for process in reversed(processes):
             process.stop()
@@ -163,8 +168,8 @@ async def test_a_whole_year_through_the_gateway(whole_platform: WholePlatform) -
         rejected = await audit.get(f"/api/v1/appraisal/data-points/{state.rejected_point_ids[0]}")
         assert rejected["status"] == "rejected" and "9.8" in rejected["reject_reason"]
         collection = await office.get(f"/api/v1/appraisal/plans/{state.plan_id}/collection")
-        # Every reported value accepted, no flag left open (satisfaction arrives from the survey instead).
-        assert {(row["accepted"], row["open_flags"]) for row in collection["items"]} == {(len(content.VALUES), 0)}
+        # Every value a leaf expects is accepted: the counties' own and the survey's satisfaction index.
+        assert {(row["accepted"], row["missing"]) for row in collection["items"]} == {(len(content.VALUES) + 1, 0)}
 
         # Survey: speeders, repeated devices and replayed tokens are what the analysis and intake saw.
         analysis = await office.get(f"/api/v1/survey/campaigns/{state.campaign_id}/analyses/latest")
@@ -176,8 +181,28 @@ async def test_a_whole_year_through_the_gateway(whole_platform: WholePlatform) -
         )
         assert public_report.status_code == 200 and "Jinzhou" in public_report.text
 
-        # As far as the platform goes today: the year either completes or names what it lacks.
-        assert (state.reached == "survey" and not state.missing) or state.missing, report.lines
+        # Survey -> satisfaction values: the indices are accepted survey data of leaf M1, per object,
+        # and follow what the simulated public said (Heshui the happiest, Dongshan the least).
+        points = await office.get("/api/v1/appraisal/data-points", metric="M1", period="2026", limit=500)
+        survey_values = {p["object_id"]: Decimal(p["value"]) for p in points["items"] if p["source"] == "survey"}
+        assert set(survey_values) == set(state.objects.values())
+        assert survey_values[state.objects[f"{city}/c7"]] > survey_values[state.objects[f"{city}/c4"]]
+
+        # Scores: the experts' grades and the survey's index are in the explain tree, the veto caps a grade.
+        table = await office.get(f"/api/v1/appraisal/plans/{state.plan_id}/results", limit=500)
+        rows = {row["object_id"]: row for row in table["items"]}
+        vetoed = rows[state.objects[f"{city}/{content.VETO[0]}"]]
+        assert vetoed["veto_cap"] == "C" and vetoed["grade"] == "C" and vetoed["grade_by_score"] in ("A", "B")
+        explained = await office.get(f"/api/v1/appraisal/plans/{state.plan_id}/results/{state.objects[f'{city}/c4']}")
+        leaves = {leaf["indicator_code"]: leaf for subject in explained["subjects"] for leaf in subject["leaves"]}
+        assert Decimal(leaves["M1"]["value"]) == survey_values[state.objects[f"{city}/c4"]]
+        assert not leaves["E4"]["missing"] and Decimal(leaves["E4"]["share"]) > 0
+
+        if state.missing:
+            # The platform lacks a part-2 route: the year stops after scoring and says which.
+            assert "objections" in state.missing, report.lines
+        else:
+            await after_the_objection_period(http, whole_platform, state, report)
 
     # A second run changes nothing: the same ids, no new revisions, no new responses.
     again, again_report = await run(whole_platform)
@@ -189,3 +214,73 @@ async def test_a_whole_year_through_the_gateway(whole_platform: WholePlatform) -
     assert again.objects == state.objects and again.units == state.units
     assert again.survey_posted == 0
     assert any("0 new" in line for line in again_report.lines)
+
+
+async def end_objection_period(database_url: str, plan_id: str) -> None:
+    """The clock moves on: the objection period (at least a day by the plan's rules) ends now. The one
+    write this test makes outside the gateway, and only to the calendar."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url).set(drivername="postgresql")
+    conn = await asyncpg.connect(url.render_as_string(hide_password=False))
+    try:
+        await conn.execute(
+            "UPDATE appraisal.plan SET objection_closes_at = now() - interval '1 second' WHERE id = $1",
+            uuid.UUID(plan_id),
+        )
+    finally:
+        await conn.close()
+
+
+async def after_the_objection_period(
+    http: httpx.AsyncClient, platform: WholePlatform, state: YearState, report: Quiet
+) -> None:
+    """Objections, publication and the improvement loop, checked hand-off by hand-off."""
+    city = f"/{SIZES.province}/{content.CITY}"
+    office = As(http, platform, "office")
+    supervision = As(http, platform, "supervision")
+    # The year paused for the calendar, after ruling both objections and rescoring the upheld one.
+    assert "objection period" in state.waiting, report.lines
+    objections = await office.get(f"/api/v1/appraisal/plans/{state.plan_id}/objections", limit=500)
+    ruled = {o["object_id"]: o for o in objections["items"]}
+    assert ruled[state.objects[f"{city}/{content.UPHELD[0]}"]]["status"] == "upheld"
+    assert ruled[state.objects[f"{city}/{content.DISMISSED[0]}"]]["status"] == "dismissed"
+    assert state.result_version == 2  # the upheld objection's rescore
+    await end_objection_period(platform.database_url, state.plan_id)
+
+    state, report = await run(platform)
+    assert not state.missing and not state.waiting, report.lines
+
+    # Publication: the corrected version (2) is the published one. (The gateway does not route
+    # /public/plans to appraisal_svc yet; state.public_results says whether it does.)
+    plan = await office.get(f"/api/v1/appraisal/plans/{state.plan_id}")
+    runs = await office.get(f"/api/v1/appraisal/plans/{state.plan_id}/scoring-runs", limit=500)
+    assert plan["status"] == "published" and state.published
+    assert plan["published_run_id"] == next(r["id"] for r in runs["items"] if r["version"] == 2)
+    # Cases: opened from appraisal.results.published, with recommendations in plain sentences.
+    cases = await office.get("/api/v1/feedback/cases", plan_id=state.plan_id, limit=500)
+    by_object = {c["object_id"]: c for c in cases["items"]}
+    counseled = by_object[state.objects[f"{city}/{content.COUNSELED}"]]
+    assert counseled["result_version"] == 2 and counseled["recommendations"]
+    assert state.objects[f"{city}/c7"] not in by_object  # the best county has nothing to improve
+    # Tasks -> escalation: the overdue one was swept and the case sits on supervision's worklist.
+    tasks = await office.get("/api/v1/feedback/tasks", case_ids=counseled["id"], limit=500)
+    statuses = sorted((t["status"], t["overdue_at"] is not None) for t in tasks["items"])
+    assert ("verified", False) in statuses and any(overdue for _, overdue in statuses)
+    worklist = await supervision.get("/api/v1/feedback/escalations")
+    assert counseled["id"] in {c["id"] for c in worklist["cases"]}
+    # Decisions -> usage report (public): the share of published results followed by a decision.
+    decisions = await office.get("/api/v1/feedback/decisions", plan_id=state.plan_id, limit=500)
+    assert {(d["kind"], d["decided_as"]) for d in decisions["items"]} >= {
+        ("performance_bonus", "finance"),
+        ("accountability", "supervision"),
+    }
+    usage = await http.get(f"{platform.gateway.url}/public/feedback/usage-report", params={"cycle_id": state.cycle_id})
+    assert usage.status_code == 200, usage.text
+    overall = usage.json()["overall"]
+    assert overall["published"] == len(state.objects)
+    assert overall["followed"] == len({d["object_id"] for d in decisions["items"]})
+    # The joint meeting's resolution became a tracked task of the county.
+    meeting_tasks = await office.get("/api/v1/feedback/tasks", meeting_id=state.meeting_id, limit=500)
+    assert [t["owner_org_path"] for t in meeting_tasks["items"]] == [f"{city}/{content.COUNSELED}"]

@@ -14,7 +14,7 @@ NON_ADDITIVE_UNITS = frozenset({"%", "‰", "ratio", "rate", "index", "score", "
 
 def check(scoring: dict[str, Any] | None, direction: str, target: Decimal, baseline: Decimal | None) -> str | None:
     rule = ScoringRuleAdapter.validate_python(scoring) if scoring else None
-    return target_problem(rule, target=target, baseline=baseline, direction=direction)  # type: ignore[arg-type]
+    return target_problem(rule, target=target, baseline=baseline, direction=direction)
 
 
 def is_additive(unit: str | None, method: str | None) -> bool:

@@ -135,9 +135,13 @@ def indicator_recommendation(
     previous_value = previous.value if previous is not None and not previous.missing else None
     trend = trend_of(leaf.value, previous_value, lower_better=lower_better)
     share = f"{fmt((leaf.attainment or Decimal(0)) * 100)}% of its marks" if leaf.attainment is not None else "no marks"
-    if leaf.value is None or leaf.missing:
+    if leaf.missing:
         first = f"{leaf.name} ({leaf.indicator_code}): no accepted value was submitted, so it earned {share}."
         action = "Submit the value with evidence on time next cycle."
+    elif leaf.value is None:
+        # Graded by raters (experts, peers): there is no figure, only the grades behind the share.
+        first = f"{leaf.name} ({leaf.indicator_code}): graded by its raters, it earned {share}."
+        action = "Go through the raters' findings with them and act on what they graded down."
     else:
         target = f" against a target of {fmt(leaf.target)}" if leaf.target is not None else ""
         gap_text = f", a gap of {fmt(gap)}" if gap is not None and gap > 0 else ""
@@ -152,7 +156,8 @@ def indicator_recommendation(
         if peer_count
         else " No peer reported this indicator."
     )
-    trend_text = " It is " + TREND_WORDS[trend].format(prev=fmt(previous_value)) + "."
+    trend_words = TREND_WORDS[trend].format(prev=fmt(previous_value))
+    trend_text = " There is " + trend_words + "." if trend == "no_previous" else " It is " + trend_words + "."
     return Recommendation(
         kind="indicator",
         text=first + peers_text + trend_text + " " + action,

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contracts.appraisal_results import LeafResult
 from services.feedback_svc.case import logic
 from services.feedback_svc.case.logic import CaseAction, CasePolicy, CaseStatus
 from tests.feedback_svc.support import GRADES, county, leaf, three_counties
@@ -61,6 +62,23 @@ def test_missing_value_is_a_reason_and_says_so():
     diagnosis = diagnose(gap, [gap])
     assert diagnosis.reasons == ("low_attainment:ECO-01",)
     assert "no accepted value was submitted" in diagnosis.recommendations[0].text
+
+
+def test_a_graded_leaf_is_not_called_missing():
+    """A leaf graded by experts carries no figure but earned its share: the text says so."""
+    graded = LeafResult(
+        indicator_code="E4",
+        name="Business environment evaluation",
+        kind="qualitative",
+        attainment=Decimal("0.566667"),
+        marks=Decimal("3.4"),
+        max_marks=Decimal(6),
+    )
+    weak = county("Jiangkou", leaves=[graded], grade="D")
+    text = diagnose(weak, [weak]).recommendations[0].text
+    assert "graded by its raters, it earned 56.6667% of its marks" in text
+    assert "no accepted value" not in text
+    assert "There is no result from the previous cycle to compare." in text
 
 
 def test_lower_better_gap_and_best_point_down():
