@@ -18,6 +18,8 @@ collection: appraisal bulk submission of 100,000 rows beside a raw COPY of them,
 1,000,000 data points, audit chain verification over 1,000,000 entries.
 scoring: one appraisal scoring run of 10,000 objects x 100 leaves (1,000,000 values) beside a raw COPY
 of its 1,000,000 result rows.
+experts: 5,000 expert assignments in one request, survey.results.finalized with 5,000 cells (then a
+correction superseding them), each beside a raw COPY of the same rows; a monitoring page.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def main() -> None:
             "collection",
             "scoring",
             "publication",
+            "experts",
             "all",
         ],
         default="all",
@@ -178,6 +181,13 @@ def main() -> None:
 
             figures = scoring.run(pg.url, objects=args.objects)
             print(json.dumps({"benchmark": "appraisal scoring run vs raw COPY of its results", **figures}, indent=2))
+        if args.which in ("experts", "all"):
+            from bench import experts  # lazy: imports the services
+
+            figures = experts.run(pg.url)
+            print(
+                json.dumps({"benchmark": "expert assignments and satisfaction values vs raw COPY", **figures}, indent=2)
+            )
     finally:
         broker.stop()
         pg.stop()
