@@ -1,7 +1,8 @@
 # ruff: noqa: E501 - long SQL statements read better unbroken
 """Data collection at scale on the embedded stack: a bulk submission of 100,000 rows (parse,
-validate, stage, check, write, audit, anomaly rules: all a request does after reading the body)
-beside a raw COPY of the same rows into the same table; the anomaly rules over 1,000,000 data
+validate, stage, check, write, audit, anomaly rules: all a request does after reading the body),
+again when a plan scores every row (each value checked against its leaf), beside a raw COPY of
+the same rows into the same table; the anomaly rules over 1,000,000 data
 points; the audit chain verified over 1,000,000 entries."""
 
 from __future__ import annotations
@@ -63,10 +64,52 @@ async def _setup(engine: Any) -> list[uuid.UUID]:
     return ids
 
 
+async def _plan_scoring_every_row(engine: Any, objects: list[uuid.UUID], rows: int, period: str) -> None:
+    """Empties the submitted values; then one plan of ``period`` appraises every object and scores
+    every submitted metric as a satisfaction leaf."""
+    async with engine.begin() as conn:
+        await conn.execute(text("SET LOCAL session_replication_role = replica"))
+        await conn.execute(text("TRUNCATE appraisal.data_point, appraisal.data_flag, appraisal.audit_log"))
+        await conn.execute(text("TRUNCATE appraisal.plan, appraisal.cycle CASCADE"))
+        cycle, plan = uuid.uuid4(), uuid.uuid4()
+        await conn.execute(
+            text(
+                "INSERT INTO appraisal.cycle (id, kind, label, starts_on, ends_on, org_path, created_by, created_at) "
+                "VALUES (:id, 'annual', :label, '2026-01-01', '2026-12-31', '/b', 'bench', now())"
+            ),
+            {"id": cycle, "label": period},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO appraisal.plan (id, name, cycle_id, framework_id, framework_hash, owner_unit_id, status, subject_weights, grade_scheme, missing_rule, score_places, objection_days, submission_deadline, verification_deadline, created_by, created_at, updated_at, lock_version) "
+                "SELECT :id, 'bench', :cycle, gen_random_uuid(), '', u.id, 'collecting', '{}', '{}', 'zero', 2, 7, now(), now(), 'bench', now(), now(), 1 "
+                "FROM appraisal.org_unit u WHERE u.org_path = '/b'"
+            ),
+            {"id": plan, "cycle": cycle},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO appraisal.plan_object (plan_id, object_id, peer_group) SELECT :plan, o, 'county' FROM unnest(CAST(:ids AS uuid[])) o"
+            ),
+            {"plan": plan, "ids": objects},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO appraisal.plan_leaf (plan_id, indicator_code, metric, name, kind, direction, weight, method, evaluation_subjects) "
+                "SELECT :plan, m, m, m, 'satisfaction', 'higher_better', 1, 'satisfaction', ARRAY['public'] "
+                "FROM (SELECT 'M' || lpad(n::text, 4, '0') AS m FROM generate_series(0, :metrics) n) t"
+            ),
+            {"plan": plan, "metrics": rows // len(objects)},
+        )
+        await conn.execute(text("ANALYZE appraisal.plan_leaf"))
+        await conn.execute(text("ANALYZE appraisal.plan_object"))
+
+
 def _csv(objects: list[uuid.UUID], rows: int, period: str) -> bytes:
     lines = ["object_id,metric,period,value"]
+    # Values in [0, 100): valid satisfaction indices, so the checked submission (1b) stores them all.
     lines += [
-        f"{objects[i % len(objects)]},M{i // len(objects):04d},{period},{(i * 7919) % 1000}.25" for i in range(rows)
+        f"{objects[i % len(objects)]},M{i // len(objects):04d},{period},{(i * 7919) % 100}.25" for i in range(rows)
     ]
     return ("\n".join(lines) + "\n").encode()
 
@@ -84,6 +127,17 @@ async def run_async(database_url: str, submit_rows: int, flag_points: int, audit
     async with sessionmaker() as session, committing(session):
         count, _, flags = await service.submit(session, principal=CLERK, rows=parsed, tolerances=anomaly.Tolerances())
     submit_s = time.perf_counter() - started
+    assert count == submit_rows
+
+    # 1b. The same submission when every row is a leaf a plan scores: each value is then checked
+    # against its leaf in the staged SQL (a satisfaction index in [0, 100], docs/scoring.md).
+    await _plan_scoring_every_row(engine, objects, submit_rows, "2026")
+    started = time.perf_counter()
+    raw, first = await asyncio.to_thread(read_rows, body, "csv", max_rows=submit_rows)
+    parsed = await asyncio.to_thread(validate_rows, DataPointSubmit, raw, first)
+    async with sessionmaker() as session, committing(session):
+        count, _, _ = await service.submit(session, principal=CLERK, rows=parsed, tolerances=anomaly.Tolerances())
+    submit_checked_s = time.perf_counter() - started
     assert count == submit_rows
 
     # 2. The same rows COPYed straight into the same table (after emptying it): the floor.
@@ -172,6 +226,7 @@ async def run_async(database_url: str, submit_rows: int, flag_points: int, audit
         "copy_s": round(copy_s, 3),
         "copy_rows_per_s": round(submit_rows / copy_s),
         "submit_share_of_copy": round(copy_s / submit_s, 3),
+        "submit_checked_s": round(submit_checked_s, 3),
         "submission_flags_raised": flags,
         "flag_points": metrics * 2 * OBJECTS,
         "flags_s": round(flags_s, 3),

@@ -436,8 +436,16 @@ def intake(
             "duration": seconds,
         }
         failures: dict[str, dict[str, int]] = {}
-        bare = drive(hello.url, prepared[0][4], concurrency, data_dir, seconds=seconds)
+        bare, bare_cpu = measure_intake(
+            hello.url,
+            prepared[0][4],
+            concurrency,
+            data_dir,
+            seconds=seconds,
+            cpu={"hello": partial(own_process, hello)},
+        )
         result.update(figures("bare", bare))
+        result["bare_cpu_ms_per_request"] = bare_cpu["hello"]
         failures["bare"] = dict(bare.failures)
         for label, gateway, survey, url, bodies in prepared:
             cpu: dict[str, Callable[[], list[psutil.Process]]] = {

@@ -118,11 +118,16 @@ class ResultsPublished(_Model):
         return self
 
 
+def object_line(item: ObjectResult) -> bytes:
+    """One object's line in ``objects_hash``: compact JSON with sorted keys, then a newline."""
+    text = json.dumps(item.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode() + b"\n"
+
+
 def objects_digest(objects: Iterable[ObjectResult]) -> str:
-    """``objects_hash``: sha256 over the objects in ``object_id`` order (the order ``objects_ref``
-    pages them in), each as compact JSON with sorted keys and one newline after it."""
+    """``objects_hash``: sha256 over the objects' lines in ``object_id`` order (the order
+    ``objects_ref`` pages them in)."""
     digest = hashlib.sha256()
-    for item in sorted(objects, key=lambda o: o.object_id.bytes):
-        line = json.dumps(item.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        digest.update(line.encode() + b"\n")
+    for item in sorted(objects, key=lambda o: o.object_id):
+        digest.update(object_line(item))
     return digest.hexdigest()

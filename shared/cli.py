@@ -592,26 +592,41 @@ def audit_verify(
         _err(f"refused: {exc}")
         raise typer.Exit(2) from None
     try:
-        result = asyncio.run(_verify_chain(service_database_url(spec, infra.database_url), chain))
+        result, chains = asyncio.run(_verify_chain(service_database_url(spec, infra.database_url), chain))
     finally:
         infra.stop()
     if not result.valid:
         _err(f"BROKEN at entry {result.first_broken_seq}: {result.problem} ({result.entries} intact before it)")
         raise typer.Exit(1)
-    typer.echo(f"ok: {result.entries} entries, head {result.head_seq} {result.head_hash}")
+    if chains is not None:
+        typer.echo(f"ok: {result.entries} entries in {chains} chains")
+    else:
+        typer.echo(f"ok: {result.entries} entries, head {result.head_seq} {result.head_hash}")
 
 
-async def _verify_chain(database_url: str, chain: object) -> Verification:
-    from sqlalchemy import Table
+async def _verify_chain(database_url: str, chain: object) -> tuple[Verification, int | None]:
+    """The table's chain, or every chain of a keyed table (then also how many there are)."""
+    import dataclasses
+
+    from sqlalchemy import Table, select
 
     from shared.db import create_engine
-    from shared.hashchain import verify
+    from shared.hashchain import Verification, is_keyed, verify
 
     assert isinstance(chain, Table)
     engine = create_engine(database_url, pool_size=1)
     try:
         async with engine.connect() as conn:
-            return await verify(conn, chain)
+            if not is_keyed(chain):
+                return await verify(conn, chain), None
+            keys = (await conn.execute(select(chain.c.chain_key).distinct().order_by(chain.c.chain_key))).scalars()
+            entries, count = 0, 0
+            for key in list(keys):
+                result = await verify(conn, chain, chain_key=key)
+                if not result.valid:
+                    return dataclasses.replace(result, problem=f"chain {key}: {result.problem}"), count
+                entries, count = entries + result.entries, count + 1
+            return Verification(True, entries, 0, ""), count
     finally:
         await engine.dispose()
 

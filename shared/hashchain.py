@@ -20,7 +20,7 @@ from enum import Enum
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, MetaData, Table, Text, UniqueConstraint, select, text
+from sqlalchemy import BigInteger, Column, DateTime, MetaData, Table, Text, UniqueConstraint, select, text, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shared.db import utcnow
@@ -28,10 +28,14 @@ from shared.db import utcnow
 GENESIS = "0" * 64
 
 
-def chain_table(metadata: MetaData, name: str = "audit_log") -> Table:
+def chain_table(metadata: MetaData, name: str = "audit_log", *, keyed: bool = False) -> Table:
+    """One chain per table, or with ``keyed`` one chain per ``chain_key`` (each from seq 1 and the
+    genesis hash, appended and verified on its own: a survey campaign's responses, say)."""
+    key = [Column("chain_key", Text, primary_key=True)] if keyed else []
     return Table(
         name,
         metadata,
+        *key,
         Column("seq", BigInteger, primary_key=True, autoincrement=False),
         Column("at", DateTime(timezone=True), nullable=False),
         Column("actor", Text, nullable=False),
@@ -41,8 +45,19 @@ def chain_table(metadata: MetaData, name: str = "audit_log") -> Table:
         Column("payload", Text, nullable=False),  # canonical JSON text: jsonb would re-spell it
         Column("prev_hash", Text, nullable=False),
         Column("hash", Text, nullable=False),
-        UniqueConstraint("prev_hash"),
+        UniqueConstraint("chain_key", "prev_hash") if keyed else UniqueConstraint("prev_hash"),
     )
+
+
+def is_keyed(table: Table) -> bool:
+    return "chain_key" in table.c
+
+
+def _one_chain(table: Table, chain_key: str | None) -> Any:
+    """The WHERE clause of one chain of ``table`` (none for an unkeyed table)."""
+    if is_keyed(table) != (chain_key is not None):
+        raise ValueError(f"{table.name}: a chain_key is needed exactly when the table is keyed")
+    return table.c.chain_key == chain_key if chain_key is not None else true()
 
 
 def append_only_sql(schema: str, table: str) -> list[str]:
@@ -100,25 +115,35 @@ class Entry:
     payload: Any
 
 
-def _lock_key(table: Table) -> str:
-    return f"hashchain:{table.schema}.{table.name}"
+def _lock_key(table: Table, chain_key: str | None = None) -> str:
+    base = f"hashchain:{table.schema}.{table.name}"
+    return base if chain_key is None else f"{base}:{chain_key}"
 
 
-async def append_many(session: AsyncSession, table: Table, entries: Sequence[Entry]) -> int:
+async def append_many(
+    session: AsyncSession, table: Table, entries: Sequence[Entry], *, chain_key: str | None = None
+) -> int:
     """Append ``entries`` in order in the caller's transaction; returns the new head seq.
-    Large batches go in with COPY."""
+    Large batches go in with COPY. A keyed table takes the chain's ``chain_key``; a caller that
+    appends to several chains in one transaction takes them in sorted order (the locks' order)."""
     if not entries:
         return 0
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": _lock_key(table)})
-    head = (await session.execute(select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1))).first()
+    where = _one_chain(table, chain_key)
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": _lock_key(table, chain_key)})
+    head = (
+        await session.execute(select(table.c.seq, table.c.hash).where(where).order_by(table.c.seq.desc()).limit(1))
+    ).first()
     seq, prev = (head.seq, head.hash) if head is not None else (0, GENESIS)
     at = utcnow()
+    key = (chain_key,) if chain_key is not None else ()
     rows = []
     for entry in entries:
         seq += 1
         payload = canonical_json(entry.payload)
         digest = entry_hash(prev, seq, at, entry.actor, entry.action, entry.entity_type, entry.entity_id, payload)
-        rows.append((seq, at, entry.actor, entry.action, entry.entity_type, entry.entity_id, payload, prev, digest))
+        rows.append(
+            (*key, seq, at, entry.actor, entry.action, entry.entity_type, entry.entity_id, payload, prev, digest)
+        )
         prev = digest
     if len(rows) < 200:
         columns = [c.name for c in table.columns]
@@ -145,7 +170,9 @@ class Verification:
     problem: str | None = None
 
 
-async def verify(conn: AsyncConnection, table: Table, *, batch: int = 50_000) -> Verification:
+async def verify(
+    conn: AsyncConnection, table: Table, *, batch: int = 50_000, chain_key: str | None = None
+) -> Verification:
     """Recompute the chain from the first entry; name the first entry that does not fit.
 
     Rows come straight from the driver's cursor in large fetches (no SQLAlchemy row per entry)
@@ -157,12 +184,14 @@ async def verify(conn: AsyncConnection, table: Table, *, batch: int = 50_000) ->
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
     columns = "seq, at, actor, action, entity_type, entity_id, payload, prev_hash, hash"
-    query = f'SELECT {columns} FROM "{table.schema}"."{table.name}" ORDER BY seq'  # noqa: S608 - our own table
+    _one_chain(table, chain_key)  # refuses a missing or needless key
+    one_chain = "WHERE chain_key = $1 " if chain_key is not None else ""
+    query = f'SELECT {columns} FROM "{table.schema}"."{table.name}" {one_chain}ORDER BY seq'  # noqa: S608 - our own table
     quote, sha256 = encode_basestring_ascii, hashlib.sha256
     expected_seq, prev, prev_hex = 1, bytes.fromhex(GENESIS), GENESIS
     last_at: dt.datetime | None = None
     at_text = ""
-    cursor = await driver.cursor(query)
+    cursor = await driver.cursor(query, *((chain_key,) if chain_key is not None else ()))
     while rows := await cursor.fetch(batch):
         for seq, at, actor, action, entity_type, entity_id, payload, prev_hash, stored in rows:
             if at != last_at:  # one batch of appends shares one timestamp
@@ -185,8 +214,11 @@ async def verify(conn: AsyncConnection, table: Table, *, batch: int = 50_000) ->
     return Verification(True, expected_seq - 1, expected_seq - 1, prev_hex)
 
 
-async def head(conn: AsyncConnection | AsyncSession, table: Table) -> tuple[int, str]:
-    row = (await conn.execute(select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1))).first()
+async def head(conn: AsyncConnection | AsyncSession, table: Table, *, chain_key: str | None = None) -> tuple[int, str]:
+    where = _one_chain(table, chain_key)
+    row = (
+        await conn.execute(select(table.c.seq, table.c.hash).where(where).order_by(table.c.seq.desc()).limit(1))
+    ).first()
     return (row.seq, row.hash) if row is not None else (0, GENESIS)
 
 

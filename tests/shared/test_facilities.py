@@ -18,6 +18,7 @@ from shared.evidence import EvidenceStore
 SCHEMA = "facilities_test"
 metadata = MetaData(schema=SCHEMA)
 LOG = hashchain.chain_table(metadata, "log")
+KEYED = hashchain.chain_table(metadata, "keyed_log", keyed=True)
 JOBS = jobs.job_table(metadata)
 
 
@@ -29,6 +30,8 @@ async def engine(infra) -> AsyncIterator:
         await conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
         await conn.run_sync(metadata.create_all)
         for statement in hashchain.append_only_sql(SCHEMA, "log"):
+            await conn.execute(text(statement))
+        for statement in hashchain.append_only_sql(SCHEMA, "keyed_log"):
             await conn.execute(text(statement))
     yield engine
     async with engine.begin() as conn:
@@ -145,6 +148,30 @@ async def test_concurrent_writers_never_fork_the_chain(engine):
     await asyncio.gather(*(write_entries(engine, 3, start=10 * i) for i in range(8)))
     result = await verify(engine)
     assert result.valid and result.entries == 24
+
+
+async def test_keyed_chains_are_appended_and_verified_each_on_its_own(engine):
+    async def append(chain_key: str, n: int) -> None:
+        async with make_sessionmaker(engine)() as session, committing(session):
+            entries = [hashchain.Entry("w", "set", "x", f"{chain_key}{i}", {"i": i}) for i in range(n)]
+            await hashchain.append_many(session, KEYED, entries, chain_key=chain_key)
+
+    # Concurrent writers on two chains (and within each): small batches and a COPY-sized one.
+    await asyncio.gather(append("a", 3), append("b", 2), append("a", 4), append("b", 250))
+    async with engine.connect() as conn:
+        a, b = [await hashchain.verify(conn, KEYED, chain_key=k) for k in ("a", "b")]
+        assert (a.valid, a.entries, b.valid, b.entries) == (True, 7, True, 252)
+        assert await hashchain.head(conn, KEYED, chain_key="a") == (7, a.head_hash)
+        first = await conn.execute(text(f"SELECT chain_key, prev_hash FROM {SCHEMA}.keyed_log WHERE seq = 1"))
+        assert {row.prev_hash for row in first} == {hashchain.GENESIS}  # each chain starts afresh
+        with pytest.raises(ValueError, match="chain_key"):
+            await hashchain.verify(conn, KEYED)
+    async with engine.begin() as conn:  # an administrator rewrites an entry of chain b
+        await conn.execute(text("SET LOCAL session_replication_role = replica"))
+        await conn.execute(text(f"UPDATE {SCHEMA}.keyed_log SET payload = '{{}}' WHERE chain_key = 'b' AND seq = 2"))
+    async with engine.connect() as conn:
+        a, b = [await hashchain.verify(conn, KEYED, chain_key=k) for k in ("a", "b")]
+    assert a.valid and not b.valid and b.first_broken_seq == 2
 
 
 async def test_one_active_job_per_subject_and_its_result_commits_with_success(engine):

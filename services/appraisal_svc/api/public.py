@@ -23,13 +23,13 @@ from services.appraisal_svc.publication.schemas import (
     LeaguePage,
     LeagueRow,
     ObjectResultPage,
-    PublicExplain,
     PublicPlanPage,
     PublicPlanRead,
+    PublicResultExplain,
     PublicRulingPage,
 )
 from shared.openapi import problems
-from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageParams, page_params
+from shared.pagination import PageParams, page_params
 from shared.service_app import DBSession
 
 router = APIRouter(prefix="/public/plans", tags=["public"])
@@ -95,19 +95,16 @@ async def get_league_table(
     request: Request,
     response: Response,
     session: DBSession,
+    page: Annotated[PageParams, Depends(page_params)],
     peer_group: PeerGroup = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Any:
     """The league table: per peer group, by competition rank."""
     published = await service.published_plan(session, plan_id)
-    etag = logic.public_etag(published.run.id, "results", limit, cursor or "", peer_group or "")
+    etag = logic.public_etag(published.run.id, "results", _page_key(page), peer_group or "")
     cached = _not_modified(request, response, etag)
     if cached is not None:
         return cached
-    items, next_cursor = await service.league_table(
-        session, published, peer_group=peer_group, limit=limit, cursor=cursor
-    )
+    items, next_cursor = await service.league_table(session, published, peer_group=peer_group, page=page)
     return LeaguePage(items=items, next_cursor=next_cursor)
 
 
@@ -134,7 +131,7 @@ def _table_rows(rows: list[LeagueRow], subjects: list[str]) -> Iterator[list[Any
 
 async def _download_rows(session: AsyncSession, published: service.Published) -> list[LeagueRow]:
     # A plan holds at most MAX_PLAN_OBJECTS objects, so the whole table is bounded.
-    rows, _ = await service.league_table(session, published, peer_group=None, limit=None, cursor=None)
+    rows, _ = await service.league_table(session, published, peer_group=None, page=None)
     return rows
 
 
@@ -217,7 +214,7 @@ async def download_results_xlsx(plan_id: uuid.UUID, request: Request, response: 
 
 @router.get(
     "/{plan_id}/results/{object_id}",
-    response_model=PublicExplain,
+    response_model=PublicResultExplain,
     name="explain",
     responses=problems(404) | NOT_MODIFIED,
 )

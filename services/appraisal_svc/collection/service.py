@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, any_, func, literal, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -34,6 +34,7 @@ from services.appraisal_svc.cycle.models import Cycle
 from services.appraisal_svc.orgunit.models import AppraisalObject, OrgUnit
 from services.appraisal_svc.plan import service as plans
 from services.appraisal_svc.plan.models import Plan, PlanLeaf
+from services.appraisal_svc.publication.models import Objection
 from shared.api import check_version
 from shared.auth.principal import Principal, path_within
 from shared.db import utcnow
@@ -503,6 +504,15 @@ async def evidence_for_download(session: AsyncSession, *, principal: Principal, 
         .join(OrgUnit, OrgUnit.id == AppraisalObject.org_unit_id)
         .where(DataPoint.evidence_sha256 == sha256, in_subtree(OrgUnit.org_path, principal.org_path))
     )
+    if not cited:
+        # Evidence of an objection: read by whoever reads objections on that object (the office rules on it).
+        cited = await session.scalar(
+            select(func.count())
+            .select_from(Objection)
+            .join(AppraisalObject, AppraisalObject.id == Objection.object_id)
+            .join(OrgUnit, OrgUnit.id == AppraisalObject.org_unit_id)
+            .where(literal(sha256) == any_(Objection.evidence_sha256), in_subtree(OrgUnit.org_path, principal.org_path))
+        )
     if not cited:
         raise NotFound("No such evidence file.")
     return evidence

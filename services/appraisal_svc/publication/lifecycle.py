@@ -4,6 +4,7 @@ lock, so the checks and the changes they allow happen in one transaction."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -11,21 +12,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.appraisal_results import (
-    APPRAISAL_RESULTS_PUBLISHED,
-    MAX_OBJECTS_INLINE,
-    LeafResult,
-    ObjectResult,
-    ResultsPublished,
-    SubjectScore,
-    objects_digest,
-)
+from contracts.appraisal_results import MAX_OBJECTS_INLINE, LeafResult, ObjectResult, SubjectScore, object_line
 from services.appraisal_svc.cycle.models import Cycle
 from services.appraisal_svc.db import TABLES
 from services.appraisal_svc.orgunit.models import AppraisalObject, OrgUnit
 from services.appraisal_svc.plan.models import Plan, PlanLeaf
 from services.appraisal_svc.publication import logic
+from services.appraisal_svc.publication.events import APPRAISAL_RESULTS_PUBLISHED, ResultsPublished
 from services.appraisal_svc.publication.models import Objection
+from services.appraisal_svc.scoring import service as scoring
 from services.appraisal_svc.scoring.models import Result, ResultLeaf, ResultSubject, ScoringRun
 from shared.db import utcnow
 from shared.errors import Conflict
@@ -34,20 +29,14 @@ from shared.messaging import outbox
 
 SOURCE = "govperf/appraisal"
 ACTIVE = ("queued", "running")
+# A leaf result is never shorter than this in the event's JSON (its names and numbers).
+MIN_LEAF_BYTES = 150
+HASH_PAGE = 500
 
 
 def objects_ref(plan_id: uuid.UUID, version: int) -> str:
     """Where a consumer pages through the objects of a plan published by reference (public route)."""
     return f"/public/plans/{plan_id}/versions/{version}/objects"
-
-
-async def latest_succeeded(session: AsyncSession, plan_id: uuid.UUID) -> ScoringRun | None:
-    return await session.scalar(
-        select(ScoringRun)
-        .where(ScoringRun.plan_id == plan_id, ScoringRun.status == "succeeded")
-        .order_by(ScoringRun.version.desc())
-        .limit(1)
-    )
 
 
 async def run_state(session: AsyncSession, plan_id: uuid.UUID) -> logic.RunState:
@@ -98,14 +87,14 @@ async def before_transition(
         raise Conflict(problem.message, errors=[{"field": problem.field, "message": problem.message}])
     extra: dict[str, Any] = {"reason": reason} if reason else {}
     if to == "reviewed":
-        latest = await latest_succeeded(session, plan.id)
+        latest = await scoring.latest_run(session, plan.id)
         assert latest is not None  # checked above
         extra |= {"result_version": latest.version, "run_id": str(latest.id), "results_hash": latest.results_hash}
     elif to == "objection":
         plan.objection_closes_at = logic.objection_closes_at(now, plan.objection_days)
         extra |= {"objection_closes_at": plan.objection_closes_at.isoformat()}
     elif to == "published":
-        latest = await latest_succeeded(session, plan.id)
+        latest = await scoring.latest_run(session, plan.id)
         assert latest is not None
         event = await publish(session, plan=plan, owner_path=owner_path, run=latest)
         extra |= {"result_version": latest.version, "run_id": str(latest.id), "event_id": str(event.id)}
@@ -119,7 +108,6 @@ async def publish(session: AsyncSession, *, plan: Plan, owner_path: str, run: Sc
     cycle = await session.get(Cycle, plan.cycle_id)
     assert cycle is not None
     count = int(await session.scalar(select(func.count()).select_from(Result).where(Result.run_id == run.id)) or 0)
-    objects = await object_results(session, plan=plan, run_id=run.id)
     fields: dict[str, Any] = {
         "plan_id": plan.id,
         "plan_name": plan.name,
@@ -138,7 +126,12 @@ async def publish(session: AsyncSession, *, plan: Plan, owner_path: str, run: Sc
         "object_count": count,
     }
     event: CloudEvent | None = None
-    if count <= MAX_OBJECTS_INLINE:
+    leaf_rows = int(
+        await session.scalar(select(func.count()).select_from(ResultLeaf).where(ResultLeaf.run_id == run.id)) or 0
+    )
+    # Build the inline event only when it can fit: a leaf takes at least MIN_LEAF_BYTES in JSON.
+    if count <= MAX_OBJECTS_INLINE and leaf_rows * MIN_LEAF_BYTES < outbox.max_event_bytes():
+        objects = await object_results(session, plan=plan, run_id=run.id)
         inline = make_event(
             APPRAISAL_RESULTS_PUBLISHED,
             ResultsPublished(**fields, objects=objects),
@@ -150,11 +143,26 @@ async def publish(session: AsyncSession, *, plan: Plan, owner_path: str, run: Sc
             event = inline
     if event is None:
         by_reference = ResultsPublished(
-            **fields, objects_ref=objects_ref(plan.id, run.version), objects_hash=objects_digest(objects)
+            **fields,
+            objects_ref=objects_ref(plan.id, run.version),
+            objects_hash=await objects_hash(session, plan=plan, run_id=run.id),
         )
         event = make_event(APPRAISAL_RESULTS_PUBLISHED, by_reference, source=SOURCE, subject=str(plan.id))
     await session.flush()
     return await outbox.add(session, TABLES, event)
+
+
+async def objects_hash(session: AsyncSession, *, plan: Plan, run_id: uuid.UUID) -> str:
+    """``objects_hash`` page by page, in object id order, so memory stays bounded by one page."""
+    digest = hashlib.sha256()
+    after: uuid.UUID | None = None
+    while True:
+        page = await object_results(session, plan=plan, run_id=run_id, after=after, limit=HASH_PAGE)
+        for item in page:
+            digest.update(object_line(item))
+        if len(page) < HASH_PAGE:
+            return digest.hexdigest()
+        after = page[-1].object_id
 
 
 async def object_results(

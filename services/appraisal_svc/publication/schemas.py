@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.appraisal_results import ObjectResult
 from services.appraisal_svc.numbers import PlainDecimal
+from services.appraisal_svc.scoring.schemas import GradeRule
 from shared.pagination import Page
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -165,17 +166,18 @@ class LeaguePage(Page[LeagueRow]):
     pass
 
 
-class PublicLeaf(BaseModel):
-    """One leaf for one subject: everything to recompute its marks, nothing about who submitted it."""
+class PublicExplainLeaf(BaseModel):
+    """A leaf of the explain tree as the public reads it: the scoring's ``ExplainLeaf`` without
+    the internal data point reference (pydantic drops it on validation)."""
 
     indicator_code: str
     name: str
     parent_code: str | None
-    subject: str | None
-    kind: str
-    direction: str
+    subject: str
     method: str | None
-    parameters: dict[str, object] | None
+    direction: str
+    parameters: dict[str, Any] | None
+    weight: PlainDecimal
     value: PlainDecimal | None
     target: PlainDecimal | None
     baseline: PlainDecimal | None
@@ -185,37 +187,42 @@ class PublicLeaf(BaseModel):
     missing: bool
 
 
-class PublicSubject(BaseModel):
+class PublicExplainSubject(BaseModel):
     subject: str
+    declared_weight: PlainDecimal
     weight: PlainDecimal
-    marks: PlainDecimal
     earned: PlainDecimal
+    marks: PlainDecimal
     score: PlainDecimal | None
     contribution: PlainDecimal
+    leaves: list[PublicExplainLeaf]
 
 
-class PublicExplain(BaseModel):
+class PublicResultExplain(BaseModel):
+    """One object's published result, every number down to the raw value (``ResultExplain``
+    without internal references; it holds no names of submitters, notes or files to begin with)."""
+
     plan_id: uuid.UUID
-    result_version: int
+    version: int
     object_id: uuid.UUID
-    name: str
-    object_kind: str
-    org_path: str
+    object_name: str
     peer_group: str
-    subjects: list[PublicSubject]
-    leaves: list[PublicLeaf]
+    period: str
+    score_places: int
+    missing_rule: str
+    total_points: PlainDecimal
+    subjects: list[PublicExplainSubject]
     base: PlainDecimal
+    bonus_leaves: list[PublicExplainLeaf]
+    bonus_cap: PlainDecimal
     bonus: PlainDecimal
+    deduction_leaves: list[PublicExplainLeaf]
     deduction: PlainDecimal
     composite: PlainDecimal
-    grade_by_score: str
-    veto_codes: list[str]
-    veto_cap: str | None
-    quota_demoted: bool
-    grade: str
+    veto_leaves: list[PublicExplainLeaf]
+    grade: GradeRule
     rank: int
     peer_count: int
-    grade_scheme: dict[str, object]
 
 
 class PublicRuling(BaseModel):

@@ -3,9 +3,6 @@ the caller commits."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -30,17 +27,16 @@ from services.appraisal_svc.publication.schemas import (
     ObjectionCreate,
     ObjectionRead,
     PublicCycle,
-    PublicExplain,
-    PublicLeaf,
     PublicPlanRead,
     PublicPlanSummary,
+    PublicResultExplain,
     PublicRuling,
-    PublicSubject,
     PublicSubjectScore,
     RulingCreate,
     RulingSummary,
 )
-from services.appraisal_svc.scoring.models import Result, ResultLeaf, ResultSubject, ScoringRun
+from services.appraisal_svc.scoring import service as scoring
+from services.appraisal_svc.scoring.models import Result, ResultSubject, ScoringRun
 from services.appraisal_svc.target.models import Target
 from shared.api import check_version
 from shared.auth.principal import JOINT_MEETING_ROLES, Principal, Role
@@ -88,7 +84,7 @@ async def file_objection(
     problem = logic.filing_problem(status=plan.status, closes_at=plan.objection_closes_at, now=utcnow())
     if problem is not None:
         raise Conflict(problem)
-    run = await lifecycle.latest_succeeded(session, plan.id)
+    run = await scoring.latest_run(session, plan.id)
     if run is None:
         raise Conflict("The plan has no result to object to.")
     if data.indicator_code is not None:
@@ -238,8 +234,6 @@ async def _rescore(session: AsyncSession, plan: Plan, objection: Objection, acto
             f"Scoring run {active.version} is running and may have read the data before your correction; "
             "rule again when it has finished."
         )
-    from services.appraisal_svc.scoring import service as scoring
-
     return await scoring.enqueue_run(session, plan, reason=f"objection {objection.id} upheld", actor=actor)
 
 
@@ -291,7 +285,7 @@ async def republish(
     """Publish a newer succeeded version of a published plan (a new event, a new result_version)."""
     plan, owner_path = await plans.load_writable(session, principal=principal, plan_id=plan_id)
     check_version(plan.lock_version, expected_version)
-    latest = await lifecycle.latest_succeeded(session, plan.id)
+    latest = await scoring.latest_run(session, plan.id)
     published = await _version_of(session, plan.published_run_id) if plan.published_run_id else None
     problem = logic.republish_problem(
         status=plan.status, published_version=published, latest_version=latest.version if latest else None
@@ -391,30 +385,12 @@ async def public_plan(session: AsyncSession, published: Published) -> PublicPlan
     )
 
 
-def _encode_league_cursor(row: LeagueRow) -> str:
-    raw = json.dumps([row.peer_group, row.rank, str(row.object_id)], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _decode_league_cursor(cursor: str) -> tuple[str, int, uuid.UUID]:
-    try:
-        group, rank, object_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(group, str) or not isinstance(rank, int) or isinstance(rank, bool):
-            raise ValueError(cursor)
-        return group, rank, uuid.UUID(object_id)
-    except (binascii.Error, ValueError, TypeError, AttributeError):
-        raise BadRequest(
-            "The cursor is not valid.", errors=[{"field": "cursor", "message": "not a cursor from this API"}]
-        ) from None
-
-
 async def league_table(
     session: AsyncSession,
     published: Published,
     *,
     peer_group: str | None,
-    limit: int | None,
-    cursor: str | None,
+    page: PageParams | None,
 ) -> tuple[list[LeagueRow], str | None]:
     """The published results by peer group, best first (competition rank), then object id."""
     stmt = (
@@ -425,16 +401,25 @@ async def league_table(
     )
     if peer_group is not None:
         stmt = stmt.where(Result.peer_group == peer_group)
-    if cursor is not None:
+    if page is not None and page.cursor is not None:
+        # The cursor names the last object of the previous page; its place in the table follows.
+        last = await session.scalar(
+            select(Result).where(Result.run_id == published.run.id, Result.object_id == page.cursor)
+        )
+        if last is None:
+            raise BadRequest(
+                "The cursor is not valid.", errors=[{"field": "cursor", "message": "not from this league table"}]
+            )
         stmt = stmt.where(
-            tuple_(Result.peer_group, Result.rank, Result.object_id) > tuple_(*_decode_league_cursor(cursor))
+            tuple_(Result.peer_group, Result.rank, Result.object_id)
+            > tuple_(last.peer_group, last.rank, last.object_id)
         )
     stmt = stmt.order_by(Result.peer_group, Result.rank, Result.object_id)
-    if limit is not None:
-        stmt = stmt.limit(limit + 1)
+    if page is not None:
+        stmt = stmt.limit(page.limit + 1)
     rows = (await session.execute(stmt)).all()
-    more = limit is not None and len(rows) > limit
-    rows = rows[:limit] if limit is not None else rows
+    more = page is not None and len(rows) > page.limit
+    rows = rows[: page.limit] if page is not None else rows
     scores: dict[uuid.UUID, list[PublicSubjectScore]] = defaultdict(list)
     ids = [r[0].object_id for r in rows]
     for chunk in (ids[i : i + 5000] for i in range(0, len(ids), 5000)):
@@ -464,94 +449,13 @@ async def league_table(
         )
         for result, name, kind, org_path in rows
     ]
-    return items, _encode_league_cursor(items[-1]) if more and items else None
+    return items, encode_cursor(items[-1].object_id) if more and items else None
 
 
-async def public_explain(session: AsyncSession, published: Published, object_id: uuid.UUID) -> PublicExplain:
-    """One object's published result tree, built only from the result rows and the plan's rules:
-    the stored values, targets and marks, never who submitted them, notes, rejected values or files."""
-    run = published.run
-    row = (
-        await session.execute(
-            select(Result, AppraisalObject.name, AppraisalObject.kind, OrgUnit.org_path)
-            .join(AppraisalObject, AppraisalObject.id == Result.object_id)
-            .join(OrgUnit, OrgUnit.id == AppraisalObject.org_unit_id)
-            .where(Result.run_id == run.id, Result.object_id == object_id)
-        )
-    ).first()
-    if row is None:
-        raise NotFound("No such object in this plan's published results.")
-    result, name, kind, org_path = row
-    subjects = (
-        await session.scalars(
-            select(ResultSubject)
-            .where(ResultSubject.run_id == run.id, ResultSubject.object_id == object_id)
-            .order_by(ResultSubject.subject)
-        )
-    ).all()
-    leaves = (
-        await session.execute(
-            select(ResultLeaf, PlanLeaf)
-            .join(
-                PlanLeaf,
-                (PlanLeaf.plan_id == published.plan.id) & (PlanLeaf.indicator_code == ResultLeaf.indicator_code),
-            )
-            .where(ResultLeaf.run_id == run.id, ResultLeaf.object_id == object_id)
-            .order_by(ResultLeaf.indicator_code, ResultLeaf.subject)
-        )
-    ).all()
-    return PublicExplain(
-        plan_id=published.plan.id,
-        result_version=run.version,
-        object_id=object_id,
-        name=name,
-        object_kind=kind,
-        org_path=org_path,
-        peer_group=result.peer_group,
-        subjects=[
-            PublicSubject(
-                subject=s.subject,
-                weight=s.weight,
-                marks=s.marks,
-                earned=s.earned,
-                score=s.score,
-                contribution=s.contribution,
-            )
-            for s in subjects
-        ],
-        leaves=[
-            PublicLeaf(
-                indicator_code=leaf.indicator_code,
-                name=definition.name,
-                parent_code=definition.parent_code,
-                subject=leaf.subject or None,
-                kind=definition.kind,
-                direction=definition.direction,
-                method=definition.method,
-                parameters=definition.scoring,
-                value=leaf.value,
-                target=leaf.target,
-                baseline=leaf.baseline,
-                share=leaf.share,
-                marks=leaf.marks,
-                earned=leaf.earned,
-                missing=leaf.missing,
-            )
-            for leaf, definition in leaves
-        ],
-        base=result.base,
-        bonus=result.bonus,
-        deduction=result.deduction,
-        composite=result.composite,
-        grade_by_score=result.grade_by_score,
-        veto_codes=list(result.veto_codes or []),
-        veto_cap=result.veto_cap,
-        quota_demoted=result.quota_demoted,
-        grade=result.grade,
-        rank=result.rank,
-        peer_count=result.peer_count,
-        grade_scheme=published.plan.grade_scheme,
-    )
+async def public_explain(session: AsyncSession, published: Published, object_id: uuid.UUID) -> PublicResultExplain:
+    """The explain tree of the published version, as the public reads it."""
+    tree = await scoring.explain(session, published.plan, object_id, published.run)
+    return PublicResultExplain.model_validate(tree.model_dump())
 
 
 async def public_rulings(

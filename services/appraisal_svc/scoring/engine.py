@@ -8,14 +8,16 @@ evaluation subject, composite, grade, veto, quota and rank; and writes ``result_
 
 Exactness: a share is the rational num / den. Shares and sums are never rounded; the numbers the
 rule book rounds (marks earned, subject scores, contributions) are one division of an exact
-dividend cast to numeric(60,40), then ``round`` (half away from zero, which is half up on these
-non-negative numbers). Stored shares keep 40 places.
+dividend cast to numeric(60,40), then ``round(round(x, 32), places)`` (the rule book's
+``round_score``; half away from zero, which is half up on these non-negative numbers). Stored
+shares keep 40 places.
 
 Hashes: ``inputs_hash`` is the sha256 of the plan's parameters and of one line per (object, leaf)
 read, rating and veto event; ``results_hash`` the sha256 of one line per result row, ordered by
 object id, then indicator code, then subject (byte order), numbers in their plain spelling
-(``trim_scale``), fields joined by '|', lines by '\\n'. The result line of an object comes first
-(indicator code and subject empty), then its subject lines (indicator code empty), then its leaves.
+(``trim_scale``), fields joined by '|', lines by '\\n'. An object's result line comes first and
+names it (object id, then '', ''), then its subject lines ('', subject, ...), then its leaf lines
+(indicator code, subject, ...), which the order attaches to the object above them.
 """
 
 from __future__ import annotations
@@ -146,6 +148,8 @@ LEFT JOIN chosen v ON v.object_id = po.object_id AND v.metric = r.metric
 LEFT JOIN appraisal.target t
        ON t.plan_id = :plan_id AND t.object_id = po.object_id AND t.indicator_code = r.indicator_code
 WHERE po.plan_id = :plan_id
+-- In result_leaf's key order: the leaf pass then appends to its primary key instead of splitting pages.
+ORDER BY po.object_id, r.indicator_code
 """
 
 RANKS = """
@@ -191,77 +195,107 @@ GROUP BY object_id, indicator_code, subject
 # roll-up from what was written.
 LEAVES = """
 CREATE TEMP TABLE sc_sum ON COMMIT DROP AS
-WITH raw AS (
-    SELECT b.object_id, b.indicator_code, s.subject, r.method, r.marks, r.cap, b.value, b.data_point_id,
-           b.target, b.baseline, r.per_item, r.amount_cap,
-           CASE
-             WHEN r.method = 'target_ratio' AND r.direction = 'higher_better' AND b.target > 0 THEN b.value
-             WHEN r.method = 'target_ratio' AND r.direction = 'lower_better' AND r.zero_point > b.target
-               THEN r.zero_point - b.value
-             WHEN r.method = 'linear' AND r.direction = 'higher_better'
-                  AND b.target > (CASE r.floor_from WHEN 'baseline' THEN b.baseline ELSE r.floor_value END)
-               THEN b.value - (CASE r.floor_from WHEN 'baseline' THEN b.baseline ELSE r.floor_value END)
-             WHEN r.method = 'linear' AND r.direction = 'lower_better'
-                  AND b.target < (CASE r.floor_from WHEN 'baseline' THEN b.baseline ELSE r.floor_value END)
-               THEN (CASE r.floor_from WHEN 'baseline' THEN b.baseline ELSE r.floor_value END) - b.value
-             WHEN r.method = 'bands' AND r.direction = 'lower_better' THEN
-               CASE WHEN b.value IS NULL THEN NULL
-                    ELSE coalesce(r.band_shares[
-                           width_bucket(b.value, r.band_thresholds)
-                           + CASE WHEN width_bucket(b.value, r.band_thresholds) > 0
-                                   AND r.band_thresholds[width_bucket(b.value, r.band_thresholds)] = b.value
-                                  THEN 0 ELSE 1 END], 0) END
-             WHEN r.method = 'bands' AND r.direction IN ('higher_better', 'target_band') THEN
-               CASE WHEN b.value IS NULL THEN NULL
-                    ELSE coalesce(r.band_shares[nullif(width_bucket(b.value, r.band_thresholds), 0)], 0) END
-             WHEN r.method = 'rank' THEN
-               CASE WHEN k.peers = 1 THEN 1 ELSE (k.peers - 1) - (k.position - 1) * (1 - r.floor_share) END
-             WHEN r.method = 'grade' AND g.ratings >= r.min_raters THEN g.kept_sum
-             WHEN r.method = 'satisfaction' AND r.full_index > r.zero_index THEN b.value - r.zero_index
-           END AS num,
-           CASE
-             WHEN r.method = 'target_ratio' AND r.direction = 'higher_better' THEN b.target
-             WHEN r.method = 'target_ratio' AND r.direction = 'lower_better' THEN r.zero_point - b.target
-             WHEN r.method = 'linear' AND r.direction = 'higher_better'
-               THEN b.target - (CASE r.floor_from WHEN 'baseline' THEN b.baseline ELSE r.floor_value END)
-             WHEN r.method = 'linear' AND r.direction = 'lower_better'
-               THEN (CASE r.floor_from WHEN 'baseline' THEN b.baseline ELSE r.floor_value END) - b.target
-             WHEN r.method = 'bands' THEN 1
-             WHEN r.method = 'rank' THEN greatest(k.peers - 1, 1)
-             WHEN r.method = 'grade' THEN g.kept
-             WHEN r.method = 'satisfaction' THEN r.full_index - r.zero_index
-           END AS den
+WITH source AS (
+    -- Rank and grade leaves in their own branches: the million other rows need no join but the rules.
+    SELECT b.object_id, b.indicator_code, s.subject, b.value, b.data_point_id, b.target, b.baseline, r.method,
+           r.direction, r.marks, r.cap, r.zero_point, r.floor_from, r.floor_value, r.band_thresholds, r.band_shares,
+           r.floor_share, r.min_raters, r.zero_index, r.full_index, r.per_item, r.amount_cap,
+           NULL::bigint AS position, NULL::bigint AS peers, NULL::bigint AS ratings, NULL::numeric AS kept_sum,
+           NULL::bigint AS kept
     FROM sc_base b
     JOIN sc_rule r ON r.indicator_code = b.indicator_code
     CROSS JOIN LATERAL unnest(r.subjects) AS s(subject)
-    LEFT JOIN sc_rank k ON r.method = 'rank' AND k.object_id = b.object_id AND k.indicator_code = b.indicator_code
-    LEFT JOIN sc_grade g ON r.method = 'grade' AND g.object_id = b.object_id
-                        AND g.indicator_code = b.indicator_code AND g.subject = s.subject
+    WHERE r.method IS DISTINCT FROM 'rank' AND r.method IS DISTINCT FROM 'grade'
+    UNION ALL
+    SELECT b.object_id, b.indicator_code, s.subject, b.value, b.data_point_id, b.target, b.baseline, r.method,
+           r.direction, r.marks, r.cap, r.zero_point, r.floor_from, r.floor_value, r.band_thresholds, r.band_shares,
+           r.floor_share, r.min_raters, r.zero_index, r.full_index, r.per_item, r.amount_cap,
+           k.position, k.peers, NULL, NULL, NULL
+    FROM sc_base b
+    JOIN sc_rule r ON r.indicator_code = b.indicator_code AND r.method = 'rank'
+    CROSS JOIN LATERAL unnest(r.subjects) AS s(subject)
+    LEFT JOIN sc_rank k ON k.object_id = b.object_id AND k.indicator_code = b.indicator_code
+    UNION ALL
+    SELECT b.object_id, b.indicator_code, s.subject, b.value, b.data_point_id, b.target, b.baseline, r.method,
+           r.direction, r.marks, r.cap, r.zero_point, r.floor_from, r.floor_value, r.band_thresholds, r.band_shares,
+           r.floor_share, r.min_raters, r.zero_index, r.full_index, r.per_item, r.amount_cap,
+           NULL, NULL, g.ratings, g.kept_sum, g.kept
+    FROM sc_base b
+    JOIN sc_rule r ON r.indicator_code = b.indicator_code AND r.method = 'grade'
+    CROSS JOIN LATERAL unnest(r.subjects) AS s(subject)
+    LEFT JOIN sc_grade g ON g.object_id = b.object_id AND g.indicator_code = b.indicator_code AND g.subject = s.subject
 ), scored AS (
-    SELECT raw.*,
-           raw.method IN ('bonus', 'deduction', 'veto') AS outside,
-           CASE WHEN raw.method IN ('bonus', 'deduction', 'veto') THEN raw.method = 'veto' OR raw.value IS NOT NULL
-                ELSE raw.num IS NOT NULL AND raw.den > 0 END AS present
-    FROM raw
+    SELECT u.object_id, u.indicator_code, u.subject, u.value, u.data_point_id, u.target, u.baseline, u.method,
+           f.share, f.marks, f.earned, f.missing
+    FROM source u
+    -- OFFSET 0 keeps each lateral step a separate node, so its expressions are computed once per row
+    -- instead of once per reference.
+    CROSS JOIN LATERAL (
+        SELECT CASE u.floor_from WHEN 'baseline' THEN u.baseline ELSE u.floor_value END AS floor_at,
+               CASE WHEN u.method = 'bands' THEN width_bucket(u.value, u.band_thresholds) END AS reached
+        OFFSET 0
+    ) a
+    CROSS JOIN LATERAL (
+        SELECT CASE
+                 WHEN u.method = 'target_ratio' AND u.direction = 'higher_better' AND u.target > 0 THEN u.value
+                 WHEN u.method = 'target_ratio' AND u.direction = 'lower_better' AND u.zero_point > u.target
+                   THEN u.zero_point - u.value
+                 WHEN u.method = 'linear' AND u.direction = 'higher_better' AND u.target > a.floor_at
+                   THEN u.value - a.floor_at
+                 WHEN u.method = 'linear' AND u.direction = 'lower_better' AND u.target < a.floor_at
+                   THEN a.floor_at - u.value
+                 WHEN u.method = 'bands' AND u.direction = 'lower_better' AND a.reached IS NOT NULL
+                   -- the first band whose threshold >= value: the one reached if it equals it, else the next
+                   THEN coalesce(u.band_shares[a.reached + CASE WHEN a.reached > 0
+                                                    AND u.band_thresholds[a.reached] = u.value THEN 0 ELSE 1 END], 0)
+                 WHEN u.method = 'bands' AND u.direction IN ('higher_better', 'target_band') AND a.reached IS NOT NULL
+                   THEN coalesce(u.band_shares[nullif(a.reached, 0)], 0)
+                 WHEN u.method = 'rank' THEN
+                   CASE WHEN u.peers = 1 THEN 1 ELSE (u.peers - 1) - (u.position - 1) * (1 - u.floor_share) END
+                 WHEN u.method = 'grade' AND u.ratings >= u.min_raters THEN u.kept_sum
+                 WHEN u.method = 'satisfaction' AND u.full_index > u.zero_index AND u.value BETWEEN 0 AND 100
+                   THEN u.value - u.zero_index
+               END AS num,
+               CASE
+                 WHEN u.method = 'target_ratio' AND u.direction = 'higher_better' THEN u.target
+                 WHEN u.method = 'target_ratio' AND u.direction = 'lower_better' THEN u.zero_point - u.target
+                 WHEN u.method = 'linear' AND u.direction = 'higher_better' THEN u.target - a.floor_at
+                 WHEN u.method = 'linear' AND u.direction = 'lower_better' THEN a.floor_at - u.target
+                 WHEN u.method = 'bands' THEN 1
+                 WHEN u.method = 'rank' THEN greatest(u.peers - 1, 1)
+                 WHEN u.method = 'grade' THEN u.kept
+                 WHEN u.method = 'satisfaction' THEN u.full_index - u.zero_index
+               END AS den
+        OFFSET 0
+    ) x
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN u.method IN ('bonus', 'deduction', 'veto') THEN 'outside'
+                    WHEN x.num IS NULL OR NOT x.den > 0 THEN 'missing'
+                    WHEN x.num <= 0 THEN 'zero'
+                    WHEN x.num >= u.cap * x.den THEN 'cap'
+                    ELSE 'ratio' END AS state
+        OFFSET 0
+    ) c
+    CROSS JOIN LATERAL (
+        SELECT CASE c.state WHEN 'zero' THEN 0 WHEN 'cap' THEN u.cap
+                            WHEN 'ratio' THEN x.num::numeric(60, 40) / x.den END AS share,
+               CASE WHEN c.state = 'outside' OR (c.state = 'missing' AND :renormalize) THEN 0
+                    ELSE u.marks END AS marks,
+               CASE WHEN u.method = 'bonus' AND u.value IS NOT NULL
+                      THEN least(u.per_item * greatest(floor(u.value), 0), u.amount_cap)
+                    WHEN u.method = 'deduction' AND u.value IS NOT NULL
+                      THEN -least(u.per_item * greatest(floor(u.value), 0), u.amount_cap)
+                    WHEN c.state = 'cap' THEN round(u.marks * u.cap, :places)
+                    WHEN c.state = 'ratio' THEN round(round((u.marks * x.num)::numeric(60, 40) / x.den, 32), :places)
+                    ELSE 0 END AS earned,
+               CASE WHEN c.state = 'outside' THEN u.method IN ('bonus', 'deduction') AND u.value IS NULL
+                    ELSE c.state = 'missing' END AS missing
+        OFFSET 0
+    ) f
 ), written AS (
     INSERT INTO appraisal.result_leaf (run_id, object_id, indicator_code, subject, value, target, baseline,
                                        share, marks, earned, missing, data_point_id)
-    SELECT :run_id, object_id, indicator_code, subject, value, target, baseline,
-           CASE WHEN outside OR NOT present THEN NULL
-                WHEN num <= 0 THEN 0
-                WHEN num >= cap * den THEN cap
-                ELSE num::numeric(60, 40) / den END,
-           CASE WHEN outside THEN 0
-                WHEN NOT present AND :renormalize THEN 0
-                ELSE marks END,
-           CASE WHEN method = 'bonus' AND present
-                  THEN least(per_item * greatest(floor(value), 0), amount_cap)
-                WHEN method = 'deduction' AND present
-                  THEN -least(per_item * greatest(floor(value), 0), amount_cap)
-                WHEN outside OR NOT present OR num <= 0 THEN 0
-                WHEN num >= cap * den THEN round(marks * cap, :places)
-                ELSE round((marks * num)::numeric(60, 40) / den, :places) END,
-           NOT present,
+    SELECT :run_id, object_id, indicator_code, subject, value, target, baseline, share, marks, earned, missing,
            data_point_id
     FROM scored
     RETURNING object_id, indicator_code, subject, marks, earned
@@ -294,10 +328,10 @@ WITH weights AS (
 )
 SELECT object_id, subject, earned, marks, weight AS declared_weight,
        CASE WHEN marks > 0 THEN weight::numeric(60, 40) / present_weight ELSE 0 END AS weight,
-       CASE WHEN marks > 0 THEN round((100 * earned)::numeric(60, 40) / marks, :places) END AS score,
+       CASE WHEN marks > 0 THEN round(round((100 * earned)::numeric(60, 40) / marks, 32), :places) END AS score,
        CASE WHEN marks > 0
-            THEN round((CAST(:total_points AS numeric) * weight * earned)::numeric(60, 40) / (present_weight * marks),
-                       :places)
+            THEN round(round((CAST(:total_points AS numeric) * weight * earned)::numeric(60, 40)
+                             / (present_weight * marks), 32), :places)
             ELSE 0 END AS contribution
 FROM present
 """
@@ -373,9 +407,12 @@ FROM (
     FROM sc_rule r JOIN appraisal.plan_leaf l ON l.plan_id = :plan_id AND l.indicator_code = r.indicator_code
     UNION ALL
     SELECT b.object_id, b.ord, '',
-           concat_ws('|', b.object_id, b.peer_group, b.indicator_code, coalesce(b.value::text, ''),
-                     coalesce(b.data_point_id::text, ''), coalesce(b.target::text, ''), coalesce(b.baseline::text, ''))
+           concat_ws('|', b.indicator_code, coalesce(b.value::text, ''), coalesce(b.target::text, ''),
+                     coalesce(b.baseline::text, ''))
     FROM sc_base b
+    UNION ALL
+    SELECT po.object_id, 0, '', concat_ws('|', 'object', po.object_id, po.peer_group)
+    FROM appraisal.plan_object po WHERE po.plan_id = :plan_id
     UNION ALL
     SELECT er.object_id, r.ord, er.assignment_id::text,
            concat_ws('|', 'rating', er.assignment_id, er.object_id, er.indicator_code, er.subject, er.grade)
@@ -398,12 +435,12 @@ FROM (
     FROM appraisal.result r WHERE r.run_id = :run_id
     UNION ALL
     SELECT s.object_id, 0, s.subject,
-           concat_ws('|', s.object_id, '', s.subject, trim_scale(s.weight), trim_scale(s.earned), trim_scale(s.marks),
+           concat_ws('|', '', s.subject, trim_scale(s.weight), trim_scale(s.earned), trim_scale(s.marks),
                      coalesce(trim_scale(s.score)::text, ''), trim_scale(s.contribution))
     FROM appraisal.result_subject s WHERE s.run_id = :run_id
     UNION ALL
     SELECT l.object_id, r.ord, l.subject,
-           concat_ws('|', l.object_id, l.indicator_code, l.subject, coalesce(trim_scale(l.value)::text, ''),
+           concat_ws('|', l.indicator_code, l.subject, coalesce(trim_scale(l.value)::text, ''),
                      coalesce(trim_scale(l.target)::text, ''), coalesce(trim_scale(l.baseline)::text, ''),
                      coalesce(trim_scale(l.share)::text, ''), trim_scale(l.marks), trim_scale(l.earned), l.missing)
     FROM appraisal.result_leaf l JOIN sc_rule r ON r.indicator_code = l.indicator_code
@@ -427,6 +464,10 @@ async def score(session: AsyncSession, *, plan: PlanInputs, run_id: uuid.UUID, r
         await session.execute(text(sql), params)
 
     await run(f"SET LOCAL work_mem = '{WORK_MEM}'")
+    # The lateral steps of the leaf pass are cheap per row; caching them (memoize) costs more than
+    # it saves, and sorting a million rows to merge-join the small rank and grade tables too.
+    await run("SET LOCAL enable_memoize = off")
+    await run("SET LOCAL enable_mergejoin = off")
     # Re-runs inside one transaction (tests, an objection ruled and rescored) start from scratch.
     await run("DROP TABLE IF EXISTS sc_rule, sc_base, sc_rank, sc_grade, sc_sum, sc_subject")
     pid = {"plan_id": plan.plan_id}
@@ -435,6 +476,7 @@ async def score(session: AsyncSession, *, plan: PlanInputs, run_id: uuid.UUID, r
     await run("ANALYZE sc_base")
     await run(RANKS)
     await run(GRADES, **pid)
+    await run("ANALYZE sc_rank, sc_grade")
     lap("load")
     await report(0.3)
     await run(LEAVES, run_id=run_id, renormalize=plan.missing_rule == "renormalize", places=plan.score_places)

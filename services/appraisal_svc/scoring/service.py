@@ -212,6 +212,7 @@ async def request_run(session: AsyncSession, *, principal: Principal, plan_id: u
 async def get_run(
     session: AsyncSession, *, principal: Principal, plan_id: uuid.UUID, run_id: uuid.UUID
 ) -> ScoringRunRead:
+    require_role(principal, RESULT_READERS, "read scoring runs")
     plan, owner_path = await plans.load(session, principal=principal, plan_id=plan_id)
     if not reads_every_object(principal, owner_path):
         raise NotFound("No such scoring run.")
@@ -224,6 +225,7 @@ async def get_run(
 async def list_runs(
     session: AsyncSession, *, principal: Principal, plan_id: uuid.UUID, page: PageParams
 ) -> tuple[list[ScoringRunRead], str | None]:
+    require_role(principal, RESULT_READERS, "read scoring runs")
     plan, owner_path = await plans.load(session, principal=principal, plan_id=plan_id)
     if not reads_every_object(principal, owner_path):
         raise Forbidden("Scoring runs are for the performance office and the joint-meeting units of the plan.")

@@ -15,11 +15,13 @@ from shared.errors import NotFound
 router = APIRouter(include_in_schema=False)
 
 # Which service serves each public area (its routes live under the same /public/<area>/ path).
-PUBLIC_AREAS = {"surveys": "survey", "feedback": "feedback"}
+PUBLIC_AREAS = {"surveys": "survey", "feedback": "feedback", "plans": "appraisal"}
 
 
+# An area's own root is a route too (``/public/plans`` lists the published plans).
+@router.api_route("/public/{area}", methods=["GET", "HEAD", "POST"])
 @router.api_route("/public/{area}/{path:path}", methods=["GET", "HEAD", "POST"])
-async def public_proxy(area: str, path: str, request: Request) -> Response:
+async def public_proxy(area: str, request: Request, path: str = "") -> Response:
     """Route a public request to its service without a token."""
     service = PUBLIC_AREAS.get(area)
     raw_path = (request.scope.get("raw_path") or request.scope["path"].encode()).decode("latin-1")

@@ -10,6 +10,7 @@ more than one page of rows, 500, costs one call more per further page)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import uuid
@@ -27,7 +28,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
 from services.gateway.graph.context import GraphInfo
-from services.gateway.graph.errors import BAD_USER_INPUT, UNAVAILABLE, GraphError, error_for_status
+from services.gateway.graph.errors import BAD_USER_INPUT, NOT_FOUND, UNAVAILABLE, GraphError, error_for_status
 from services.gateway.graph.indicator_api import _problem_detail
 from services.gateway.graph.types import documented_field
 from services.gateway.upstream import UpstreamFailure, Upstreams, get_upstreams
@@ -184,7 +185,142 @@ class DataPointRecord(_Record):
     flags: list[FlagRecord]
 
 
+class ScoringRunRecord(_Record):
+    id: uuid.UUID
+    plan_id: uuid.UUID
+    version: int
+    status: str
+    progress: float
+    reason: str
+    requested_by: str
+    requested_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    object_count: int | None
+    value_count: int | None
+    inputs_hash: str | None
+    results_hash: str | None
+    timings: dict[str, float] | None
+    error: str | None
+
+
+class ResultRowRecord(_Record):
+    object_id: uuid.UUID
+    object_name: str
+    peer_group: str
+    composite: Decimal
+    grade: str
+    grade_by_score: str
+    veto_cap: str | None
+    quota_demoted: bool
+    rank: int
+    peer_count: int
+
+
+class ResultPageRecord(_Record):
+    items: list[ResultRowRecord]
+    next_cursor: str | None
+    run_id: uuid.UUID
+    version: int
+
+
+class ExplainLeafRecord(_Record):
+    indicator_code: str
+    name: str
+    parent_code: str | None
+    subject: str
+    method: str | None
+    direction: str
+    parameters: dict[str, Any] | None
+    weight: Decimal
+    value: Decimal | None
+    data_point_id: uuid.UUID | None
+    target: Decimal | None
+    baseline: Decimal | None
+    share: Decimal | None
+    marks: Decimal
+    earned: Decimal
+    missing: bool
+
+
+class ExplainSubjectRecord(_Record):
+    subject: str
+    declared_weight: Decimal
+    weight: Decimal
+    earned: Decimal
+    marks: Decimal
+    score: Decimal | None
+    contribution: Decimal
+    leaves: list[ExplainLeafRecord]
+
+
+class GradeThresholdRecord(_Record):
+    grade: str
+    min_score: Decimal
+
+
+class GradeRuleRecord(_Record):
+    thresholds: list[GradeThresholdRecord]
+    grade_by_score: str
+    veto_codes: list[str]
+    veto_cap: str | None
+    top_grade_quota: Decimal | None
+    top_grade_slots: int | None
+    quota_demoted: bool
+    tie_rule: str
+    grade: str
+
+
+class ResultExplainRecord(_Record):
+    plan_id: uuid.UUID
+    run_id: uuid.UUID
+    version: int
+    object_id: uuid.UUID
+    object_name: str
+    peer_group: str
+    period: str
+    score_places: int
+    missing_rule: str
+    total_points: Decimal
+    subjects: list[ExplainSubjectRecord]
+    base: Decimal
+    bonus_leaves: list[ExplainLeafRecord]
+    bonus_cap: Decimal
+    bonus: Decimal
+    deduction_leaves: list[ExplainLeafRecord]
+    deduction: Decimal
+    composite: Decimal
+    veto_leaves: list[ExplainLeafRecord]
+    grade: GradeRuleRecord
+    rank: int
+    peer_count: int
+
+
+class ObjectionRecord(_Record):
+    id: uuid.UUID
+    plan_id: uuid.UUID
+    object_id: uuid.UUID
+    result_version: int
+    indicator_code: str | None
+    reason: str
+    evidence_sha256: list[str]
+    filed_by: str
+    filed_org_path: str
+    filed_at: dt.datetime
+    status: str
+    ruling_reason: str | None
+    correction: dict[str, Any] | None
+    ruled_by: str | None
+    ruled_at: dt.datetime | None
+    rescore_run_id: uuid.UUID | None
+
+
 RecordT = TypeVar("RecordT", bound=_Record)
+# Part 2 reads are per plan in appraisal_svc (no ?plan_ids= batch routes): a loader asks for each
+# distinct key once per GraphQL request, the keys of one batch concurrently.
+ResultsKey = tuple[uuid.UUID, int | None, str | None, int, str | None]  # plan, version, peer group, first, after
+ExplainKey = tuple[uuid.UUID, uuid.UUID, int | None]  # plan, object, version
+ObjectionsKey = tuple[uuid.UUID, str | None]  # plan, status
 
 
 class AppraisalApi:
@@ -214,6 +350,31 @@ class AppraisalApi:
         body = await self.get(path, params)
         return [record.model_validate(item) for item in body["items"]], body.get("next_cursor")
 
+    async def all_pages(
+        self, path: str, record: type[RecordT], params: dict[str, str | int] | None = None
+    ) -> list[RecordT]:
+        """Every row of a per-plan list, following the cursor; a plan out of sight gives nothing."""
+        query: dict[str, str | int] = {"limit": MAX_IDS_PER_CALL, **(params or {})}
+        try:
+            found, cursor = await self.page(path, record, query)
+            while cursor is not None:
+                more, cursor = await self.page(path, record, query | {"cursor": cursor})
+                found += more
+        except GraphError as exc:
+            if exc.code == NOT_FOUND:
+                return []
+            raise
+        return found
+
+    async def one(self, path: str, record: type[RecordT], params: dict[str, str | int]) -> RecordT | None:
+        """One resource, or None when the service answers 404 (absent, out of sight, not scored yet)."""
+        try:
+            return record.model_validate(await self.get(path, params))
+        except GraphError as exc:
+            if exc.code == NOT_FOUND:
+                return None
+            raise
+
     async def batch(self, path: str, record: type[RecordT], name: str, ids: Sequence[uuid.UUID]) -> list[RecordT]:
         """Every row matching ``?name=<ids>``, following the cursor (one call per 500 rows)."""
         params: dict[str, str | int] = {name: ",".join(map(str, ids)), "limit": MAX_IDS_PER_CALL}
@@ -238,6 +399,10 @@ class AppraisalLoaders:
     targets_by_plan: DataLoader[uuid.UUID, list[TargetRecord]]
     revisions_by_point: DataLoader[uuid.UUID, list[DataPointRecord]]
     collection_by_plan: DataLoader[uuid.UUID, list[CollectionRowRecord]]
+    runs_by_plan: DataLoader[uuid.UUID, list[ScoringRunRecord]]
+    results_by_key: DataLoader[ResultsKey, ResultPageRecord | None]
+    explain_by_key: DataLoader[ExplainKey, ResultExplainRecord | None]
+    objections_by_key: DataLoader[ObjectionsKey, list[ObjectionRecord]]
 
 
 def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
@@ -288,6 +453,42 @@ def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
             grouped[row.plan_id].append(row)
         return [grouped.get(i, []) for i in ids]
 
+    async def runs(ids: list[uuid.UUID]) -> list[list[ScoringRunRecord]]:
+        return list(
+            await asyncio.gather(*(api.all_pages(f"/api/v1/plans/{i}/scoring-runs", ScoringRunRecord) for i in ids))
+        )
+
+    async def results(keys: list[ResultsKey]) -> list[ResultPageRecord | None]:
+        async def one(key: ResultsKey) -> ResultPageRecord | None:
+            plan_id, version, peer_group, first, after = key
+            params: dict[str, str | int] = {"limit": first}
+            for name, value in (("version", version), ("peer_group", peer_group), ("cursor", after)):
+                if value is not None:
+                    params[name] = value
+            return await api.one(f"/api/v1/plans/{plan_id}/results", ResultPageRecord, params)
+
+        return list(await asyncio.gather(*(one(k) for k in keys)))
+
+    async def explains(keys: list[ExplainKey]) -> list[ResultExplainRecord | None]:
+        def params(version: int | None) -> dict[str, str | int]:
+            return {"version": version} if version is not None else {}
+
+        return list(
+            await asyncio.gather(
+                *(api.one(f"/api/v1/plans/{p}/results/{o}", ResultExplainRecord, params(v)) for p, o, v in keys)
+            )
+        )
+
+    async def objections(keys: list[ObjectionsKey]) -> list[list[ObjectionRecord]]:
+        def params(status: str | None) -> dict[str, str | int]:
+            return {"status": status} if status is not None else {}
+
+        return list(
+            await asyncio.gather(
+                *(api.all_pages(f"/api/v1/plans/{p}/objections", ObjectionRecord, params(st)) for p, st in keys)
+            )
+        )
+
     return AppraisalLoaders(
         unit_by_id=by_id("/api/v1/org-units", OrgUnitRecord),
         children_by_unit=DataLoader(children, max_batch_size=MAX_IDS_PER_CALL),
@@ -301,6 +502,10 @@ def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
         targets_by_plan=DataLoader(plan_targets, max_batch_size=MAX_IDS_PER_CALL),
         revisions_by_point=DataLoader(revisions, max_batch_size=MAX_IDS_PER_CALL),
         collection_by_plan=DataLoader(plan_collection, max_batch_size=MAX_IDS_PER_CALL),
+        runs_by_plan=DataLoader(runs, max_batch_size=MAX_PAGE_SIZE),
+        results_by_key=DataLoader(results, max_batch_size=MAX_PAGE_SIZE),
+        explain_by_key=DataLoader(explains, max_batch_size=MAX_PAGE_SIZE),
+        objections_by_key=DataLoader(objections, max_batch_size=MAX_PAGE_SIZE),
     )
 
 
@@ -491,6 +696,44 @@ class AppraisalPlan:
     async def owner_unit(self, info: GraphInfo) -> OrgUnit | None:
         record = await appraisal_graph(info).loaders.unit_by_id.load(self.owner_unit_id)
         return OrgUnit.from_record(record) if record is not None else None
+
+    @documented_field("The plan's scoring runs (job resources), oldest first; every result version stays readable.")
+    async def scoring_runs(self, info: GraphInfo) -> list[ScoringRun]:
+        return [ScoringRun.from_record(r) for r in await appraisal_graph(info).loaders.runs_by_plan.load(self.id)]
+
+    @documented_field(
+        "The league table of a result version (default the latest): composite, grade and competition rank by "
+        "peer group; null before the first succeeded run or when you may not see results yet."
+    )
+    async def results(
+        self,
+        info: GraphInfo,
+        version: int | None = None,
+        peer_group: str | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> ResultTable | None:
+        page = _page(first, after)
+        _check_version(version)
+        if peer_group is not None and len(peer_group) > 64:
+            raise GraphError(BAD_USER_INPUT, "peerGroup takes at most 64 characters.")
+        key = (self.id, version, peer_group, int(page["limit"]), after)
+        record = await appraisal_graph(info).loaders.results_by_key.load(key)
+        return ResultTable.from_record(self.id, record) if record is not None else None
+
+    @documented_field(
+        "One object's result as the explain tree (every number recomputable by hand, docs/scoring.md); "
+        "null when there is none you may see."
+    )
+    async def result(self, info: GraphInfo, object_id: uuid.UUID, version: int | None = None) -> ResultExplain | None:
+        _check_version(version)
+        record = await appraisal_graph(info).loaders.explain_by_key.load((self.id, object_id, version))
+        return ResultExplain.from_record(record) if record is not None else None
+
+    @documented_field("Objections to the plan's results on objects in your scope, with their rulings.")
+    async def objections(self, info: GraphInfo, status: ObjectionStatus | None = None) -> list[Objection]:
+        key = (self.id, status.value if status is not None else None)
+        return [Objection.from_record(r) for r in await appraisal_graph(info).loaders.objections_by_key.load(key)]
 
     @documented_field("The plan's objects in your scope, each with its peer group.")
     async def objects(self, info: GraphInfo) -> list[PlanObject]:
@@ -699,6 +942,328 @@ class DataPoint:
         return [DataPoint.from_record(r) for r in await appraisal_graph(info).loaders.revisions_by_point.load(self.id)]
 
 
+@strawberry.type(description="A scoring run: a job that writes one result version of a plan.")
+class ScoringRun:
+    id: uuid.UUID
+    version: int
+    status: str = strawberry.field(description="queued, running, succeeded or failed.")
+    progress: float
+    reason: str
+    requested_by: str
+    requested_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    object_count: int | None
+    value_count: int | None
+    inputs_hash: str | None
+    results_hash: str | None = strawberry.field(description="sha256 of the result rows (docs/scoring.md).")
+    timings: JSON | None = strawberry.field(description="Seconds per phase.")
+    error: str | None
+
+    @classmethod
+    def from_record(cls, r: ScoringRunRecord) -> ScoringRun:
+        return cls(
+            id=r.id,
+            version=r.version,
+            status=r.status,
+            progress=r.progress,
+            reason=r.reason,
+            requested_by=r.requested_by,
+            requested_at=r.requested_at,
+            started_at=r.started_at,
+            finished_at=r.finished_at,
+            object_count=r.object_count,
+            value_count=r.value_count,
+            inputs_hash=r.inputs_hash,
+            results_hash=r.results_hash,
+            timings=cast(JSON, r.timings),
+            error=r.error,
+        )
+
+
+@strawberry.type(description="One line of a league table. Numbers are decimals as strings.")
+class ResultRow:
+    object_id: uuid.UUID
+    object_name: str
+    peer_group: str
+    composite: str
+    grade: str
+    grade_by_score: str
+    veto_cap: str | None
+    quota_demoted: bool
+    rank: int = strawberry.field(description="Competition rank by composite within the peer group (1, 2, 2, 4).")
+    peer_count: int
+    plan_id: strawberry.Private[uuid.UUID]
+    version: strawberry.Private[int]
+
+    @documented_field("The appraisal object; null when outside your scope.")
+    async def object(self, info: GraphInfo) -> AppraisalObject | None:
+        record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
+        return AppraisalObject.from_record(record) if record is not None else None
+
+    @documented_field("The object's explain tree in the same result version.")
+    async def explain(self, info: GraphInfo) -> ResultExplain | None:
+        key = (self.plan_id, self.object_id, self.version)
+        record = await appraisal_graph(info).loaders.explain_by_key.load(key)
+        return ResultExplain.from_record(record) if record is not None else None
+
+
+@strawberry.type(description="A page of a league table of one result version.")
+class ResultTable:
+    run_id: uuid.UUID
+    version: int
+    items: list[ResultRow]
+    next_cursor: str | None
+
+    @classmethod
+    def from_record(cls, plan_id: uuid.UUID, r: ResultPageRecord) -> ResultTable:
+        rows = [
+            ResultRow(
+                object_id=i.object_id,
+                object_name=i.object_name,
+                peer_group=i.peer_group,
+                composite=format(i.composite, "f"),
+                grade=i.grade,
+                grade_by_score=i.grade_by_score,
+                veto_cap=i.veto_cap,
+                quota_demoted=i.quota_demoted,
+                rank=i.rank,
+                peer_count=i.peer_count,
+                plan_id=plan_id,
+                version=r.version,
+            )
+            for i in r.items
+        ]
+        return cls(run_id=r.run_id, version=r.version, items=rows, next_cursor=r.next_cursor)
+
+
+@strawberry.type(description="One leaf for one evaluation subject ('' for bonus, deduction and veto leaves).")
+class ExplainLeaf:
+    indicator_code: str
+    name: str
+    parent_code: str | None
+    subject: str
+    method: str | None
+    direction: str
+    parameters: JSON | None = strawberry.field(description="The leaf's scoring rule as the framework published it.")
+    weight: str
+    value: str | None
+    data_point_id: uuid.UUID | None
+    target: str | None
+    baseline: str | None
+    share: str | None = strawberry.field(description="Attainment in [0, cap]; null when missing.")
+    marks: str
+    earned: str
+    missing: bool
+
+    @classmethod
+    def from_record(cls, r: ExplainLeafRecord) -> ExplainLeaf:
+        return cls(
+            indicator_code=r.indicator_code,
+            name=r.name,
+            parent_code=r.parent_code,
+            subject=r.subject,
+            method=r.method,
+            direction=r.direction,
+            parameters=cast(JSON, r.parameters),
+            weight=format(r.weight, "f"),
+            value=_decimal(r.value),
+            data_point_id=r.data_point_id,
+            target=_decimal(r.target),
+            baseline=_decimal(r.baseline),
+            share=_decimal(r.share),
+            marks=format(r.marks, "f"),
+            earned=format(r.earned, "f"),
+            missing=r.missing,
+        )
+
+    @documented_field("The accepted value scored, with its flags; null when missing or outside your scope.")
+    async def data_point(self, info: GraphInfo) -> DataPoint | None:
+        if self.data_point_id is None:
+            return None
+        record = await appraisal_graph(info).loaders.data_point_by_id.load(self.data_point_id)
+        return DataPoint.from_record(record) if record is not None else None
+
+
+@strawberry.type(description="One evaluation subject's part of a result.")
+class ExplainSubject:
+    subject: str
+    declared_weight: str
+    weight: str = strawberry.field(description="declared weight / sum of the present subjects' declared weights.")
+    earned: str
+    marks: str
+    score: str | None
+    contribution: str
+    leaves: list[ExplainLeaf]
+
+
+@strawberry.type(description="A grade and the score it needs at least.")
+class GradeThreshold:
+    grade: str
+    min_score: str
+
+
+@strawberry.type(description="How the grade came about: by score, veto caps and the top-grade quota.")
+class GradeRule:
+    thresholds: list[GradeThreshold]
+    grade_by_score: str
+    veto_codes: list[str]
+    veto_cap: str | None
+    top_grade_quota: str | None
+    top_grade_slots: int | None
+    quota_demoted: bool
+    tie_rule: str
+    grade: str
+
+
+@strawberry.type(description="Everything needed to recompute one object's result by hand (docs/scoring.md).")
+class ResultExplain:
+    run_id: uuid.UUID
+    version: int
+    object_id: uuid.UUID
+    object_name: str
+    peer_group: str
+    period: str
+    score_places: int
+    missing_rule: str
+    total_points: str
+    subjects: list[ExplainSubject]
+    base: str
+    bonus_leaves: list[ExplainLeaf]
+    bonus_cap: str
+    bonus: str
+    deduction_leaves: list[ExplainLeaf]
+    deduction: str
+    composite: str
+    veto_leaves: list[ExplainLeaf]
+    grade: GradeRule
+    rank: int
+    peer_count: int
+
+    @classmethod
+    def from_record(cls, r: ResultExplainRecord) -> ResultExplain:
+        def leaves(records: list[ExplainLeafRecord]) -> list[ExplainLeaf]:
+            return [ExplainLeaf.from_record(leaf) for leaf in records]
+
+        g = r.grade
+        return cls(
+            run_id=r.run_id,
+            version=r.version,
+            object_id=r.object_id,
+            object_name=r.object_name,
+            peer_group=r.peer_group,
+            period=r.period,
+            score_places=r.score_places,
+            missing_rule=r.missing_rule,
+            total_points=format(r.total_points, "f"),
+            subjects=[
+                ExplainSubject(
+                    subject=s.subject,
+                    declared_weight=format(s.declared_weight, "f"),
+                    weight=format(s.weight, "f"),
+                    earned=format(s.earned, "f"),
+                    marks=format(s.marks, "f"),
+                    score=_decimal(s.score),
+                    contribution=format(s.contribution, "f"),
+                    leaves=leaves(s.leaves),
+                )
+                for s in r.subjects
+            ],
+            base=format(r.base, "f"),
+            bonus_leaves=leaves(r.bonus_leaves),
+            bonus_cap=format(r.bonus_cap, "f"),
+            bonus=format(r.bonus, "f"),
+            deduction_leaves=leaves(r.deduction_leaves),
+            deduction=format(r.deduction, "f"),
+            composite=format(r.composite, "f"),
+            veto_leaves=leaves(r.veto_leaves),
+            grade=GradeRule(
+                thresholds=[GradeThreshold(grade=t.grade, min_score=format(t.min_score, "f")) for t in g.thresholds],
+                grade_by_score=g.grade_by_score,
+                veto_codes=g.veto_codes,
+                veto_cap=g.veto_cap,
+                top_grade_quota=_decimal(g.top_grade_quota),
+                top_grade_slots=g.top_grade_slots,
+                quota_demoted=g.quota_demoted,
+                tie_rule=g.tie_rule,
+                grade=g.grade,
+            ),
+            rank=r.rank,
+            peer_count=r.peer_count,
+        )
+
+    @documented_field("The appraisal object; null when outside your scope.")
+    async def object(self, info: GraphInfo) -> AppraisalObject | None:
+        record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
+        return AppraisalObject.from_record(record) if record is not None else None
+
+
+@strawberry.enum(description="Where an objection stands: open, or ruled upheld or dismissed.")
+class ObjectionStatus(Enum):
+    OPEN = "open"
+    UPHELD = "upheld"
+    DISMISSED = "dismissed"
+
+
+@strawberry.type(description="An objection of the appraised department to a result, with the office's ruling.")
+class Objection:
+    id: uuid.UUID
+    object_id: uuid.UUID
+    result_version: int = strawberry.field(description="The result version objected to.")
+    indicator_code: str | None
+    reason: str
+    evidence_sha256: list[str]
+    filed_by: str
+    filed_org_path: str
+    filed_at: dt.datetime
+    status: ObjectionStatus
+    ruling_reason: str | None
+    correction: JSON | None = strawberry.field(description="What an upheld ruling corrected (data or targets).")
+    ruled_by: str | None
+    ruled_at: dt.datetime | None
+    rescore_run_id: uuid.UUID | None
+    plan_id: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_record(cls, r: ObjectionRecord) -> Objection:
+        return cls(
+            id=r.id,
+            object_id=r.object_id,
+            result_version=r.result_version,
+            indicator_code=r.indicator_code,
+            reason=r.reason,
+            evidence_sha256=r.evidence_sha256,
+            filed_by=r.filed_by,
+            filed_org_path=r.filed_org_path,
+            filed_at=r.filed_at,
+            status=ObjectionStatus(r.status),
+            ruling_reason=r.ruling_reason,
+            correction=cast(JSON, r.correction),
+            ruled_by=r.ruled_by,
+            ruled_at=r.ruled_at,
+            rescore_run_id=r.rescore_run_id,
+            plan_id=r.plan_id,
+        )
+
+    @documented_field("The appraisal object objected for; null when outside your scope.")
+    async def object(self, info: GraphInfo) -> AppraisalObject | None:
+        record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
+        return AppraisalObject.from_record(record) if record is not None else None
+
+    @documented_field("The result objected to (the explain tree of that version).")
+    async def result(self, info: GraphInfo) -> ResultExplain | None:
+        key = (self.plan_id, self.object_id, self.result_version)
+        record = await appraisal_graph(info).loaders.explain_by_key.load(key)
+        return ResultExplain.from_record(record) if record is not None else None
+
+    @documented_field("The rescoring run an upheld ruling requested; null otherwise.")
+    async def rescore_run(self, info: GraphInfo) -> ScoringRun | None:
+        if self.rescore_run_id is None:
+            return None
+        runs = await appraisal_graph(info).loaders.runs_by_plan.load(self.plan_id)
+        return next((ScoringRun.from_record(r) for r in runs if r.id == self.rescore_run_id), None)
+
+
 @strawberry.type
 class DataPointConnection:
     items: list[DataPoint]
@@ -715,6 +1280,11 @@ class OrgUnitConnection:
 class AppraisalPlanConnection:
     items: list[AppraisalPlan]
     next_cursor: str | None
+
+
+def _check_version(version: int | None) -> None:
+    if version is not None and not 1 <= version <= 1_000_000:
+        raise GraphError(BAD_USER_INPUT, "version must be between 1 and 1000000.")
 
 
 def _page(first: int, after: str | None) -> dict[str, str | int]:

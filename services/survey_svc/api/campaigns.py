@@ -201,22 +201,34 @@ async def transition_campaign(
     name="issue_tokens",
 )
 async def issue_token_batch(
-    request: Request, campaign_id: uuid.UUID, data: TokenBatchCreate, session: DBSession, principal: CurrentPrincipal
+    request: Request,
+    campaign_id: uuid.UUID,
+    data: TokenBatchCreate,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Issue single-use tokens for one cell and object; the CSV is the only copy of the tokens."""
+    """Issue single-use tokens for one cell and object; the CSV is the only copy of the tokens in
+    clear. With an Idempotency-Key (at least 32 characters) a retry gets the same batch back."""
     settings = settings_of(request)
     if data.count > settings.max_tokens_per_batch:
         raise Unprocessable(
             f"At most {settings.max_tokens_per_batch} tokens per batch.",
             errors=[{"field": "count", "message": "too many"}],
         )
-    body = await service.issue_tokens(
-        session,
-        principal=principal,
-        campaign_id=campaign_id,
-        data=data,
-        key=settings.survey_token_key.get_secret_value().encode(),
-    )
+    key = settings.survey_token_key.get_secret_value().encode()
+    if idempotency_key is None:
+        body = await service.issue_tokens(session, principal=principal, campaign_id=campaign_id, data=data, key=key)
+    else:
+        body = await service.issue_tokens_once(
+            session,
+            principal=principal,
+            campaign_id=campaign_id,
+            data=data,
+            key=key,
+            idempotency_key=idempotency_key,
+            fingerprint=idempotency.request_fingerprint(request.method, request.url.path, data.model_dump(mode="json")),
+        )
     return Response(
         body,
         status_code=201,

@@ -15,12 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.survey_svc.campaign import logic, tokens
 from services.survey_svc.campaign.models import Campaign, CampaignStatus, InvestigatorQuota, RespondentToken, TokenBatch
 from services.survey_svc.campaign.schemas import CampaignCreate, CampaignUpdate, QuotaAssign, TokenBatchCreate
+from services.survey_svc.db import TABLES
 from services.survey_svc.questionnaire.models import Questionnaire, QuestionnaireStatus
 from services.survey_svc.questionnaire.service import in_subtree
+from shared import idempotency
 from shared.api import check_version
 from shared.auth.principal import Principal, Role
 from shared.db import utcnow
-from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from shared.ids import new_id
 from shared.pagination import PageParams, paginate
 
@@ -241,6 +243,43 @@ async def issue_tokens(
     writer.writerow(["token", "respondent_page"])
     writer.writerows([t, f"/public/surveys/s/{t}"] for t in clear)
     return out.getvalue()
+
+
+async def issue_tokens_once(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    campaign_id: uuid.UUID,
+    data: TokenBatchCreate,
+    key: bytes,
+    idempotency_key: str,
+    fingerprint: str,
+) -> str:
+    """``issue_tokens`` once per Idempotency-Key: a retry (same principal, key and request) gets the
+    same batch back instead of a second one. The stored copy opens only with the key itself
+    (``tokens.seal_batch``), so the key must be long; the caller must still organize the campaign."""
+    if len(idempotency_key) < tokens.MIN_REPLAY_KEY_LENGTH:
+        raise BadRequest(
+            f"On token batches the Idempotency-Key must have at least {tokens.MIN_REPLAY_KEY_LENGTH} "
+            "characters (a random UUID): it is the only key to the stored copy of the tokens.",
+            errors=[{"field": "Idempotency-Key", "message": "too short"}],
+        )
+    await get_organized(session, principal=principal, campaign_id=campaign_id)
+    digest = tokens.replay_key_digest(idempotency_key)
+    stored = await idempotency.replay(session, TABLES, subject=principal.subject, key=digest, fingerprint=fingerprint)
+    if stored is not None:
+        return tokens.open_batch(idempotency_key, stored[1]["sealed_csv"])
+    body = await issue_tokens(session, principal=principal, campaign_id=campaign_id, data=data, key=key)
+    await idempotency.remember(
+        session,
+        TABLES,
+        subject=principal.subject,
+        key=digest,
+        fingerprint=fingerprint,
+        status_code=201,
+        response={"sealed_csv": tokens.seal_batch(idempotency_key, body)},
+    )
+    return body
 
 
 async def assign_quotas(

@@ -31,6 +31,8 @@ def answer_problem(question: Question, value: Any) -> str | None:
     if kind == QuestionType.text:
         if not isinstance(value, str) or len(value) > MAX_TEXT_ANSWER:
             return f"must be text of at most {MAX_TEXT_ANSWER} characters"
+        if "\x00" in value:  # PostgreSQL text and jsonb cannot hold it
+            return "must not contain NUL characters"
         return None
     names = {c.name for c in question.choices}
     if kind == QuestionType.single_choice:

@@ -131,17 +131,25 @@ class IntakeWriter:
             self._wake.clear()
             while self._queue:
                 batch, self._queue = self._queue[:MAX_ROUND], self._queue[MAX_ROUND:]
-                try:
-                    winners = await self._write(batch)
-                except Exception as exc:  # noqa: BLE001 - every waiting request gets the failure
-                    log.warning("intake round of %d failed: %r", len(batch), exc)
-                    for pending in batch:
-                        if not pending.recorded.done():
-                            pending.recorded.set_exception(exc)
-                    continue
+                await self._round(batch)
+
+    async def _round(self, batch: list[PendingResponse]) -> None:
+        try:
+            winners = await self._write(batch)
+        except Exception as exc:  # noqa: BLE001 - the waiting requests get the failure
+            log.warning("intake round of %d failed: %r", len(batch), exc)
+            if len(batch) > 1:
+                # One row the database refuses must not fail the others: each goes again alone
+                # (the failed statement changed nothing), so only a bad row fails its own request.
                 for pending in batch:
-                    if not pending.recorded.done():
-                        pending.recorded.set_result(id(pending) in winners)
+                    await self._round([pending])
+                return
+            if not batch[0].recorded.done():
+                batch[0].recorded.set_exception(exc)
+            return
+        for pending in batch:
+            if not pending.recorded.done():
+                pending.recorded.set_result(id(pending) in winners)
 
     async def _write(self, batch: list[PendingResponse]) -> set[int]:
         first: dict[bytes, PendingResponse] = {}

@@ -11,14 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, cast, delete, insert, select, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.survey_svc.campaign import tokens
 from services.survey_svc.campaign.models import Campaign, CampaignStatus, InvestigatorQuota, RespondentToken
 from services.survey_svc.campaign.service import check_cell_and_object, get_campaign
-from services.survey_svc.db import RESPONSE_LOG
+from services.survey_svc.db import RESPONSE_CHAIN
 from services.survey_svc.questionnaire import logic as answers_logic
 from services.survey_svc.questionnaire.content import QuestionnaireContent
 from services.survey_svc.questionnaire.service import published_content, published_content_read
@@ -286,8 +285,8 @@ SEALER = "survey.seal"
 
 
 async def seal_pending(session: AsyncSession, campaign_id: uuid.UUID | None = None) -> int:
-    """Append queued responses (of one campaign, or all) to the response log, in random-id order
-    within the batch, and take them off the queue in the same transaction; returns how many were
+    """Append queued responses (of one campaign, or all) to their campaigns' chains, in random-id
+    order within the batch, and take them off the queue in the same transaction; returns how many were
     sealed. Concurrent sealers skip each other's rows (the log's own lock orders their appends)."""
     batch = select(UnsealedResponse.id).order_by(UnsealedResponse.id).limit(MAX_SEAL_BATCH)
     if campaign_id is not None:
@@ -299,10 +298,9 @@ async def seal_pending(session: AsyncSession, campaign_id: uuid.UUID | None = No
             .returning(UnsealedResponse.id, UnsealedResponse.campaign_id, UnsealedResponse.content_hash)
         )
     ).all()
-    await hashchain.append_many(
-        session,
-        RESPONSE_LOG,
-        [
+    by_campaign: dict[str, list[hashchain.Entry]] = {}
+    for r in sorted(taken, key=lambda r: r.id):
+        by_campaign.setdefault(str(r.campaign_id), []).append(
             hashchain.Entry(
                 actor=SEALER,
                 action="response.recorded",
@@ -310,9 +308,9 @@ async def seal_pending(session: AsyncSession, campaign_id: uuid.UUID | None = No
                 entity_id=str(r.id),
                 payload={"campaign_id": str(r.campaign_id), "content_hash": r.content_hash},
             )
-            for r in sorted(taken, key=lambda r: r.id)
-        ],
-    )
+        )
+    for chain_key in sorted(by_campaign):  # the chains' locks in one order: concurrent sealers cannot deadlock
+        await hashchain.append_many(session, RESPONSE_CHAIN, by_campaign[chain_key], chain_key=chain_key)
     return len(taken)
 
 
@@ -338,16 +336,27 @@ class CampaignIntegrity:
     missing: list[str]  # sealed responses that are gone
 
 
+def sealed_content_hash(payload: str) -> str:
+    """The content hash a chain entry sealed; an entry rewritten into anything else seals nothing,
+    so its response is reported as altered (never a failing report)."""
+    try:
+        sealed = json.loads(payload)
+    except ValueError:
+        return ""
+    found = sealed.get("content_hash") if isinstance(sealed, dict) else None
+    return found if isinstance(found, str) else ""
+
+
 async def check_campaign(session: AsyncSession, campaign_id: uuid.UUID) -> CampaignIntegrity:
-    """The whole log's chain, then every response of the campaign against the hash the log sealed."""
-    chain = await hashchain.verify(await session.connection(), RESPONSE_LOG)
+    """The campaign's chain, then every response of the campaign against the hash the chain sealed."""
+    chain_key = str(campaign_id)
+    chain = await hashchain.verify(await session.connection(), RESPONSE_CHAIN, chain_key=chain_key)
     sealed_hash = {
-        entity_id: json.loads(payload)["content_hash"]
+        entity_id: sealed_content_hash(payload)
         for entity_id, payload in (
             await session.execute(
-                select(RESPONSE_LOG.c.entity_id, RESPONSE_LOG.c.payload).where(
-                    RESPONSE_LOG.c.action == "response.recorded",
-                    cast(RESPONSE_LOG.c.payload, JSONB)["campaign_id"].astext == str(campaign_id),
+                select(RESPONSE_CHAIN.c.entity_id, RESPONSE_CHAIN.c.payload).where(
+                    RESPONSE_CHAIN.c.chain_key == chain_key, RESPONSE_CHAIN.c.action == "response.recorded"
                 )
             )
         ).all()

@@ -14,8 +14,10 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.appraisal_svc.plan.models import PlanObject
+from services.appraisal_svc.scoring import service as scoring_service
 from services.appraisal_svc.scoring.models import Result, ResultLeaf, ResultSubject, ScoringRun
 from tests.appraisal_svc.api.support import Api, World
+from tests.appraisal_svc.api.test_scoring import accepted, no_progress, score_now
 
 GRADES = (("A", Decimal(90)), ("B", Decimal(75)), ("C", Decimal(60)), ("D", Decimal(0)))
 SUBJECTS = {"performance_office": Decimal("0.6"), "public": Decimal("0.3"), "experts": Decimal("0.1")}
@@ -148,8 +150,12 @@ async def insert_run(
     return run_id
 
 
+# Values of leaf E1 (target 1000 for every county): ns and lh tie at the top, then ft, bx, lg, yt.
+E1_VALUES = {"ft": "900", "ns": "1000", "lh": "1000", "bx": "800", "lg": "500", "yt": "0"}
+
+
 def default_composites(world: World) -> dict[str, Decimal]:
-    """ft best, then ns and lh tied, then the rest."""
+    """For the versions written directly: ft best, then ns and lh tied, then the rest."""
     scores = [Decimal("58.5"), Decimal("51.25"), Decimal("51.25"), Decimal("40"), Decimal("33.1"), Decimal("12")]
     return dict(zip(world.objects.values(), scores, strict=True))
 
@@ -160,14 +166,33 @@ async def to_scoring(api: Api, world: World) -> None:
     assert r.status_code == 200, r.text
 
 
-async def to_objection(api: Api, world: World, composites: dict[str, Decimal] | None = None) -> uuid.UUID:
-    """The plan scored (version 1), reviewed and in its objection period; returns the run id."""
+async def finish_run(api: Api, run_id: str) -> dict[str, Any]:
+    """The job worker's handler runs the queued run in the test's transaction."""
+    await scoring_service.run_scoring(api.db, run_id=uuid.UUID(run_id), report=no_progress)
+    await api.db.execute(
+        text("UPDATE appraisal.job SET status = 'succeeded' WHERE params ->> 'run_id' = :r"), {"r": run_id}
+    )
+    await api.db.commit()
+    runs = await api.ok("GET", f"/plans/{(await _plan_of_run(api, run_id))}/scoring-runs/{run_id}")
+    assert runs["status"] == "succeeded", runs
+    return dict(runs)
+
+
+async def _plan_of_run(api: Api, run_id: str) -> str:
+    return str(await api.db.scalar(select(ScoringRun.plan_id).where(ScoringRun.id == uuid.UUID(run_id))))
+
+
+async def to_objection(api: Api, world: World) -> dict[str, Any]:
+    """E1 values accepted, the plan scored by the engine (version 1), reviewed and in its
+    objection period; returns the run."""
     await to_scoring(api, world)
-    run_id = await insert_run(api.db, world.plan["id"], composites or default_composites(world), version=1)
+    for county, value in E1_VALUES.items():
+        await accepted(api, world.objects[county], "E1", value)
+    run = await score_now(api, world.plan["id"])
     for step in ("reviewed", "objection"):
         r = await api.transition(world.plan["id"], step)
         assert r.status_code == 200, r.text
-    return run_id
+    return dict(run)
 
 
 async def close_objection_period(api: Api, plan_id: str) -> None:

@@ -13,6 +13,7 @@ READ = {R.admin, R.perf_office, R.department, R.verifier, R.audit, R.finance, R.
 OFFICE = {R.admin, R.perf_office}
 SUBMIT = {R.admin, R.perf_office, R.department}
 OBJECTION_READERS = {R.admin, R.perf_office, R.department, R.audit, R.finance, R.supervision, R.legal}
+RESULT_READERS = {R.admin, R.perf_office, R.audit, R.finance, R.supervision, R.legal}
 
 
 async def scenario(api: Api, world: World) -> list[tuple[str, str, str, dict, set[Role], set[int]]]:
@@ -338,6 +339,27 @@ async def scenario(api: Api, world: World) -> list[tuple[str, str, str, dict, se
             missing,
         ),
         ("GET", "/plans/{plan_id}/veto-events", f"{p}/veto-events", {}, READ, missing),
+        # Scoring runs are the office's; results before publication also the joint-meeting units'
+        # and, for their own objects, the departments'.
+        ("POST", "/plans/{plan_id}/scoring-runs", f"{p}/scoring-runs", {}, OFFICE, missing),
+        ("GET", "/plans/{plan_id}/scoring-runs", f"{p}/scoring-runs", {}, RESULT_READERS, missing),
+        (
+            "GET",
+            "/plans/{plan_id}/scoring-runs/{run_id}",
+            f"{p}/scoring-runs/{uuid.uuid4()}",
+            {},
+            RESULT_READERS,
+            missing,
+        ),
+        ("GET", "/plans/{plan_id}/results", f"{p}/results", {}, RESULT_READERS | {R.department}, missing),
+        (
+            "GET",
+            "/plans/{plan_id}/results/{object_id}",
+            f"{p}/results/{ft}",
+            {},
+            RESULT_READERS | {R.department},
+            missing,
+        ),
         ("GET", "/plans/{plan_id}/rollup", f"{p}/rollup", {}, READ, missing),
         ("GET", "/plans/{plan_id}/monitoring", f"{p}/monitoring", {}, READ, missing),
     ]

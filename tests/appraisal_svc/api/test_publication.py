@@ -19,8 +19,10 @@ from services.feedback_svc.case.models import PlanResult
 from shared.events import CloudEvent
 from shared.messaging import outbox
 from tests.appraisal_svc.api.results_support import (
+    E1_VALUES,
     close_objection_period,
     default_composites,
+    finish_run,
     insert_run,
     publish,
     published_events,
@@ -28,6 +30,7 @@ from tests.appraisal_svc.api.results_support import (
     to_scoring,
 )
 from tests.appraisal_svc.api.support import Api, World, assert_problem
+from tests.appraisal_svc.api.test_scoring import score_now
 
 
 def clerk(api: Api, county: str) -> dict[str, str]:
@@ -44,6 +47,12 @@ async def audit_payloads(api: Api, action: str) -> list[dict[str, Any]]:
 async def file(api: Api, world: World, county: str = "ft", **fields: Any) -> Any:
     body = {"object_id": world.objects[county], "reason": "The verified Q4 job count was not used.", **fields}
     return await api.call("POST", f"/plans/{world.plan['id']}/objections", headers=clerk(api, county), json=body)
+
+
+async def request_run(api: Api, plan_id: str) -> str:
+    response = await api.call("POST", f"/plans/{plan_id}/scoring-runs", json={"reason": "rescore"})
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
 
 
 async def rule(api: Api, world: World, objection: dict[str, Any], headers: dict[str, str] | None = None, **body: Any):
@@ -101,19 +110,19 @@ async def test_review_needs_a_finished_run_and_records_its_version(api: Api, wor
     await to_scoring(api, world)
     plan_id = world.plan["id"]
     assert "succeeded" in assert_problem(await api.transition(plan_id, "reviewed"), 409, "to")["detail"]
-    await insert_run(api.db, plan_id, default_composites(world), version=1)
-    queued = await insert_run(api.db, plan_id, {}, version=2, status="queued")
+    first = await score_now(api, plan_id)
+    queued = await request_run(api, plan_id)
     assert "running" in assert_problem(await api.transition(plan_id, "reviewed"), 409, "to")["detail"]
-    await api.db.execute(text("UPDATE appraisal.scoring_run SET status = 'failed' WHERE id = :id"), {"id": queued})
-    await api.db.commit()
+    second = await finish_run(api, queued)
     assert (await api.transition(plan_id, "reviewed")).status_code == 200
     entry = (await audit_payloads(api, "plan.transitioned"))[-1]
-    assert entry["to"] == "reviewed" and entry["result_version"] == 1 and len(entry["results_hash"]) == 64
+    assert entry["to"] == "reviewed" and entry["result_version"] == 2 == second["version"] == first["version"] + 1
+    assert entry["results_hash"] == second["results_hash"] == first["results_hash"]  # same data, same hash
 
 
 async def test_a_review_can_send_the_plan_back_to_scoring(api: Api, world: World):
     await to_scoring(api, world)
-    await insert_run(api.db, world.plan["id"], default_composites(world), version=1)
+    await score_now(api, world.plan["id"])
     assert (await api.transition(world.plan["id"], "reviewed")).status_code == 200
     back = await api.transition(world.plan["id"], "scoring", reason="E2 values of lh look wrong")
     assert back.status_code == 200 and back.json()["status"] == "scoring"
@@ -136,20 +145,19 @@ async def test_publication_waits_for_the_period_the_rulings_and_the_runs(api: Ap
     await close_objection_period(api, plan_id)
     assert_problem(await api.transition(plan_id, "published"), 409, "objections")
     await rule(api, world, objection, decision="dismissed", reason="The Q4 count was verified and used as is.")
-    queued = await insert_run(api.db, plan_id, {}, version=2, status="queued")
+    queued = await request_run(api, plan_id)  # the office rescores in the objection period
     assert "running" in assert_problem(await api.transition(plan_id, "published"), 409, "to")["detail"]
-    await api.db.execute(text("DELETE FROM appraisal.scoring_run WHERE id = :id"), {"id": queued})
-    await api.db.commit()
+    await finish_run(api, queued)
     published = await api.transition(plan_id, "published")
     assert published.status_code == 200, published.text
-    assert published.json()["published_at"] is not None and published.json()["published_run_id"] is not None
+    assert published.json()["published_at"] is not None and published.json()["published_run_id"] == queued
 
 
 # --- objections -----------------------------------------------------------------------------------
 
 
 async def test_the_department_objects_with_evidence_once_per_key(api: Api, world: World):
-    run_id = await to_objection(api, world)
+    run = await to_objection(api, world)
     evidence = await api.ok(
         "POST",
         "/evidence",
@@ -176,8 +184,12 @@ async def test_the_department_objects_with_evidence_once_per_key(api: Api, world
     listed = await api.ok("GET", url)
     assert [o["id"] for o in listed["items"]] == [filed["id"]]
     row = await api.db.scalar(text("SELECT run_id FROM appraisal.objection WHERE id = :id"), {"id": filed["id"]})
-    assert row == run_id
+    assert str(row) == run["id"]
     assert (await audit_payloads(api, "objection.filed"))[-1]["indicator_code"] == "E1"
+    # The office ruling on it reads the cited file; a neighbouring county does not.
+    download = await api.call("GET", f"/evidence/{evidence['sha256']}")
+    assert download.status_code == 200 and download.content == b"quarter,jobs\nQ4,1240\n"
+    assert_problem(await api.call("GET", f"/evidence/{evidence['sha256']}", headers=clerk(api, "ns")), 404)
 
 
 async def test_another_department_or_role_cannot_object_for_an_object(api: Api, world: World):
@@ -217,7 +229,7 @@ async def test_poison_objections_are_refused_naming_the_field(api: Api, world: W
 
 async def test_objections_are_filed_only_in_the_objection_period(api: Api, world: World):
     await to_scoring(api, world)
-    await insert_run(api.db, world.plan["id"], default_composites(world), version=1)
+    await score_now(api, world.plan["id"])
     assert (await api.transition(world.plan["id"], "reviewed")).status_code == 200
     assert "objection period" in assert_problem(await file(api, world), 409)["detail"]
     assert (await api.transition(world.plan["id"], "objection")).status_code == 200
@@ -289,29 +301,44 @@ async def test_a_dismissal_needs_a_reason_is_final_and_changes_nothing(api: Api,
 
 
 async def test_publication_emits_the_results_event_that_feedback_consumes(api: Api, world: World):
-    await to_objection(api, world)
+    run = await to_objection(api, world)
     plan = await publish(api, world)
     [envelope] = await published_events(api, world.plan["id"])
     assert envelope["type"] == "appraisal.results.published" and envelope["subject"] == world.plan["id"]
     published = ResultsPublished.model_validate(envelope["data"])
     assert published.result_version == 1 and published.object_count == 6 and published.objects_ref is None
-    assert str(published.published_at.isoformat()) and plan["published_run_id"]
+    assert published.results_hash == run["results_hash"] and plan["published_run_id"] == run["id"]
     assert published.grade_scale == ("A", "B", "C", "D") and published.cycle_label == "2026"
     by_id = {str(o.object_id): o for o in published.objects}
-    ft, ns, lh = (by_id[world.objects[c]] for c in ("ft", "ns", "lh"))
-    assert (ft.rank, ns.rank, lh.rank, ft.peer_count) == (1, 2, 2, 6)
-    assert ft.composite == Decimal("58.5") and ft.grade == "D" and not ft.vetoed
-    [e1, s1] = ft.leaves
-    assert (e1.indicator_code, e1.value, e1.target, e1.marks, e1.max_marks) == (
-        "E1",
-        Decimal("585"),
+    ranks = {c: by_id[world.objects[c]].rank for c in E1_VALUES}
+    assert ranks == {"ns": 1, "lh": 1, "ft": 3, "bx": 4, "lg": 5, "yt": 6}  # competition ranking
+    # Every object as the engine's own league table and explain tree show it.
+    table = {row["object_id"]: row for row in (await api.ok("GET", f"/plans/{world.plan['id']}/results"))["items"]}
+    for object_id, item in by_id.items():
+        row = table[object_id]
+        assert (item.composite, item.grade, item.rank, item.peer_count) == (
+            Decimal(row["composite"]),
+            row["grade"],
+            row["rank"],
+            row["peer_count"],
+        )
+    ft = by_id[world.objects["ft"]]
+    tree = await api.ok("GET", f"/plans/{world.plan['id']}/results/{world.objects['ft']}")
+    e1 = next(leaf for leaf in ft.leaves if leaf.indicator_code == "E1")
+    # 900 of a 1000 target: share 0.9 of 30 marks.
+    assert (e1.value, e1.target, e1.marks, e1.max_marks, e1.attainment) == (
+        Decimal("900"),
         Decimal("1000"),
-        Decimal("58.5"),
-        Decimal("60"),
+        Decimal("27"),
+        Decimal("30"),
+        Decimal("0.9"),
     )
-    assert e1.attainment == Decimal("0.975") and e1.name == "New jobs" and e1.subject == "performance_office"
-    assert s1.missing and s1.attainment is None and s1.value is None and s1.kind == "satisfaction"
-    assert {s.subject for s in ft.subject_scores} == {"performance_office", "public", "experts"}
+    assert e1.name == "New jobs" and e1.subject == "performance_office" and not e1.missing
+    q1 = next(leaf for leaf in ft.leaves if leaf.indicator_code == "Q1")
+    assert q1.missing and q1.attainment is None and q1.value is None and q1.kind == "qualitative"
+    scores = {s.subject: s.score for s in ft.subject_scores}
+    assert scores == {s["subject"]: Decimal(s["score"]) for s in tree["subjects"] if s["score"] is not None}
+    assert ft.composite == Decimal(tree["composite"]) and not ft.vetoed
     audit = (await audit_payloads(api, "plan.transitioned"))[-1]
     assert audit["to"] == "published" and audit["result_version"] == 1 and audit["event_id"] == envelope["id"]
 
@@ -322,6 +349,67 @@ async def test_publication_emits_the_results_event_that_feedback_consumes(api: A
     assert stored is not None and stored.result_version == 1 and stored.results_hash == published.results_hash
 
 
+async def test_an_upheld_objection_rescores_and_the_new_version_is_published(api: Api, world: World):
+    await to_objection(api, world)
+    plan_id, ft = world.plan["id"], world.objects["ft"]
+    objection = (await file(api, world, indicator_code="E1")).json()
+    # The office corrects the value through the data routes: a new revision, verified and accepted.
+    point = await api.submit("ft", ft, "1000")
+    verifier = api.as_("verifier", "/gd/sz", "verifier-city")
+    for to, headers in (("verified", verifier), ("accepted", api.office)):
+        moved = await api.call("POST", f"/data-points/{point['id']}/transitions", headers=headers, json={"to": to})
+        assert moved.status_code == 200, moved.text
+    correction = {"data_point_ids": [point["id"]], "note": "Q4 jobs 1,000 as verified by the labour bureau."}
+    assert_problem(
+        await rule(
+            api,
+            world,
+            objection,
+            decision="upheld",
+            reason="The verified Q4 count was missing.",
+            correction={**correction, "data_point_ids": [str(uuid.uuid4())]},
+        ),
+        422,
+        "correction.data_point_ids.0",
+    )
+    ruled = await rule(
+        api, world, objection, decision="upheld", reason="The verified Q4 count was missing.", correction=correction
+    )
+    assert ruled.status_code == 200, ruled.text
+    assert ruled.json()["status"] == "upheld" and ruled.json()["correction"] == {**correction, "target_ids": []}
+    rescore = str(ruled.json()["rescore_run_id"])
+    run = await api.ok("GET", f"/plans/{plan_id}/scoring-runs/{rescore}")
+    assert run["version"] == 2 and run["status"] == "queued" and run["reason"] == f"objection {objection['id']} upheld"
+    await close_objection_period(api, plan_id)
+    assert "running" in assert_problem(await api.transition(plan_id, "published"), 409)["detail"]
+    await finish_run(api, rescore)
+    await publish(api, world)
+    [envelope] = await published_events(api, plan_id)
+    published = ResultsPublished.model_validate(envelope["data"])
+    assert published.result_version == 2
+    item = next(o for o in published.objects if str(o.object_id) == ft)
+    e1 = next(leaf for leaf in item.leaves if leaf.indicator_code == "E1")
+    assert (e1.value, e1.marks, item.rank) == (Decimal("1000"), Decimal("30"), 1)  # now tied at the top
+    # Version 1 stays readable.
+    assert (await api.ok("GET", f"/plans/{plan_id}/results", params={"version": 1}))["version"] == 1
+
+
+async def test_publication_refuses_when_the_upheld_rescore_failed(api: Api, world: World):
+    await to_objection(api, world)
+    objection = (await file(api, world, indicator_code="E1")).json()
+    target = await api.ok("GET", f"/plans/{world.plan['id']}/targets", params={"object_id": world.objects["ft"]})
+    correction = {"target_ids": [target["items"][0]["id"]], "note": "The target was entered in the wrong unit."}
+    ruled = await rule(api, world, objection, decision="upheld", reason="Target unit corrected.", correction=correction)
+    assert ruled.status_code == 200, ruled.text
+    await api.db.execute(
+        text("UPDATE appraisal.scoring_run SET status = 'failed' WHERE id = :id"),
+        {"id": ruled.json()["rescore_run_id"]},
+    )
+    await api.db.commit()
+    await close_objection_period(api, world.plan["id"])
+    assert "did not succeed" in assert_problem(await api.transition(world.plan["id"], "published"), 409)["detail"]
+
+
 async def test_republication_needs_a_newer_version_and_emits_a_newer_event(api: Api, world: World):
     await to_objection(api, world)
     plan = await publish(api, world)
@@ -330,6 +418,8 @@ async def test_republication_needs_a_newer_version_and_emits_a_newer_event(api: 
     assert "newer" in assert_problem(await api.call("POST", url, headers=etag), 409)["detail"]
     assert_problem(await api.call("POST", url), 428, "If-Match")
     assert_problem(await api.call("POST", url, headers={**clerk(api, "ft"), "If-Match": etag["If-Match"]}), 403)
+    # The guards allow no rescore after publication (SCORABLE ends with the objection period), so a
+    # newer version only exists if written outside them: the result tables are written directly.
     corrected = {**default_composites(world), world.objects["yt"]: Decimal("44")}
     await insert_run(api.db, world.plan["id"], corrected, version=2)
     again = await api.call("POST", url, headers=etag)

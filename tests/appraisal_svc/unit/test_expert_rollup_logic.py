@@ -37,7 +37,7 @@ def test_ratings_need_a_stated_open_window_and_an_open_plan() -> None:
 
 def test_the_grade_scale_comes_from_the_leaf() -> None:
     assert expert.grade_scale({"method": "grade", "scale": "ABCD"}) == ("A", "B", "C", "D")
-    assert expert.grade_scale({"method": "grade", "scale": "1-5"}) == ("1", "2", "3", "4", "5")
+    assert expert.grade_scale({"method": "grade", "scale": "1-5"}) == ("5", "4", "3", "2", "1")  # best first
     assert expert.grade_scale({"method": "linear", "floor": 1}) == ()
     assert expert.grade_scale(None) == ()
 

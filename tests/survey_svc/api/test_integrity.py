@@ -65,7 +65,7 @@ async def test_responses_are_append_only_and_the_log_detects_an_edit(api, client
     report = (await client.get(f"/api/v1/campaigns/{cid}/integrity", headers=auditor)).json()
     assert report["intact"] and report["responses"]["sealed"] == 3 and report["responses"]["unsealed"] == 0
     sealed = await db.scalar(
-        text("SELECT count(*) FROM survey.response_log WHERE payload::jsonb ->> 'content_hash' = ANY(:r)"),
+        text("SELECT count(*) FROM survey.response_chain WHERE payload::jsonb ->> 'content_hash' = ANY(:r)"),
         {"r": receipts},
     )
     assert sealed == 3  # each respondent's receipt is in the chained log
@@ -76,7 +76,7 @@ async def test_responses_are_append_only_and_the_log_detects_an_edit(api, client
                 await db.execute(text(f"{statement} WHERE campaign_id = :c"), {"c": cid})
     with pytest.raises(DBAPIError, match="append-only"):
         async with db.begin_nested():
-            await db.execute(text("UPDATE survey.response_log SET payload = '{}'"))
+            await db.execute(text("UPDATE survey.response_chain SET payload = '{}'"))
     # Someone with the power to bypass triggers edits an answer: the report names the response.
     edited = await db.scalar(text("SELECT id FROM survey.response WHERE campaign_id = :c LIMIT 1"), {"c": cid})
     await db.execute(text("SET LOCAL session_replication_role = replica"))
@@ -106,9 +106,33 @@ async def test_a_failed_sealing_loses_nothing_and_no_response_is_sealed_twice(ap
     report = (await client.get(f"/api/v1/campaigns/{cid}/integrity", headers=auditor)).json()
     assert report["intact"] and report["responses"]["sealed"] == 4 and report["responses"]["unsealed"] == 0
     logged = await db.scalar(
-        text("SELECT count(*) FROM survey.response_log WHERE payload::jsonb ->> 'campaign_id' = :c"), {"c": cid}
+        text("SELECT count(*) FROM survey.response_chain WHERE payload::jsonb ->> 'campaign_id' = :c"), {"c": cid}
     )
     assert logged == 4
+
+
+async def test_each_campaign_has_its_own_chain_and_tampering_breaks_only_it(api, client, db, auth) -> None:
+    auditor, cids = auth("audit", org_path=SZ), []
+    for _ in range(2):
+        campaign = await api.campaign_in_fieldwork()
+        for token in await api.tokens(campaign["id"], 2):
+            assert (await api.submit(token)).status_code == 201
+        assert await seal_pending(db, uuid.UUID(campaign["id"])) == 2
+        cids.append(campaign["id"])
+    starts = await db.execute(
+        text("SELECT chain_key FROM survey.response_chain WHERE chain_key = ANY(:c) AND seq = 1 AND prev_hash = :g"),
+        {"c": cids, "g": "0" * 64},
+    )
+    assert sorted(starts.scalars()) == sorted(cids)  # each campaign's chain starts at the genesis hash
+    await db.execute(text("SET LOCAL session_replication_role = replica"))
+    await db.execute(
+        text("UPDATE survey.response_chain SET payload = '{}' WHERE chain_key = :c AND seq = 2"), {"c": cids[0]}
+    )
+    await db.execute(text("SET LOCAL session_replication_role = origin"))
+    broken, intact = [(await client.get(f"/api/v1/campaigns/{cid}/integrity", headers=auditor)).json() for cid in cids]
+    assert not broken["intact"] and broken["responses"]["first_broken_seq"] == 2
+    assert len(broken["responses"]["altered"]) == 1  # the response whose sealed hash was wiped
+    assert intact["intact"] and intact["responses"]["log_entries"] == 2
 
 
 async def test_interviews_count_against_quota_and_overflow_is_kept_and_excluded(api, client, auth, db) -> None:

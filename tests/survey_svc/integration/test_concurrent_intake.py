@@ -3,15 +3,21 @@ sealer on): 1,000 submits spread over 100 tokens record exactly 100 responses, a
 chains responses during fieldwork."""
 
 import asyncio
+import datetime as dt
+import os
+import uuid
 from collections import Counter
 
 import pytest
 from sqlalchemy import text
+from typer.testing import CliRunner
 
 from services.survey_svc.app import create_app
+from services.survey_svc.response import service as responses
+from shared.cli import app as cli
 from shared.testing.plugin import client_for, started, wait_for
 from tests.survey_svc.conftest import survey_settings
-from tests.survey_svc.support import SurveyApi, good_answers
+from tests.survey_svc.support import OBJECT_A, SurveyApi, good_answers
 
 AUDITOR_SCOPE = "/gd/sz"
 
@@ -31,7 +37,8 @@ async def committing_client(live_app):
         await conn.execute(
             text(
                 "TRUNCATE survey.response, survey.respondent_token, survey.token_batch, survey.investigator_quota, "
-                "survey.analysis, survey.campaign, survey.questionnaire, survey.outbox, survey.idempotency_key"
+                "survey.analysis, survey.campaign, survey.questionnaire, survey.outbox, survey.idempotency_key, "
+                "survey.response_unsealed"
             )
         )
 
@@ -124,3 +131,84 @@ async def test_analysis_runs_as_a_job_on_the_worker(committing_client, auth) -> 
     await wait_for(finished, timeout=30)
     latest = await committing_client.get(f"/api/v1/campaigns/{campaign['id']}/analyses/latest", headers=api.office)
     assert latest.json()["results"]["responses_valid"] == 4
+
+
+async def test_a_row_the_database_refuses_fails_only_its_own_request(committing_client, auth, live_app) -> None:
+    api = SurveyApi(committing_client, auth)
+    campaign = await api.campaign_in_fieldwork()
+    tokens = await api.tokens(campaign["id"], 6)
+    key = live_app.state.settings.survey_token_key.get_secret_value().encode()
+    prepared = [
+        await responses.prepare_token_response(
+            live_app.state.reader,
+            key=key,
+            salt=b"salt",
+            token=token,
+            answers=good_answers(),
+            duration_seconds=60,
+            device_fingerprint=None,
+        )
+        for token in tokens
+    ]
+    prepared[3].fields["answers"]["comment"] = "\x00"  # spoiled past the checks: jsonb refuses it
+    outcomes = await asyncio.gather(
+        *(responses.record_token_response_batched(live_app.state.intake_writer, p) for p in prepared),
+        return_exceptions=True,
+    )
+    assert [isinstance(o, Exception) for o in outcomes] == [False, False, False, True, False, False], outcomes
+    async with live_app.state.engine.connect() as conn:
+        stored = await conn.scalar(
+            text("SELECT count(*) FROM survey.response WHERE campaign_id = :c"), {"c": campaign["id"]}
+        )
+    assert stored == 5
+    assert (await api.submit(tokens[3])).status_code == 201  # its token was not spent
+
+
+async def test_audit_verify_checks_every_campaign_chain_and_names_a_broken_one(
+    committing_client, auth, live_app
+) -> None:
+    api = SurveyApi(committing_client, auth)
+    cids = []
+    for _ in range(2):
+        campaign = await api.campaign_in_fieldwork()
+        for token in await api.tokens(campaign["id"], 3):
+            assert (await api.submit(token)).status_code == 201
+        cids.append(campaign["id"])
+
+    async def sealed() -> bool:
+        reports = [await integrity(committing_client, auth, cid) for cid in cids]
+        return all(report["responses"]["sealed"] == 3 for report in reports)
+
+    await wait_for(sealed, timeout=20)
+    env = {**os.environ, "GOVPERF_DATABASE_URL": live_app.state.settings.database_url, "GOVPERF_ENV": "test"}
+    ok = await asyncio.to_thread(CliRunner().invoke, cli, ["audit", "verify", "survey"], env=env)
+    assert ok.exit_code == 0 and " chains" in ok.output, ok.output
+    async with live_app.state.engine.begin() as conn:
+        await conn.execute(text("SET LOCAL session_replication_role = replica"))
+        await conn.execute(text("DELETE FROM survey.response_chain WHERE chain_key = :c AND seq = 2"), {"c": cids[1]})
+    broken = await asyncio.to_thread(CliRunner().invoke, cli, ["audit", "verify", "survey"], env=env)
+    assert broken.exit_code == 1 and f"chain {cids[1]}" in broken.output, broken.output
+    assert (await integrity(committing_client, auth, cids[0]))["intact"]
+
+
+async def test_concurrent_retries_of_one_token_batch_issue_it_once(committing_client, auth, live_app) -> None:
+    api = SurveyApi(committing_client, auth)
+    campaign = await api.campaign_in_fieldwork()
+    expires = (dt.datetime.now(dt.UTC) + dt.timedelta(days=10)).isoformat()
+    body = {
+        "respondent_group": "urban_residents",
+        "region": "ft",
+        "object_id": OBJECT_A,
+        "count": 50,
+        "expires_at": expires,
+    }
+    headers = {**api.office, "Idempotency-Key": str(uuid.uuid4())}
+    url = f"/api/v1/campaigns/{campaign['id']}/token-batches"
+    answers = await asyncio.gather(*(committing_client.post(url, json=body, headers=headers) for _ in range(6)))
+    assert {r.status_code for r in answers} <= {201, 409} and any(r.status_code == 201 for r in answers)
+    assert len({r.text for r in answers if r.status_code == 201}) == 1  # every 201 carries the same batch
+    async with live_app.state.engine.connect() as conn:
+        issued = await conn.scalar(
+            text("SELECT count(*) FROM survey.respondent_token WHERE campaign_id = :c"), {"c": campaign["id"]}
+        )
+    assert issued == 50

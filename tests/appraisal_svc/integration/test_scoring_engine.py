@@ -1,0 +1,429 @@
+# ruff: noqa: E501 - long SQL statements read better unbroken
+"""The set-based engine equals the reference roll-up (``scoring/logic.py`` over the contract's
+functions) on every number: random small plans are written to PostgreSQL (objects in peer groups,
+leaves of every method and direction, values from several sources or none, targets, ratings, veto
+events, quota), scored by the engine and compared with the oracle exactly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from decimal import Decimal, localcontext
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from contracts.scoring import (
+    SCORE_CONTEXT,
+    Band,
+    BandsParams,
+    BonusParams,
+    DeductionParams,
+    GradeParams,
+    LinearParams,
+    RankParams,
+    SatisfactionParams,
+    TargetRatioParams,
+    VetoParams,
+)
+from services.appraisal_svc.scoring import engine
+from services.appraisal_svc.scoring.logic import (
+    SHARE_PLACES,
+    Leaf,
+    ObjectInputs,
+    PlanRules,
+    score_plan,
+    value_that_counts,
+)
+
+D = Decimal
+SUBJECTS = ("office", "public")
+CODES = ("fraud", "accident", "other")
+GRADES = [("A", D(90)), ("B", D(75)), ("C", D(60)), ("D", D(0))]
+
+# Few distinct numbers, so ties, exact shares and boundaries come up often.
+numbers = st.sampled_from(
+    [D(v) for v in ("-5", "0", "1", "7", "9.5", "10", "33.33", "50", "75", "99.99", "100", "150")]
+)
+small = st.decimals(min_value=-20, max_value=300, places=2, allow_nan=False, allow_infinity=False)
+values = st.one_of(st.none(), numbers, small)
+marks = st.sampled_from([D(v) for v in ("1", "3", "7", "10", "12.5", "20", "33.3333")])
+directions = st.sampled_from(["higher_better", "lower_better", "target_band"])
+
+
+@st.composite
+def rules(draw: Any, method: str) -> Any:
+    if method == "target_ratio":
+        return TargetRatioParams(cap=draw(st.sampled_from([D(1), D("1.2")])), zero_point=draw(st.none() | numbers))
+    if method == "linear":
+        if draw(st.booleans()):
+            return LinearParams(floor_from="baseline", cap=draw(st.sampled_from([D(1), D("1.5")])))
+        return LinearParams(floor=draw(numbers), cap=D(1))
+    if method == "bands":
+        thresholds = sorted(set(draw(st.lists(numbers, min_size=1, max_size=4))))
+        shares = draw(
+            st.lists(
+                st.sampled_from([D(0), D("0.3"), D("0.5"), D(1)]), min_size=len(thresholds), max_size=len(thresholds)
+            )
+        )
+        return BandsParams(bands=[Band(threshold=t, share=s) for t, s in zip(thresholds, shares, strict=True)])
+    if method == "rank":
+        return RankParams(floor_share=draw(st.sampled_from([D(0), D("0.6"), D("0.35")])))
+    if method == "grade":
+        return GradeParams(
+            scale="ABCD",
+            shares={"A": D(1), "B": D("0.8"), "C": D("0.6"), "D": D("0.3")},
+            trim_share=draw(st.sampled_from([D(0), D("0.1"), D("0.25")])),
+            min_raters=draw(st.integers(1, 3)),
+        )
+    if method == "satisfaction":
+        return SatisfactionParams(zero_index=D(60), full_index=draw(st.sampled_from([D(95), D(100)])))
+    if method == "bonus":
+        return BonusParams(per_item=draw(st.sampled_from([D("0.5"), D(2)])), cap=draw(st.sampled_from([D(1), D(5)])))
+    if method == "deduction":
+        return DeductionParams(
+            per_item=draw(st.sampled_from([D(1), D("2.5")])), cap=draw(st.sampled_from([D(2), D(10)]))
+        )
+    return VetoParams(
+        events=draw(st.lists(st.sampled_from(CODES), min_size=1, max_size=2, unique=True)),
+        cap_grade=draw(st.sampled_from(["B", "C", "D"])),
+    )
+
+
+METHODS = ["target_ratio", "linear", "bands", "rank", "grade", "satisfaction", "bonus", "deduction", "veto"]
+
+
+@st.composite
+def plans(draw: Any) -> dict[str, Any]:
+    leaves = []
+    for n, method in enumerate(draw(st.lists(st.sampled_from(METHODS), min_size=1, max_size=6))):
+        leaves.append(
+            Leaf(
+                code=f"L{n}",
+                method=method,
+                direction=draw(directions),
+                marks=draw(marks),
+                subjects=tuple(draw(st.lists(st.sampled_from(SUBJECTS), max_size=2, unique=True))),
+                rule=draw(rules(method)),
+            )
+        )
+    objects = []
+    for _ in range(draw(st.integers(1, 6))):
+        by_leaf = {}
+        for leaf in leaves:
+            sources = draw(
+                st.dictionaries(st.sampled_from(["unit", "survey", "authoritative"]), numbers | small, max_size=2)
+            )
+            if sources:
+                by_leaf[leaf.code] = sources
+        targets = {leaf.code: (draw(numbers), draw(st.none() | numbers)) for leaf in leaves if draw(st.booleans())}
+        ratings = {
+            (leaf.code, s): draw(st.lists(st.sampled_from("ABCD"), max_size=5))
+            for leaf in leaves
+            if leaf.method == "grade"
+            for s in leaf.subjects
+        }
+        objects.append(
+            {
+                "id": uuid.uuid4(),
+                "peer_group": draw(st.sampled_from(["a", "b"])),
+                "sources": by_leaf,
+                "targets": targets,
+                "ratings": ratings,
+                "veto": draw(st.lists(st.sampled_from(CODES), max_size=2, unique=True)),
+            }
+        )
+    weights = draw(
+        st.sampled_from(
+            [{"office": D(1)}, {"office": D("0.6"), "public": D("0.4")}, {"office": D("0.3333"), "public": D("0.6667")}]
+        )
+    )
+    return {
+        "leaves": leaves,
+        "objects": objects,
+        "rules": PlanRules(
+            places=draw(st.integers(0, 3)),
+            missing_rule=draw(st.sampled_from(["zero", "renormalize"])),
+            total_points=draw(st.sampled_from([D(100), D("50.5")])),
+            bonus_cap=draw(st.none() | st.sampled_from([D(0), D(3)])),
+            subject_weights=weights,
+            grades=GRADES,
+            top_grade_quota=draw(st.none() | st.sampled_from([D("0.2"), D("0.5"), D("0.34")])),
+        ),
+    }
+
+
+async def write_plan(db: Any, base: dict[str, Any], spec: dict[str, Any]) -> uuid.UUID:
+    rules: PlanRules = spec["rules"]
+    plan_id = uuid.uuid4()
+    now = dt.datetime.now(dt.UTC)
+    scheme = {
+        "grades": [{"grade": g, "min_score": str(m)} for g, m in rules.grades],
+        "top_grade_quota": None if rules.top_grade_quota is None else str(rules.top_grade_quota),
+    }
+    snapshot = {"code": "p", "name": "p", "total_points": str(rules.total_points), "policy": {}, "indicators": []}
+    framework_id = uuid.uuid4()
+    await db.execute(
+        text(
+            "INSERT INTO appraisal.framework_version (id, lineage_id, version, code, name, org_path, content_hash, "
+            "snapshot, published_at, received_at) VALUES (:id, :id, 1, 'p', 'p', '/p', 'x', CAST(:s AS jsonb), now(), now())"
+        ),
+        {"id": framework_id, "s": json.dumps(snapshot)},
+    )
+    await db.execute(
+        text(
+            "INSERT INTO appraisal.plan (id, name, cycle_id, framework_id, framework_hash, owner_unit_id, status, "
+            "subject_weights, grade_scheme, missing_rule, score_places, bonus_cap, objection_days, submission_deadline, "
+            "verification_deadline, created_by, created_at, updated_at, lock_version) VALUES (:id, 'p', :cycle, :fw, 'x', "
+            ":unit, 'scoring', CAST(:w AS jsonb), CAST(:g AS jsonb), :missing, :places, :bonus_cap, 7, :now, :now, 'p', "
+            ":now, :now, 1)"
+        ),
+        {
+            "id": plan_id,
+            "cycle": base["cycle"],
+            "fw": framework_id,
+            "unit": base["unit"],
+            "w": json.dumps({k: str(v) for k, v in rules.subject_weights.items()}),
+            "g": json.dumps(scheme),
+            "missing": rules.missing_rule,
+            "places": rules.places,
+            "bonus_cap": rules.bonus_cap,
+            "now": now,
+        },
+    )
+    for leaf in spec["leaves"]:
+        await db.execute(
+            text(
+                "INSERT INTO appraisal.plan_leaf (plan_id, indicator_code, metric, name, kind, direction, weight, method, "
+                "scoring, evaluation_subjects) VALUES (:p, :c, :m, :c, 'quantitative', :d, :w, :method, CAST(:s AS jsonb), :subjects)"
+            ),
+            {
+                "p": plan_id,
+                "c": leaf.code,
+                "m": f"{plan_id}-{leaf.code}",
+                "d": leaf.direction,
+                "w": leaf.marks,
+                "method": leaf.method,
+                "s": json.dumps(leaf.rule.model_dump(mode="json")),
+                "subjects": list(leaf.subjects),
+            },
+        )
+    for i, obj in enumerate(spec["objects"]):
+        object_id = base["objects"][i]
+        await db.execute(
+            text("INSERT INTO appraisal.plan_object (plan_id, object_id, peer_group) VALUES (:p, :o, :g)"),
+            {"p": plan_id, "o": object_id, "g": obj["peer_group"]},
+        )
+        for code, sources in obj["sources"].items():
+            for source, value in sources.items():
+                await db.execute(
+                    text(
+                        "INSERT INTO appraisal.data_point (id, object_id, metric, period, source, revision, current, value, "
+                        "status, submitted_by, submitted_org_path, submitted_at, lock_version) VALUES (:id, :o, :m, '2026', :s, "
+                        "1, true, :v, 'accepted', 'p', '/p', now(), 1)"
+                    ),
+                    {"id": uuid.uuid4(), "o": object_id, "m": f"{plan_id}-{code}", "s": source, "v": value},
+                )
+        # A rejected value and one of another period never count.
+        await db.execute(
+            text(
+                "INSERT INTO appraisal.data_point (id, object_id, metric, period, source, revision, current, value, status, "
+                "submitted_by, submitted_org_path, submitted_at, lock_version) SELECT gen_random_uuid(), :o, :p || '-' || "
+                "indicator_code, period, 'authoritative', 1, true, 999, status, 'p', '/p', now(), 1 FROM appraisal.plan_leaf, "
+                "(VALUES ('2025', 'accepted'), ('2026', 'rejected')) AS x(period, status) WHERE plan_id = :plan "
+                "ON CONFLICT DO NOTHING"
+            ),
+            {"o": object_id, "p": str(plan_id), "plan": plan_id},
+        )
+        for code, (target, baseline) in obj["targets"].items():
+            await db.execute(
+                text(
+                    "INSERT INTO appraisal.target (id, plan_id, object_id, indicator_code, baseline, target, status, set_by, "
+                    "set_at, lock_version) VALUES (:id, :p, :o, :c, :b, :t, 'approved', 'p', now(), 1)"
+                ),
+                {"id": uuid.uuid4(), "p": plan_id, "o": object_id, "c": code, "b": baseline, "t": target},
+            )
+        for (code, subject), grades in obj["ratings"].items():
+            for n, grade in enumerate(grades):
+                assignment = uuid.uuid4()
+                await db.execute(
+                    text(
+                        "INSERT INTO appraisal.expert_assignment (id, plan_id, expert, expert_org_path, object_id, "
+                        "indicator_code, subject, assigned_by, assigned_at) VALUES (:id, :p, :e, '/x', :o, :c, :s, 'p', now())"
+                    ),
+                    {"id": assignment, "p": plan_id, "e": f"e{n}", "o": object_id, "c": code, "s": subject},
+                )
+                await db.execute(
+                    text(
+                        "INSERT INTO appraisal.expert_rating (assignment_id, plan_id, object_id, indicator_code, subject, "
+                        "grade, rated_at) VALUES (:a, :p, :o, :c, :s, :g, now())"
+                    ),
+                    {"a": assignment, "p": plan_id, "o": object_id, "c": code, "s": subject, "g": grade},
+                )
+        for code in obj["veto"]:
+            await db.execute(
+                text(
+                    "INSERT INTO appraisal.veto_event (id, plan_id, object_id, code, description, recorded_by, recorded_at) "
+                    "VALUES (gen_random_uuid(), :p, :o, :c, 'd', 'p', now())"
+                ),
+                {"p": plan_id, "o": object_id, "c": code},
+            )
+        # A withdrawn veto event never counts.
+        await db.execute(
+            text(
+                "INSERT INTO appraisal.veto_event (id, plan_id, object_id, code, description, recorded_by, recorded_at, "
+                "withdrawn_at, withdrawn_by) VALUES (gen_random_uuid(), :p, :o, 'fraud', 'd', 'p', now(), now(), 'p')"
+            ),
+            {"p": plan_id, "o": object_id},
+        )
+    return plan_id
+
+
+async def base_world(db: Any) -> dict[str, Any]:
+    unit, cycle = uuid.uuid4(), uuid.uuid4()
+    objects = [uuid.uuid4() for _ in range(6)]
+    await db.execute(
+        text(
+            "INSERT INTO appraisal.org_unit (id, code, name, kind, org_path, peer_group, deleted, lock_version, created_at, "
+            "updated_at) VALUES (:id, 'p', 'P', 'province', :path, 'p', false, 1, now(), now())"
+        ),
+        {"id": unit, "path": f"/p{unit.hex[:8]}"},
+    )
+    for n, obj in enumerate(objects):
+        await db.execute(
+            text(
+                "INSERT INTO appraisal.appraisal_object (id, kind, org_unit_id, code, name, peer_group, created_by, "
+                "created_at, lock_version) VALUES (:id, 'project', :unit, :code, :code, 'p', 'p', now(), 1)"
+            ),
+            {"id": obj, "unit": unit, "code": f"o{n}"},
+        )
+    await db.execute(
+        text(
+            "INSERT INTO appraisal.cycle (id, kind, label, starts_on, ends_on, org_path, created_by, created_at) "
+            "VALUES (:id, 'annual', '2026', '2026-01-01', '2026-12-31', :path, 'p', now())"
+        ),
+        {"id": cycle, "path": f"/p{unit.hex[:8]}"},
+    )
+    return {"unit": unit, "cycle": cycle, "objects": objects}
+
+
+def oracle(spec: dict[str, Any], base: dict[str, Any]) -> Any:
+    objects = [
+        ObjectInputs(
+            object_id=base["objects"][i],
+            peer_group=obj["peer_group"],
+            values={code: v for code, by in obj["sources"].items() if (v := value_that_counts(by)) is not None},
+            targets=obj["targets"],
+            ratings=obj["ratings"],
+            veto_codes=frozenset(obj["veto"]),
+        )
+        for i, obj in enumerate(spec["objects"])
+    ]
+    return score_plan(spec["rules"], spec["leaves"], objects)
+
+
+def stored_share(share: Decimal) -> Decimal:
+    """What numeric(60,40) keeps of a share: 40 places, half away from zero."""
+    with localcontext(SCORE_CONTEXT):
+        return share.quantize(D(1).scaleb(-SHARE_PLACES))
+
+
+async def no_progress(_: float) -> None:
+    return None
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(spec=plans())
+async def test_the_engine_equals_the_reference_on_every_number(db, spec):
+    base = await base_world(db)
+    savepoint = await db.begin_nested()
+    try:
+        plan_id = await write_plan(db, base, spec)
+        run_id = uuid.uuid4()
+        await db.execute(
+            text(
+                "INSERT INTO appraisal.scoring_run (id, plan_id, version, status, reason, requested_by, requested_at) "
+                "VALUES (:id, :p, 1, 'running', 't', 't', now())"
+            ),
+            {"id": run_id, "p": plan_id},
+        )
+        inputs = await engine.plan_inputs(db, plan_id)
+        await engine.score(db, plan=inputs, run_id=run_id, report=no_progress)
+        expected = oracle(spec, base)
+
+        leaves = {
+            (r.object_id, r.indicator_code, r.subject): r
+            for r in (
+                await db.execute(text("SELECT * FROM appraisal.result_leaf WHERE run_id = :r"), {"r": run_id})
+            ).all()
+        }
+        assert len(leaves) == len(expected.leaves)
+        for want in expected.leaves:
+            got = leaves[(want.object_id, want.code, want.subject)]
+            share = None if want.share is None else stored_share(want.share)
+            assert (got.value, got.target, got.baseline, got.share, got.marks, got.earned, got.missing) == (
+                want.value,
+                want.target,
+                want.baseline,
+                share,
+                want.marks,
+                want.earned,
+                want.missing,
+            ), (want, got)
+        subjects = {
+            (r.object_id, r.subject): r
+            for r in (
+                await db.execute(text("SELECT * FROM appraisal.result_subject WHERE run_id = :r"), {"r": run_id})
+            ).all()
+        }
+        assert len(subjects) == len(expected.subjects)
+        for want_s in expected.subjects:
+            got_s = subjects[(want_s.object_id, want_s.subject)]
+            assert (got_s.weight, got_s.earned, got_s.marks, got_s.score, got_s.contribution) == (
+                want_s.weight,
+                want_s.earned,
+                want_s.marks,
+                want_s.score,
+                want_s.contribution,
+            ), (want_s, got_s)
+        results = {
+            r.object_id: r
+            for r in (await db.execute(text("SELECT * FROM appraisal.result WHERE run_id = :r"), {"r": run_id})).all()
+        }
+        assert len(results) == len(expected.objects)
+        for want_o in expected.objects:
+            got_o = results[want_o.object_id]
+            assert (
+                got_o.peer_group,
+                got_o.base,
+                got_o.bonus,
+                got_o.deduction,
+                got_o.composite,
+                got_o.grade_by_score,
+                got_o.veto_cap,
+                tuple(got_o.veto_codes),
+                got_o.quota_demoted,
+                got_o.grade,
+                got_o.rank,
+                got_o.peer_count,
+            ) == (
+                want_o.peer_group,
+                want_o.base,
+                want_o.bonus,
+                want_o.deduction,
+                want_o.composite,
+                want_o.grade_by_score,
+                want_o.veto_cap,
+                want_o.veto_codes,
+                want_o.quota_demoted,
+                want_o.grade,
+                want_o.rank,
+                want_o.peer_count,
+            ), (want_o, got_o)
+    finally:
+        await savepoint.rollback()

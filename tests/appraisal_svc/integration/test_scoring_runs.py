@@ -1,0 +1,194 @@
+"""Scoring runs with real commits: the service's own job worker scores a requested run; concurrent
+requests leave one active run; a worker killed with SIGKILL mid-run leaves its job to another
+worker once its heartbeat is stale, and the run finishes exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from contracts.scoring import SatisfactionParams
+from services.appraisal_svc.app import create_app
+from services.appraisal_svc.db import JOBS
+from services.appraisal_svc.scoring.logic import Leaf, PlanRules
+from services.appraisal_svc.scoring.service import SCORE_PLAN, score_job
+from shared.db import committing, make_sessionmaker
+from shared.jobs import JobWorker
+from shared.testing.plugin import client_for, wait_for
+from tests.appraisal_svc.conftest import appraisal_settings
+from tests.appraisal_svc.integration.conftest import empty
+from tests.appraisal_svc.integration.test_scoring_engine import GRADES, base_world, write_plan
+
+D = Decimal
+SCORING_TABLES = "scoring_run, result, result_subject, result_leaf, expert_rating, expert_assignment, veto_event"
+
+
+async def empty_all(engine: Any) -> None:
+    await empty(engine)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(f"TRUNCATE {', '.join('appraisal.' + t.strip() for t in SCORING_TABLES.split(','))} CASCADE")
+        )
+
+
+@pytest.fixture
+async def scoring_app(migrated, dev_keys) -> AsyncIterator[Any]:
+    """appraisal_svc really committing, with its job worker on (reclaiming after 2 s of silence)."""
+    app = create_app(appraisal_settings(migrated, dev_keys, run_relay=False, run_consumers=False, job_stale_seconds=2))
+    async with app.router.lifespan_context(app):
+        await empty_all(app.state.engine)
+        try:
+            yield app
+        finally:
+            await empty_all(app.state.engine)
+
+
+async def committed_plan(app: Any, objects: int = 4) -> tuple[str, str]:
+    """A plan in scoring whose composite per object is its index; (plan id, owner org path)."""
+    spec = {
+        "leaves": [
+            Leaf(
+                code="L0",
+                method="satisfaction",
+                direction="higher_better",
+                marks=D(100),
+                subjects=("office",),
+                rule=SatisfactionParams(zero_index=D(0), full_index=D(100)),
+            )
+        ],
+        "objects": [
+            {"peer_group": "a", "sources": {"L0": {"survey": D(60 + 10 * n)}}, "targets": {}, "ratings": {}, "veto": []}
+            for n in range(objects)
+        ],
+        "rules": PlanRules(
+            places=2,
+            missing_rule="zero",
+            total_points=D(100),
+            bonus_cap=None,
+            subject_weights={"office": D(1)},
+            grades=GRADES,
+            top_grade_quota=None,
+        ),
+    }
+    async with app.state.sessionmaker() as session, committing(session):
+        base = await base_world(session)
+        plan_id = await write_plan(session, base, spec)
+        owner_path = await session.scalar(
+            text("SELECT org_path FROM appraisal.org_unit WHERE id = :u"), {"u": base["unit"]}
+        )
+    return str(plan_id), str(owner_path)
+
+
+async def test_the_service_worker_scores_a_requested_run(scoring_app, auth):
+    plan_id, owner = await committed_plan(scoring_app)
+    office = auth("perf_office", org_path=owner, subject="office")
+    async with client_for(scoring_app) as http:
+        response = await http.post(f"/api/v1/plans/{plan_id}/scoring-runs", headers=office)
+        assert response.status_code == 202, response.text
+        location = response.headers["location"]
+
+        async def finished() -> bool:
+            run = (await http.get(location, headers=office)).json()
+            return run["status"] == "succeeded"
+
+        await wait_for(finished, timeout=30)
+        run = (await http.get(location, headers=office)).json()
+        assert run["progress"] == 1 and run["object_count"] == 4 and run["value_count"] == 4
+        table = (await http.get(f"/api/v1/plans/{plan_id}/results", headers=office)).json()
+        assert [row["composite"] for row in table["items"]] == ["90", "80", "70", "60"]
+
+
+async def test_concurrent_requests_leave_one_active_run(scoring_app, auth):
+    scoring_app.state.job_worker.stop()  # keep the run queued while the requests race
+    plan_id, owner = await committed_plan(scoring_app)
+    office = auth("perf_office", org_path=owner, subject="office")
+    async with client_for(scoring_app) as http:
+        answers = await asyncio.gather(
+            *(http.post(f"/api/v1/plans/{plan_id}/scoring-runs", headers=office) for _ in range(6))
+        )
+    assert sorted(a.status_code for a in answers) == [202, 409, 409, 409, 409, 409]
+    async with scoring_app.state.engine.connect() as conn:
+        runs = (await conn.execute(text("SELECT version, status FROM appraisal.scoring_run"))).all()
+        queued_jobs = await conn.scalar(text("SELECT count(*) FROM appraisal.job WHERE status = 'queued'"))
+    assert [tuple(r) for r in runs] == [(1, "queued")] and queued_jobs == 1
+
+
+WORKER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from services.appraisal_svc.db import JOBS
+    from services.appraisal_svc.scoring.service import SCORE_PLAN, score_job
+    from shared.db import create_engine, make_sessionmaker
+    from shared.jobs import JobWorker
+
+    async def main():
+        engine = create_engine(sys.argv[1], pool_size=2)
+        worker = JobWorker(engine, make_sessionmaker(engine), JOBS, {SCORE_PLAN: score_job}, stale_after=600)
+        await worker.run_one()
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_a_worker_killed_mid_run_leaves_the_run_to_another_which_finishes_it_once(scoring_app, auth, migrated):
+    scoring_app.state.job_worker.stop()
+    plan_id, owner = await committed_plan(scoring_app)
+    office = auth("perf_office", org_path=owner, subject="office")
+    async with client_for(scoring_app) as http:
+        response = await http.post(f"/api/v1/plans/{plan_id}/scoring-runs", headers=office)
+    assert response.status_code == 202, response.text
+    run_id = response.json()["id"]
+    engine = scoring_app.state.engine
+    # Hold the run's row: the other process claims the job and its handler waits inside its run.
+    async with engine.connect() as holder:
+        lock = await holder.begin()
+        await holder.execute(text("SELECT 1 FROM appraisal.scoring_run WHERE id = :r FOR UPDATE"), {"r": run_id})
+        worker = subprocess.Popen([sys.executable, "-c", WORKER, migrated.database_url], env=dict(os.environ))
+        try:
+
+            async def handler_waits() -> bool:
+                async with engine.connect() as conn:
+                    return bool(
+                        await conn.scalar(
+                            text(
+                                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                "AND query LIKE '%scoring_run%FOR UPDATE%'"
+                            )
+                        )
+                    )
+
+            await wait_for(handler_waits, timeout=30)
+            async with engine.connect() as conn:
+                job = (await conn.execute(text("SELECT status, attempts FROM appraisal.job"))).one()
+            assert tuple(job) == ("running", 1)
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=10)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+        await lock.rollback()
+    # The dead worker beats no more; once its heartbeat is stale another worker reclaims the job.
+    async with engine.begin() as conn:
+        await conn.execute(JOBS.update().values(heartbeat_at=text("now() - interval '1 minute'")))
+    survivor = JobWorker(engine, make_sessionmaker(engine), JOBS, {SCORE_PLAN: score_job}, stale_after=2)
+    assert await survivor.run_one()
+    assert not await survivor.run_one()  # nothing left: the run is not scored twice
+    async with engine.connect() as conn:
+        job = (await conn.execute(text("SELECT status, attempts FROM appraisal.job"))).one()
+        runs = (await conn.execute(text("SELECT id, version, status FROM appraisal.scoring_run"))).all()
+        results = await conn.scalar(text("SELECT count(*) FROM appraisal.result WHERE run_id = :r"), {"r": run_id})
+        leaves = await conn.scalar(text("SELECT count(*) FROM appraisal.result_leaf WHERE run_id = :r"), {"r": run_id})
+    assert tuple(job) == ("succeeded", 2)
+    assert [(str(r.id), r.version, r.status) for r in runs] == [(run_id, 1, "succeeded")]
+    assert (results, leaves) == (4, 4)
