@@ -252,12 +252,19 @@ async def after_the_objection_period(
     state, report = await run(platform)
     assert not state.missing and not state.waiting, report.lines
 
-    # Publication: the corrected version (2) is the published one. (The gateway does not route
-    # /public/plans to appraisal_svc yet; state.public_results says whether it does.)
+    # Publication: the corrected version (2) is the published one, public without a token.
     plan = await office.get(f"/api/v1/appraisal/plans/{state.plan_id}")
     runs = await office.get(f"/api/v1/appraisal/plans/{state.plan_id}/scoring-runs", limit=500)
-    assert plan["status"] == "published" and state.published
+    assert plan["status"] == "published" and state.published and state.public_results
     assert plan["published_run_id"] == next(r["id"] for r in runs["items"] if r["version"] == 2)
+    league = await http.get(f"{platform.gateway.url}/public/plans/{state.plan_id}/results", params={"limit": 500})
+    assert league.status_code == 200, league.text
+    corrected = next(
+        r for r in league.json()["items"] if r["object_id"] == state.objects[f"{city}/{content.UPHELD[0]}"]
+    )
+    version_one = await office.get(f"/api/v1/appraisal/plans/{state.plan_id}/results", version=1, limit=500)
+    before = next(r for r in version_one["items"] if r["object_id"] == corrected["object_id"])
+    assert Decimal(str(corrected["composite"])) > Decimal(str(before["composite"]))  # the upheld correction counts
     # Cases: opened from appraisal.results.published, with recommendations in plain sentences.
     cases = await office.get("/api/v1/feedback/cases", plan_id=state.plan_id, limit=500)
     by_object = {c["object_id"]: c for c in cases["items"]}
