@@ -45,3 +45,18 @@ def test_demo_refuses_a_province_code_that_is_no_org_path_segment() -> None:
     done = demo("--province", "../Etc", password=SECRET)
     assert done.returncode == 2
     assert "--province" in done.stderr
+
+
+def test_progress_prints_a_line_per_step_and_per_tenth(capsys) -> None:
+    from shared.cli import Progress
+
+    progress = Progress()
+    progress.step("Fieldwork")
+    for done in range(1, 3001):
+        progress.count(done, 3000)
+    progress.step("Analysis")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "[ 1] Fieldwork" and lines[-1] == "[ 2] Analysis"
+    counts = lines[1:-1]
+    # The start, then one line at each tenth: a log shows progress without 3,000 lines.
+    assert [c.strip() for c in counts] == ["1/3000 (0%)"] + [f"{300 * i}/3000 ({10 * i}%)" for i in range(1, 11)]

@@ -8,15 +8,19 @@ platform provides those routes. A second run must change nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -24,7 +28,8 @@ from shared.auth.devkeys import DevKeys, mint_dev_token
 from shared.demo import content
 from shared.demo.client import Actor
 from shared.demo.year import Quiet, Sizes, YearState, run_year
-from shared.embedded import find_free_port
+from shared.embedded import find_free_port, start_nats
+from shared.migrations import upgrade
 from shared.stack import SERVICES, get_service
 from shared.testing.plugin import Infra
 from shared.testing.processes import ServiceProcess, start_service
@@ -50,14 +55,54 @@ class WholePlatform:
     database_url: str
 
 
+def _own_database(server_url: str) -> str:
+    """A fresh database on the session's PostgreSQL server: the year's org tree, accounts and
+    published framework must not leak into other suites (the gateway refuses unknown org units
+    once any have arrived, and lists would show the year's rows)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server_url)
+    name = f"govperf_year_{secrets.token_hex(4)}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(url.set(drivername="postgresql", database="postgres").render_as_string(False))
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(database_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(url.set(drivername="postgresql", database="postgres").render_as_string(False))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
 @pytest.fixture(scope="module")
 def whole_platform(migrated: Infra, dev_keys: DevKeys) -> Iterator[WholePlatform]:
-    """Every service of shared/stack.py on free ports, the gateway routing to them."""
+    """Every service of shared/stack.py on free ports, the gateway routing to them, on a database
+    and a NATS server of their own (nothing of the year reaches other suites)."""
+    database_url = _own_database(migrated.database_url)
+    nats = start_nats(Path(tempfile.mkdtemp(prefix="gpy-", dir="/tmp")), port=find_free_port())
+    for spec in SERVICES:
+        upgrade(spec, database_url)
     ports = {spec.name: find_free_port() for spec in SERVICES}
     common = {
         "GOVPERF_ENV": "test",
-        "GOVPERF_DATABASE_URL": migrated.database_url,
-        "GOVPERF_NATS_URL": migrated.nats_url,
+        "GOVPERF_DATABASE_URL": database_url,
+        "GOVPERF_NATS_URL": nats.url,
         "GOVPERF_DB_POOL_SIZE": "5",
         "GOVPERF_LOG_LEVEL": "WARNING",
     }
@@ -97,11 +142,13 @@ def whole_platform(migrated: Infra, dev_keys: DevKeys) -> Iterator[WholePlatform
         )
         admin = Actor("e2e-year-admin", "", token=token, expires_at=time.monotonic() + 3000)
         yield WholePlatform(
-            gateway=gateway, admin=admin, password_seed=secrets.token_urlsafe(16), database_url=migrated.database_url
+            gateway=gateway, admin=admin, password_seed=secrets.token_urlsafe(16), database_url=database_url
         )
     finally:
         for process in reversed(processes):
             process.stop()
+        nats.stop()
+        _drop_database(database_url)
 
 
 async def run(platform: WholePlatform) -> tuple[YearState, Quiet]:
@@ -219,7 +266,6 @@ async def test_a_whole_year_through_the_gateway(whole_platform: WholePlatform) -
 async def end_objection_period(database_url: str, plan_id: str) -> None:
     """The clock moves on: the objection period (at least a day by the plan's rules) ends now. The one
     write this test makes outside the gateway, and only to the calendar."""
-    import asyncpg
     from sqlalchemy.engine import make_url
 
     url = make_url(database_url).set(drivername="postgresql")
@@ -252,12 +298,19 @@ async def after_the_objection_period(
     state, report = await run(platform)
     assert not state.missing and not state.waiting, report.lines
 
-    # Publication: the corrected version (2) is the published one. (The gateway does not route
-    # /public/plans to appraisal_svc yet; state.public_results says whether it does.)
+    # Publication: the corrected version (2) is the published one, public without a token.
     plan = await office.get(f"/api/v1/appraisal/plans/{state.plan_id}")
     runs = await office.get(f"/api/v1/appraisal/plans/{state.plan_id}/scoring-runs", limit=500)
-    assert plan["status"] == "published" and state.published
+    assert plan["status"] == "published" and state.published and state.public_results
     assert plan["published_run_id"] == next(r["id"] for r in runs["items"] if r["version"] == 2)
+    league = await http.get(f"{platform.gateway.url}/public/plans/{state.plan_id}/results", params={"limit": 500})
+    assert league.status_code == 200, league.text
+    corrected = next(
+        r for r in league.json()["items"] if r["object_id"] == state.objects[f"{city}/{content.UPHELD[0]}"]
+    )
+    version_one = await office.get(f"/api/v1/appraisal/plans/{state.plan_id}/results", version=1, limit=500)
+    before = next(r for r in version_one["items"] if r["object_id"] == corrected["object_id"])
+    assert Decimal(str(corrected["composite"])) > Decimal(str(before["composite"]))  # the upheld correction counts
     # Cases: opened from appraisal.results.published, with recommendations in plain sentences.
     cases = await office.get("/api/v1/feedback/cases", plan_id=state.plan_id, limit=500)
     by_object = {c["object_id"]: c for c in cases["items"]}

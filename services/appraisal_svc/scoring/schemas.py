@@ -60,7 +60,7 @@ class ScoringRunRead(BaseModel):
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     object_count: int | None
-    value_count: int | None = Field(description="Accepted values (and ratings) the run scored.")
+    value_count: int | None = Field(description="Accepted values the run scored (one per object and leaf at most).")
     inputs_hash: str | None = Field(description="sha256 of everything the run read, in a fixed order.")
     results_hash: str | None = Field(description="sha256 of the result rows (docs/scoring.md, Reproducibility).")
     timings: dict[str, float] | None = Field(description="Seconds per phase.")

@@ -183,8 +183,10 @@ def reads_every_object(principal: Principal, owner_path: str) -> bool:
 
 
 async def run_read(session: AsyncSession, run: ScoringRun) -> ScoringRunRead:
-    """The run as the API shows it: while its job runs, the job's status and progress."""
-    job = await jobs.get(session, JOBS, run.job_id) if run.job_id is not None else None
+    """The run as the API shows it: while its job runs, the job's status and progress (only an
+    active run, at most one per plan, costs a read of its job)."""
+    active = run.status in jobs.ACTIVE and run.job_id is not None
+    job = await jobs.get(session, JOBS, run.job_id) if active and run.job_id is not None else None
     status, progress, error = run.status, 1.0 if run.status in ("succeeded", "failed") else 0.0, run.error
     if run.status in jobs.ACTIVE and job is not None:
         progress = float(job.progress)

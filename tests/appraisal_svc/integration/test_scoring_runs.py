@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from contracts.scoring import SatisfactionParams
-from services.appraisal_svc.app import create_app
+from services.appraisal_svc.app import create_app, stop_jobs
 from services.appraisal_svc.db import JOBS
 from services.appraisal_svc.scoring.logic import Leaf, PlanRules
 from services.appraisal_svc.scoring.service import SCORE_PLAN, score_job
@@ -50,6 +50,8 @@ async def scoring_app(migrated, dev_keys) -> AsyncIterator[Any]:
         try:
             yield app
         finally:
+            # The worker first: a TRUNCATE beside its reads can deadlock and leave rows for later tests.
+            await stop_jobs(app)
             await empty_all(app.state.engine)
 
 
