@@ -11,10 +11,15 @@ indices with intervals over 1,000,000 synthetic responses (``--baseline`` runs a
 requests: req/s, p50, p99 and CPU per request of a bare FastAPI app, indicator_svc and the gateway
 side by side at 1, 16 and 64 connections (wrk when installed); not part of ``all`` (minutes long).
 feedback: one results.published of 2,000 objects into cases, set-based vs a row-at-a-time baseline.
+publication: publishing a scored plan of 10,000 objects x 100 leaves (results event by reference
+with its objects hash, CSV and xlsx of the league table) beside a raw SELECT + sha256 of the same
+rows; not part of ``all``.
 collection: appraisal bulk submission of 100,000 rows beside a raw COPY of them, anomaly rules over
 1,000,000 data points, audit chain verification over 1,000,000 entries.
 scoring: one appraisal scoring run of 10,000 objects x 100 leaves (1,000,000 values) beside a raw COPY
 of its 1,000,000 result rows.
+experts: 5,000 expert assignments in one request, survey.results.finalized with 5,000 cells (then a
+correction superseding them), each beside a raw COPY of the same rows; a monitoring page.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ def main() -> None:
             "feedback",
             "collection",
             "scoring",
+            "publication",
+            "experts",
             "all",
         ],
         default="all",
@@ -65,6 +72,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="requests: sweeps, to show the spread")
     parser.add_argument("--objects", type=int, default=10_000, help="scoring: objects of the plan (x 100 leaves)")
     parser.add_argument("--connections", default="1,16,64", help="requests: comma-separated connection counts")
+    parser.add_argument("--publish-objects", type=int, default=10_000, help="publication: objects of the plan")
     args = parser.parse_args()
     if args.which in ("codecs", "all"):
         from bench import codecs  # lazy: imports the services
@@ -158,6 +166,11 @@ def main() -> None:
                 f"row-at-a-time baseline {figures['orm_row_at_a_time_s']:.2f} s ({figures['speedup']:.1f}x); "
                 f"{figures['cases_opened']:,} cases; usage report {figures['usage_report_ms']:.1f} ms"
             )
+        if args.which == "publication":
+            from bench import publication  # lazy: imports the services
+
+            figures = publication.run(pg.url, objects=args.publish_objects)
+            print(json.dumps({"benchmark": "appraisal publication", **figures}, indent=2))
         if args.which in ("collection", "all"):
             from bench import collection  # lazy: imports the services
 
@@ -168,6 +181,13 @@ def main() -> None:
 
             figures = scoring.run(pg.url, objects=args.objects)
             print(json.dumps({"benchmark": "appraisal scoring run vs raw COPY of its results", **figures}, indent=2))
+        if args.which in ("experts", "all"):
+            from bench import experts  # lazy: imports the services
+
+            figures = experts.run(pg.url)
+            print(
+                json.dumps({"benchmark": "expert assignments and satisfaction values vs raw COPY", **figures}, indent=2)
+            )
     finally:
         broker.stop()
         pg.stop()

@@ -407,64 +407,57 @@ def intake(
         "GOVPERF_NATS_URL": nats_url,
         "GOVPERF_LOG_LEVEL": "WARNING",
     }
-    trees = [("intake", REPO)] + ([("baseline_intake", baseline)] if baseline is not None else [])
-    processes: list[ServiceProcess] = []
+    # The baseline first, each pair running only while it is measured: an idle pair's background
+    # loops (sealer, relay, job worker) would otherwise load the other's measurement.
+    trees = ([("baseline_intake", baseline)] if baseline is not None else []) + [("intake", REPO)]
+    token = mint_dev_token(keys, subject="bench", roles=["perf_office"], org_unit_id=ORG_UNIT, org_path="/gd/sz")
+    rng = np.random.default_rng(1)
+    bodies = [{"token": "bench", "answers": answers(rng), "duration_seconds": 200} for _ in range(responses)]
+    result: dict[str, Any] = {
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "load_generator": load_generator(),
+        "clients": concurrency,
+        "duration": seconds,
+    }
+    failures: dict[str, dict[str, int]] = {}
+    hello = start_service(HELLO, find_free_port(), {}, log_dir=data_dir)
     try:
-        hello = start_service(HELLO, find_free_port(), {}, log_dir=data_dir)
-        processes.append(hello)
-        pairs = []
-        for label, source in trees:
-            gateway, survey = start_pair(source, common, keys.jwks_path, data_dir, concurrency)
-            processes += [gateway, survey]
-            pairs.append((label, gateway, survey))
-        for process in processes:
-            process.wait_ready()
-        token = mint_dev_token(keys, subject="bench", roles=["perf_office"], org_unit_id=ORG_UNIT, org_path="/gd/sz")
-        rng = np.random.default_rng(1)
-        prepared = []
-        for label, gateway, survey in pairs:
-            tokens = prepare_campaign(survey.url, {"Authorization": f"Bearer {token}"}, responses + WARM_RESPONSES)
-            bodies = [{"token": t, "answers": answers(rng), "duration_seconds": 200} for t in tokens]
-            url = f"{gateway.url}/public/surveys/responses"
-            drive(url, bodies[:WARM_RESPONSES], concurrency, data_dir, seconds=60)
-            prepared.append((label, gateway, survey, url, bodies[WARM_RESPONSES:]))
-        measured_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        result: dict[str, Any] = {
-            "measured_at": measured_at,
-            "load_generator": load_generator(),
-            "clients": concurrency,
-            "duration": seconds,
-        }
-        failures: dict[str, dict[str, int]] = {}
+        hello.wait_ready()
         bare, bare_cpu = measure_intake(
-            hello.url,
-            prepared[0][4],
-            concurrency,
-            data_dir,
-            seconds=seconds,
-            cpu={"hello": partial(own_process, hello)},
+            hello.url, bodies, concurrency, data_dir, seconds=seconds, cpu={"hello": partial(own_process, hello)}
         )
-        result.update(figures("bare", bare))
-        result["bare_cpu_ms_per_request"] = bare_cpu["hello"]
-        failures["bare"] = dict(bare.failures)
-        for label, gateway, survey, url, bodies in prepared:
+    finally:
+        hello.stop()
+    result.update(figures("bare", bare))
+    result["bare_cpu_ms_per_request"] = bare_cpu["hello"]
+    failures["bare"] = dict(bare.failures)
+    for label, source in trees:
+        gateway, survey = start_pair(source, common, keys.jwks_path, data_dir, concurrency)
+        try:
+            for process in (gateway, survey):
+                process.wait_ready()
+            tokens = prepare_campaign(survey.url, {"Authorization": f"Bearer {token}"}, responses + WARM_RESPONSES)
+            posts = [{**body, "token": t} for body, t in zip(bodies, tokens, strict=False)]
+            warm = [{**bodies[0], "token": t} for t in tokens[responses:]]
+            url = f"{gateway.url}/public/surveys/responses"
+            drive(url, warm, concurrency, data_dir, seconds=60)  # connections, caches, prepared statements
             cpu: dict[str, Callable[[], list[psutil.Process]]] = {
                 "survey": partial(own_process, survey),
                 "gateway": partial(own_process, gateway),
                 "postgres": partial(postgres_processes, database_url),
             }
-            run, per_response = measure_intake(url, bodies, concurrency, data_dir, seconds=seconds, cpu=cpu)
-            result.update(figures(label, run))
-            result[f"{label}_cpu_ms_per_response"] = per_response
-            failures[label] = dict(run.failures)
-        result["responses"] = result["intake_answered"]
-        result["failures"] = failures
-        if baseline is not None:
-            result["baseline_source"] = str(baseline)
-        return result
-    finally:
-        for process in reversed(processes):
-            process.stop()
+            run, per_response = measure_intake(url, posts, concurrency, data_dir, seconds=seconds, cpu=cpu)
+        finally:
+            survey.stop()
+            gateway.stop()
+        result.update(figures(label, run))
+        result[f"{label}_cpu_ms_per_response"] = per_response
+        failures[label] = dict(run.failures)
+    result["responses"] = result["intake_answered"]
+    result["failures"] = failures
+    if baseline is not None:
+        result["baseline_source"] = str(baseline)
+    return result
 
 
 def indices(responses: int = 1_000_000) -> dict[str, float]:

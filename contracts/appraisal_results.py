@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import uuid
 from collections.abc import Iterable
 from decimal import Decimal
@@ -119,9 +118,10 @@ class ResultsPublished(_Model):
 
 
 def object_line(item: ObjectResult) -> bytes:
-    """One object's line in ``objects_hash``: compact JSON with sorted keys, then a newline."""
-    text = json.dumps(item.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return text.encode() + b"\n"
+    """One object's line in ``objects_hash``: the object as this model writes it in JSON (fields in
+    declared order, no spaces), then a newline. A consumer validates each fetched item with
+    ``ObjectResult`` and hashes the same lines."""
+    return item.model_dump_json().encode() + b"\n"
 
 
 def objects_digest(objects: Iterable[ObjectResult]) -> str:

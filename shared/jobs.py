@@ -102,7 +102,9 @@ async def enqueue(
         await session.execute(
             pg_insert(table)
             .values(id=new_id(), kind=kind, subject=subject, params=params, created_by=created_by)
-            .on_conflict_do_nothing(index_elements=["kind", "subject"], index_where=table.c.status.in_(ACTIVE))
+            # The predicate as SQL text, not bound values: a generic plan (after five executions of
+            # the prepared statement) can infer the partial index only from literal values.
+            .on_conflict_do_nothing(index_elements=["kind", "subject"], index_where=text(ACTIVE_SQL))
             .returning(*table.columns)
         )
     ).first()

@@ -199,6 +199,18 @@ async def test_one_active_job_per_subject_and_its_result_commits_with_success(en
     assert created  # the previous run finished, so a new one may start
 
 
+async def test_enqueue_keeps_working_on_a_long_lived_connection(engine):
+    # PostgreSQL plans a prepared statement generically after five executions; the ON CONFLICT
+    # target must then still infer the partial unique index (a bound "status IN ($1, $2)" cannot).
+    async with make_sessionmaker(engine)() as session, committing(session):  # one connection throughout
+        for n in range(12):
+            first, created = await jobs.enqueue(session, JOBS, kind="score", subject=f"s{n}", params={}, created_by="u")
+            again, created_again = await jobs.enqueue(
+                session, JOBS, kind="score", subject=f"s{n}", params={}, created_by="u"
+            )
+            assert created and not created_again and again.id == first.id, n
+
+
 async def test_a_failing_job_is_failed_with_its_error_and_writes_nothing(engine):
     sessionmaker = make_sessionmaker(engine)
     async with sessionmaker() as session, committing(session):

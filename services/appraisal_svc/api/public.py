@@ -135,7 +135,7 @@ async def _download_rows(session: AsyncSession, published: service.Published) ->
     return rows
 
 
-def _csv_chunks(rows: list[LeagueRow], subjects: list[str]) -> Iterator[str]:
+def csv_chunks(rows: list[LeagueRow], subjects: list[str]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for i, line in enumerate(_table_rows(rows, subjects)):
@@ -170,13 +170,13 @@ async def download_results_csv(plan_id: uuid.UUID, request: Request, response: R
         return cached
     rows = await _download_rows(session, published)
     return StreamingResponse(
-        _csv_chunks(rows, _subjects(published)),
+        csv_chunks(rows, _subjects(published)),
         media_type="text/csv; charset=utf-8",
         headers=_cache_headers(etag) | {"Content-Disposition": _filename(published, "csv")},
     )
 
 
-def _xlsx(rows: list[LeagueRow], subjects: list[str]) -> bytes:
+def xlsx_workbook(rows: list[LeagueRow], subjects: list[str]) -> bytes:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("results")
     for line in _table_rows(rows, subjects):
@@ -206,7 +206,7 @@ async def download_results_xlsx(plan_id: uuid.UUID, request: Request, response: 
     if cached is not None:
         return cached
     rows = await _download_rows(session, published)
-    data = await asyncio.to_thread(_xlsx, rows, _subjects(published))
+    data = await asyncio.to_thread(xlsx_workbook, rows, _subjects(published))
     return Response(
         data, media_type=XLSX, headers=_cache_headers(etag) | {"Content-Disposition": _filename(published, "xlsx")}
     )

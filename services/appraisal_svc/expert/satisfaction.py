@@ -86,6 +86,8 @@ async def on_survey_results_finalized(session: AsyncSession, event: CloudEvent) 
             "suppressed": [c.suppressed for c in cells],
         },
     )
+    # Statistics for the planner: the statements below join this table with data_point.
+    await session.execute(text(f"ANALYZE {STAGE}"))
     # An older or equal analysis of the same campaign changes nothing; another campaign's analysis
     # replaces a cell only when it was finalized later.
     await session.execute(

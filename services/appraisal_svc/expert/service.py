@@ -37,6 +37,7 @@ EXPERTS = frozenset({Role.expert})
 PANEL_READERS = OFFICE | JOINT_MEETING_ROLES
 VETO_RECORDERS = ADMIN | {Role.perf_office, Role.supervision, Role.audit, Role.legal}
 MAX_PROBLEMS = 200
+AUDIT_ROWS_INLINE = 100
 
 _ITEMS = """
   WITH item AS (
@@ -128,29 +129,33 @@ async def create_assignments(
             errors=errors,
         )
     ids = [new_id() for _ in data.items]
-    await session.execute(
-        text(
-            """
-            INSERT INTO appraisal.expert_assignment
-              (id, plan_id, expert, expert_org_path, object_id, indicator_code, subject, assigned_by, assigned_at)
-            SELECT i.id, :plan, i.expert, i.expert_org_path, i.object_id, i.indicator_code, i.subject, :by, now()
-              FROM unnest(CAST(:ids AS uuid[]), CAST(:experts AS text[]), CAST(:paths AS text[]),
-                          CAST(:objects AS uuid[]), CAST(:codes AS text[]), CAST(:subjects AS text[]))
-                   AS i(id, expert, expert_org_path, object_id, indicator_code, subject)
-            """
-        ),
-        {**params, "ids": ids, "by": principal.subject},
-    )
-    await audit.record_many(
-        session,
-        principal,
-        "expert.assigned",
-        "expert_assignment",
-        [
-            (i, {"plan_id": str(plan.id), **item.model_dump(mode="json")})
-            for i, item in zip(ids, data.items, strict=True)
-        ],
-    )
+    written = (
+        await session.execute(
+            text(
+                """
+                WITH inserted AS (
+                  INSERT INTO appraisal.expert_assignment
+                    (id, plan_id, expert, expert_org_path, object_id, indicator_code, subject, assigned_by, assigned_at)
+                  SELECT i.id, :plan, i.expert, i.expert_org_path, i.object_id, i.indicator_code, i.subject, :by, now()
+                    FROM unnest(CAST(:ids AS uuid[]), CAST(:experts AS text[]), CAST(:paths AS text[]),
+                                CAST(:objects AS uuid[]), CAST(:codes AS text[]), CAST(:subjects AS text[]))
+                         AS i(id, expert, expert_org_path, object_id, indicator_code, subject)
+                  RETURNING id, concat_ws(',', id, expert, expert_org_path, object_id, indicator_code, subject) AS line
+                )
+                SELECT encode(sha256(convert_to(string_agg(line, E'\\n' ORDER BY id), 'UTF8')), 'hex') AS digest,
+                       CASE WHEN count(*) <= :inline THEN array_agg(line ORDER BY id) END AS lines
+                  FROM inserted
+                """
+            ),
+            {**params, "ids": ids, "by": principal.subject, "inline": AUDIT_ROWS_INLINE},
+        )
+    ).one()
+    # One entry per batch, as for submitted data: the rows themselves when few, else their digest
+    # ("id,expert,expert_org_path,object_id,indicator_code,subject" lines in id order).
+    payload: dict[str, Any] = {"count": len(ids), "rows_sha256": written.digest}
+    if written.lines is not None:
+        payload["rows"] = list(written.lines)
+    await audit.record(session, principal, "expert.assigned", "plan", plan.id, payload)
     return ids
 
 

@@ -173,11 +173,20 @@ async def object_results(
     after: uuid.UUID | None = None,
     limit: int | None = None,
 ) -> list[ObjectResult]:
-    """The run's results as the published contract carries them, in object id order: three
-    set-based reads (objects, subject scores, leaves) grouped in memory."""
+    """The run's results as the published contract carries them, in object id order: set-based
+    reads of plain columns (no ORM entities: a big plan has a million leaf rows) grouped in memory."""
     stmt = (
         select(
-            Result,
+            Result.object_id,
+            Result.peer_group,
+            Result.composite,
+            Result.grade,
+            Result.rank,
+            Result.peer_count,
+            Result.veto_cap,
+            Result.veto_codes,
+            Result.bonus,
+            Result.deduction,
             AppraisalObject.kind,
             AppraisalObject.name,
             AppraisalObject.org_unit_id,
@@ -195,66 +204,81 @@ async def object_results(
     rows = (await session.execute(stmt)).all()
     if not rows:
         return []
-    first, last = rows[0][0].object_id, rows[-1][0].object_id
+    first, last = rows[0].object_id, rows[-1].object_id
     subjects: dict[uuid.UUID, list[SubjectScore]] = defaultdict(list)
-    for s in (
-        await session.scalars(
-            select(ResultSubject)
+    for object_id, subject, score, weight in (
+        await session.execute(
+            select(ResultSubject.object_id, ResultSubject.subject, ResultSubject.score, ResultSubject.weight)
             .where(ResultSubject.run_id == run_id, ResultSubject.object_id.between(first, last))
             .order_by(ResultSubject.object_id, ResultSubject.subject)
         )
     ).all():
-        if s.score is not None:
-            subjects[s.object_id].append(
-                SubjectScore(subject=s.subject, score=logic.six_places(s.score), weight=logic.six_places(s.weight))
+        if score is not None:
+            subjects[object_id].append(
+                SubjectScore(subject=subject, score=logic.six_places(score), weight=logic.six_places(weight))
             )
+    definitions = {
+        code: (name, kind, direction)
+        for code, name, kind, direction in (
+            await session.execute(
+                select(PlanLeaf.indicator_code, PlanLeaf.name, PlanLeaf.kind, PlanLeaf.direction).where(
+                    PlanLeaf.plan_id == plan.id
+                )
+            )
+        ).all()
+    }
     leaves: dict[uuid.UUID, list[LeafResult]] = defaultdict(list)
-    leaf_rows = (
-        await session.execute(
-            select(ResultLeaf, PlanLeaf.name, PlanLeaf.kind, PlanLeaf.direction)
-            .join(
-                PlanLeaf,
-                (PlanLeaf.plan_id == plan.id) & (PlanLeaf.indicator_code == ResultLeaf.indicator_code),
-            )
-            .where(ResultLeaf.run_id == run_id, ResultLeaf.object_id.between(first, last))
-            .order_by(ResultLeaf.object_id, ResultLeaf.indicator_code, ResultLeaf.subject)
+    leaf_rows = await session.execute(
+        select(
+            ResultLeaf.object_id,
+            ResultLeaf.indicator_code,
+            ResultLeaf.subject,
+            ResultLeaf.value,
+            ResultLeaf.target,
+            ResultLeaf.baseline,
+            ResultLeaf.marks,
+            ResultLeaf.earned,
+            ResultLeaf.missing,
         )
-    ).all()
-    for leaf, name, kind, direction in leaf_rows:
-        leaves[leaf.object_id].append(
+        .where(ResultLeaf.run_id == run_id, ResultLeaf.object_id.between(first, last))
+        .order_by(ResultLeaf.object_id, ResultLeaf.indicator_code, ResultLeaf.subject)
+    )
+    for object_id, code, subject, value, target, baseline, marks, earned, missing in leaf_rows.all():
+        name, kind, direction = definitions[code]
+        leaves[object_id].append(
             LeafResult(
-                indicator_code=leaf.indicator_code,
+                indicator_code=code,
                 name=name,
-                subject=leaf.subject or None,
+                subject=subject or None,
                 kind=kind,
                 direction=direction,
-                value=leaf.value,
-                target=leaf.target,
-                baseline=leaf.baseline,
-                attainment=logic.attainment(kind, leaf.earned, leaf.marks, leaf.missing),
-                marks=leaf.earned,
-                max_marks=leaf.marks,
-                missing=leaf.missing,
+                value=value,
+                target=target,
+                baseline=baseline,
+                attainment=logic.attainment(kind, earned, marks, missing),
+                marks=earned,
+                max_marks=marks,
+                missing=missing,
             )
         )
     return [
         ObjectResult(
-            object_id=result.object_id,
-            object_kind=kind,
-            name=name,
-            org_unit_id=org_unit_id,
-            org_path=org_path,
-            peer_group=result.peer_group,
-            composite=result.composite,
-            subject_scores=subjects.get(result.object_id, []),
-            grade=result.grade,
-            rank=result.rank,
-            peer_count=result.peer_count,
-            vetoed=result.veto_cap is not None,
-            veto_codes=list(result.veto_codes or []),
-            bonus=result.bonus,
-            deduction=result.deduction,
-            leaves=leaves.get(result.object_id, []),
+            object_id=r.object_id,
+            object_kind=r.kind,
+            name=r.name,
+            org_unit_id=r.org_unit_id,
+            org_path=r.org_path,
+            peer_group=r.peer_group,
+            composite=r.composite,
+            subject_scores=subjects.get(r.object_id, []),
+            grade=r.grade,
+            rank=r.rank,
+            peer_count=r.peer_count,
+            vetoed=r.veto_cap is not None,
+            veto_codes=list(r.veto_codes or []),
+            bonus=r.bonus,
+            deduction=r.deduction,
+            leaves=leaves.get(r.object_id, []),
         )
-        for result, kind, name, org_unit_id, org_path in rows
+        for r in rows
     ]

@@ -120,6 +120,85 @@ async def rollup(
     )
 
 
+# Objects per monitoring statement: with tens of leaves, a few thousand cells each.
+MONITORING_CHUNK_OBJECTS = 200
+_MONITORING_CHUNK_END = text(
+    """
+    SELECT object_id FROM (
+      SELECT object_id FROM appraisal.plan_object
+       WHERE plan_id = :plan
+         AND (CAST(:after AS uuid) IS NULL OR object_id > CAST(:after AS uuid)
+              OR (CAST(:inclusive AS boolean) AND object_id = CAST(:after AS uuid)))
+       ORDER BY object_id LIMIT :chunk
+    ) chunk ORDER BY object_id DESC LIMIT 1
+    """
+)
+
+
+def _monitoring_statement(scope: str) -> Any:
+    return text(
+        f"""
+        SELECT object_id, indicator_code, method, direction, value, data_point_id, target, baseline,
+               round(attainment, :shown) AS attainment, round(:elapsed - attainment, :shown) AS lag
+          FROM (
+            SELECT j.*, greatest(0, least(j.raw, j.cap)) AS attainment
+              FROM (
+                SELECT po.object_id, l.indicator_code, l.method, l.direction, t.target, t.baseline, l.cap,
+                       v.value, v.id AS data_point_id,
+                       CASE
+                         WHEN l.method = 'target_ratio' AND l.direction = 'lower_better' THEN
+                           CASE WHEN l.zero_point IS NULL OR l.zero_point <= t.target THEN NULL
+                                WHEN v.value IS NULL THEN 0
+                                ELSE CAST(l.zero_point - v.value AS numeric(60, 40)) / (l.zero_point - t.target) END
+                         WHEN l.method = 'target_ratio' THEN
+                           CASE WHEN t.target <= 0 THEN NULL
+                                WHEN v.value IS NULL THEN 0
+                                ELSE CAST(v.value AS numeric(60, 40)) / t.target END
+                         ELSE
+                           CASE WHEN f.floor IS NULL OR f.floor = t.target THEN NULL
+                                WHEN v.value IS NULL THEN 0
+                                ELSE CAST(v.value - f.floor AS numeric(60, 40)) / (t.target - f.floor) END
+                       END AS raw
+                  FROM appraisal.plan_object po
+                  JOIN appraisal.appraisal_object o ON o.id = po.object_id
+                  JOIN appraisal.org_unit u ON u.id = o.org_unit_id
+                  CROSS JOIN (
+                    SELECT indicator_code, metric, method, direction, scoring ->> 'floor_from' AS floor_from,
+                           CAST(scoring ->> 'floor' AS numeric) AS fixed_floor,
+                           CAST(scoring ->> 'zero_point' AS numeric) AS zero_point,
+                           COALESCE(CAST(scoring ->> 'cap' AS numeric), 1) AS cap
+                      FROM appraisal.plan_leaf
+                     WHERE plan_id = :plan AND kind = 'quantitative' AND method IN ('target_ratio', 'linear')
+                  ) l
+                  JOIN appraisal.target t ON t.plan_id = po.plan_id AND t.object_id = po.object_id
+                                         AND t.indicator_code = l.indicator_code
+                  CROSS JOIN LATERAL (
+                    SELECT CASE WHEN l.floor_from = 'baseline' THEN t.baseline ELSE l.fixed_floor END AS floor
+                  ) f
+                  LEFT JOIN LATERAL (
+                    -- The latest accepted revision; authoritative > survey > unit.
+                    SELECT d.value, d.id
+                      FROM appraisal.data_point d
+                     WHERE d.object_id = po.object_id AND d.metric = l.metric AND d.period = :period
+                       AND d.status = 'accepted'
+                     ORDER BY CASE d.source WHEN 'authoritative' THEN 0 WHEN 'survey' THEN 1 ELSE 2 END,
+                              d.revision DESC
+                     LIMIT 1
+                  ) v ON true
+                 WHERE po.plan_id = :plan AND {scope} AND po.object_id <= :chunk_end
+                   AND (CAST(:after_object AS uuid) IS NULL OR po.object_id > CAST(:after_object AS uuid)
+                        OR (po.object_id = CAST(:after_object AS uuid)
+                            AND l.indicator_code > CAST(:after_code AS text)))
+              ) j
+             WHERE j.raw IS NOT NULL
+          ) judged
+         WHERE :elapsed - attainment > :tolerance
+         ORDER BY object_id, indicator_code
+         LIMIT :limit
+        """  # noqa: S608 - constants only; values are bound
+    )
+
+
 async def monitoring(
     session: AsyncSession,
     *,
@@ -139,81 +218,37 @@ async def monitoring(
     assert cycle is not None
     elapsed = logic.elapsed_share(cycle.starts_on, cycle.ends_on, as_of)
     scope, scope_params = _scope_sql("u.org_path", principal.org_path)
-    rows = (
-        await session.execute(
-            text(
-                f"""
-                WITH cell AS (
-                  SELECT po.object_id, l.indicator_code, l.metric, l.method, l.direction, l.scoring,
-                         t.target, t.baseline,
-                         COALESCE(CAST(l.scoring ->> 'cap' AS numeric), 1) AS cap,
-                         CASE WHEN l.scoring ->> 'floor_from' = 'baseline' THEN t.baseline
-                              ELSE CAST(l.scoring ->> 'floor' AS numeric) END AS floor,
-                         CAST(l.scoring ->> 'zero_point' AS numeric) AS zero_point
-                    FROM appraisal.plan_object po
-                    JOIN appraisal.appraisal_object o ON o.id = po.object_id
-                    JOIN appraisal.org_unit u ON u.id = o.org_unit_id
-                    JOIN appraisal.plan_leaf l ON l.plan_id = po.plan_id AND l.kind = 'quantitative'
-                                              AND l.method IN ('target_ratio', 'linear')
-                    JOIN appraisal.target t ON t.plan_id = po.plan_id AND t.object_id = po.object_id
-                                           AND t.indicator_code = l.indicator_code
-                   WHERE po.plan_id = :plan AND {scope}
-                ),
-                latest AS (
-                  -- The latest accepted revision per value; authoritative > survey > unit.
-                  SELECT DISTINCT ON (d.object_id, d.metric) d.object_id, d.metric, d.value, d.id
-                    FROM appraisal.data_point d
-                    JOIN (SELECT DISTINCT object_id, metric FROM cell) k
-                      ON k.object_id = d.object_id AND k.metric = d.metric
-                   WHERE d.period = :period AND d.status = 'accepted'
-                   ORDER BY d.object_id, d.metric,
-                            CASE d.source WHEN 'authoritative' THEN 0 WHEN 'survey' THEN 1 ELSE 2 END, d.revision DESC
-                ),
-                share AS (
-                  SELECT c.object_id, c.indicator_code, c.method, c.direction, c.target, c.baseline, c.cap,
-                         v.value, v.id AS data_point_id,
-                         CASE
-                           WHEN c.method = 'target_ratio' AND c.direction = 'lower_better' THEN
-                             CASE WHEN c.zero_point IS NULL OR c.zero_point <= c.target THEN NULL
-                                  WHEN v.value IS NULL THEN 0
-                                  ELSE CAST(c.zero_point - v.value AS numeric(60, 40)) / (c.zero_point - c.target) END
-                           WHEN c.method = 'target_ratio' THEN
-                             CASE WHEN c.target <= 0 THEN NULL
-                                  WHEN v.value IS NULL THEN 0
-                                  ELSE CAST(v.value AS numeric(60, 40)) / c.target END
-                           ELSE
-                             CASE WHEN c.floor IS NULL OR c.floor = c.target THEN NULL
-                                  WHEN v.value IS NULL THEN 0
-                                  ELSE CAST(v.value - c.floor AS numeric(60, 40)) / (c.target - c.floor) END
-                         END AS raw
-                    FROM cell c LEFT JOIN latest v ON v.object_id = c.object_id AND v.metric = c.metric
-                ),
-                judged AS (
-                  SELECT s.*, greatest(0, least(s.raw, s.cap)) AS attainment FROM share s WHERE s.raw IS NOT NULL
-                )
-                SELECT object_id, indicator_code, method, direction, value, data_point_id, target, baseline,
-                       round(attainment, :shown) AS attainment, round(:elapsed - attainment, :shown) AS lag
-                  FROM judged
-                 WHERE :elapsed - attainment > :tolerance
-                   AND (CAST(:after_object AS uuid) IS NULL
-                        OR (object_id, indicator_code) > (CAST(:after_object AS uuid), CAST(:after_code AS text)))
-                 ORDER BY object_id, indicator_code
-                 LIMIT :limit
-                """  # noqa: S608 - constants only; values are bound
-            ),
+    statement = _monitoring_statement(scope)
+    # The plan's objects in id order, a chunk per statement, until the page is full: in one
+    # statement the planner scores every cell of the plan to sort them where a page needs a few.
+    rows: list[Any] = []
+    after_object, after_code = after if after else (None, None)
+    while len(rows) <= limit:
+        chunk_end = await session.scalar(
+            _MONITORING_CHUNK_END,
             {
-                **scope_params,
                 "plan": plan.id,
-                "period": cycle.label,
-                "elapsed": elapsed,
-                "tolerance": tolerance,
-                "shown": logic.SHOWN_PLACES,
-                "after_object": after[0] if after else None,
-                "after_code": after[1] if after else None,
-                "limit": limit + 1,
+                "after": after_object,
+                "inclusive": after_code is not None,  # the cursor's object may have leaves left
+                "chunk": MONITORING_CHUNK_OBJECTS,
             },
         )
-    ).all()
+        if chunk_end is None:
+            break
+        params = {
+            **scope_params,
+            "plan": plan.id,
+            "period": cycle.label,
+            "elapsed": elapsed,
+            "tolerance": tolerance,
+            "shown": logic.SHOWN_PLACES,
+            "after_object": after_object,
+            "after_code": after_code,
+            "chunk_end": chunk_end,
+            "limit": limit + 1 - len(rows),
+        }
+        rows += (await session.execute(statement, params)).all()
+        after_object, after_code = chunk_end, None  # the whole chunk is behind us
     more = len(rows) > limit
     rows = rows[:limit]
     last: Any = rows[-1] if more and rows else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import uuid
 from typing import Any
 
@@ -76,6 +77,16 @@ async def test_the_office_assigns_a_panel_and_lists_it_with_whether_each_is_rate
     listed = page["items"] + rest["items"]
     assert sorted(a["id"] for a in listed) == sorted(ids)
     assert all(a["rated"] is False and a["assigned_by"] == "office-sz" for a in listed)
+    # One audit entry for the batch: its rows (few here) and their digest.
+    logged = (
+        (await api.db.execute(text("SELECT payload FROM appraisal.audit_log WHERE action = 'expert.assigned'")))
+        .scalars()
+        .all()
+    )
+    assert len(logged) == 1
+    entry = logged[0] if isinstance(logged[0], dict) else json.loads(logged[0])
+    assert entry["count"] == 3 and len(entry["rows_sha256"]) == 64
+    assert sorted(line.split(",")[0] for line in entry["rows"]) == sorted(ids)
     # The expert sees their own two, not their colleague's.
     mine = await api.ok("GET", f"/plans/{world.plan['id']}/expert-assignments", headers=expert(api))
     assert {a["object_id"] for a in mine["items"]} == {world.objects["ft"], world.objects["ns"]}

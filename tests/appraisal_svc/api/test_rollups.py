@@ -8,9 +8,11 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from services.appraisal_svc.rollup import logic
+from services.appraisal_svc.rollup import service as rollup_service
 from tests.appraisal_svc.api.support import FRAMEWORK, Api, World, assert_problem
 
 QUARTERS = {
@@ -162,7 +164,9 @@ async def accepted(api: Api, county: str, object_id: str, metric: str, value: st
     return point
 
 
-async def test_monitoring_lists_leaves_whose_progress_lags_the_time_elapsed(api: Api, world: World) -> None:
+async def test_monitoring_lists_leaves_whose_progress_lags_the_time_elapsed(
+    api: Api, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await api.collecting(world)
     ft, ns = world.objects["ft"], world.objects["ns"]
     await accepted(api, "ft", ft, "E1", "300")  # 300 of 1,000 new jobs: 0.3
@@ -202,6 +206,19 @@ async def test_monitoring_lists_leaves_whose_progress_lags_the_time_elapsed(api:
         if cursor is None:
             break
     assert seen == sorted(lagging)
+    # Objects are read a chunk at a time: chunks smaller than a page, and pages ending mid-chunk,
+    # give the same rows.
+    monkeypatch.setattr(rollup_service, "MONITORING_CHUNK_OBJECTS", 2)
+    for limit in (1, 3, 500):
+        walked, cursor = [], None
+        while True:
+            params = {"as_of": as_of, "limit": limit} | ({"cursor": cursor} if cursor else {})
+            step = await api.ok("GET", path, params=params)
+            walked += [(r["object_id"], r["indicator_code"]) for r in step["items"]]
+            cursor = step["next_cursor"]
+            if cursor is None:
+                break
+        assert walked == seen, limit
     # Early in the year nothing lags yet; a county sees only itself.
     assert (await api.ok("GET", path, params={"as_of": "2026-01-10"}))["items"] == []
     county = await api.ok("GET", path, params={"as_of": as_of}, headers=api.as_("department", "/gd/sz/ft"))

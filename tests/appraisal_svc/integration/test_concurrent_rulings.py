@@ -1,5 +1,6 @@
 """Rulings that really commit, concurrently: of several offices ruling one objection at once
-exactly one wins, and an upheld ruling's rescore is run by the service's own job worker."""
+exactly one wins, an upheld ruling's rescore is run by the service's own job worker, and concurrent
+publications with one ETag publish once."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ async def run_finished(api: Api, plan_id: str, run_id: str) -> dict[str, Any]:
     return dict(await api.ok("GET", f"/plans/{plan_id}/scoring-runs/{run_id}"))
 
 
-async def test_concurrent_rulings_on_one_objection_have_one_winner(committed_app, auth):
+async def test_concurrent_rulings_and_publications_have_one_winner(committed_app, auth):
     async with client_for(committed_app) as client, AsyncSession(committed_app.state.engine) as db:
         api = CommittingApi(client, auth, db)
         world = await api.world()
@@ -98,3 +99,28 @@ async def test_concurrent_rulings_on_one_objection_have_one_winner(committed_app
             assert rescore["reason"] == f"objection {objection['id']} upheld"
         else:
             assert [r["version"] for r in runs] == [1]
+
+        # Three offices publish at once with the same ETag: one publication, one results event.
+        await db.execute(
+            text("UPDATE appraisal.plan SET objection_closes_at = now() - interval '1 second' WHERE id = :id"),
+            {"id": plan_id},
+        )
+        await db.commit()
+        etag = await api.plan_etag(plan_id)
+
+        async def publish(n: int) -> Any:
+            office = api.as_("perf_office", "/gd/sz", f"office-{n}")
+            return await api.call(
+                "POST", f"/plans/{plan_id}/transitions", headers={**office, "If-Match": etag}, json={"to": "published"}
+            )
+
+        published = await asyncio.gather(*(publish(n) for n in range(3)))
+        assert sorted(p.status_code for p in published) == [200, 412, 412], [p.text for p in published]
+        events = await db.scalar(
+            text(
+                "SELECT count(*) FROM appraisal.outbox WHERE envelope->>'type' = 'appraisal.results.published' "
+                "AND envelope->>'subject' = :id"
+            ),
+            {"id": plan_id},
+        )
+        assert events == 1

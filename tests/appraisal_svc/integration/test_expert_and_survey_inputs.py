@@ -1,6 +1,6 @@
 """survey.results.finalized through NATS and the real consumer into survey data points: newer
 analyses supersede, older ones are ignored, suppressed cells end the value; plus concurrent
-ratings of one assignment against really committing requests."""
+ratings, assignments and veto withdrawals on one row against really committing requests."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from services.appraisal_svc.framework.service import on_framework_published
 from shared.events import CloudEvent, make_event
 from shared.testing.plugin import client_for, wait_for
 from tests.appraisal_svc.api.support import Api, World, framework_event
+from tests.appraisal_svc.api.test_experts import VETO_FRAMEWORK
 from tests.appraisal_svc.conftest import appraisal_settings
 from tests.appraisal_svc.integration.conftest import empty
 
@@ -271,3 +272,34 @@ async def test_concurrent_ratings_of_one_assignment_leave_one_rating_and_log_bot
         )
     assert logged == 4
     assert mine["items"][0]["commitment"] == commitment
+
+
+async def test_concurrent_panels_and_withdrawals_on_one_row_do_not_double(consuming_app, world_of) -> None:
+    api, world = world_of
+    plan_id = world.plan["id"]
+    row = {
+        "expert": "expert-li",
+        "expert_org_path": "/gd/gz",
+        "object_id": world.objects["ft"],
+        "indicator_code": "Q1",
+        "subject": "experts",
+    }
+    path = f"/plans/{plan_id}/expert-assignments"
+    answers = await asyncio.gather(*(api.call("POST", path, json={"items": [row]}) for _ in range(3)))
+    # The plan row lock lines the batches up: one assignment, the others told it already exists.
+    assert sorted(a.status_code for a in answers) == [201, 422, 422]
+    assert len((await api.ok("GET", path))["items"]) == 1
+
+    event = await api.receive_framework(VETO_FRAMEWORK)
+    plan = await api.create_plan(world.city["id"], world.cycle_id, event.data["framework_id"], [world.objects["ft"]])
+    body = {"object_id": world.objects["ft"], "code": "major_safety_accident", "description": "Report."}
+    veto = await api.ok("POST", f"/plans/{plan['id']}/veto-events", 201, json=body)
+    withdraw = f"/plans/{plan['id']}/veto-events/{veto['id']}/withdraw"
+    answers = await asyncio.gather(*(api.call("POST", withdraw, json={"reason": f"reason {n}"}) for n in range(3)))
+    assert sorted(a.status_code for a in answers) == [200, 409, 409]
+    async with consuming_app.state.engine.connect() as conn:
+        logged = await conn.scalar(
+            text("SELECT count(*) FROM appraisal.audit_log WHERE action = 'veto.withdrawn' AND entity_id = :id"),
+            {"id": veto["id"]},
+        )
+    assert logged == 1
