@@ -81,8 +81,8 @@ async def _plan_scoring_every_row(engine: Any, objects: list[uuid.UUID], rows: i
         )
         await conn.execute(
             text(
-                "INSERT INTO appraisal.plan (id, name, cycle_id, framework_id, framework_hash, owner_unit_id, status, subject_weights, grade_scheme, missing_rule, score_places, objection_days, submission_deadline, verification_deadline, created_by, created_at, updated_at, lock_version) "
-                "SELECT :id, 'bench', :cycle, gen_random_uuid(), '', u.id, 'collecting', '{}', '{}', 'zero', 2, 7, now(), now(), 'bench', now(), now(), 1 "
+                "INSERT INTO appraisal.plan (id, name, cycle_id, framework_id, framework_hash, owner_unit_id, status, subject_weights, grade_scheme, missing_rule, score_places, objection_seconds, submission_deadline, verification_deadline, created_by, created_at, updated_at, lock_version) "
+                "SELECT :id, 'bench', :cycle, gen_random_uuid(), '', u.id, 'collecting', '{}', '{}', 'zero', 2, 604800, now(), now(), 'bench', now(), now(), 1 "
                 "FROM appraisal.org_unit u WHERE u.org_path = '/b'"
             ),
             {"id": plan, "cycle": cycle},

@@ -87,8 +87,8 @@ async def _setup(engine: Any, objects: int) -> tuple[uuid.UUID, list[uuid.UUID]]
         now = dt.datetime.now(dt.UTC)
         await conn.execute(
             text(
-                "INSERT INTO appraisal.plan (id, name, cycle_id, framework_id, framework_hash, owner_unit_id, status, subject_weights, grade_scheme, missing_rule, score_places, objection_days, rating_closes_at, submission_deadline, verification_deadline, created_by, created_at, updated_at, lock_version) "
-                "VALUES (:id, 'Bench plan', :cycle, :fw, 'x', :root, 'collecting', CAST(:weights AS jsonb), CAST(:scheme AS jsonb), 'zero', 2, 7, :closes, :now, :now, 'bench', :now, :now, 1)"
+                "INSERT INTO appraisal.plan (id, name, cycle_id, framework_id, framework_hash, owner_unit_id, status, subject_weights, grade_scheme, missing_rule, score_places, objection_seconds, rating_closes_at, submission_deadline, verification_deadline, created_by, created_at, updated_at, lock_version) "
+                "VALUES (:id, 'Bench plan', :cycle, :fw, 'x', :root, 'collecting', CAST(:weights AS jsonb), CAST(:scheme AS jsonb), 'zero', 2, 604800, :closes, :now, :now, 'bench', :now, :now, 1)"
             ),
             {
                 "id": plan_id,

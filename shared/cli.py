@@ -560,8 +560,6 @@ def demo(
     typer.echo("")
     for line in where_to_look(gateway, state):
         typer.echo(line)
-    if state.waiting:
-        typer.echo(f"Paused: {state.waiting}.")
     if state.missing:
         _err(f"The year stopped early: {state.missing}")
         raise typer.Exit(3)

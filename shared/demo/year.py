@@ -65,10 +65,6 @@ class Quiet:
         self.lines.append(text)
 
 
-class Waiting(RuntimeError):
-    """The calendar, not the platform, holds the year here (the objection period): run again later."""
-
-
 class NotAvailable(RuntimeError):
     """The platform lacks a route the year needs next: the demo stops there and names it."""
 
@@ -85,6 +81,9 @@ class Sizes:
     # The experts' rating window, from the plan's creation: the ratings come right after the targets,
     # and scoring waits until it has closed (ratings stay sealed until then).
     rating_window_seconds: int = 150
+    # The objection period, from the review: long enough to file and rule the year's two objections
+    # and rescore; publication then waits for its end.
+    objection_period_seconds: int = 120
 
 
 @dataclass
@@ -114,7 +113,6 @@ class YearState:
     counseled_case_id: str = ""
     escalated: bool = False
     usage: dict[str, Any] = field(default_factory=dict)
-    waiting: str = ""  # what the calendar still holds back (the objection period), if anything
 
 
 class Year:
@@ -293,7 +291,7 @@ class Year:
                     "rating_closes_at": (
                         dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.sizes.rating_window_seconds)
                     ).isoformat(),
-                    "objection_days": 1,
+                    "objection_period": f"PT{self.sizes.objection_period_seconds}S",
                     "submission_deadline": "2027-01-31T00:00:00Z",
                     "verification_deadline": "2027-02-28T00:00:00Z",
                 },
@@ -805,11 +803,10 @@ class Year:
         plan = await self.gw.get(f"{APPRAISAL}/plans/{self.state.plan_id}", self.office)
         if plan["status"] == "objection":
             closes = dt.datetime.fromisoformat(plan["objection_closes_at"])
-            if closes > dt.datetime.now(dt.UTC):
-                raise Waiting(
-                    f"the objection period runs until {closes.isoformat(timespec='minutes')}; "
-                    "run the demo again after it to publish and go on with the improvement loop"
-                )
+            wait = (closes - dt.datetime.now(dt.UTC)).total_seconds()
+            if wait > 0:
+                self.report.note(f"waiting {wait:.0f} s for the objection period to end")
+                await asyncio.sleep(wait + 1)
             await self.move_plan("published")
         plan = await self.gw.get(f"{APPRAISAL}/plans/{self.state.plan_id}", self.office)
         self.state.published = plan["status"] == "published"
@@ -1238,10 +1235,6 @@ async def run_year(
             except NotAvailable as exc:
                 year.state.missing = str(exc)
                 report.note(f"stopped: {exc}")
-                break
-            except Waiting as exc:
-                year.state.waiting = str(exc)
-                report.note(f"paused: {exc}")
                 break
             year.state.reached = step.__name__
         return year.state

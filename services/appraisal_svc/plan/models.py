@@ -34,7 +34,7 @@ class Plan(Base):
     score_places: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
     bonus_cap: Mapped[Decimal | None] = mapped_column(Numeric(24, 6))
     rating_closes_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    objection_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")
+    objection_seconds: Mapped[int] = mapped_column(Integer, default=7 * 86400, server_default="604800")
     objection_closes_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     published_run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
@@ -46,6 +46,10 @@ class Plan(Base):
     created_at: Mapped[dt.datetime] = created_at_column()
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     lock_version: Mapped[int] = mapped_column(Integer, default=1)
+
+    @property
+    def objection_period(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.objection_seconds)
 
 
 class PlanObject(Base):

@@ -23,7 +23,14 @@ ScorePlaces = Annotated[int, Field(ge=0, le=6, description="Decimal places of ma
 BonusCap = Annotated[
     Decimal, Field(ge=0, le=10_000, decimal_places=6, description="Most bonus points an object can earn in total.")
 ]
-ObjectionDays = Annotated[int, Field(ge=1, le=90, description="Length of the objection period.")]
+ObjectionPeriod = Annotated[
+    dt.timedelta,
+    Field(
+        ge=dt.timedelta(minutes=1),
+        le=dt.timedelta(days=90),
+        description="Length of the objection period, an ISO 8601 duration: P7D, PT36H, PT10M.",
+    ),
+]
 PeerGroup = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 
@@ -97,7 +104,7 @@ class PlanCreate(_Deadlines):
     score_places: ScorePlaces = 2
     bonus_cap: BonusCap | None = None
     rating_closes_at: dt.datetime | None = None
-    objection_days: ObjectionDays = 7
+    objection_period: ObjectionPeriod = dt.timedelta(days=7)
     rollup: RollupRule | None = Field(default=None, description="How this plan's result comes from its sub-cycles'.")
     submission_deadline: dt.datetime
     verification_deadline: dt.datetime
@@ -114,7 +121,7 @@ class PlanUpdate(_Deadlines):
     score_places: ScorePlaces | None = None
     bonus_cap: BonusCap | None = None
     rating_closes_at: dt.datetime | None = None
-    objection_days: ObjectionDays | None = None
+    objection_period: ObjectionPeriod | None = None
     rollup: RollupRule | None = None
     submission_deadline: dt.datetime | None = None
     verification_deadline: dt.datetime | None = None
@@ -143,7 +150,7 @@ class PlanRead(BaseModel):
     score_places: int
     bonus_cap: PlainDecimal | None
     rating_closes_at: dt.datetime | None
-    objection_days: int
+    objection_period: dt.timedelta
     objection_closes_at: dt.datetime | None
     published_at: dt.datetime | None
     published_run_id: uuid.UUID | None

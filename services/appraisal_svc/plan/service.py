@@ -162,7 +162,7 @@ async def create_plan(session: AsyncSession, *, principal: Principal, data: Plan
         score_places=data.score_places,
         bonus_cap=data.bonus_cap,
         rating_closes_at=data.rating_closes_at,
-        objection_days=data.objection_days,
+        objection_seconds=int(data.objection_period.total_seconds()),
         rollup=data.rollup.model_dump(mode="json") if data.rollup else None,
         submission_deadline=data.submission_deadline,
         verification_deadline=data.verification_deadline,
@@ -225,7 +225,6 @@ async def update_plan(
         "score_places",
         "bonus_cap",
         "rating_closes_at",
-        "objection_days",
         "submission_deadline",
         "verification_deadline",
     ):
@@ -245,6 +244,8 @@ async def update_plan(
             plan.bonus_cap,
             snapshot.total_points,
         )
+    if data.objection_period is not None:
+        plan.objection_seconds = int(data.objection_period.total_seconds())
     if data.rollup is not None:
         plan.rollup = data.rollup.model_dump(mode="json")
     if plan.verification_deadline < plan.submission_deadline:

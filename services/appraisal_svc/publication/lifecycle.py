@@ -91,7 +91,7 @@ async def before_transition(
         assert latest is not None  # checked above
         extra |= {"result_version": latest.version, "run_id": str(latest.id), "results_hash": latest.results_hash}
     elif to == "objection":
-        plan.objection_closes_at = logic.objection_closes_at(now, plan.objection_days)
+        plan.objection_closes_at = logic.objection_closes_at(now, plan.objection_period)
         extra |= {"objection_closes_at": plan.objection_closes_at.isoformat()}
     elif to == "published":
         latest = await scoring.latest_run(session, plan.id)

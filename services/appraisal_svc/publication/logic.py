@@ -78,8 +78,8 @@ def transition_problem(
     return None
 
 
-def objection_closes_at(now: dt.datetime, objection_days: int) -> dt.datetime:
-    return now + dt.timedelta(days=objection_days)
+def objection_closes_at(now: dt.datetime, period: dt.timedelta) -> dt.datetime:
+    return now + period
 
 
 def filing_problem(*, status: str, closes_at: dt.datetime | None, now: dt.datetime) -> str | None:

@@ -128,12 +128,12 @@ async def test_a_review_can_send_the_plan_back_to_scoring(api: Api, world: World
     assert back.status_code == 200 and back.json()["status"] == "scoring"
 
 
-async def test_the_objection_period_lasts_the_plans_objection_days(api: Api, world: World):
+async def test_the_objection_period_lasts_the_plans_objection_period(api: Api, world: World):
     before = dt.datetime.now(dt.UTC)
     await to_objection(api, world)
     plan = await api.ok("GET", f"/plans/{world.plan['id']}")
     closes = dt.datetime.fromisoformat(plan["objection_closes_at"])
-    assert plan["status"] == "objection" and plan["objection_days"] == 7
+    assert plan["status"] == "objection" and plan["objection_period"] == "P7D"
     assert before + dt.timedelta(days=7) <= closes <= dt.datetime.now(dt.UTC) + dt.timedelta(days=7)
 
 

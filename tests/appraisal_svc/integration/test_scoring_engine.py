@@ -176,9 +176,9 @@ async def write_plan(db: Any, base: dict[str, Any], spec: dict[str, Any]) -> uui
     await db.execute(
         text(
             "INSERT INTO appraisal.plan (id, name, cycle_id, framework_id, framework_hash, owner_unit_id, status, "
-            "subject_weights, grade_scheme, missing_rule, score_places, bonus_cap, objection_days, submission_deadline, "
+            "subject_weights, grade_scheme, missing_rule, score_places, bonus_cap, objection_seconds, submission_deadline, "
             "verification_deadline, created_by, created_at, updated_at, lock_version) VALUES (:id, 'p', :cycle, :fw, 'x', "
-            ":unit, 'scoring', CAST(:w AS jsonb), CAST(:g AS jsonb), :missing, :places, :bonus_cap, 7, :now, :now, 'p', "
+            ":unit, 'scoring', CAST(:w AS jsonb), CAST(:g AS jsonb), :missing, :places, :bonus_cap, 604800, :now, :now, 'p', "
             ":now, :now, 1)"
         ),
         {

@@ -1,7 +1,7 @@
 """experts: sealed-rating commitments, veto withdrawal reasons, survey cells received
 
 Revision ID: 0003_experts
-Revises: 0002_part2
+Revises: 0003_scoring
 Create Date: 2026-11-28 19:30:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_experts"
-down_revision = "0002_part2"
+down_revision = "0003_scoring"
 branch_labels = None
 depends_on = None
 

@@ -1,14 +1,14 @@
 """scoring: result rows without a per-row key check on their run
 
 Revision ID: 0003_scoring
-Revises: 0002_part2
+Revises: 0003_scoring_contract
 Create Date: 2026-11-28 19:30:00
 """
 
 from alembic import op
 
 revision = "0003_scoring"
-down_revision = "0002_part2"
+down_revision = "0003_scoring_contract"
 branch_labels = None
 depends_on = None
 
