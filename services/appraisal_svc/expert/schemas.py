@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.scoring import VetoCode  # the stable slug the plan's veto leaves list
 from shared.auth.principal import OrgPath
 from shared.pagination import Page
 
@@ -17,8 +18,6 @@ MAX_COMMENT = 2_000
 IndicatorCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 SubjectCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 UserId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
-# Veto codes are compared exactly with the codes the plan's veto leaves list.
-VetoCode = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
