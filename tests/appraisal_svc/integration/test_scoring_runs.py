@@ -111,7 +111,9 @@ async def test_the_service_worker_scores_a_requested_run(scoring_app, auth):
 
 
 async def test_concurrent_requests_leave_one_active_run(scoring_app, auth):
-    scoring_app.state.job_worker.stop()  # keep the run queued while the requests race
+    # No worker while the requests race, so the run stays queued: stop() alone only ends the loop after
+    # its current round, and a round woken by the first request could still claim the job.
+    await stop_jobs(scoring_app)
     plan_id, owner = await committed_plan(scoring_app)
     office = auth("perf_office", org_path=owner, subject="office")
     async with client_for(scoring_app) as http:
@@ -144,7 +146,7 @@ WORKER = textwrap.dedent(
 
 
 async def test_a_worker_killed_mid_run_leaves_the_run_to_another_which_finishes_it_once(scoring_app, auth, migrated):
-    scoring_app.state.job_worker.stop()
+    await stop_jobs(scoring_app)
     plan_id, owner = await committed_plan(scoring_app)
     office = auth("perf_office", org_path=owner, subject="office")
     async with client_for(scoring_app) as http:
