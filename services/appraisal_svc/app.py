@@ -23,6 +23,7 @@ from services.appraisal_svc.consumers import HANDLERS
 from services.appraisal_svc.db import JOBS, TABLES
 from services.appraisal_svc.expert import models as _expert_models  # noqa: F401 - registers the tables
 from services.appraisal_svc.publication import models as _publication_models  # noqa: F401
+from services.appraisal_svc.publication.service import PUBLISH_PLAN, publish_job
 from services.appraisal_svc.scoring import models as _scoring_models  # noqa: F401
 from services.appraisal_svc.scoring.service import SCORE_PLAN, score_job
 from shared.evidence import EvidenceStore
@@ -42,7 +43,7 @@ async def anchor_audit_head(conn: AsyncConnection) -> None:
 
 
 async def start_jobs(app: FastAPI) -> None:
-    """Scoring runs are jobs: any replica's worker claims them; a dead worker's job is reclaimed."""
+    """Scoring runs and publications are jobs: any replica's worker claims them; a dead worker's job is reclaimed."""
     settings: Settings = app.state.settings
     app.state.job_worker = app.state.job_task = None
     if settings.run_jobs:
@@ -50,7 +51,7 @@ async def start_jobs(app: FastAPI) -> None:
             app.state.engine,
             app.state.sessionmaker,
             JOBS,
-            {SCORE_PLAN: score_job},
+            {SCORE_PLAN: score_job, PUBLISH_PLAN: publish_job},
             stale_after=settings.job_stale_seconds,
         )
         app.state.job_task = asyncio.create_task(app.state.job_worker.run(), name="appraisal-jobs")

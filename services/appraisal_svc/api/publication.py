@@ -1,4 +1,4 @@
-"""REST routes of objections, rulings and re-publication."""
+"""REST routes of objections, rulings and publication jobs."""
 
 from __future__ import annotations
 
@@ -6,12 +6,19 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 
 from services.appraisal_svc.api.common import with_etag
 from services.appraisal_svc.db import TABLES
-from services.appraisal_svc.plan.schemas import PlanRead
 from services.appraisal_svc.publication import service
-from services.appraisal_svc.publication.schemas import ObjectionCreate, ObjectionPage, ObjectionRead, RulingCreate
+from services.appraisal_svc.publication.schemas import (
+    ObjectionCreate,
+    ObjectionPage,
+    ObjectionRead,
+    PublicationPage,
+    PublicationRead,
+    RulingCreate,
+)
 from shared import idempotency
 from shared.api import IdempotencyKey, IfMatch, expected_version
 from shared.auth.deps import CurrentPrincipal
@@ -122,22 +129,79 @@ async def rule_objection(
 
 
 @router.post(
-    "/plans/{plan_id}/republish",
-    response_model=PlanRead,
-    tags=["plans"],
-    name="republish",
+    "/plans/{plan_id}/publications",
+    status_code=202,
+    response_model=PublicationRead,
+    tags=["publications"],
+    name="create",
     responses=problems(404, 409),
 )
-async def republish_plan(
+async def request_publication(
+    request: Request,
     plan_id: uuid.UUID,
     session: DBSession,
     principal: CurrentPrincipal,
-    response: Response,
     if_match: IfMatch = None,
-) -> PlanRead:
-    """Publish a newer succeeded result version of a published plan (a new results event)."""
-    read = await service.republish(
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Publish the plan (after its objection period) or a newer result version of a published
+    plan, as a job: the plan is published when the job has succeeded; poll it at its Location."""
+    fingerprint = idempotency.request_fingerprint(request.method, request.url.path, {"if_match": if_match})
+    if idempotency_key is not None:
+        stored = await idempotency.replay(
+            session, TABLES, subject=principal.subject, key=idempotency_key, fingerprint=fingerprint
+        )
+        if stored is not None:
+            status, body = stored
+            location = service.publication_location(plan_id, uuid.UUID(body["id"]))
+            return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true", "Location": location})
+    job = await service.request_publication(
         session, principal=principal, plan_id=plan_id, expected_version=expected_version(if_match)
     )
-    with_etag(response, read.lock_version)
-    return read
+    body = service.publication_read(job).model_dump(mode="json")
+    if idempotency_key is not None:
+        await idempotency.remember(
+            session,
+            TABLES,
+            subject=principal.subject,
+            key=idempotency_key,
+            fingerprint=fingerprint,
+            status_code=202,
+            response=body,
+        )
+    worker = getattr(request.app.state, "job_worker", None)
+    if worker is not None:  # the job is visible once this request commits; the worker also polls
+        worker.wake()
+    return JSONResponse(body, status_code=202, headers={"Location": service.publication_location(plan_id, job.id)})
+
+
+@router.get(
+    "/plans/{plan_id}/publications",
+    response_model=PublicationPage,
+    tags=["publications"],
+    name="list",
+    responses=problems(404),
+)
+async def list_publications(
+    plan_id: uuid.UUID,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> PublicationPage:
+    """The plan's publication jobs, oldest first."""
+    items, cursor = await service.list_publications(session, principal=principal, plan_id=plan_id, page=page)
+    return PublicationPage(items=items, next_cursor=cursor)
+
+
+@router.get(
+    "/plans/{plan_id}/publications/{publication_id}",
+    response_model=PublicationRead,
+    tags=["publications"],
+    name="get",
+    responses=problems(404),
+)
+async def get_publication(
+    plan_id: uuid.UUID, publication_id: uuid.UUID, session: DBSession, principal: CurrentPrincipal
+) -> PublicationRead:
+    """A publication job: status, progress, the result version and its event, or why it failed."""
+    return await service.get_publication(session, principal=principal, plan_id=plan_id, publication_id=publication_id)

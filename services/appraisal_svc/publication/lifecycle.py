@@ -7,12 +7,14 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.appraisal_results import MAX_OBJECTS_INLINE, LeafResult, ObjectResult, SubjectScore, object_line
+from contracts.appraisal_results import MAX_OBJECTS_INLINE, LeafResult, ObjectResult, SubjectScore
 from services.appraisal_svc.cycle.models import Cycle
 from services.appraisal_svc.db import TABLES
 from services.appraisal_svc.orgunit.models import AppraisalObject, OrgUnit
@@ -58,21 +60,18 @@ async def before_transition(
     session: AsyncSession, *, plan: Plan, owner_path: str, to: str, reason: str | None, actor: str
 ) -> dict[str, Any]:
     """Check the part-2 preconditions of ``plan.status -> to`` and make the step's own changes
-    (objection period, publication and its event). Returns what the audit entry adds."""
+    (the objection period). Returns what the audit entry adds. Publication is not a transition
+    a request makes: it is a job (``POST .../publications``), which a big plan needs."""
     if plan.status not in ("collecting", "scoring", "reviewed", "objection"):
         return {}
+    if to == "published":
+        raise Conflict(
+            f"Publication runs as a job: POST /api/v1/plans/{plan.id}/publications with this If-Match, "
+            "then follow its Location.",
+            errors=[{"field": "to", "message": "publish through POST .../publications"}],
+        )
     now = utcnow()
     runs = await run_state(session, plan.id)
-    open_objections = 0
-    if to == "published":
-        open_objections = int(
-            await session.scalar(
-                select(func.count())
-                .select_from(Objection)
-                .where(Objection.plan_id == plan.id, Objection.status == "open")
-            )
-            or 0
-        )
     problem = logic.transition_problem(
         current=plan.status,
         to=to,
@@ -81,7 +80,7 @@ async def before_transition(
         reason=reason,
         runs=runs,
         objection_closes_at=plan.objection_closes_at,
-        open_objections=open_objections,
+        open_objections=0,
     )
     if problem is not None:
         raise Conflict(problem.message, errors=[{"field": problem.field, "message": problem.message}])
@@ -93,15 +92,66 @@ async def before_transition(
     elif to == "objection":
         plan.objection_closes_at = logic.objection_closes_at(now, plan.objection_period)
         extra |= {"objection_closes_at": plan.objection_closes_at.isoformat()}
-    elif to == "published":
-        latest = await scoring.latest_run(session, plan.id)
-        assert latest is not None
-        event = await publish(session, plan=plan, owner_path=owner_path, run=latest)
-        extra |= {"result_version": latest.version, "run_id": str(latest.id), "event_id": str(event.id)}
     return extra
 
 
-async def publish(session: AsyncSession, *, plan: Plan, owner_path: str, run: ScoringRun) -> CloudEvent:
+async def publishable(session: AsyncSession, plan: Plan) -> tuple[str, ScoringRun]:
+    """What a publication of ``plan`` would do now: ("publish", the latest run) for a plan whose
+    objection period is over with every objection ruled; ("republish", the newer run) for a
+    published plan with a newer succeeded version. 409 naming why not."""
+    runs = await run_state(session, plan.id)
+    if plan.status == "objection":
+        open_objections = int(
+            await session.scalar(
+                select(func.count())
+                .select_from(Objection)
+                .where(Objection.plan_id == plan.id, Objection.status == "open")
+            )
+            or 0
+        )
+        problem = logic.transition_problem(
+            current=plan.status,
+            to="published",
+            now=utcnow(),
+            verification_deadline=plan.verification_deadline,
+            reason=None,
+            runs=runs,
+            objection_closes_at=plan.objection_closes_at,
+            open_objections=open_objections,
+        )
+        if problem is not None:
+            raise Conflict(problem.message, errors=[{"field": problem.field, "message": problem.message}])
+        mode = "publish"
+    elif plan.status == "published":
+        published = (
+            await session.scalar(select(ScoringRun.version).where(ScoringRun.id == plan.published_run_id))
+            if plan.published_run_id
+            else None
+        )
+        message = logic.republish_problem(
+            status=plan.status, published_version=published, latest_version=runs.latest_succeeded_version
+        )
+        if message is None and runs.active_runs:
+            message = "A scoring run is still queued or running; publish when it has finished."
+        if message is not None:
+            raise Conflict(message, errors=[{"field": "status", "message": message}])
+        mode = "republish"
+    else:
+        message = f"A {plan.status} plan cannot be published; publication follows its objection period."
+        raise Conflict(message, errors=[{"field": "status", "message": message}])
+    latest = await scoring.latest_run(session, plan.id)
+    assert latest is not None  # checked above
+    return mode, latest
+
+
+async def publish(
+    session: AsyncSession,
+    *,
+    plan: Plan,
+    owner_path: str,
+    run: ScoringRun,
+    report: Callable[[float], Awaitable[None]] | None = None,
+) -> CloudEvent:
     """Make ``run`` the plan's published version and queue ``appraisal.results.published``."""
     plan.published_at = utcnow()
     plan.published_run_id = run.id
@@ -145,24 +195,132 @@ async def publish(session: AsyncSession, *, plan: Plan, owner_path: str, run: Sc
         by_reference = ResultsPublished(
             **fields,
             objects_ref=objects_ref(plan.id, run.version),
-            objects_hash=await objects_hash(session, plan=plan, run_id=run.id),
+            objects_hash=await objects_hash(session, plan=plan, run_id=run.id, report=report),
         )
         event = make_event(APPRAISAL_RESULTS_PUBLISHED, by_reference, source=SOURCE, subject=str(plan.id))
     await session.flush()
     return await outbox.add(session, TABLES, event)
 
 
-async def objects_hash(session: AsyncSession, *, plan: Plan, run_id: uuid.UUID) -> str:
-    """``objects_hash`` page by page, in object id order, so memory stays bounded by one page."""
+# The rows of objects_hash, read as plain values on the session's own connection (asyncpg, no
+# SQLAlchemy row processing), a page of objects and then their subjects and leaves at a time.
+_HASH_OBJECTS = """
+SELECT r.object_id, o.kind, o.name, o.org_unit_id, u.org_path, r.peer_group, r.composite, r.grade, r.rank,
+       r.peer_count, r.veto_cap IS NOT NULL, r.veto_codes, r.bonus, r.deduction
+FROM appraisal.result r
+JOIN appraisal.appraisal_object o ON o.id = r.object_id
+JOIN appraisal.org_unit u ON u.id = o.org_unit_id
+WHERE r.run_id = $1 AND r.object_id > $2
+ORDER BY r.object_id
+LIMIT $3
+"""
+_HASH_SUBJECTS = """
+SELECT object_id, subject, score, weight
+FROM appraisal.result_subject
+WHERE run_id = $1 AND object_id BETWEEN $2 AND $3 AND score IS NOT NULL
+ORDER BY object_id, subject
+"""
+_HASH_LEAVES = """
+SELECT object_id, indicator_code, subject, value::text, target::text, baseline::text, marks::text, earned::text,
+       missing, abs(value) > 1e12 OR abs(target) > 1e12 OR abs(baseline) > 1e12 OR abs(marks) > 1e6 OR abs(earned) > 1e6
+FROM appraisal.result_leaf
+WHERE run_id = $1 AND object_id BETWEEN $2 AND $3
+ORDER BY object_id, indicator_code, subject
+"""
+_NO_OBJECT = uuid.UUID(int=0)
+
+
+async def objects_hash(
+    session: AsyncSession,
+    *,
+    plan: Plan,
+    run_id: uuid.UUID,
+    report: Callable[[float], Awaitable[None]] | None = None,
+) -> str:
+    """``objects_hash`` page by page, in object id order, so memory stays bounded by one page. The
+    lines are written from plain values (``logic.object_json``), byte for byte what
+    ``object_line`` writes for the items ``object_results`` pages (a test holds them equal)."""
+    definitions = {
+        code: logic.leaf_definition(code, name, kind, direction)
+        for code, name, kind, direction in (
+            await session.execute(
+                select(PlanLeaf.indicator_code, PlanLeaf.name, PlanLeaf.kind, PlanLeaf.direction).where(
+                    PlanLeaf.plan_id == plan.id
+                )
+            )
+        ).all()
+    }
+    total = int(await session.scalar(select(func.count()).select_from(Result).where(Result.run_id == run_id)) or 0)
+    raw = await (await session.connection()).get_raw_connection()
+    driver: Any = raw.driver_connection
     digest = hashlib.sha256()
-    after: uuid.UUID | None = None
+    after, done = _NO_OBJECT, 0
     while True:
-        page = await object_results(session, plan=plan, run_id=run_id, after=after, limit=HASH_PAGE)
-        for item in page:
-            digest.update(object_line(item))
-        if len(page) < HASH_PAGE:
+        rows = await driver.fetch(_HASH_OBJECTS, run_id, after, HASH_PAGE)
+        if not rows:
             return digest.hexdigest()
-        after = page[-1].object_id
+        first, last = rows[0][0], rows[-1][0]
+        subjects: dict[uuid.UUID, list[tuple[str, Decimal, Decimal]]] = defaultdict(list)
+        for object_id, subject, score, weight in await driver.fetch(_HASH_SUBJECTS, run_id, first, last):
+            subjects[object_id].append((subject, logic.six_places(score), logic.six_places(weight)))
+        leaves: dict[uuid.UUID, list[str]] = defaultdict(list)
+        leaf_json = logic.leaf_json
+        for object_id, code, subject, value, target, baseline, marks, earned, missing, outside in await driver.fetch(
+            _HASH_LEAVES, run_id, first, last
+        ):
+            if outside:
+                raise logic.OutOfContract(f"leaf {code} of object {object_id}: a number is outside the contract")
+            leaves[object_id].append(
+                leaf_json(
+                    definitions[code],
+                    subject=subject,
+                    value=value,
+                    target=target,
+                    baseline=baseline,
+                    marks=marks,
+                    earned=earned,
+                    missing=missing,
+                )
+            )
+        for (
+            object_id,
+            kind,
+            name,
+            unit_id,
+            path,
+            group,
+            composite,
+            grade,
+            rank,
+            peers,
+            vetoed,
+            codes,
+            bonus,
+            ded,
+        ) in rows:
+            line = logic.object_json(
+                object_id=object_id,
+                object_kind=kind,
+                name=name,
+                org_unit_id=unit_id,
+                org_path=path,
+                peer_group=group,
+                composite=composite,
+                subject_scores=subjects.get(object_id, []),
+                grade=grade,
+                rank=rank,
+                peer_count=peers,
+                vetoed=vetoed,
+                veto_codes=list(codes or []),
+                bonus=bonus,
+                deduction=ded,
+                leaves=leaves.get(object_id, []),
+            )
+            digest.update(line.encode())
+        done += len(rows)
+        if report is not None and total:
+            await report(0.05 + 0.9 * done / total)
+        after = last
 
 
 async def object_results(

@@ -247,3 +247,55 @@ class PublicRulingPage(Page[PublicRuling]):
 
 class ObjectResultPage(Page[ObjectResult]):
     """The published event's objects, paged (``objects_ref`` of a plan published by reference)."""
+
+
+PublicationStatus = Literal["queued", "running", "succeeded", "failed"]
+
+
+class PublicationRead(BaseModel):
+    """A publication job: the plan reaches ``published`` (or its newer version is out) only when
+    the job has succeeded; the results event and the plan's new state commit together."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0192f0c4-5e6a-7cc1-9a57-3c1f4d0d2a12",
+                    "plan_id": "0192f0c4-0000-7000-8000-000000000001",
+                    "mode": "publish",
+                    "status": "succeeded",
+                    "progress": 1.0,
+                    "run_id": "0192f0c4-5e6a-7cc1-9a57-3c1f4d0d2a11",
+                    "result_version": 1,
+                    "event_id": "0192f0c4-6000-7000-8000-0000000000e1",
+                    "by_reference": True,
+                    "requested_by": "office-sz",
+                    "requested_at": "2026-11-28T19:00:00Z",
+                    "started_at": "2026-11-28T19:00:01Z",
+                    "finished_at": "2026-11-28T19:00:09Z",
+                    "error": None,
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    plan_id: uuid.UUID
+    mode: Literal["publish", "republish"] = Field(
+        description="publish: objection -> published; republish: a newer version of a published plan."
+    )
+    status: PublicationStatus
+    progress: float = Field(ge=0, le=1)
+    run_id: uuid.UUID = Field(description="The scoring run (result version) this job publishes.")
+    result_version: int
+    event_id: uuid.UUID | None = Field(default=None, description="The results event, once published.")
+    by_reference: bool | None = Field(default=None, description="Whether the event carries its objects by reference.")
+    requested_by: str
+    requested_at: dt.datetime
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    error: str | None = Field(default=None, description="Why it failed; the plan is then unchanged.")
+
+
+class PublicationPage(Page[PublicationRead]):
+    pass

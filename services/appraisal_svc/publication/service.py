@@ -3,8 +3,10 @@ the caller commits."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import Select, func, select, tuple_
@@ -16,16 +18,17 @@ from services.appraisal_svc.access import OFFICE, in_subtree, require_role
 from services.appraisal_svc.audit import service as audit
 from services.appraisal_svc.collection.models import DataPoint, EvidenceFile
 from services.appraisal_svc.cycle.models import Cycle
+from services.appraisal_svc.db import JOBS
 from services.appraisal_svc.orgunit.models import AppraisalObject, OrgUnit
 from services.appraisal_svc.plan import service as plans
 from services.appraisal_svc.plan.models import Plan, PlanLeaf, PlanObject
-from services.appraisal_svc.plan.schemas import PlanRead
 from services.appraisal_svc.publication import lifecycle, logic
 from services.appraisal_svc.publication.models import Objection
 from services.appraisal_svc.publication.schemas import (
     LeagueRow,
     ObjectionCreate,
     ObjectionRead,
+    PublicationRead,
     PublicCycle,
     PublicPlanRead,
     PublicPlanSummary,
@@ -38,11 +41,14 @@ from services.appraisal_svc.publication.schemas import (
 from services.appraisal_svc.scoring import service as scoring
 from services.appraisal_svc.scoring.models import Result, ResultSubject, ScoringRun
 from services.appraisal_svc.target.models import Target
+from shared import jobs
 from shared.api import check_version
 from shared.auth.principal import JOINT_MEETING_ROLES, Principal, Role
 from shared.db import utcnow
-from shared.errors import BadRequest, Conflict, NotFound, Unprocessable
+from shared.errors import AppError, BadRequest, Conflict, NotFound, Unprocessable
 from shared.pagination import PageParams, encode_cursor
+
+log = logging.getLogger("govperf.appraisal.publication")
 
 # The appraised department files; the office rules; the office and the joint-meeting units read
 # every objection in their scope, a department those of its own objects (its scope is its unit).
@@ -279,33 +285,181 @@ async def rule(
     return _objection_read(objection, await _version_of(session, objection.run_id))
 
 
-async def republish(
-    session: AsyncSession, *, principal: Principal, plan_id: uuid.UUID, expected_version: int | None
-) -> PlanRead:
-    """Publish a newer succeeded version of a published plan (a new event, a new result_version)."""
-    plan, owner_path = await plans.load_writable(session, principal=principal, plan_id=plan_id)
-    check_version(plan.lock_version, expected_version)
-    latest = await scoring.latest_run(session, plan.id)
-    published = await _version_of(session, plan.published_run_id) if plan.published_run_id else None
-    problem = logic.republish_problem(
-        status=plan.status, published_version=published, latest_version=latest.version if latest else None
+# --- publication as a job ---------------------------------------------------------------------------
+
+PUBLISH_PLAN = "appraisal.publish"
+PUBLICATION_FAILED = "The publication failed and changed nothing; the service log holds the details under its id."
+
+
+def publication_location(plan_id: uuid.UUID, publication_id: uuid.UUID) -> str:
+    return f"/api/v1/plans/{plan_id}/publications/{publication_id}"
+
+
+def publication_read(job: jobs.Job) -> PublicationRead:
+    result = job.result or {}
+    return PublicationRead(
+        id=job.id,
+        plan_id=uuid.UUID(job.subject),
+        mode=job.params["mode"],
+        status=job.status,
+        progress=1.0 if job.status == "succeeded" else float(job.progress),
+        run_id=uuid.UUID(job.params["run_id"]),
+        result_version=int(job.params["result_version"]),
+        event_id=result.get("event_id"),
+        by_reference=result.get("by_reference"),
+        requested_by=job.created_by,
+        requested_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        error=job.error,
     )
-    if problem is not None:
-        raise Conflict(problem)
-    assert latest is not None
-    event = await lifecycle.publish(session, plan=plan, owner_path=owner_path, run=latest)
-    plan.lock_version += 1
-    plan.updated_at = utcnow()
-    await session.flush()
+
+
+async def request_publication(
+    session: AsyncSession, *, principal: Principal, plan_id: uuid.UUID, expected_version: int | None
+) -> jobs.Job:
+    """POST .../publications: the owner's office queues the plan's publication (objection ->
+    published) or the re-publication of a newer version; the job re-checks everything it needs."""
+    # The plan's row lock serializes two requests: the second finds the first's job active.
+    plan, _ = await plans.load_writable(session, principal=principal, plan_id=plan_id)
+    check_version(plan.lock_version, expected_version)
+    mode, run = await lifecycle.publishable(session, plan)
+    job, created = await jobs.enqueue(
+        session,
+        JOBS,
+        kind=PUBLISH_PLAN,
+        subject=str(plan.id),
+        params={
+            "mode": mode,
+            "run_id": str(run.id),
+            "result_version": run.version,
+            "plan_lock_version": plan.lock_version,
+        },
+        created_by=principal.subject,
+    )
+    if not created:
+        raise Conflict(
+            f"Publication {job.id} of this plan is still {job.status}; follow it at "
+            f"{publication_location(plan.id, job.id)}.",
+            errors=[{"field": "plan_id", "message": "a publication of this plan is queued or running"}],
+        )
     await audit.record(
         session,
         principal,
-        "plan.republished",
+        "publication.requested",
         "plan",
         plan.id,
-        {"from_version": published, "result_version": latest.version, "event_id": str(event.id)},
+        {"publication_id": str(job.id), "mode": mode, "result_version": run.version, "run_id": str(run.id)},
     )
-    return await plans.read_model(session, plan, owner_path)
+    return job
+
+
+async def publish_job(
+    session: AsyncSession, job: jobs.Job, report: Callable[[float], Awaitable[None]]
+) -> dict[str, Any]:
+    """The worker's handler: the results event, the plan's new state and its audit entry commit
+    with the job's success, or nothing does. A job reclaimed after its worker died starts over
+    on a plan its first attempt never changed (that attempt's transaction never committed)."""
+    try:
+        return await _publish(session, job, report)
+    except (AppError, logic.OutOfContract):
+        raise
+    except Exception:
+        log.exception("publication %s of plan %s failed", job.id, job.subject)
+        raise PublicationFailed(PUBLICATION_FAILED) from None
+
+
+class PublicationFailed(RuntimeError):
+    """An unexpected failure, shown on the job without its internals."""
+
+
+async def _publish(session: AsyncSession, job: jobs.Job, report: Callable[[float], Awaitable[None]]) -> dict[str, Any]:
+    row = (
+        await session.execute(
+            select(Plan, OrgUnit.org_path)
+            .join(OrgUnit, OrgUnit.id == Plan.owner_unit_id)
+            .where(Plan.id == uuid.UUID(job.subject))
+            .with_for_update(of=Plan)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("The plan no longer exists.")
+    plan, owner_path = row
+    if plan.lock_version != job.params["plan_lock_version"]:
+        raise Conflict(
+            f"The plan changed after its publication was requested (version {job.params['plan_lock_version']} "
+            f"-> {plan.lock_version}); request the publication again."
+        )
+    mode, run = await lifecycle.publishable(session, plan)
+    if mode != job.params["mode"] or str(run.id) != job.params["run_id"]:
+        raise Conflict(
+            f"Result version {run.version} is now the one to publish, not {job.params['result_version']}; "
+            "request the publication again."
+        )
+    previous_status = plan.status
+    published_version = await _version_of(session, plan.published_run_id) if plan.published_run_id else None
+    await report(0.05)
+    event = await lifecycle.publish(session, plan=plan, owner_path=owner_path, run=run, report=report)
+    plan.status = "published"
+    plan.lock_version += 1
+    plan.updated_at = utcnow()
+    await session.flush()
+    ids = {
+        "result_version": run.version,
+        "run_id": str(run.id),
+        "event_id": str(event.id),
+        "publication_id": str(job.id),
+    }
+    if mode == "publish":
+        await audit.record(
+            session,
+            job.created_by,
+            "plan.transitioned",
+            "plan",
+            plan.id,
+            {"from": previous_status, "to": "published"} | ids,
+        )
+    else:
+        await audit.record(
+            session, job.created_by, "plan.republished", "plan", plan.id, {"from_version": published_version} | ids
+        )
+    return {
+        "event_id": str(event.id),
+        "by_reference": event.data.get("objects_ref") is not None,
+        "result_version": run.version,
+        "run_id": str(run.id),
+    }
+
+
+async def _publication_plan(session: AsyncSession, principal: Principal, plan_id: uuid.UUID) -> Plan:
+    require_role(principal, scoring.RESULT_READERS, "read publications")
+    plan, owner_path = await plans.load(session, principal=principal, plan_id=plan_id)
+    if not scoring.reads_every_object(principal, owner_path):
+        raise NotFound("No such publication.")
+    return plan
+
+
+async def get_publication(
+    session: AsyncSession, *, principal: Principal, plan_id: uuid.UUID, publication_id: uuid.UUID
+) -> PublicationRead:
+    plan = await _publication_plan(session, principal, plan_id)
+    job = await jobs.get(session, JOBS, publication_id)
+    if job is None or job.kind != PUBLISH_PLAN or job.subject != str(plan.id):
+        raise NotFound("No such publication.")
+    return publication_read(job)
+
+
+async def list_publications(
+    session: AsyncSession, *, principal: Principal, plan_id: uuid.UUID, page: PageParams
+) -> tuple[list[PublicationRead], str | None]:
+    plan = await _publication_plan(session, principal, plan_id)
+    stmt = select(JOBS).where(JOBS.c.kind == PUBLISH_PLAN, JOBS.c.subject == str(plan.id))
+    if page.cursor is not None:
+        stmt = stmt.where(JOBS.c.id > page.cursor)
+    rows = (await session.execute(stmt.order_by(JOBS.c.id).limit(page.limit + 1))).all()
+    more = len(rows) > page.limit
+    items = [publication_read(jobs.Job.of(r)) for r in rows[: page.limit]]
+    return items, encode_cursor(items[-1].id) if more and items else None
 
 
 # --- public reads ---------------------------------------------------------------------------------

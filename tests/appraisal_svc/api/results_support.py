@@ -10,12 +10,16 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, text
+import httpx
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.appraisal_svc.db import JOBS
 from services.appraisal_svc.plan.models import PlanObject
+from services.appraisal_svc.publication import service as publication_service
 from services.appraisal_svc.scoring import service as scoring_service
 from services.appraisal_svc.scoring.models import Result, ResultLeaf, ResultSubject, ScoringRun
+from shared import jobs
 from tests.appraisal_svc.api.support import Api, World
 from tests.appraisal_svc.api.test_scoring import accepted, no_progress, score_now
 
@@ -214,8 +218,48 @@ async def published_events(api: Api, plan_id: str) -> list[dict[str, Any]]:
     return [r[0] for r in rows.all()]
 
 
+async def request_publication(api: Api, plan_id: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    """POST .../publications with the plan's current ETag unless ``headers`` carry an If-Match."""
+    sent = dict(headers or api.office)
+    if "If-Match" not in sent:
+        sent["If-Match"] = await api.plan_etag(plan_id)
+    return await api.call("POST", f"/plans/{plan_id}/publications", headers=sent)
+
+
+async def finish_publication(api: Api, plan_id: str, publication_id: str) -> dict[str, Any]:
+    """The job worker's handler runs the queued publication in the test's transaction (as the
+    worker would, with the job's status in the same commit); the job as GET shows it."""
+    job = await jobs.get(api.db, JOBS, uuid.UUID(publication_id))
+    assert job is not None
+    try:
+        async with api.db.begin_nested():
+            result = await publication_service.publish_job(api.db, job, no_progress)
+    except Exception as exc:
+        await api.db.execute(
+            update(JOBS).where(JOBS.c.id == job.id).values(status="failed", error=str(exc), finished_at=text("now()"))
+        )
+    else:
+        await api.db.execute(
+            update(JOBS)
+            .where(JOBS.c.id == job.id)
+            .values(status="succeeded", progress=1, result=result, finished_at=text("now()"))
+        )
+    await api.db.commit()
+    return dict(await api.ok("GET", f"/plans/{plan_id}/publications/{publication_id}"))
+
+
+async def publish_now(api: Api, plan_id: str) -> dict[str, Any]:
+    """Request the publication and let the worker's handler run it; the publication job."""
+    response = await request_publication(api, plan_id)
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert response.headers["location"] == f"/api/v1/plans/{plan_id}/publications/{body['id']}"
+    return await finish_publication(api, plan_id, body["id"])
+
+
 async def publish(api: Api, world: World) -> dict[str, Any]:
+    """The objection period closed, the plan published through its job; the plan as GET shows it."""
     await close_objection_period(api, world.plan["id"])
-    r = await api.transition(world.plan["id"], "published")
-    assert r.status_code == 200, r.text
-    return dict(r.json())
+    job = await publish_now(api, world.plan["id"])
+    assert job["status"] == "succeeded", job
+    return dict(await api.ok("GET", f"/plans/{world.plan['id']}"))

@@ -14,7 +14,15 @@ import httpx
 from openpyxl import load_workbook
 from sqlalchemy import text
 
-from tests.appraisal_svc.api.results_support import E1_VALUES, default_composites, insert_run, publish, to_objection
+from tests.appraisal_svc.api.results_support import (
+    E1_VALUES,
+    default_composites,
+    finish_publication,
+    insert_run,
+    publish,
+    request_publication,
+    to_objection,
+)
 from tests.appraisal_svc.api.support import PROBLEM_JSON, Api, World
 
 URBAN, RURAL = ("ft", "ns", "lh"), ("bx", "lg", "yt")
@@ -174,10 +182,11 @@ async def test_answers_carry_a_strong_etag_and_a_matching_request_gets_304(api: 
     assert (await public(api, f"{path}/results.csv", headers={"If-None-Match": csv_etag})).status_code == 304
     # A newer published version is a new representation: the old validator no longer matches.
     await insert_run(api.db, world.plan["id"], default_composites(world), version=2)
-    republished = await api.call(
-        "POST", f"/plans/{world.plan['id']}/republish", headers={**api.office, "If-Match": f'"{plan["lock_version"]}"'}
+    republished = await request_publication(
+        api, world.plan["id"], {**api.office, "If-Match": f'"{plan["lock_version"]}"'}
     )
-    assert republished.status_code == 200, republished.text
+    assert republished.status_code == 202, republished.text
+    assert (await finish_publication(api, world.plan["id"], republished.json()["id"]))["status"] == "succeeded"
     fresh = await public(api, path, headers={"If-None-Match": etag})
     assert fresh.status_code == 200 and fresh.json()["result_version"] == 2 and fresh.headers["etag"] != etag
 

@@ -22,10 +22,13 @@ from tests.appraisal_svc.api.results_support import (
     E1_VALUES,
     close_objection_period,
     default_composites,
+    finish_publication,
     finish_run,
     insert_run,
     publish,
+    publish_now,
     published_events,
+    request_publication,
     to_objection,
     to_scoring,
 )
@@ -140,17 +143,27 @@ async def test_the_objection_period_lasts_the_plans_objection_period(api: Api, w
 async def test_publication_waits_for_the_period_the_rulings_and_the_runs(api: Api, world: World):
     await to_objection(api, world)
     plan_id = world.plan["id"]
-    assert "objection period" in assert_problem(await api.transition(plan_id, "published"), 409, "to")["detail"]
+    assert "objection period" in assert_problem(await request_publication(api, plan_id), 409, "to")["detail"]
     objection = (await file(api, world)).json()
     await close_objection_period(api, plan_id)
-    assert_problem(await api.transition(plan_id, "published"), 409, "objections")
+    assert_problem(await request_publication(api, plan_id), 409, "objections")
     await rule(api, world, objection, decision="dismissed", reason="The Q4 count was verified and used as is.")
     queued = await request_run(api, plan_id)  # the office rescores in the objection period
-    assert "running" in assert_problem(await api.transition(plan_id, "published"), 409, "to")["detail"]
+    assert "running" in assert_problem(await request_publication(api, plan_id), 409, "to")["detail"]
     await finish_run(api, queued)
-    published = await api.transition(plan_id, "published")
-    assert published.status_code == 200, published.text
-    assert published.json()["published_at"] is not None and published.json()["published_run_id"] == queued
+    job = await publish_now(api, plan_id)
+    assert (job["status"], job["mode"], job["run_id"], job["result_version"]) == ("succeeded", "publish", queued, 2)
+    plan = await api.ok("GET", f"/plans/{plan_id}")
+    assert plan["status"] == "published" and plan["published_run_id"] == queued and plan["published_at"] is not None
+
+
+async def test_the_transitions_route_does_not_publish_it_points_at_the_publication_job(api: Api, world: World):
+    await to_objection(api, world)
+    await close_objection_period(api, world.plan["id"])
+    body = assert_problem(await api.transition(world.plan["id"], "published"), 409, "to")
+    assert f"/api/v1/plans/{world.plan['id']}/publications" in body["detail"]
+    assert (await api.ok("GET", f"/plans/{world.plan['id']}"))["status"] == "objection"
+    assert await published_events(api, world.plan["id"]) == []
 
 
 # --- objections -----------------------------------------------------------------------------------
@@ -381,7 +394,7 @@ async def test_an_upheld_objection_rescores_and_the_new_version_is_published(api
     run = await api.ok("GET", f"/plans/{plan_id}/scoring-runs/{rescore}")
     assert run["version"] == 2 and run["status"] == "queued" and run["reason"] == f"objection {objection['id']} upheld"
     await close_objection_period(api, plan_id)
-    assert "running" in assert_problem(await api.transition(plan_id, "published"), 409)["detail"]
+    assert "running" in assert_problem(await request_publication(api, plan_id), 409)["detail"]
     await finish_run(api, rescore)
     await publish(api, world)
     [envelope] = await published_events(api, plan_id)
@@ -407,13 +420,13 @@ async def test_publication_refuses_when_the_upheld_rescore_failed(api: Api, worl
     )
     await api.db.commit()
     await close_objection_period(api, world.plan["id"])
-    assert "did not succeed" in assert_problem(await api.transition(world.plan["id"], "published"), 409)["detail"]
+    assert "did not succeed" in assert_problem(await request_publication(api, world.plan["id"]), 409)["detail"]
 
 
 async def test_republication_needs_a_newer_version_and_emits_a_newer_event(api: Api, world: World):
     await to_objection(api, world)
     plan = await publish(api, world)
-    url = f"/plans/{world.plan['id']}/republish"
+    url = f"/plans/{world.plan['id']}/publications"
     etag = {**api.office, "If-Match": f'"{plan["lock_version"]}"'}
     assert "newer" in assert_problem(await api.call("POST", url, headers=etag), 409)["detail"]
     assert_problem(await api.call("POST", url), 428, "If-Match")
@@ -423,14 +436,100 @@ async def test_republication_needs_a_newer_version_and_emits_a_newer_event(api: 
     corrected = {**default_composites(world), world.objects["yt"]: Decimal("44")}
     await insert_run(api.db, world.plan["id"], corrected, version=2)
     again = await api.call("POST", url, headers=etag)
-    assert again.status_code == 200, again.text
-    assert again.json()["published_run_id"] != plan["published_run_id"]
-    assert again.headers["ETag"] == f'"{plan["lock_version"] + 1}"'
+    assert again.status_code == 202, again.text
+    assert (again.json()["mode"], again.json()["result_version"]) == ("republish", 2)
+    job = await finish_publication(api, world.plan["id"], again.json()["id"])
+    assert job["status"] == "succeeded" and job["by_reference"] is False
+    after = await api.call("GET", f"/plans/{world.plan['id']}")
+    assert after.json()["published_run_id"] == job["run_id"] != plan["published_run_id"]
+    assert after.headers["ETag"] == f'"{plan["lock_version"] + 1}"'
     events = [ResultsPublished.model_validate(e["data"]) for e in await published_events(api, world.plan["id"])]
     assert [e.result_version for e in events] == [1, 2]
+    assert job["event_id"] == str((await published_events(api, world.plan["id"]))[1]["id"])
     yt = next(o for o in events[1].objects if str(o.object_id) == world.objects["yt"])
     assert yt.composite == Decimal("44") and yt.rank == 4  # behind 58.5, 51.25, 51.25
     assert_problem(await api.call("POST", url, headers=etag), 412)
+    audit = (await audit_payloads(api, "plan.republished"))[-1]
+    assert (audit["from_version"], audit["result_version"], audit["event_id"]) == (1, 2, job["event_id"])
+
+
+# --- publication as a job -------------------------------------------------------------------------
+
+
+async def test_a_publication_is_a_job_resource_the_plan_changes_only_when_it_succeeds(api: Api, world: World):
+    await to_objection(api, world)
+    plan_id = world.plan["id"]
+    await close_objection_period(api, plan_id)
+    response = await request_publication(api, plan_id)
+    assert response.status_code == 202, response.text
+    queued = response.json()
+    assert (queued["status"], queued["mode"], queued["result_version"], queued["event_id"]) == (
+        "queued",
+        "publish",
+        1,
+        None,
+    )
+    # Requested, not done: the plan is still in its objection period and no event exists.
+    assert (await api.ok("GET", f"/plans/{plan_id}"))["status"] == "objection"
+    assert await published_events(api, plan_id) == []
+    # One active publication per plan: a second request (same ETag) is refused and names the first.
+    second = assert_problem(await request_publication(api, plan_id), 409, "plan_id")
+    assert queued["id"] in second["detail"]
+    listed = await api.ok("GET", f"/plans/{plan_id}/publications")
+    assert [p["id"] for p in listed["items"]] == [queued["id"]] and listed["next_cursor"] is None
+    done = await finish_publication(api, plan_id, queued["id"])
+    assert done["status"] == "succeeded" and done["progress"] == 1 and done["finished_at"] is not None
+    [envelope] = await published_events(api, plan_id)
+    assert done["event_id"] == envelope["id"]
+    assert (await api.ok("GET", f"/plans/{plan_id}"))["status"] == "published"
+    # Readers: the department does not see the office's jobs; another plan's id is a 404.
+    assert_problem(
+        await api.call("GET", f"/plans/{plan_id}/publications/{queued['id']}", headers=clerk(api, "ft")), 403
+    )
+    assert_problem(await api.call("GET", f"/plans/{plan_id}/publications/{uuid.uuid4()}"), 404)
+
+
+async def test_a_publication_request_replays_its_idempotency_key(api: Api, world: World):
+    await to_objection(api, world)
+    plan_id = world.plan["id"]
+    await close_objection_period(api, plan_id)
+    headers = {**api.office, "If-Match": await api.plan_etag(plan_id), "Idempotency-Key": "publish-2026-once"}
+    first = await api.call("POST", f"/plans/{plan_id}/publications", headers=headers)
+    again = await api.call("POST", f"/plans/{plan_id}/publications", headers=headers)
+    assert first.status_code == again.status_code == 202, again.text
+    assert again.json()["id"] == first.json()["id"] and again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["location"] == first.headers["location"]
+    assert len((await api.ok("GET", f"/plans/{plan_id}/publications"))["items"]) == 1
+
+
+async def test_a_plan_changed_after_the_request_fails_the_job_and_stays_unpublished(api: Api, world: World):
+    await to_objection(api, world)
+    plan_id = world.plan["id"]
+    await close_objection_period(api, plan_id)
+    queued = (await request_publication(api, plan_id)).json()
+    # The request's If-Match holds until the job runs: the office edits the plan meanwhile.
+    await api.db.execute(
+        text("UPDATE appraisal.plan SET lock_version = lock_version + 1 WHERE id = :id"), {"id": plan_id}
+    )
+    await api.db.commit()
+    job = await finish_publication(api, plan_id, queued["id"])
+    assert job["status"] == "failed" and "changed after" in job["error"] and job["event_id"] is None
+    assert (await api.ok("GET", f"/plans/{plan_id}"))["status"] == "objection"
+    assert await published_events(api, plan_id) == []
+    # A fresh request with the new ETag publishes.
+    assert (await publish_now(api, plan_id))["status"] == "succeeded"
+
+
+async def test_only_the_owners_office_requests_a_publication(api: Api, world: World):
+    await to_objection(api, world)
+    plan_id = world.plan["id"]
+    await close_objection_period(api, plan_id)
+    etag = await api.plan_etag(plan_id)
+    other_office = api.as_("perf_office", "/gd/sz/ft", "office-ft")
+    for headers, status in ((clerk(api, "ft"), 403), (other_office, 403), (api.as_("audit", "/gd/sz", "aud"), 403)):
+        assert_problem(await request_publication(api, plan_id, {**headers, "If-Match": etag}), status)
+    assert_problem(await request_publication(api, plan_id, {**api.office, "If-Match": '"999"'}), 412)
+    assert (await api.ok("GET", f"/plans/{plan_id}/publications"))["items"] == []
 
 
 async def test_a_plan_too_big_for_one_event_is_published_by_reference(

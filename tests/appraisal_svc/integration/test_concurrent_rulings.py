@@ -100,7 +100,7 @@ async def test_concurrent_rulings_and_publications_have_one_winner(committed_app
         else:
             assert [r["version"] for r in runs] == [1]
 
-        # Three offices publish at once with the same ETag: one publication, one results event.
+        # Three offices publish at once with the same ETag: one publication job, one results event.
         await db.execute(
             text("UPDATE appraisal.plan SET objection_closes_at = now() - interval '1 second' WHERE id = :id"),
             {"id": plan_id},
@@ -110,12 +110,21 @@ async def test_concurrent_rulings_and_publications_have_one_winner(committed_app
 
         async def publish(n: int) -> Any:
             office = api.as_("perf_office", "/gd/sz", f"office-{n}")
-            return await api.call(
-                "POST", f"/plans/{plan_id}/transitions", headers={**office, "If-Match": etag}, json={"to": "published"}
-            )
+            return await api.call("POST", f"/plans/{plan_id}/publications", headers={**office, "If-Match": etag})
 
         published = await asyncio.gather(*(publish(n) for n in range(3)))
-        assert sorted(p.status_code for p in published) == [200, 412, 412], [p.text for p in published]
+        # The losers find the winner's job active (409), or already done, the plan moved on (412).
+        codes = sorted(p.status_code for p in published)
+        assert codes[0] == 202 and set(codes[1:]) <= {409, 412}, [p.text for p in published]
+        job_id = next(p for p in published if p.status_code == 202).json()["id"]
+
+        async def job_succeeded() -> bool:
+            job = await api.ok("GET", f"/plans/{plan_id}/publications/{job_id}")
+            assert job["status"] != "failed", job
+            return bool(job["status"] == "succeeded")
+
+        await wait_for(job_succeeded, timeout=60)
+        assert (await api.ok("GET", f"/plans/{plan_id}"))["status"] == "published"
         events = await db.scalar(
             text(
                 "SELECT count(*) FROM appraisal.outbox WHERE envelope->>'type' = 'appraisal.results.published' "

@@ -127,3 +127,136 @@ def test_the_objects_hash_ignores_order_and_sees_every_change(ids: list[int], rn
     changed = [*objects[:-1], objects[-1].model_copy(update={"composite": objects[-1].composite + 1})]
     assert objects_digest(changed) != objects_digest(objects)
     assert objects_digest(objects[:-1]) != objects_digest(objects)
+
+
+# --- objects_hash lines written without a model per leaf ------------------------------------------
+
+
+# Numbers as numeric(24, 6) columns hold them: at most six places, any sign; the "valid" draws stay
+# inside the contract (so the lines are compared), the others stray out of it now and then.
+def dec(low: int, high: int) -> st.SearchStrategy[Decimal]:
+    return st.decimals(min_value=low, max_value=high, places=6, allow_nan=False, allow_infinity=False)
+
+
+def contract_text(low: int, high: int, valid: bool) -> st.SearchStrategy[str]:
+    return st.text(min_size=low if valid else 0, max_size=high if valid else high + 2)
+
+
+@st.composite
+def leaf_rows(draw: st.DrawFn, valid: bool = True) -> dict[str, object]:
+    measure, score = (dec(-(10**12), 10**12), dec(-(10**6), 10**6)) if valid else (dec(-(10**13), 10**13),) * 2
+    marks = draw(dec(1, 10**6) if valid else score)
+    earned = draw(dec(-(10**6), int(marks) * 5) if valid else score)
+    return {
+        "code": draw(contract_text(1, 64, valid)),
+        "name": draw(contract_text(1, 300, valid)),
+        "kind": draw(st.sampled_from(sorted(logic.LEAF_KINDS) + ([] if valid else ["opinion"]))),
+        "direction": draw(st.sampled_from([None, *sorted(logic.DIRECTIONS)] + ([] if valid else ["sideways"]))),
+        "subject": draw(st.one_of(st.none(), st.just(""), contract_text(1, 64, valid))),
+        "value": draw(st.one_of(st.none(), measure)),
+        "target": draw(st.one_of(st.none(), measure)),
+        "baseline": draw(st.one_of(st.none(), measure)),
+        "marks": marks,
+        "earned": earned,
+        "missing": draw(st.booleans()),
+    }
+
+
+@st.composite
+def object_rows(draw: st.DrawFn, valid: bool = True) -> dict[str, object]:
+    score = dec(-(10**6), 10**6) if valid else dec(-(10**7), 10**7)
+    weight = dec(0, 1) if valid else dec(-1, 2)
+    least = 1 if valid else -1
+    return {
+        "object_id": uuid.UUID(int=draw(st.integers(0, 2**128 - 1))),
+        "object_kind": draw(st.sampled_from(sorted(logic.OBJECT_KINDS) + ([] if valid else ["planet"]))),
+        "name": draw(contract_text(1, 300, valid)),
+        "org_unit_id": uuid.UUID(int=draw(st.integers(0, 2**128 - 1))),
+        "org_path": draw(contract_text(1, 512, valid)),
+        "peer_group": draw(contract_text(1, 64, valid)),
+        "composite": draw(score),
+        "subject_scores": draw(st.lists(st.tuples(contract_text(1, 64, valid), score, weight), max_size=3)),
+        "grade": draw(contract_text(1, 64, valid)),
+        "rank": draw(st.integers(least, 10**6)),
+        "peer_count": draw(st.integers(least, 10**6)),
+        "vetoed": draw(st.booleans()),
+        "veto_codes": draw(st.lists(contract_text(1, 64, valid), max_size=3)),
+        "bonus": draw(score),
+        "deduction": draw(score),
+    }
+
+
+def _model_line(obj: dict[str, object], leaves: list[dict[str, object]]) -> bytes:
+    """The reference: the contract's own model, validated, and ``object_line``."""
+    from contracts.appraisal_results import LeafResult, SubjectScore, object_line
+
+    model = ObjectResult(
+        **{k: v for k, v in obj.items() if k != "subject_scores"},  # type: ignore[arg-type]
+        subject_scores=[SubjectScore(subject=s, score=score, weight=w) for s, score, w in obj["subject_scores"]],  # type: ignore[attr-defined]
+        leaves=[
+            LeafResult(
+                indicator_code=leaf["code"],
+                name=leaf["name"],
+                subject=leaf["subject"] or None,
+                kind=leaf["kind"],
+                direction=leaf["direction"],
+                value=leaf["value"],
+                target=leaf["target"],
+                baseline=leaf["baseline"],
+                attainment=logic.attainment(leaf["kind"], leaf["earned"], leaf["marks"], leaf["missing"]),  # type: ignore[arg-type]
+                marks=leaf["earned"],
+                max_marks=leaf["marks"],
+                missing=leaf["missing"],
+            )
+            for leaf in leaves
+        ],
+    )
+    return object_line(model)
+
+
+def _fast_line(obj: dict[str, object], leaves: list[dict[str, object]]) -> bytes:
+    def text_of(value: object) -> str | None:
+        return None if value is None else str(value)
+
+    written = [
+        logic.leaf_json(
+            logic.leaf_definition(leaf["code"], leaf["name"], leaf["kind"], leaf["direction"]),  # type: ignore[arg-type]
+            subject=leaf["subject"],  # type: ignore[arg-type]
+            value=text_of(leaf["value"]),
+            target=text_of(leaf["target"]),
+            baseline=text_of(leaf["baseline"]),
+            marks=str(leaf["marks"]),
+            earned=str(leaf["earned"]),
+            missing=leaf["missing"],  # type: ignore[arg-type]
+        )
+        for leaf in leaves
+        if _bounded(leaf)
+    ]
+    if len(written) != len(leaves):
+        raise logic.OutOfContract("a number outside the contract (checked in SQL by the publication)")
+    return logic.object_json(**obj, leaves=written).encode()  # type: ignore[arg-type]
+
+
+def _bounded(leaf: dict[str, object]) -> bool:
+    """What the publication's leaf query checks in SQL before the line is written."""
+    measures = (leaf["value"], leaf["target"], leaf["baseline"])
+    scores = (leaf["marks"], leaf["earned"])
+    return all(v is None or abs(v) <= 10**12 for v in measures) and all(abs(v) <= 10**6 for v in scores)  # type: ignore[arg-type]
+
+
+@given(obj=object_rows(), leaves=st.lists(leaf_rows(), max_size=4))
+def test_a_line_written_from_plain_values_is_byte_for_byte_the_contracts_line(obj, leaves):
+    assert _fast_line(obj, leaves) == _model_line(obj, leaves)
+
+
+@given(obj=object_rows(valid=False), leaves=st.lists(leaf_rows(valid=False), max_size=4))
+def test_a_line_written_from_plain_values_is_refused_exactly_where_the_contract_refuses(obj, leaves):
+    try:
+        expected: bytes | None = _model_line(obj, leaves)
+    except ValueError:  # pydantic's ValidationError is a ValueError: the contract refuses the object
+        expected = None
+    try:
+        written: bytes | None = _fast_line(obj, leaves)
+    except logic.OutOfContract:
+        written = None
+    assert written == expected
