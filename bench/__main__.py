@@ -11,7 +11,7 @@ indices with intervals over 1,000,000 synthetic responses (``--baseline`` runs a
 requests: req/s, p50, p99 and CPU per request of a bare FastAPI app, indicator_svc and the gateway
 side by side at 1, 16 and 64 connections (wrk when installed); not part of ``all`` (minutes long).
 feedback: one results.published of 2,000 objects into cases, set-based vs a row-at-a-time baseline.
-publication: publishing a scored plan of 10,000 objects x 100 leaves (results event by reference
+publication: the publication job of a scored plan of 10,000 objects x 100 leaves (results event by reference
 with its objects hash, CSV and xlsx of the league table) beside a raw SELECT + sha256 of the same
 rows; not part of ``all``.
 collection: appraisal bulk submission of 100,000 rows beside a raw COPY of them, anomaly rules over
