@@ -44,7 +44,9 @@ async def _setup(engine: Any, objects: int, leaves: int) -> tuple[uuid.UUID, uui
     async with engine.begin() as conn:
         await conn.execute(text("SET LOCAL session_replication_role = replica"))
         await conn.execute(
-            text("TRUNCATE appraisal.plan, appraisal.appraisal_object, appraisal.org_unit, appraisal.outbox, appraisal.job CASCADE")
+            text(
+                "TRUNCATE appraisal.plan, appraisal.appraisal_object, appraisal.org_unit, appraisal.outbox, appraisal.job CASCADE"
+            )
         )
     sessions = make_sessionmaker(engine)
     async with committing(sessions()) as session:
