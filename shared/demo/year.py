@@ -665,6 +665,30 @@ class Year:
             raise RuntimeError(f"scoring run {run['version']} {run['status']}: {run.get('error')}")
         return run
 
+    async def publish(self) -> dict[str, Any]:
+        """Request the publication job and follow it to its end; a job already active (a demo
+        run again after an interruption) is followed instead."""
+        path = f"{APPRAISAL}/plans/{self.state.plan_id}"
+        etag = await self.gw.etag(path, self.office)
+        response = await self.gw.call(
+            "POST", f"{path}/publications", self.office, headers={"If-Match": etag}, expect=(202, 409)
+        )
+        if response.status_code == 202:
+            job: dict[str, Any] = response.json()
+        else:
+            jobs = await self.gw.all_items(f"{path}/publications", self.office)
+            active = [j for j in jobs if j["status"] in ("queued", "running")]
+            if not active:
+                raise RuntimeError(f"publication refused: {response.json().get('detail')}")
+            job = active[-1]
+        while job["status"] in ("queued", "running"):
+            await asyncio.sleep(0.5)
+            job = await self.gw.get(f"{path}/publications/{job['id']}", self.office)
+            self.report.count(int(float(job["progress"]) * 100), 100)
+        if job["status"] != "succeeded":
+            raise RuntimeError(f"publication {job['id']} {job['status']}: {job.get('error')}")
+        return job
+
     async def show_league_table(self) -> None:
         table = await self.gw.get(f"{APPRAISAL}/plans/{self.state.plan_id}/results", self.office, params={"limit": 500})
         self.state.result_version = int(table["version"])
@@ -807,7 +831,8 @@ class Year:
             if wait > 0:
                 self.report.note(f"waiting {wait:.0f} s for the objection period to end")
                 await asyncio.sleep(wait + 1)
-            await self.move_plan("published")
+            job = await self.publish()
+            self.report.note(f"publication job {job['id']}: version {job['result_version']} {job['status']}")
         plan = await self.gw.get(f"{APPRAISAL}/plans/{self.state.plan_id}", self.office)
         self.state.published = plan["status"] == "published"
         self.report.note(f"published at {plan['published_at']}")

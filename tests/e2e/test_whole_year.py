@@ -283,6 +283,10 @@ async def after_the_objection_period(
     runs = await office.get(f"/api/v1/appraisal/plans/{state.plan_id}/scoring-runs", limit=500)
     assert plan["status"] == "published" and state.published and state.public_results
     assert plan["published_run_id"] == next(r["id"] for r in runs["items"] if r["version"] == 2)
+    # ... through one publication job, which the demo followed to its end.
+    [job] = (await office.get(f"/api/v1/appraisal/plans/{state.plan_id}/publications", limit=500))["items"]
+    assert (job["status"], job["mode"], job["result_version"]) == ("succeeded", "publish", 2)
+    assert job["run_id"] == plan["published_run_id"] and job["event_id"] is not None
     league = await http.get(f"{platform.gateway.url}/public/plans/{state.plan_id}/results", params={"limit": 500})
     assert league.status_code == 200, league.text
     corrected = next(
