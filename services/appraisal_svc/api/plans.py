@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from services.appraisal_svc.api.common import with_etag
+from services.appraisal_svc.api.common import plan_ids_of, with_etag
 from services.appraisal_svc.collection import service as collection
 from services.appraisal_svc.collection.anomaly import Tolerances
 from services.appraisal_svc.collection.schemas import ScanResult
@@ -163,13 +163,6 @@ async def list_plan_objects(
     return PlanObjectPage(items=[PlanObjectRead.model_validate(i) for i in items], next_cursor=cursor)
 
 
-def _plan_ids(raw: str) -> list[uuid.UUID]:
-    ids = parse_ids(raw, field="plan_ids") or []
-    if not ids:
-        raise BadRequest("plan_ids names no plan.", errors=[{"field": "plan_ids", "message": "empty"}])
-    return ids
-
-
 def _encode_pair_cursor(key: tuple[uuid.UUID, uuid.UUID]) -> str:
     return base64.urlsafe_b64encode(key[0].bytes + key[1].bytes).rstrip(b"=").decode()
 
@@ -199,7 +192,7 @@ async def list_objects_of_plans(
     items, after = await service.list_objects_of_plans(
         session,
         principal=principal,
-        plan_ids=_plan_ids(plan_ids),
+        plan_ids=plan_ids_of(plan_ids),
         limit=limit,
         after=_decode_pair_cursor(cursor) if cursor else None,
     )
@@ -327,7 +320,7 @@ async def list_targets_of_plans(
     """The targets of several plans in one read, as each plan's own ``/plans/{id}/targets``
     shows them to you; plans out of your sight contribute nothing."""
     found, cursor = await targets.list_targets_of_plans(
-        session, principal=principal, plan_ids=_plan_ids(plan_ids), page=page
+        session, principal=principal, plan_ids=plan_ids_of(plan_ids), page=page
     )
     return TargetPage(
         items=_target_reads(found, await targets.amendments_of(session, [t.id for t in found])), next_cursor=cursor
@@ -367,7 +360,7 @@ async def list_collection_of_plans(
     items, after = await collection.collection_of_plans(
         session,
         principal=principal,
-        plan_ids=_plan_ids(plan_ids),
+        plan_ids=plan_ids_of(plan_ids),
         after=_decode_pair_cursor(cursor) if cursor else None,
         limit=limit,
     )

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.appraisal_svc.api.common import with_etag
+from services.appraisal_svc.api.common import PlanIds, plan_ids_of, with_etag
 from services.appraisal_svc.db import TABLES
 from services.appraisal_svc.publication import service
 from services.appraisal_svc.publication.schemas import (
@@ -79,6 +79,22 @@ async def list_objections(
     """Objections to the plan's results on objects in your scope."""
     items, cursor = await service.list_objections(
         session, principal=principal, plan_id=plan_id, page=page, status=status
+    )
+    return ObjectionPage(items=items, next_cursor=cursor)
+
+
+@router.get("/objections", response_model=ObjectionPage, tags=["objections"], name="list_of_plans")
+async def list_objections_of_plans(
+    session: DBSession,
+    principal: CurrentPrincipal,
+    page: Annotated[PageParams, Depends(page_params)],
+    plan_ids: PlanIds,
+    status: Literal["open", "upheld", "dismissed"] | None = None,
+) -> ObjectionPage:
+    """The objections of several plans in one read, as each plan's own ``/plans/{id}/objections``
+    shows them to you; plans out of your sight contribute nothing."""
+    items, cursor = await service.objections_of_plans(
+        session, principal=principal, plan_ids=plan_ids_of(plan_ids), page=page, status=status
     )
     return ObjectionPage(items=items, next_cursor=cursor)
 

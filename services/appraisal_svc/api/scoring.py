@@ -8,10 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
+from services.appraisal_svc.api.common import PlanIds, plan_ids_of
 from services.appraisal_svc.db import TABLES
 from services.appraisal_svc.plan.schemas import PeerGroup
-from services.appraisal_svc.scoring import service
+from services.appraisal_svc.scoring import batch, service
 from services.appraisal_svc.scoring.schemas import (
+    LeagueTableOfPlan,
+    LeagueTablePage,
     ResultExplain,
     ResultPage,
     ScoringRunPage,
@@ -22,7 +25,7 @@ from shared import idempotency
 from shared.api import IdempotencyKey
 from shared.auth.deps import CurrentPrincipal
 from shared.openapi import problems
-from shared.pagination import PageParams, page_params
+from shared.pagination import MAX_LIMIT, PageParams, page_params
 from shared.service_app import DBSession
 
 router = APIRouter(prefix="/api/v1", tags=["scoring"])
@@ -121,4 +124,42 @@ async def explain(
     """One object's result as a tree: every number can be recomputed by hand."""
     return await service.explain_for(
         session, principal=principal, plan_id=plan_id, object_id=object_id, version=version
+    )
+
+
+@router.get("/scoring-runs", response_model=ScoringRunPage, name="list_runs_of_plans")
+async def list_runs_of_plans(
+    session: DBSession,
+    principal: CurrentPrincipal,
+    page: Annotated[PageParams, Depends(page_params)],
+    plan_ids: PlanIds,
+) -> ScoringRunPage:
+    """The scoring runs of several plans in one read, as each plan's own ``/plans/{id}/scoring-runs``
+    shows them to you; plans out of your sight contribute nothing."""
+    items, cursor = await batch.runs_of_plans(session, principal=principal, plan_ids=plan_ids_of(plan_ids), page=page)
+    return ScoringRunPage(items=items, next_cursor=cursor)
+
+
+@router.get("/results", response_model=LeagueTablePage, name="list_tables_of_plans", responses=problems(422))
+async def list_tables_of_plans(
+    session: DBSession,
+    principal: CurrentPrincipal,
+    plan_ids: PlanIds,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per plan.")] = 50,
+    peer_group: Annotated[PeerGroup | None, Query()] = None,
+) -> LeagueTablePage:
+    """The first page of the latest league table of several plans in one read (plans x limit at
+    most 10,000), as each plan's ``/plans/{id}/results`` shows it to you; plans out of your sight or
+    without results contribute nothing."""
+    tables = await batch.league_tables_of_plans(
+        session, principal=principal, plan_ids=plan_ids_of(plan_ids), peer_group=peer_group, limit=limit
+    )
+    return LeagueTablePage(
+        items=[
+            LeagueTableOfPlan(
+                plan_id=t.plan_id, run_id=t.run_id, version=t.version, items=t.items, next_cursor=t.next_cursor
+            )
+            for t in tables
+        ],
+        next_cursor=None,
     )

@@ -174,6 +174,41 @@ async def list_objections(
     return items, encode_cursor(rows[-1][0].id) if more and rows else None
 
 
+async def objections_of_plans(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    plan_ids: list[uuid.UUID],
+    page: PageParams,
+    status: str | None,
+) -> tuple[list[ObjectionRead], str | None]:
+    """Objections of several plans at once: plans the caller could open one by one, objects in
+    the caller's subtree (as ``list_objections`` shows them), in id order."""
+    require_role(principal, OBJECTION_READERS, "read objections")
+    owner = aliased(OrgUnit)  # the plan's owner; OrgUnit itself is the object's unit
+    stmt = (
+        select(Objection, ScoringRun.version)
+        .join(ScoringRun, ScoringRun.id == Objection.run_id)
+        .join(AppraisalObject, AppraisalObject.id == Objection.object_id)
+        .join(OrgUnit, OrgUnit.id == AppraisalObject.org_unit_id)
+        .join(Plan, Plan.id == Objection.plan_id)
+        .join(owner, owner.id == Plan.owner_unit_id)
+        .where(
+            Objection.plan_id.in_(plan_ids),
+            in_subtree(OrgUnit.org_path, principal.org_path),
+            plans.owner_visible_sql(principal, owner.org_path),
+        )
+    )
+    if status is not None:
+        stmt = stmt.where(Objection.status == status)
+    if page.cursor is not None:
+        stmt = stmt.where(Objection.id > page.cursor)
+    rows = (await session.execute(stmt.order_by(Objection.id).limit(page.limit + 1))).all()
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    return [_objection_read(o, v) for o, v in rows], encode_cursor(rows[-1][0].id) if more and rows else None
+
+
 async def get_objection(
     session: AsyncSession, *, principal: Principal, plan_id: uuid.UUID, objection_id: uuid.UUID
 ) -> ObjectionRead:

@@ -167,3 +167,15 @@ class ResultExplain(BaseModel):
     grade: GradeRule
     rank: int
     peer_count: int
+
+
+class LeagueTableOfPlan(Page[ResultRow]):
+    """One plan's first page of its latest league table, in a batch read across plans."""
+
+    plan_id: uuid.UUID
+    run_id: uuid.UUID
+    version: int
+
+
+class LeagueTablePage(Page[LeagueTableOfPlan]):
+    """League tables of several plans, answered whole (``next_cursor`` is always null)."""

@@ -234,6 +234,9 @@ async def scenario(api: Api, world: World) -> list[tuple[str, str, str, dict, se
         # Batch reads for the gateway: another county's plan is simply absent from the page.
         ("GET", "/plan-objects", "/plan-objects", {"params": {"plan_ids": plan_id}}, READ, {200}),
         ("GET", "/targets", "/targets", {"params": {"plan_ids": plan_id}}, READ, {200}),
+        ("GET", "/scoring-runs", "/scoring-runs", {"params": {"plan_ids": plan_id}}, RESULT_READERS, {200}),
+        ("GET", "/results", "/results", {"params": {"plan_ids": plan_id}}, RESULT_READERS | {R.department}, {200}),
+        ("GET", "/objections", "/objections", {"params": {"plan_ids": plan_id}}, OBJECTION_READERS, {200}),
         ("GET", "/collection", "/collection", {"params": {"plan_ids": plan_id}}, READ, {200}),
         ("POST", "/plans/{plan_id}/anomaly-scans", f"{p}/anomaly-scans", {}, OFFICE, missing),
         (
