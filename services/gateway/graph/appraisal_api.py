@@ -315,9 +315,17 @@ class ObjectionRecord(_Record):
     rescore_run_id: uuid.UUID | None
 
 
+class LeagueTableOfPlanRecord(ResultPageRecord):
+    plan_id: uuid.UUID
+
+
 RecordT = TypeVar("RecordT", bound=_Record)
-# Part 2 reads are per plan in appraisal_svc (no ?plan_ids= batch routes): a loader asks for each
-# distinct key once per GraphQL request, the keys of one batch concurrently.
+# Part 2 reads go through appraisal_svc's ?plan_ids= batch routes (runs, first pages of league
+# tables, objections): one call per kind and request. A page after a cursor, an older version and
+# an explain tree are per plan: a loader asks for each distinct key once, the keys of a batch
+# concurrently.
+# appraisal_svc answers a batch of league tables whole, at most this many rows across its plans.
+MAX_TABLE_ROWS_PER_CALL = 10_000
 ResultsKey = tuple[uuid.UUID, int | None, str | None, int, str | None]  # plan, version, peer group, first, after
 ExplainKey = tuple[uuid.UUID, uuid.UUID, int | None]  # plan, object, version
 ObjectionsKey = tuple[uuid.UUID, str | None]  # plan, status
@@ -454,9 +462,10 @@ def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
         return [grouped.get(i, []) for i in ids]
 
     async def runs(ids: list[uuid.UUID]) -> list[list[ScoringRunRecord]]:
-        return list(
-            await asyncio.gather(*(api.all_pages(f"/api/v1/plans/{i}/scoring-runs", ScoringRunRecord) for i in ids))
-        )
+        grouped: dict[uuid.UUID, list[ScoringRunRecord]] = defaultdict(list)
+        for run in await api.batch("/api/v1/scoring-runs", ScoringRunRecord, "plan_ids", ids):
+            grouped[run.plan_id].append(run)
+        return [grouped.get(i, []) for i in ids]
 
     async def results(keys: list[ResultsKey]) -> list[ResultPageRecord | None]:
         async def one(key: ResultsKey) -> ResultPageRecord | None:
@@ -467,7 +476,30 @@ def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
                     params[name] = value
             return await api.one(f"/api/v1/plans/{plan_id}/results", ResultPageRecord, params)
 
-        return list(await asyncio.gather(*(one(k) for k in keys)))
+        async def first_pages(peer_group: str | None, first: int, plans: list[uuid.UUID]) -> list[Any]:
+            """The latest tables' first pages of ``plans``, in calls of at most 10,000 rows each."""
+            per_call = max(1, min(MAX_IDS_PER_CALL, MAX_TABLE_ROWS_PER_CALL // first))
+            params: dict[str, str | int] = {"limit": first} | ({"peer_group": peer_group} if peer_group else {})
+            calls = []
+            for start in range(0, len(plans), per_call):
+                chunk = ",".join(map(str, plans[start : start + per_call]))
+                calls.append(api.page("/api/v1/results", LeagueTableOfPlanRecord, params | {"plan_ids": chunk}))
+            return [table for found, _ in await asyncio.gather(*calls) for table in found]
+
+        # The first page of the latest version, by (peer group, page size): one batch call each.
+        firsts: dict[tuple[str | None, int], list[uuid.UUID]] = defaultdict(list)
+        for plan_id, version, peer_group, first, after in keys:
+            if version is None and after is None:
+                firsts[(peer_group, first)].append(plan_id)
+        tables: dict[tuple[uuid.UUID, str | None, int], ResultPageRecord] = {}
+        groups = list(firsts.items())
+        answers = await asyncio.gather(*(first_pages(group, first, plans) for (group, first), plans in groups))
+        for ((group, first), _), found in zip(groups, answers, strict=True):
+            for table in found:
+                tables[(table.plan_id, group, first)] = table
+        others = [k for k in keys if k[1] is not None or k[4] is not None]
+        by_key = dict(zip(others, await asyncio.gather(*(one(k) for k in others)), strict=True))
+        return [by_key[k] if k in by_key else tables.get((k[0], k[2], k[3])) for k in keys]
 
     async def explains(keys: list[ExplainKey]) -> list[ResultExplainRecord | None]:
         def params(version: int | None) -> dict[str, str | int]:
@@ -480,14 +512,27 @@ def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
         )
 
     async def objections(keys: list[ObjectionsKey]) -> list[list[ObjectionRecord]]:
-        def params(status: str | None) -> dict[str, str | int]:
-            return {"status": status} if status is not None else {}
+        async def of_status(status: str | None, plans: list[uuid.UUID]) -> list[ObjectionRecord]:
+            params: dict[str, str | int] = {"plan_ids": ",".join(map(str, plans)), "limit": MAX_IDS_PER_CALL}
+            if status is not None:
+                params["status"] = status
+            found, cursor = await api.page("/api/v1/objections", ObjectionRecord, params)
+            while cursor is not None:
+                more, cursor = await api.page("/api/v1/objections", ObjectionRecord, params | {"cursor": cursor})
+                found += more
+            return found
 
-        return list(
-            await asyncio.gather(
-                *(api.all_pages(f"/api/v1/plans/{p}/objections", ObjectionRecord, params(st)) for p, st in keys)
-            )
-        )
+        by_status: dict[str | None, list[uuid.UUID]] = defaultdict(list)
+        for plan_id, status in keys:
+            by_status[status].append(plan_id)
+        grouped: dict[ObjectionsKey, list[ObjectionRecord]] = defaultdict(list)
+        statuses = list(by_status.items())
+        for (status, _), found in zip(
+            statuses, await asyncio.gather(*(of_status(st, plans) for st, plans in statuses)), strict=True
+        ):
+            for row in found:
+                grouped[(row.plan_id, status)].append(row)
+        return [grouped.get(k, []) for k in keys]
 
     return AppraisalLoaders(
         unit_by_id=by_id("/api/v1/org-units", OrgUnitRecord),
@@ -502,10 +547,10 @@ def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
         targets_by_plan=DataLoader(plan_targets, max_batch_size=MAX_IDS_PER_CALL),
         revisions_by_point=DataLoader(revisions, max_batch_size=MAX_IDS_PER_CALL),
         collection_by_plan=DataLoader(plan_collection, max_batch_size=MAX_IDS_PER_CALL),
-        runs_by_plan=DataLoader(runs, max_batch_size=MAX_PAGE_SIZE),
+        runs_by_plan=DataLoader(runs, max_batch_size=MAX_IDS_PER_CALL),
         results_by_key=DataLoader(results, max_batch_size=MAX_PAGE_SIZE),
         explain_by_key=DataLoader(explains, max_batch_size=MAX_PAGE_SIZE),
-        objections_by_key=DataLoader(objections, max_batch_size=MAX_PAGE_SIZE),
+        objections_by_key=DataLoader(objections, max_batch_size=MAX_IDS_PER_CALL),
     )
 
 

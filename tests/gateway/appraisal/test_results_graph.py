@@ -9,7 +9,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from tests.appraisal_svc.api.results_support import to_objection
+from tests.appraisal_svc.api.results_support import insert_run, to_objection
 from tests.appraisal_svc.api.support import Api, World
 
 RESULTS = """query($plan: UUID!, $object: UUID!, $first: Int!) { appraisalPlan(id: $plan) {
@@ -155,3 +155,41 @@ async def test_bad_arguments_are_refused_before_any_call(api: Api, world: World,
         object=world.objects["ft"],
     )
     assert data["appraisalPlan"] == {"scoringRuns": [], "results": None, "result": None, "objections": []}
+
+
+PLANS_WITH_RESULTS = """{ appraisalPlans(first: 100) { items { id
+  scoringRuns { version }
+  results(first: 3) { version nextCursor items { rank object { name } } }
+  objections { id status } } } }"""
+
+
+async def test_runs_league_tables_and_objections_of_many_plans_cost_the_same_calls_as_plans_grow(
+    api: Api, world: World, graph
+) -> None:
+    await objection_period_with_rulings(api, world)
+    one, one_calls = await _counted(graph, PLANS_WITH_RESULTS, api.office)
+    [first] = one["appraisalPlans"]["items"]
+    assert [r["version"] for r in first["scoringRuns"]] == [1] and len(first["objections"]) == 2
+    # Four more plans over the same counties, each with a result version written as a run leaves it.
+    for n in range(4):
+        plan = await api.create_plan(
+            world.city["id"], world.cycle_id, world.framework_id, list(world.objects.values()), name=f"Plan {n}"
+        )
+        composites = {obj: D(10 * (i + n)) for i, obj in enumerate(world.objects.values())}
+        await insert_run(api.db, plan["id"], composites, version=1)
+    five, five_calls = await _counted(graph, PLANS_WITH_RESULTS, api.office)
+    plans = five["appraisalPlans"]["items"]
+    assert len(plans) == 5 and all(len(p["results"]["items"]) == 3 for p in plans)
+    for plan in plans:  # each plan's first page as its own REST route shows it
+        table = await api.ok("GET", f"/plans/{plan['id']}/results", params={"limit": 3})
+        assert plan["results"]["nextCursor"] == table["next_cursor"]
+        assert [r["rank"] for r in plan["results"]["items"]] == [r["rank"] for r in table["items"]]
+        assert [r["version"] for r in plan["scoringRuns"]] == [1]
+    # plans, runs, first pages of the tables, objections, the rows' objects: one call each.
+    assert five_calls == one_calls == 5
+
+
+async def _counted(graph: Any, query: str, headers: dict[str, str]) -> tuple[dict[str, Any], float]:
+    before = appraisal_calls()
+    data = await graph.data(query, headers)
+    return data, appraisal_calls() - before
