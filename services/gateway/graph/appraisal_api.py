@@ -319,7 +319,68 @@ class LeagueTableOfPlanRecord(ResultPageRecord):
     plan_id: uuid.UUID
 
 
+class ExpertAssignmentRecord(_Record):
+    id: uuid.UUID
+    plan_id: uuid.UUID
+    expert: str
+    expert_org_path: str
+    object_id: uuid.UUID
+    indicator_code: str
+    subject: str
+    assigned_by: str
+    assigned_at: dt.datetime
+    rated: bool
+
+
+class SubCycleResultRecord(_Record):
+    cycle_id: uuid.UUID
+    label: str
+    plan_id: uuid.UUID
+    run_id: uuid.UUID
+    composite: Decimal
+    weight: Decimal
+
+
+class RollupRowRecord(_Record):
+    object_id: uuid.UUID
+    sub_cycles: list[SubCycleResultRecord]
+    missing: list[str]
+    composite: Decimal | None
+
+
+class RollupPageRecord(_Record):
+    items: list[RollupRowRecord]
+    next_cursor: str | None
+    method: str
+    sub_cycle_labels: list[str]
+    score_places: int
+
+
+class MonitoringRowRecord(_Record):
+    object_id: uuid.UUID
+    indicator_code: str
+    method: str
+    direction: str
+    value: Decimal | None
+    data_point_id: uuid.UUID | None
+    target: Decimal
+    baseline: Decimal | None
+    attainment: Decimal
+    lag: Decimal
+
+
+class MonitoringPageRecord(_Record):
+    items: list[MonitoringRowRecord]
+    next_cursor: str | None
+    as_of: dt.date
+    elapsed_share: Decimal
+    tolerance: Decimal
+
+
 RecordT = TypeVar("RecordT", bound=_Record)
+NOT_THERE = frozenset({404})
+# A roll-up of a plan without a roll-up rule, monitoring of a plan not collecting: nothing to show.
+NOT_APPLICABLE = frozenset({404, 409})
 # Part 2 reads go through appraisal_svc's ?plan_ids= batch routes (runs, first pages of league
 # tables, objections): one call per kind and request. A page after a cursor, an older version and
 # an explain tree are per plan: a loader asks for each distinct key once, the keys of a batch
@@ -329,6 +390,9 @@ MAX_TABLE_ROWS_PER_CALL = 10_000
 ResultsKey = tuple[uuid.UUID, int | None, str | None, int, str | None]  # plan, version, peer group, first, after
 ExplainKey = tuple[uuid.UUID, uuid.UUID, int | None]  # plan, object, version
 ObjectionsKey = tuple[uuid.UUID, str | None]  # plan, status
+AssignmentsKey = tuple[uuid.UUID, bool]  # plan, mine
+RollupKey = tuple[uuid.UUID, int, str | None]  # plan, first, after
+MonitoringKey = tuple[uuid.UUID, str, str | None, int, str | None]  # plan, tolerance, as of, first, after
 
 
 class AppraisalApi:
@@ -337,7 +401,8 @@ class AppraisalApi:
     def __init__(self, upstreams: Upstreams, headers: dict[str, str]) -> None:
         self._upstreams, self._headers = upstreams, headers
 
-    async def get(self, path: str, params: dict[str, str | int]) -> Any:
+    async def get(self, path: str, params: dict[str, str | int], *, absent: frozenset[int] = frozenset()) -> Any:
+        """The service's JSON answer; None for a status in ``absent`` (nothing to show)."""
         try:
             response = await self._upstreams.get(SERVICE, path, params=params, headers=self._headers)
         except NotFound:
@@ -346,6 +411,8 @@ class AppraisalApi:
         except UpstreamFailure as exc:
             log.warning("graph: %s unreachable: %s", SERVICE, exc)
             raise GraphError(UNAVAILABLE, "The appraisal service is unavailable.") from None
+        if response.status in absent:
+            return None
         if response.status != 200:
             if response.status >= 500:
                 log.warning("graph: %s answered %s", SERVICE, response.status)
@@ -374,14 +441,13 @@ class AppraisalApi:
             raise
         return found
 
-    async def one(self, path: str, record: type[RecordT], params: dict[str, str | int]) -> RecordT | None:
-        """One resource, or None when the service answers 404 (absent, out of sight, not scored yet)."""
-        try:
-            return record.model_validate(await self.get(path, params))
-        except GraphError as exc:
-            if exc.code == NOT_FOUND:
-                return None
-            raise
+    async def one(
+        self, path: str, record: type[RecordT], params: dict[str, str | int], *, absent: frozenset[int] = NOT_THERE
+    ) -> RecordT | None:
+        """One resource, or None when the service answers a status in ``absent`` (404: absent, out
+        of sight, not scored yet; a caller may add 409: not applicable to the plan's state)."""
+        body = await self.get(path, params, absent=absent)
+        return record.model_validate(body) if body is not None else None
 
     async def batch(self, path: str, record: type[RecordT], name: str, ids: Sequence[uuid.UUID]) -> list[RecordT]:
         """Every row matching ``?name=<ids>``, following the cursor (one call per 500 rows)."""
@@ -411,6 +477,9 @@ class AppraisalLoaders:
     results_by_key: DataLoader[ResultsKey, ResultPageRecord | None]
     explain_by_key: DataLoader[ExplainKey, ResultExplainRecord | None]
     objections_by_key: DataLoader[ObjectionsKey, list[ObjectionRecord]]
+    assignments_by_key: DataLoader[AssignmentsKey, list[ExpertAssignmentRecord]]
+    rollup_by_key: DataLoader[RollupKey, RollupPageRecord | None]
+    monitoring_by_key: DataLoader[MonitoringKey, MonitoringPageRecord | None]
 
 
 def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
@@ -534,6 +603,49 @@ def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
                 grouped[(row.plan_id, status)].append(row)
         return [grouped.get(k, []) for k in keys]
 
+    async def assignments(keys: list[AssignmentsKey]) -> list[list[ExpertAssignmentRecord]]:
+        return list(
+            await asyncio.gather(
+                *(
+                    api.all_pages(
+                        f"/api/v1/plans/{plan_id}/expert-assignments",
+                        ExpertAssignmentRecord,
+                        {"mine": "true"} if mine else {},
+                    )
+                    for plan_id, mine in keys
+                )
+            )
+        )
+
+    async def rollups(keys: list[RollupKey]) -> list[RollupPageRecord | None]:
+        def params(first: int, after: str | None) -> dict[str, str | int]:
+            return {"limit": first} | ({"cursor": after} if after else {})
+
+        return list(
+            await asyncio.gather(
+                *(
+                    api.one(f"/api/v1/plans/{p}/rollup", RollupPageRecord, params(f, a), absent=NOT_APPLICABLE)
+                    for p, f, a in keys
+                )
+            )
+        )
+
+    async def monitoring(keys: list[MonitoringKey]) -> list[MonitoringPageRecord | None]:
+        def params(tolerance: str, as_of: str | None, first: int, after: str | None) -> dict[str, str | int]:
+            found: dict[str, str | int] = {"tolerance": tolerance, "limit": first}
+            return found | ({"as_of": as_of} if as_of else {}) | ({"cursor": after} if after else {})
+
+        return list(
+            await asyncio.gather(
+                *(
+                    api.one(
+                        f"/api/v1/plans/{p}/monitoring", MonitoringPageRecord, params(t, d, f, a), absent=NOT_APPLICABLE
+                    )
+                    for p, t, d, f, a in keys
+                )
+            )
+        )
+
     return AppraisalLoaders(
         unit_by_id=by_id("/api/v1/org-units", OrgUnitRecord),
         children_by_unit=DataLoader(children, max_batch_size=MAX_IDS_PER_CALL),
@@ -551,6 +663,9 @@ def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
         results_by_key=DataLoader(results, max_batch_size=MAX_PAGE_SIZE),
         explain_by_key=DataLoader(explains, max_batch_size=MAX_PAGE_SIZE),
         objections_by_key=DataLoader(objections, max_batch_size=MAX_IDS_PER_CALL),
+        assignments_by_key=DataLoader(assignments, max_batch_size=MAX_PAGE_SIZE),
+        rollup_by_key=DataLoader(rollups, max_batch_size=MAX_PAGE_SIZE),
+        monitoring_by_key=DataLoader(monitoring, max_batch_size=MAX_PAGE_SIZE),
     )
 
 
@@ -779,6 +894,46 @@ class AppraisalPlan:
     async def objections(self, info: GraphInfo, status: ObjectionStatus | None = None) -> list[Objection]:
         key = (self.id, status.value if status is not None else None)
         return [Objection.from_record(r) for r in await appraisal_graph(info).loaders.objections_by_key.load(key)]
+
+    @documented_field(
+        "The plan's expert panel in your scope (rated or not, never the grade); an expert sees their own "
+        "assignments only, and with mine: true anyone sees just their own."
+    )
+    async def expert_assignments(self, info: GraphInfo, mine: bool = False) -> list[ExpertAssignment]:
+        rows = await appraisal_graph(info).loaders.assignments_by_key.load((self.id, mine))
+        return [ExpertAssignment.from_record(r) for r in rows]
+
+    @documented_field(
+        "Per object: each sub-cycle's published composite and the composite rolled up by the plan's rule; "
+        "null when the plan has no roll-up rule or is out of your sight."
+    )
+    async def rollup(self, info: GraphInfo, first: int = 50, after: str | None = None) -> RollupTable | None:
+        page = _page(first, after)
+        record = await appraisal_graph(info).loaders.rollup_by_key.load((self.id, int(page["limit"]), after))
+        return RollupTable.from_record(record) if record is not None else None
+
+    @documented_field(
+        "Peacetime monitoring: quantitative leaves whose attainment lags the elapsed share of the cycle by more "
+        "than tolerance (0 to 1, default 0.1), as of a day (default today); null unless the plan is collecting."
+    )
+    async def monitoring(
+        self,
+        info: GraphInfo,
+        tolerance: str = "0.1",
+        as_of: dt.date | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> MonitoringReport | None:
+        page = _page(first, after)
+        try:
+            share = Decimal(tolerance)
+        except ArithmeticError:
+            raise GraphError(BAD_USER_INPUT, "tolerance must be a decimal between 0 and 1.") from None
+        if not share.is_finite() or not 0 <= share <= 1 or len(tolerance) > 16:
+            raise GraphError(BAD_USER_INPUT, "tolerance must be a decimal between 0 and 1.")
+        key = (self.id, tolerance, as_of.isoformat() if as_of else None, int(page["limit"]), after)
+        record = await appraisal_graph(info).loaders.monitoring_by_key.load(key)
+        return MonitoringReport.from_record(record) if record is not None else None
 
     @documented_field("The plan's objects in your scope, each with its peer group.")
     async def objects(self, info: GraphInfo) -> list[PlanObject]:
@@ -1309,6 +1464,146 @@ class Objection:
         return next((ScoringRun.from_record(r) for r in runs if r.id == self.rescore_run_id), None)
 
 
+@strawberry.type(description="An expert assigned to rate one graded leaf of one object (the grade stays sealed).")
+class ExpertAssignment:
+    id: uuid.UUID
+    plan_id: uuid.UUID
+    expert: str
+    expert_org_path: str
+    object_id: uuid.UUID
+    indicator_code: str
+    subject: str = strawberry.field(description="The evaluation subject the rating counts for.")
+    assigned_by: str
+    assigned_at: dt.datetime
+    rated: bool = strawberry.field(description="Whether a rating was given; its grade is never shown here.")
+
+    @classmethod
+    def from_record(cls, r: ExpertAssignmentRecord) -> ExpertAssignment:
+        return cls(**{name: getattr(r, name) for name in ExpertAssignmentRecord.model_fields})
+
+    @documented_field("The appraisal object to rate; null when outside your scope.")
+    async def object(self, info: GraphInfo) -> AppraisalObject | None:
+        record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
+        return AppraisalObject.from_record(record) if record is not None else None
+
+
+@strawberry.type(description="One sub-cycle's published composite of an object, with its weight in the roll-up.")
+class SubCycleResult:
+    cycle_id: uuid.UUID
+    label: str
+    plan_id: uuid.UUID
+    run_id: uuid.UUID
+    composite: str
+    weight: str
+
+
+@strawberry.type(description="An object's result rolled up from its sub-cycles. Numbers are decimals as strings.")
+class RollupRow:
+    object_id: uuid.UUID
+    sub_cycles: list[SubCycleResult]
+    missing: list[str] = strawberry.field(description="Sub-cycle labels without a published result for the object.")
+    composite: str | None = strawberry.field(description="Rolled up and rounded half-up; null when nothing counts.")
+
+    @documented_field("The appraisal object; null when outside your scope.")
+    async def object(self, info: GraphInfo) -> AppraisalObject | None:
+        record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
+        return AppraisalObject.from_record(record) if record is not None else None
+
+
+@strawberry.type(description="A page of a plan's roll-up: the rule, the sub-cycles it reads and a row per object.")
+class RollupTable:
+    method: str
+    sub_cycle_labels: list[str]
+    score_places: int
+    items: list[RollupRow]
+    next_cursor: str | None
+
+    @classmethod
+    def from_record(cls, r: RollupPageRecord) -> RollupTable:
+        rows = [
+            RollupRow(
+                object_id=i.object_id,
+                sub_cycles=[
+                    SubCycleResult(
+                        cycle_id=c.cycle_id,
+                        label=c.label,
+                        plan_id=c.plan_id,
+                        run_id=c.run_id,
+                        composite=format(c.composite, "f"),
+                        weight=format(c.weight, "f"),
+                    )
+                    for c in i.sub_cycles
+                ],
+                missing=i.missing,
+                composite=format(i.composite, "f") if i.composite is not None else None,
+            )
+            for i in r.items
+        ]
+        return cls(
+            method=r.method,
+            sub_cycle_labels=r.sub_cycle_labels,
+            score_places=r.score_places,
+            items=rows,
+            next_cursor=r.next_cursor,
+        )
+
+
+@strawberry.type(description="A leaf lagging the elapsed share of the cycle. Numbers are decimals as strings.")
+class MonitoringRow:
+    object_id: uuid.UUID
+    indicator_code: str
+    method: str
+    direction: str
+    value: str | None = strawberry.field(description="The latest accepted value; null when none arrived yet.")
+    data_point_id: uuid.UUID | None
+    target: str
+    baseline: str | None
+    attainment: str
+    lag: str = strawberry.field(description="elapsedShare - attainment.")
+
+    @documented_field("The appraisal object; null when outside your scope.")
+    async def object(self, info: GraphInfo) -> AppraisalObject | None:
+        record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
+        return AppraisalObject.from_record(record) if record is not None else None
+
+
+@strawberry.type(description="A page of a collecting plan's monitoring report.")
+class MonitoringReport:
+    as_of: dt.date
+    elapsed_share: str
+    tolerance: str
+    items: list[MonitoringRow]
+    next_cursor: str | None
+
+    @classmethod
+    def from_record(cls, r: MonitoringPageRecord) -> MonitoringReport:
+        def text(value: Decimal | None) -> str | None:
+            return format(value, "f") if value is not None else None
+
+        rows = [
+            MonitoringRow(
+                object_id=i.object_id,
+                indicator_code=i.indicator_code,
+                method=i.method,
+                direction=i.direction,
+                value=text(i.value),
+                data_point_id=i.data_point_id,
+                target=format(i.target, "f"),
+                baseline=text(i.baseline),
+                attainment=format(i.attainment, "f"),
+                lag=format(i.lag, "f"),
+            )
+            for i in r.items
+        ]
+        return cls(
+            as_of=r.as_of,
+            elapsed_share=format(r.elapsed_share, "f"),
+            tolerance=format(r.tolerance, "f"),
+            items=rows,
+            next_cursor=r.next_cursor,
+        )
+
+
 @strawberry.type
 class DataPointConnection:
     items: list[DataPoint]
@@ -1365,6 +1660,16 @@ class AppraisalQuery:
     async def appraisal_object(self, info: GraphInfo, id: uuid.UUID) -> AppraisalObject | None:
         record = await appraisal_graph(info).loaders.object_by_id.load(id)
         return AppraisalObject.from_record(record) if record is not None else None
+
+    @documented_field(
+        "Expert assignments of one plan: an expert's own (an expert may not read the plan itself), or the "
+        "panel in your scope for the office; as appraisalPlan.expertAssignments."
+    )
+    async def expert_assignments(
+        self, info: GraphInfo, plan_id: uuid.UUID, mine: bool = False
+    ) -> list[ExpertAssignment]:
+        rows = await appraisal_graph(info).loaders.assignments_by_key.load((plan_id, mine))
+        return [ExpertAssignment.from_record(r) for r in rows]
 
     @documented_field("One appraisal plan; null when it does not exist or you may not read it.")
     async def appraisal_plan(self, info: GraphInfo, id: uuid.UUID) -> AppraisalPlan | None:
