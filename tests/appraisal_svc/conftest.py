@@ -29,7 +29,9 @@ def appraisal_settings(infra: Infra, dev_keys: DevKeys, **overrides: object) -> 
 @pytest.fixture(scope="session")
 async def appraisal_app(migrated: Infra, dev_keys: DevKeys) -> AsyncIterator[FastAPI]:
     # Relay and consumers off: API tests roll back, and framework versions are fed to the handler directly.
-    app = create_app(appraisal_settings(migrated, dev_keys, run_relay=False, run_consumers=False))
+    # Jobs off: API tests run a job's handler in their own transaction; a worker of this session-long
+    # app would otherwise claim the jobs that integration tests commit for their own workers.
+    app = create_app(appraisal_settings(migrated, dev_keys, run_relay=False, run_consumers=False, run_jobs=False))
     async for running in started(app):
         yield running
 

@@ -18,11 +18,12 @@ from services.appraisal_svc.access import OFFICE, in_subtree, require_role
 from services.appraisal_svc.audit import service as audit
 from services.appraisal_svc.collection.models import DataPoint, EvidenceFile
 from services.appraisal_svc.cycle.models import Cycle
-from services.appraisal_svc.db import JOBS
+from services.appraisal_svc.db import JOBS, TABLES
 from services.appraisal_svc.orgunit.models import AppraisalObject, OrgUnit
 from services.appraisal_svc.plan import service as plans
 from services.appraisal_svc.plan.models import Plan, PlanLeaf, PlanObject
 from services.appraisal_svc.publication import lifecycle, logic
+from services.appraisal_svc.publication.events import APPRAISAL_RESULTS_PUBLISHED
 from services.appraisal_svc.publication.models import Objection
 from services.appraisal_svc.publication.schemas import (
     LeagueRow,
@@ -420,6 +421,10 @@ async def _publish(session: AsyncSession, job: jobs.Job, report: Callable[[float
     if row is None:
         raise NotFound("The plan no longer exists.")
     plan, owner_path = row
+    if plan.status == "published" and str(plan.published_run_id) == job.params["run_id"]:
+        # Already done by an attempt that committed (a worker silent past the stale limit was
+        # reclaimed while it still finished): succeed without a second event.
+        return await _already_published(session, plan)
     if plan.lock_version != job.params["plan_lock_version"]:
         raise Conflict(
             f"The plan changed after its publication was requested (version {job.params['plan_lock_version']} "
@@ -463,6 +468,23 @@ async def _publish(session: AsyncSession, job: jobs.Job, report: Callable[[float
         "by_reference": event.data.get("objects_ref") is not None,
         "result_version": run.version,
         "run_id": str(run.id),
+    }
+
+
+async def _already_published(session: AsyncSession, plan: Plan) -> dict[str, Any]:
+    outbox = TABLES.outbox
+    event_id = await session.scalar(
+        select(outbox.c.id)
+        .where(outbox.c.aggregate_id == str(plan.id), outbox.c.envelope["type"].astext == APPRAISAL_RESULTS_PUBLISHED)
+        .order_by(outbox.c.sequence.desc())
+        .limit(1)
+    )
+    version = await _version_of(session, plan.published_run_id) if plan.published_run_id else None
+    return {
+        "event_id": str(event_id) if event_id is not None else None,
+        "by_reference": None,
+        "result_version": version,
+        "run_id": str(plan.published_run_id),
     }
 
 

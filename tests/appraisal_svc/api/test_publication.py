@@ -13,9 +13,11 @@ import pytest
 from sqlalchemy import select, text
 
 from contracts.appraisal_results import ObjectResult, ResultsPublished, objects_digest
+from services.appraisal_svc.db import JOBS
 from services.appraisal_svc.scoring.models import ScoringRun
 from services.feedback_svc.case.intake import apply_results_published
 from services.feedback_svc.case.models import PlanResult
+from shared import jobs
 from shared.events import CloudEvent
 from shared.messaging import outbox
 from tests.appraisal_svc.api.results_support import (
@@ -518,6 +520,24 @@ async def test_a_plan_changed_after_the_request_fails_the_job_and_stays_unpublis
     assert await published_events(api, plan_id) == []
     # A fresh request with the new ETag publishes.
     assert (await publish_now(api, plan_id))["status"] == "succeeded"
+
+
+async def test_a_job_that_finds_its_version_already_published_succeeds_without_a_second_event(api: Api, world: World):
+    await to_objection(api, world)
+    plan_id = world.plan["id"]
+    await close_objection_period(api, plan_id)
+    first = await publish_now(api, plan_id)
+    # The same job again, as when a worker silent past the stale limit is reclaimed after it committed.
+    job = await jobs.get(api.db, JOBS, uuid.UUID(first["id"]))
+    assert job is not None
+    again, _ = await jobs.enqueue(
+        api.db, JOBS, kind=job.kind, subject=job.subject, params=job.params, created_by=job.created_by
+    )
+    repeated = await finish_publication(api, plan_id, str(again.id))
+    assert repeated["status"] == "succeeded" and repeated["event_id"] == first["event_id"]
+    assert len(await published_events(api, plan_id)) == 1
+    steps = [entry["to"] for entry in await audit_payloads(api, "plan.transitioned")]
+    assert steps.count("published") == 1
 
 
 async def test_only_the_owners_office_requests_a_publication(api: Api, world: World):
