@@ -18,7 +18,7 @@ from openpyxl.cell import WriteOnlyCell
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.appraisal_svc.numbers import plain
-from services.appraisal_svc.publication import logic, service
+from services.appraisal_svc.publication import logic, reads, service
 from services.appraisal_svc.publication.schemas import (
     LeaguePage,
     LeagueRow,
@@ -30,6 +30,7 @@ from services.appraisal_svc.publication.schemas import (
 )
 from shared.openapi import problems
 from shared.pagination import PageParams, page_params
+from shared.reads import DBReader
 from shared.service_app import DBSession
 
 router = APIRouter(prefix="/public/plans", tags=["public"])
@@ -72,10 +73,10 @@ def _page_key(page: PageParams) -> str:
 
 @router.get("", response_model=PublicPlanPage, name="list", responses=NOT_MODIFIED)
 async def list_published_plans(
-    request: Request, response: Response, session: DBSession, page: Annotated[PageParams, Depends(page_params)]
+    request: Request, response: Response, reader: DBReader, page: Annotated[PageParams, Depends(page_params)]
 ) -> Any:
     """Published plans, with their published result version."""
-    items, cursor = await service.list_published(session, page=page)
+    items, cursor = await reads.list_published(reader, page=page)
     etag = logic.public_etag("plans", _page_key(page), *(f"{i.id}:{i.result_version}" for i in items))
     return _not_modified(request, response, etag) or PublicPlanPage(items=items, next_cursor=cursor)
 
@@ -94,17 +95,17 @@ async def get_league_table(
     plan_id: uuid.UUID,
     request: Request,
     response: Response,
-    session: DBSession,
+    reader: DBReader,
     page: Annotated[PageParams, Depends(page_params)],
     peer_group: PeerGroup = None,
 ) -> Any:
     """The league table: per peer group, by competition rank."""
-    published = await service.published_plan(session, plan_id)
-    etag = logic.public_etag(published.run.id, "results", _page_key(page), peer_group or "")
+    published = await reads.published_version(reader, plan_id)
+    etag = logic.public_etag(published.run_id, "results", _page_key(page), peer_group or "")
     cached = _not_modified(request, response, etag)
     if cached is not None:
         return cached
-    items, next_cursor = await service.league_table(session, published, peer_group=peer_group, page=page)
+    items, next_cursor = await reads.league_table(reader, published, peer_group=peer_group, page=page)
     return LeaguePage(items=items, next_cursor=next_cursor)
 
 

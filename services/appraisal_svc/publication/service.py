@@ -32,7 +32,6 @@ from services.appraisal_svc.publication.schemas import (
     PublicationRead,
     PublicCycle,
     PublicPlanRead,
-    PublicPlanSummary,
     PublicResultExplain,
     PublicRuling,
     PublicSubjectScore,
@@ -557,23 +556,6 @@ def _summary(plan: Plan, owner_path: str, run: ScoringRun, cycle: Cycle) -> dict
         "result_version": run.version,
         "published_at": plan.published_at,
     }
-
-
-async def list_published(session: AsyncSession, *, page: PageParams) -> tuple[list[PublicPlanSummary], str | None]:
-    stmt = (
-        select(Plan, OrgUnit.org_path, ScoringRun, Cycle)
-        .join(OrgUnit, OrgUnit.id == Plan.owner_unit_id)
-        .join(ScoringRun, ScoringRun.id == Plan.published_run_id)
-        .join(Cycle, Cycle.id == Plan.cycle_id)
-        .where(Plan.status == "published")
-    )
-    if page.cursor is not None:
-        stmt = stmt.where(Plan.id > page.cursor)
-    rows = (await session.execute(stmt.order_by(Plan.id).limit(page.limit + 1))).all()
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    items = [PublicPlanSummary.model_validate(_summary(*row)) for row in rows]
-    return items, encode_cursor(rows[-1][0].id) if more and rows else None
 
 
 async def public_plan(session: AsyncSession, published: Published) -> PublicPlanRead:

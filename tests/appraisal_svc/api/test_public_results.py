@@ -14,6 +14,7 @@ import httpx
 from openpyxl import load_workbook
 from sqlalchemy import text
 
+from shared.pagination import encode_cursor
 from tests.appraisal_svc.api.results_support import (
     E1_VALUES,
     default_composites,
@@ -23,7 +24,7 @@ from tests.appraisal_svc.api.results_support import (
     request_publication,
     to_objection,
 )
-from tests.appraisal_svc.api.support import PROBLEM_JSON, Api, World
+from tests.appraisal_svc.api.support import PROBLEM_JSON, Api, World, assert_problem
 
 URBAN, RURAL = ("ft", "ns", "lh"), ("bx", "lg", "yt")
 
@@ -136,6 +137,19 @@ async def test_the_league_table_ranks_within_each_peer_group_and_pages(api: Api,
     assert {name[r["object_id"]] for r in rural} == set(RURAL)
     assert (await public(api, url, params={"peer_group": "no group"})).status_code == 422
     assert (await public(api, url, params={"cursor": "garbage!"})).status_code == 400
+    # One peer group a row at a time: the same rows as in one page; a cursor of no row of the table is refused.
+    walked, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"peer_group": "urban", "limit": 1} | ({"cursor": cursor} if cursor else {})
+        step = (await public(api, url, params=params)).json()
+        walked += [r["object_id"] for r in step["items"]]
+        cursor = step["next_cursor"]
+        if cursor is None:
+            break
+    assert walked == [r["object_id"] for r in seen if r["peer_group"] == "urban"]
+    foreign = encode_cursor(uuid.uuid4())
+    assert_problem(await public(api, url, params={"cursor": foreign}), 400, "cursor")
+    assert all(len(r["subject_scores"]) == 3 for r in seen)
 
 
 async def test_the_public_explain_tree_is_the_internal_one_without_internal_references(api: Api, world: World):
