@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from services.appraisal_svc.api.common import PlanIds, plan_ids_of
 from services.appraisal_svc.db import TABLES
 from services.appraisal_svc.plan.schemas import PeerGroup
-from services.appraisal_svc.scoring import batch, service
+from services.appraisal_svc.scoring import batch, reads, service
 from services.appraisal_svc.scoring.schemas import (
     LeagueTableOfPlan,
     LeagueTablePage,
@@ -26,6 +26,7 @@ from shared.api import IdempotencyKey
 from shared.auth.deps import CurrentPrincipal
 from shared.openapi import problems
 from shared.pagination import MAX_LIMIT, PageParams, page_params
+from shared.reads import DBReader
 from shared.service_app import DBSession
 
 router = APIRouter(prefix="/api/v1", tags=["scoring"])
@@ -102,17 +103,17 @@ async def get_run(
 @router.get("/plans/{plan_id}/results", response_model=ResultPage, name="list_results", responses=problems(404))
 async def list_results(
     plan_id: uuid.UUID,
-    session: DBSession,
+    reader: DBReader,
     principal: CurrentPrincipal,
     page: Annotated[PageParams, Depends(page_params)],
     version: Version = None,
     peer_group: Annotated[PeerGroup | None, Query()] = None,
 ) -> ResultPage:
     """The league table of a result version: composite, grade and rank by peer group."""
-    run, items, cursor = await service.list_results(
-        session, principal=principal, plan_id=plan_id, version=version, peer_group=peer_group, page=page
+    run_id, run_version, items, cursor = await reads.league_table(
+        reader, principal=principal, plan_id=plan_id, version=version, peer_group=peer_group, page=page
     )
-    return ResultPage(items=items, next_cursor=cursor, run_id=run.id, version=run.version)
+    return ResultPage(items=items, next_cursor=cursor, run_id=run_id, version=run_version)
 
 
 @router.get(

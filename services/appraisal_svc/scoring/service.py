@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.appraisal_svc.access import in_subtree, require_role
+from services.appraisal_svc.access import require_role
 from services.appraisal_svc.audit import service as audit
 from services.appraisal_svc.db import JOBS
 from services.appraisal_svc.orgunit.models import AppraisalObject, OrgUnit
@@ -31,13 +31,12 @@ from services.appraisal_svc.scoring.schemas import (
     GradeRule,
     GradeThresholdRead,
     ResultExplain,
-    ResultRow,
     ScoringRunRead,
 )
 from shared import jobs
 from shared.auth.principal import Principal, Role
 from shared.db import utcnow
-from shared.errors import BadRequest, Conflict, Forbidden, NotFound
+from shared.errors import Conflict, Forbidden, NotFound
 from shared.ids import new_id
 from shared.pagination import PageParams, encode_cursor
 
@@ -255,62 +254,6 @@ async def run_of_version(session: AsyncSession, plan_id: uuid.UUID, version: int
     if run is None:
         raise NotFound(f"The plan has no result version {version}.")
     return run
-
-
-async def list_results(
-    session: AsyncSession,
-    *,
-    principal: Principal,
-    plan_id: uuid.UUID,
-    version: int | None,
-    peer_group: str | None,
-    page: PageParams,
-) -> tuple[ScoringRun, list[ResultRow], str | None]:
-    """The league table: by peer group, then rank; a department sees its own objects only."""
-    plan, owner_path = await load_plan_for_results(session, principal=principal, plan_id=plan_id)
-    run = await run_of_version(session, plan.id, version)
-    stmt = (
-        select(Result, AppraisalObject.name)
-        .join(AppraisalObject, AppraisalObject.id == Result.object_id)
-        .where(Result.run_id == run.id)
-    )
-    if not reads_every_object(principal, owner_path):
-        stmt = stmt.join(OrgUnit, OrgUnit.id == AppraisalObject.org_unit_id).where(
-            in_subtree(OrgUnit.org_path, principal.org_path)
-        )
-    if peer_group is not None:
-        stmt = stmt.where(Result.peer_group == peer_group)
-    if page.cursor is not None:
-        last = await session.scalar(select(Result).where(Result.run_id == run.id, Result.object_id == page.cursor))
-        if last is None:
-            raise BadRequest(
-                "The cursor is not valid.", errors=[{"field": "cursor", "message": "not from this league table"}]
-            )
-        stmt = stmt.where(
-            tuple_(Result.peer_group, Result.rank, Result.object_id)
-            > tuple_(last.peer_group, last.rank, last.object_id)
-        )
-    rows = (
-        await session.execute(stmt.order_by(Result.peer_group, Result.rank, Result.object_id).limit(page.limit + 1))
-    ).all()
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    items = [
-        ResultRow(
-            object_id=r.object_id,
-            object_name=name,
-            peer_group=r.peer_group,
-            composite=r.composite,
-            grade=r.grade,
-            grade_by_score=r.grade_by_score,
-            veto_cap=r.veto_cap,
-            quota_demoted=r.quota_demoted,
-            rank=r.rank,
-            peer_count=r.peer_count,
-        )
-        for r, name in rows
-    ]
-    return run, items, encode_cursor(rows[-1][0].object_id) if more and rows else None
 
 
 async def explain_for(

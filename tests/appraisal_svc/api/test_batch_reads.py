@@ -1,5 +1,6 @@
-"""Batch reads across plans (the gateway's DataLoaders): each answers what the plan's own route
-shows the caller, plans out of sight or unknown contribute nothing, and the inputs are bounded."""
+"""Batch reads across plans (the gateway's DataLoaders) and the league table's read path: each
+answers what the plan's own route shows the caller, plans out of sight or unknown contribute
+nothing, and the inputs are bounded."""
 
 from __future__ import annotations
 
@@ -68,3 +69,18 @@ async def test_batch_reads_refuse_unbounded_or_malformed_input(api: Api, world: 
     fifty = ",".join(str(uuid.uuid4()) for _ in range(50))
     assert_problem(await api.call("GET", "/results", params={"plan_ids": fifty, "limit": 201}), 422, "limit")
     assert_problem(await api.call("GET", "/results", params={"plan_ids": world.plan["id"], "limit": 501}), 422)
+
+
+async def test_a_departments_league_table_holds_its_subtree_and_no_sibling_sharing_a_prefix(
+    api: Api, world: World
+) -> None:
+    await to_objection(api, world)
+    plan_id = world.plan["id"]
+    own = await api.ok("GET", f"/plans/{plan_id}/results", headers=clerk(api, "ft"))
+    assert [r["object_id"] for r in own["items"]] == [world.objects["ft"]]
+    # "/gd/sz/f" is a prefix of "/gd/sz/ft" but not its ancestor.
+    seen = await api.ok("GET", f"/plans/{plan_id}/results", headers=api.as_("department", "/gd/sz/f"))
+    assert seen["items"] == []
+    # Paging a department's own rows a row at a time ends after its one row.
+    first = await api.ok("GET", f"/plans/{plan_id}/results", params={"limit": 1}, headers=clerk(api, "ft"))
+    assert len(first["items"]) == 1 and first["next_cursor"] is None
