@@ -16,6 +16,7 @@ from services.appraisal_svc.scoring.schemas import (
     LeagueTableOfPlan,
     LeagueTablePage,
     ResultExplain,
+    ResultExplainPage,
     ResultPage,
     ScoringRunPage,
     ScoringRunRead,
@@ -24,8 +25,9 @@ from services.appraisal_svc.scoring.schemas import (
 from shared import idempotency
 from shared.api import IdempotencyKey
 from shared.auth.deps import CurrentPrincipal
+from shared.errors import BadRequest
 from shared.openapi import problems
-from shared.pagination import MAX_LIMIT, PageParams, page_params
+from shared.pagination import MAX_LIMIT, PageParams, page_params, parse_ids
 from shared.reads import DBReader
 from shared.service_app import DBSession
 
@@ -164,3 +166,22 @@ async def list_tables_of_plans(
         ],
         next_cursor=None,
     )
+
+
+@router.get("/plans/{plan_id}/explains", response_model=ResultExplainPage, name="explain_many", responses=problems(404))
+async def explain_many(
+    plan_id: uuid.UUID,
+    session: DBSession,
+    principal: CurrentPrincipal,
+    object_ids: Annotated[str, Query(max_length=4_000, description="Comma-separated object ids (at most 100).")],
+    version: Version = None,
+) -> ResultExplainPage:
+    """The explain trees of several objects in one read (at most 100), each as
+    ``/plans/{id}/results/{object_id}`` shows it to you; objects without a result you may see are left out."""
+    ids = parse_ids(object_ids, field="object_ids", max_ids=batch.MAX_EXPLAINS) or []
+    if not ids:
+        raise BadRequest("object_ids names no object.", errors=[{"field": "object_ids", "message": "empty"}])
+    items = await batch.explains_of_objects(
+        session, principal=principal, plan_id=plan_id, object_ids=ids, version=version
+    )
+    return ResultExplainPage(items=items, next_cursor=None)

@@ -1,7 +1,7 @@
-"""Reads of runs and league tables across several plans in one call (the gateway's DataLoaders):
-each plan as its own route shows it to the caller, plans out of sight contribute nothing. Kept
-apart from ``service.py`` (the engine's use cases); they read through its rules
-(``RESULT_READERS``, ``run_read``)."""
+"""Reads in one call for the gateway's DataLoaders: runs and league tables of several plans, and
+explain trees of several objects. Each answers as the single route shows it to the caller;
+what is out of sight contributes nothing. Kept apart from ``service.py`` (the engine's use
+cases), whose rules and reads they use (``RESULT_READERS``, ``run_read``, ``explain``)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,17 @@ from services.appraisal_svc.orgunit.models import AppraisalObject, OrgUnit
 from services.appraisal_svc.plan.models import Plan
 from services.appraisal_svc.plan.service import owner_visible_sql
 from services.appraisal_svc.scoring.models import Result, ScoringRun
-from services.appraisal_svc.scoring.schemas import ResultRow, ScoringRunRead
-from services.appraisal_svc.scoring.service import RESULT_READERS, run_read
+from services.appraisal_svc.scoring.schemas import ResultExplain, ResultRow, ScoringRunRead
+from services.appraisal_svc.scoring.service import (
+    RESULT_READERS,
+    explain,
+    load_plan_for_results,
+    reads_every_object,
+    run_of_version,
+    run_read,
+)
 from shared.auth.principal import Principal, Role
-from shared.errors import Unprocessable
+from shared.errors import BadRequest, NotFound, Unprocessable
 from shared.pagination import PageParams, encode_cursor
 
 # A batch of league tables is answered whole: at most this many rows across its plans.
@@ -143,3 +150,45 @@ async def league_tables_of_plans(
         table.next_cursor = encode_cursor(table.items[-1].object_id) if len(found) > limit else None
         tables.append(table)
     return tables
+
+
+# Explain trees per batch call: each is a handful of reads of one object's rows.
+MAX_EXPLAINS = 100
+
+
+async def explains_of_objects(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    plan_id: uuid.UUID,
+    object_ids: list[uuid.UUID],
+    version: int | None,
+) -> list[ResultExplain]:
+    """The explain trees of several objects in one result version, each as
+    ``/plans/{id}/results/{object_id}`` shows it to the caller; an object without a result, or
+    outside a department's own, contributes nothing."""
+    if len(object_ids) > MAX_EXPLAINS:
+        raise BadRequest(
+            f"At most {MAX_EXPLAINS} objects per request.", errors=[{"field": "object_ids", "message": "too many"}]
+        )
+    plan, owner_path = await load_plan_for_results(session, principal=principal, plan_id=plan_id)
+    wanted = list(dict.fromkeys(object_ids))
+    if not reads_every_object(principal, owner_path):
+        paths = dict(
+            (
+                await session.execute(
+                    select(AppraisalObject.id, OrgUnit.org_path)
+                    .join(OrgUnit, OrgUnit.id == AppraisalObject.org_unit_id)
+                    .where(AppraisalObject.id.in_(wanted))
+                )
+            ).all()
+        )
+        wanted = [o for o in wanted if o in paths and principal.in_scope(paths[o])]
+    run = await run_of_version(session, plan.id, version)
+    found = []
+    for object_id in wanted:
+        try:
+            found.append(await explain(session, plan, object_id, run))
+        except NotFound:
+            continue
+    return found

@@ -179,3 +179,7 @@ class LeagueTableOfPlan(Page[ResultRow]):
 
 class LeagueTablePage(Page[LeagueTableOfPlan]):
     """League tables of several plans, answered whole (``next_cursor`` is always null)."""
+
+
+class ResultExplainPage(Page[ResultExplain]):
+    """Explain trees of several objects of one plan, answered whole (``next_cursor`` is always null)."""

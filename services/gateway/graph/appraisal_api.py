@@ -381,12 +381,14 @@ RecordT = TypeVar("RecordT", bound=_Record)
 NOT_THERE = frozenset({404})
 # A roll-up of a plan without a roll-up rule, monitoring of a plan not collecting: nothing to show.
 NOT_APPLICABLE = frozenset({404, 409})
-# Part 2 reads go through appraisal_svc's ?plan_ids= batch routes (runs, first pages of league
-# tables, objections): one call per kind and request. A page after a cursor, an older version and
-# an explain tree are per plan: a loader asks for each distinct key once, the keys of a batch
-# concurrently.
-# appraisal_svc answers a batch of league tables whole, at most this many rows across its plans.
+# Part 2 reads go through appraisal_svc's batch routes: runs, first pages of league tables and
+# objections of many plans (?plan_ids=) in one call per kind and request; explain trees in one
+# call per plan and version (?object_ids=). A page after a cursor or of an older version is per
+# plan: a loader asks for each distinct key once, the keys of a batch concurrently.
+# appraisal_svc answers a batch of league tables whole, at most this many rows across its plans,
+# and at most this many explain trees of one plan per call.
 MAX_TABLE_ROWS_PER_CALL = 10_000
+MAX_EXPLAINS_PER_CALL = 100
 ResultsKey = tuple[uuid.UUID, int | None, str | None, int, str | None]  # plan, version, peer group, first, after
 ExplainKey = tuple[uuid.UUID, uuid.UUID, int | None]  # plan, object, version
 ObjectionsKey = tuple[uuid.UUID, str | None]  # plan, status
@@ -571,14 +573,29 @@ def build_appraisal_loaders(api: AppraisalApi) -> AppraisalLoaders:
         return [by_key[k] if k in by_key else tables.get((k[0], k[2], k[3])) for k in keys]
 
     async def explains(keys: list[ExplainKey]) -> list[ResultExplainRecord | None]:
-        def params(version: int | None) -> dict[str, str | int]:
-            return {"version": version} if version is not None else {}
+        async def of_plan(plan_id: uuid.UUID, version: int | None, objects: list[uuid.UUID]) -> list[Any]:
+            calls = []
+            for start in range(0, len(objects), MAX_EXPLAINS_PER_CALL):
+                params: dict[str, str | int] = {
+                    "object_ids": ",".join(map(str, objects[start : start + MAX_EXPLAINS_PER_CALL]))
+                }
+                if version is not None:
+                    params["version"] = version
+                calls.append(api.get(f"/api/v1/plans/{plan_id}/explains", params, absent=NOT_THERE))
+            return [item for body in await asyncio.gather(*calls) if body is not None for item in body["items"]]
 
-        return list(
-            await asyncio.gather(
-                *(api.one(f"/api/v1/plans/{p}/results/{o}", ResultExplainRecord, params(v)) for p, o, v in keys)
-            )
-        )
+        # The objects of one plan and version in one call (or a few of 100).
+        groups: dict[tuple[uuid.UUID, int | None], list[uuid.UUID]] = defaultdict(list)
+        for plan_id, object_id, version in keys:
+            groups[(plan_id, version)].append(object_id)
+        found: dict[ExplainKey, ResultExplainRecord] = {}
+        listed = list(groups.items())
+        answers = await asyncio.gather(*(of_plan(p, v, objects) for (p, v), objects in listed))
+        for ((plan_id, version), _), items in zip(listed, answers, strict=True):
+            for item in items:
+                record = ResultExplainRecord.model_validate(item)
+                found[(plan_id, record.object_id, version)] = record
+        return [found.get(k) for k in keys]
 
     async def objections(keys: list[ObjectionsKey]) -> list[list[ObjectionRecord]]:
         async def of_status(status: str | None, plans: list[uuid.UUID]) -> list[ObjectionRecord]:

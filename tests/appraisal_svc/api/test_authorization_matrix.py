@@ -380,6 +380,14 @@ async def scenario(api: Api, world: World) -> list[tuple[str, str, str, dict, se
             RESULT_READERS | {R.department},
             missing,
         ),
+        (
+            "GET",
+            "/plans/{plan_id}/explains",
+            f"{p}/explains",
+            {"params": {"object_ids": ft}},
+            RESULT_READERS | {R.department},
+            missing,
+        ),
         ("GET", "/plans/{plan_id}/rollup", f"{p}/rollup", {}, READ, missing),
         ("GET", "/plans/{plan_id}/monitoring", f"{p}/monitoring", {}, READ, missing),
     ]

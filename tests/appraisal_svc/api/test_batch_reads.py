@@ -84,3 +84,24 @@ async def test_a_departments_league_table_holds_its_subtree_and_no_sibling_shari
     # Paging a department's own rows a row at a time ends after its one row.
     first = await api.ok("GET", f"/plans/{plan_id}/results", params={"limit": 1}, headers=clerk(api, "ft"))
     assert len(first["items"]) == 1 and first["next_cursor"] is None
+
+
+async def test_explain_trees_of_several_objects_are_those_each_route_shows(api: Api, world: World) -> None:
+    await to_objection(api, world)
+    plan_id = world.plan["id"]
+    ids = [world.objects[c] for c in ("ft", "ns", "yt")]
+    asked = ",".join([*ids, str(uuid.uuid4())])  # an object of no result is left out
+    trees = await api.ok("GET", f"/plans/{plan_id}/explains", params={"object_ids": asked})
+    assert [t["object_id"] for t in trees["items"]] == ids and trees["next_cursor"] is None
+    for tree in trees["items"]:
+        assert tree == await api.ok("GET", f"/plans/{plan_id}/results/{tree['object_id']}")
+    own = await api.ok("GET", f"/plans/{plan_id}/explains", params={"object_ids": asked}, headers=clerk(api, "ft"))
+    assert [t["object_id"] for t in own["items"]] == [world.objects["ft"]]
+    assert_problem(await api.call("GET", f"/plans/{plan_id}/explains", params={"object_ids": asked, "version": 7}), 404)
+    other = api.as_("perf_office", "/gd/gz", "office-gz")
+    assert_problem(
+        await api.call("GET", f"/plans/{plan_id}/explains", params={"object_ids": asked}, headers=other), 404
+    )
+    many = ",".join(str(uuid.uuid4()) for _ in range(101))
+    assert_problem(await api.call("GET", f"/plans/{plan_id}/explains", params={"object_ids": many}), 400, "object_ids")
+    assert_problem(await api.call("GET", f"/plans/{plan_id}/explains", params={"object_ids": ","}), 400, "object_ids")

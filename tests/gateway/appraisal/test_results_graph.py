@@ -193,3 +193,22 @@ async def _counted(graph: Any, query: str, headers: dict[str, str]) -> tuple[dic
     before = appraisal_calls()
     data = await graph.data(query, headers)
     return data, appraisal_calls() - before
+
+
+async def test_explain_trees_of_a_league_tables_rows_cost_one_call_however_many_rows(
+    api: Api, world: World, graph
+) -> None:
+    await objection_period_with_rulings(api, world)
+    query = """query($plan: UUID!, $first: Int!) { appraisalPlan(id: $plan) {
+        results(first: $first) { items { objectId composite explain { objectId composite rank } } } } }"""
+    counts = {}
+    for first in (2, 6):
+        before = appraisal_calls()
+        data = await graph.data(query, api.office, plan=world.plan["id"], first=first)
+        counts[first] = appraisal_calls() - before
+        rows = data["appraisalPlan"]["results"]["items"]
+        assert len(rows) == first
+        for row in rows:  # each row's tree is that object's, as REST explains it
+            tree = await api.ok("GET", f"/plans/{world.plan['id']}/results/{row['objectId']}")
+            assert row["explain"] == {"objectId": row["objectId"], "composite": tree["composite"], "rank": tree["rank"]}
+    assert counts[2] == counts[6] == 3  # the plan, the table page, the rows' explain trees
