@@ -65,7 +65,11 @@ def main() -> None:
     )
     parser.add_argument("--intake-seconds", type=float, default=20.0, help="survey: longest intake run")
     parser.add_argument("--seconds", type=float, default=5.0, help="requests: seconds per sample")
-    parser.add_argument("--profile", type=Path, help="requests: py-spy stacks of each process at 16 connections")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="requests: py-spy stacks of each process at 16 connections; survey: of the gateway and survey_svc",
+    )
     parser.add_argument(
         "--baseline", type=Path, help="requests, survey: a source tree run alongside (git archive main)"
     )
@@ -138,6 +142,7 @@ def main() -> None:
                     concurrency=64,
                     seconds=args.intake_seconds,
                     baseline=args.baseline,
+                    profile_dir=args.profile,
                 ),
                 **survey.indices(),
             }

@@ -25,6 +25,7 @@ import shutil
 import signal
 import statistics
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -367,14 +368,48 @@ def measure_intake(
     *,
     seconds: float,
     cpu: dict[str, Callable[[], list[psutil.Process]]],
+    profile: dict[str, Path] | None = None,
 ) -> tuple[Run, dict[str, float]]:
     """One intake run, with the CPU time each process group spent per accepted response (the
-    postgres backends are listed afresh: pools connect as the run starts)."""
+    postgres backends are listed afresh: pools connect as the run starts). ``profile`` names a
+    collapsed-stacks file per process group to sample with py-spy during the run."""
+    profilers = start_profilers(cpu, profile or {}, seconds)
     before = {name: cpu_seconds(processes()) for name, processes in cpu.items()}
     run = drive(url, bodies, concurrency, work_dir, seconds=seconds)
     after = {name: cpu_seconds(processes()) for name, processes in cpu.items()}
+    stop_profilers(profilers)
     per_response = {name: round((after[name] - before[name]) * 1000 / max(run.answered, 1), 3) for name in cpu}
     return run, per_response
+
+
+def start_profilers(
+    cpu: dict[str, Callable[[], list[psutil.Process]]], files: dict[str, Path], seconds: float
+) -> list[subprocess.Popen[bytes]]:
+    """py-spy on the first process of each group named in ``files`` (collapsed stacks, for flame
+    graphs or grep); non-blocking sampling, so the profiled process is not paused."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        return []
+    profilers = []
+    for name, path in files.items():
+        processes = cpu[name]()
+        if not processes:
+            continue
+        args = [spy, "record", "--nonblocking", "--format", "raw", "-r", "250", "-d", str(int(seconds) + 5)]
+        args += ["-p", str(processes[0].pid), "-o", str(path)]
+        profilers.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    time.sleep(0.5)  # attached before the load starts
+    return profilers
+
+
+def stop_profilers(profilers: list[subprocess.Popen[bytes]]) -> None:
+    for profiler in profilers:
+        profiler.send_signal(signal.SIGINT)  # py-spy writes what it has sampled and exits
+    for profiler in profilers:
+        try:
+            profiler.wait(30)
+        except subprocess.TimeoutExpired:
+            profiler.kill()
 
 
 def figures(prefix: str, run: Run) -> dict[str, Any]:
@@ -396,8 +431,10 @@ def intake(
     concurrency: int,
     seconds: float,
     baseline: Path | None = None,
+    profile_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """``responses`` tokens per measured run, which ends when they are spent or after ``seconds``."""
+    """``responses`` tokens per measured run, which ends when they are spent or after ``seconds``;
+    with ``profile_dir``, py-spy samples the gateway and survey_svc of each measured run there."""
     for name in ("survey", "gateway"):
         upgrade(get_service(name), database_url)
     keys = ensure_dev_keys(data_dir / "keys")
@@ -446,7 +483,14 @@ def intake(
                 "gateway": partial(own_process, gateway),
                 "postgres": partial(postgres_processes, database_url),
             }
-            run, per_response = measure_intake(url, posts, concurrency, data_dir, seconds=seconds, cpu=cpu)
+            profile = (
+                {name: profile_dir / f"{label}-{name}.txt" for name in ("gateway", "survey")}
+                if profile_dir is not None
+                else None
+            )
+            run, per_response = measure_intake(
+                url, posts, concurrency, data_dir, seconds=seconds, cpu=cpu, profile=profile
+            )
         finally:
             survey.stop()
             gateway.stop()
