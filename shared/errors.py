@@ -77,6 +77,16 @@ class UnsupportedMediaType(AppError):
     status, code, title = 415, "unsupported-media-type", "Unsupported media type"
 
 
+class InvalidRequest(AppError):
+    """A request that does not fit its schema (pydantic's errors, each naming its field)."""
+
+    status, code, title = 422, "validation", "Invalid request"
+
+    @classmethod
+    def of(cls, exc: ValidationError | RequestValidationError) -> InvalidRequest:
+        return cls("The request has invalid fields.", errors=validation_errors(exc))
+
+
 class Unprocessable(AppError):
     """Well-formed input that breaks a rule; ``errors`` lists every broken rule."""
 
@@ -127,13 +137,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError | ValidationError)
+        invalid = InvalidRequest.of(exc)
         return problem(
-            422,
-            "validation",
-            "Invalid request",
-            "The request has invalid fields.",
-            request=request,
-            errors=validation_errors(exc),
+            invalid.status, invalid.code, invalid.title, invalid.detail, request=request, errors=invalid.errors
         )
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:

@@ -10,9 +10,12 @@ import uuid
 from html import escape
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import cookie_parser
+from starlette.types import Receive, Scope, Send
 
 from services.survey_svc.analysis import report
 from services.survey_svc.analysis import service as analysis_service
@@ -21,8 +24,9 @@ from services.survey_svc.questionnaire.content import Question, QuestionType
 from services.survey_svc.response import service as responses
 from services.survey_svc.response.intake import IntakeWriter
 from services.survey_svc.response.schemas import Receipt, TokenSubmission
-from shared.errors import AppError, BadRequest, PayloadTooLarge, UnsupportedMediaType
-from shared.reads import DBReader
+from shared.errors import AppError, BadRequest, InvalidRequest, PayloadTooLarge, UnsupportedMediaType, send_problem
+from shared.middleware import FastRoute
+from shared.reads import DBReader, Reader
 from shared.service_app import DBSession
 
 router = APIRouter(prefix="/public/surveys", tags=["public"])
@@ -129,13 +133,38 @@ def _duration(started_at: str | None) -> int | None:
     return elapsed if 0 <= elapsed <= 86_400 else None
 
 
-async def record(request: Request, session: AsyncSession, prepared: responses.PreparedResponse) -> Receipt:
-    writer: IntakeWriter | None = request.app.state.intake_writer
-    if writer is None:
-        return await responses.record_token_response(session, prepared)
-    # Set-based: the writer spends the token and inserts in its own round (its own connection;
-    # the request holds none while it waits, and its session never opened one).
-    return await responses.record_token_response_batched(writer, prepared)
+async def record(app: FastAPI, session: AsyncSession | None, prepared: responses.PreparedResponse) -> Receipt:
+    writer: IntakeWriter | None = app.state.intake_writer
+    if writer is not None:
+        # Set-based: the writer spends the token and inserts in its own round (its own connection;
+        # the request holds none while it waits, and its session never opened one).
+        return await responses.record_token_response_batched(writer, prepared)
+    if session is None:
+        raise RuntimeError("without the intake writer a response is recorded in the request's session")
+    return await responses.record_token_response(session, prepared)
+
+
+async def submit_json(
+    app: FastAPI, body: bytes, *, device_cookie: str | None, reader: Reader, session: AsyncSession | None
+) -> Receipt:
+    """A JSON submission, from the route or the fast route: parsed and checked whole (422 naming
+    the field, nothing stored, the token unspent), then recorded."""
+    try:
+        data = TokenSubmission.model_validate_json(body)
+    except ValidationError as exc:
+        raise InvalidRequest.of(exc) from None
+    settings: Settings = app.state.settings
+    prepared = await responses.prepare_token_response(
+        reader,
+        key=settings.survey_token_key.get_secret_value().encode(),
+        salt=settings.survey_device_salt.get_secret_value().encode(),
+        token=data.token,
+        answers=data.answers,
+        duration_seconds=data.duration_seconds,
+        device_fingerprint=data.device_fingerprint or device_cookie,
+        lookup=app.state.token_lookup,
+    )
+    return await record(app, session, prepared)
 
 
 @router.post(
@@ -151,19 +180,10 @@ async def submit_response(request: Request, reader: DBReader, session: DBSession
     key, salt = keys(request)
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "application/json":
-        # Raises ValidationError, which the shared handler renders as a 422 naming the field.
-        data = TokenSubmission.model_validate_json(await request.body())
-        fingerprint = data.device_fingerprint or request.cookies.get(DEVICE_COOKIE)
-        prepared = await responses.prepare_token_response(
-            reader,
-            key=key,
-            salt=salt,
-            token=data.token,
-            answers=data.answers,
-            duration_seconds=data.duration_seconds,
-            device_fingerprint=fingerprint,
+        body = await request.body()
+        receipt = await submit_json(
+            request.app, body, device_cookie=request.cookies.get(DEVICE_COOKIE), reader=reader, session=session
         )
-        receipt = await record(request, session, prepared)
         return Response(receipt.model_dump_json(), status_code=201, media_type="application/json")
     if media not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         raise UnsupportedMediaType("Send JSON or an HTML form post.")
@@ -182,8 +202,9 @@ async def submit_response(request: Request, reader: DBReader, session: DBSession
             form=form,
             duration_seconds=_duration(started_at),
             device_fingerprint=request.cookies.get(DEVICE_COOKIE),
+            lookup=request.app.state.token_lookup,
         )
-        receipt = await record(request, session, prepared)
+        receipt = await record(request.app, session, prepared)
     except AppError as exc:
         # Nothing was stored: the token is still good, so the respondent can go back and fix it.
         items = "".join(
@@ -222,3 +243,50 @@ async def get_public_report_xlsx(campaign_id: uuid.UUID, session: DBSession) -> 
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers={"Cache-Control": "public, max-age=300"},
     )
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    return next((v.decode("latin-1") for n, v in scope["headers"] if n == name), None)
+
+
+def _media_type(value: str | None) -> str:
+    return (value or "").split(";")[0].strip().lower()
+
+
+def _takes_fast_intake(scope: Scope) -> bool:
+    # JSON only (a form post renders HTML pages), and only with the intake writer: without it (tests
+    # sharing one rolled-back transaction) the route's dependencies decide where data goes.
+    app = scope.get("app")
+    return (
+        getattr(getattr(app, "state", None), "intake_writer", None) is not None
+        and _media_type(_header(scope, b"content-type")) == "application/json"
+    )
+
+
+async def submit_response_fast(scope: Scope, receive: Receive, send: Send) -> None:
+    """``POST /public/surveys/responses`` with JSON as a fast route (``shared.middleware.FastRoutes``):
+    the same checks and writes as the route, without the router, dependency injection or a session."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return  # the caller left, or the body cap answered 413 already
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    app = scope["app"]
+    cookies = cookie_parser(_header(scope, b"cookie") or "")
+    try:
+        receipt = await submit_json(
+            app, bytes(body), device_cookie=cookies.get(DEVICE_COOKIE), reader=app.state.reader, session=None
+        )
+    except AppError as exc:
+        await send_problem(scope, send, exc)
+        return
+    answer = receipt.model_dump_json().encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
+    await send({"type": "http.response.start", "status": 201, "headers": headers})
+    await send({"type": "http.response.body", "body": answer})
+
+
+FAST_ROUTES = [FastRoute("POST", "/public/surveys/responses", submit_response_fast, _takes_fast_intake)]

@@ -4,30 +4,35 @@ Each round takes everything queued and runs one statement in autocommit (atomic 
 guarded ``UPDATE ... WHERE token_hash = ANY(...) AND spent IS FALSE RETURNING token_hash`` spends
 the tokens, and an ``INSERT ... SELECT`` from the same arrays (``unnest``) inserts the responses
 whose token that UPDATE spent (and queues them for the sealer), so a response exists exactly when
-its token was spent by it. A
-token named twice (in one round or across rounds) is spent once: the guarded UPDATE decides, and
-within a round only its first response is offered. Rounds form by themselves: while one writes,
-the next fills, so a quiet service answers at once and a busy one writes hundreds of rows per
-statement. One round is one round trip: no pre-ping, BEGIN or COMMIT, no ORM (measured in
-``python -m bench survey``)."""
+its token was spent by it. A token named twice (in one round or across rounds) is spent once: the
+guarded UPDATE decides, and within a round only its first response is offered. Rounds form by
+themselves: while one writes, the next fills, so a quiet service answers at once and a busy one
+writes hundreds of rows per statement. One round is one round trip: no pre-ping, BEGIN or COMMIT, no ORM (measured in
+``python -m bench survey``). The tokens' reads before the answers are checked go in rounds too
+(``TokenLookup``): one SELECT for all submits in flight instead of one each."""
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import datetime as dt
 import json
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 
 from services.survey_svc.campaign.models import RespondentToken
 from services.survey_svc.response.models import Response, UnsealedResponse
 from shared.db import utcnow
+from shared.reads import Reader, ReadStatement
 
 log = logging.getLogger("govperf.survey.intake")
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 MAX_ROUND = 1000  # rows per statement: arrays, so no bind-parameter limit; bounds one round's latency
 
@@ -75,7 +80,6 @@ class PendingResponse:
     token_hash: bytes
     anonymous: bool
     row: dict[str, Any]
-    recorded: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 def round_arguments(offered: list[PendingResponse], now: dt.datetime) -> list[Any]:
@@ -100,30 +104,35 @@ def round_arguments(offered: list[PendingResponse], now: dt.datetime) -> list[An
     ]
 
 
-class IntakeWriter:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-        self._queue: list[PendingResponse] = []
+class Rounds(abc.ABC, Generic[T, R]):
+    """Coalesces concurrent requests into rounds: each round takes everything queued (up to
+    ``MAX_ROUND``) and answers every item at once. While one round runs the next fills, so a quiet
+    service answers at once and a busy one serves hundreds of requests per round trip."""
+
+    name = "rounds"
+
+    def __init__(self) -> None:
+        self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="survey-intake-writer")
+        self._task = asyncio.create_task(self._run(), name=f"survey-{self.name}")
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for pending in self._queue:
-            if not pending.recorded.done():
-                pending.recorded.set_exception(ConnectionError("the service is shutting down"))
+        for _, answer in self._queue:
+            if not answer.done():
+                answer.set_exception(ConnectionError("the service is shutting down"))
 
-    async def record(self, pending: PendingResponse) -> bool:
-        """True when this response was recorded, False when its token was spent already."""
-        self._queue.append(pending)
+    async def submit(self, item: T) -> R:
+        answer: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, answer))
         self._wake.set()
-        return await pending.recorded
+        return await answer
 
     async def _run(self) -> None:
         while True:
@@ -131,31 +140,69 @@ class IntakeWriter:
             self._wake.clear()
             while self._queue:
                 batch, self._queue = self._queue[:MAX_ROUND], self._queue[MAX_ROUND:]
-                await self._round(batch)
+                await self._answer(batch)
 
-    async def _round(self, batch: list[PendingResponse]) -> None:
+    async def _answer(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
-            winners = await self._write(batch)
+            results = await self.round([item for item, _ in batch])
         except Exception as exc:  # noqa: BLE001 - the waiting requests get the failure
-            log.warning("intake round of %d failed: %r", len(batch), exc)
+            log.warning("%s round of %d failed: %r", self.name, len(batch), exc)
             if len(batch) > 1:
-                # One row the database refuses must not fail the others: each goes again alone
-                # (the failed statement changed nothing), so only a bad row fails its own request.
-                for pending in batch:
-                    await self._round([pending])
+                # One item the database refuses must not fail the others: each goes again alone
+                # (the failed statement changed nothing), so only a bad item fails its own request.
+                for one in batch:
+                    await self._answer([one])
                 return
-            if not batch[0].recorded.done():
-                batch[0].recorded.set_exception(exc)
+            if not batch[0][1].done():
+                batch[0][1].set_exception(exc)
             return
-        for pending in batch:
-            if not pending.recorded.done():
-                pending.recorded.set_result(id(pending) in winners)
+        for (_, answer), result in zip(batch, results, strict=True):
+            if not answer.done():
+                answer.set_result(result)
 
-    async def _write(self, batch: list[PendingResponse]) -> set[int]:
+    @abc.abstractmethod
+    async def round(self, items: list[T]) -> list[R]:
+        """One result per item, in order: one round trip for all of them."""
+
+
+class IntakeWriter(Rounds[PendingResponse, bool]):
+    """Spends tokens and inserts their responses (``SPEND_AND_INSERT``) on its own pool."""
+
+    name = "intake-writer"
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__()
+        self._pool = pool
+
+    async def record(self, pending: PendingResponse) -> bool:
+        """True when this response was recorded, False when its token was spent already."""
+        return await self.submit(pending)
+
+    async def round(self, items: list[PendingResponse]) -> list[bool]:
         first: dict[bytes, PendingResponse] = {}
-        for pending in batch:
+        for pending in items:
             first.setdefault(pending.token_hash, pending)
         offered = list(first.values())
         async with self._pool.acquire() as conn:
             spent = await conn.fetch(SPEND_AND_INSERT, *round_arguments(offered, utcnow()))
-        return {id(first[bytes(row["token_hash"])]) for row in spent}
+        winners = {id(first[bytes(row["token_hash"])]) for row in spent}
+        return [id(pending) in winners for pending in items]
+
+
+class TokenLookup(Rounds[bytes, "asyncpg.Record | None"]):
+    """Reads the tokens (by hash) of concurrent submits with one statement per round: ``statement``
+    selects rows with a ``token_hash`` column for the array ``token_hashes``."""
+
+    name = "token-lookup"
+
+    def __init__(self, reader: Reader, statement: ReadStatement) -> None:
+        super().__init__()
+        self._reader, self._statement = reader, statement
+
+    async def lookup(self, token_hash: bytes) -> asyncpg.Record | None:
+        return await self.submit(token_hash)
+
+    async def round(self, items: list[bytes]) -> list[asyncpg.Record | None]:
+        rows = await self._reader.all(self._statement, token_hashes=list(set(items)))
+        found = {bytes(row["token_hash"]): row for row in rows}
+        return [found.get(item) for item in items]
