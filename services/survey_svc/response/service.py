@@ -164,8 +164,18 @@ def chain_record(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def record_json(record: Mapping[str, Any]) -> str:
+    """``hashchain.canonical_json`` of a record of JSON values (what ``chain_record`` makes of a
+    row: answers parsed from JSON, everything else already a string, number or null), without its
+    per-value conversion walk (a tenth of intake's CPU); anything else takes the walk."""
+    try:
+        return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except TypeError:  # a value JSON does not know (a UUID, a date): the canonical spelling decides
+        return hashchain.canonical_json(record)
+
+
 def content_hash(row: Mapping[str, Any]) -> str:
-    return hashlib.sha256(hashchain.canonical_json(chain_record(row)).encode()).hexdigest()
+    return hashlib.sha256(record_json(chain_record(row)).encode()).hexdigest()
 
 
 def response_row(*, anonymous: bool, **fields: Any) -> dict[str, Any]:
