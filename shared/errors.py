@@ -166,25 +166,31 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_unexpected)
 
 
+def problem_document(error: AppError, *, instance: str, request_id: str | None = None) -> bytes:
+    """``error`` as a problem+json body."""
+    body: dict[str, Any] = {
+        "type": f"urn:govperf:problem:{error.code}",
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "instance": instance,
+    }
+    if request_id:
+        body["request_id"] = request_id
+    if error.errors:
+        body["errors"] = error.errors
+    return json.dumps(body).encode()
+
+
 async def send_problem(
     scope: Scope,
     send: Send,
     error: AppError,
 ) -> None:
     """Answer ``error`` as problem+json from pure ASGI middleware (outside FastAPI's handlers)."""
-    body: dict[str, Any] = {
-        "type": f"urn:govperf:problem:{error.code}",
-        "title": error.title,
-        "status": error.status,
-        "detail": error.detail,
-        "instance": scope.get("path", ""),
-    }
-    request_id = scope.get("state", {}).get("request_id")
-    if request_id:
-        body["request_id"] = request_id
-    if error.errors:
-        body["errors"] = error.errors
-    encoded = json.dumps(body).encode()
+    encoded = problem_document(
+        error, instance=scope.get("path", ""), request_id=scope.get("state", {}).get("request_id")
+    )
     headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(encoded)).encode())]
     headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (error.headers or {}).items()]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})

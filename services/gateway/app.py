@@ -50,8 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tables=TABLES,
         handlers=HANDLERS,
         key_set=gateway_key_set,
-        on_startup=[open_upstreams, start_keys, start_identity],
-        on_shutdown=[stop_keys, close_upstreams],
+        on_startup=[open_upstreams, public.start_intake_relay, start_keys, start_identity],
+        on_shutdown=[stop_keys, public.stop_intake_relay, close_upstreams],
         # /openapi.json and /docs are the platform's aggregated ones (api/docs.py).
         openapi_url=docs.GATEWAY_OPENAPI_URL,
         docs_url=None,

@@ -4,6 +4,7 @@ response submission with an invitation token, and the reports of published campa
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 import uuid
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import cookie_parser
 from starlette.types import Receive, Scope, Send
 
+from contracts.intake_batch import BATCH_PATH, IntakeAnswer, IntakeItem, decode_items, encode_answers
 from services.survey_svc.analysis import report
 from services.survey_svc.analysis import service as analysis_service
 from services.survey_svc.config import Settings
@@ -24,12 +26,23 @@ from services.survey_svc.questionnaire.content import Question, QuestionType
 from services.survey_svc.response import service as responses
 from services.survey_svc.response.intake import IntakeWriter
 from services.survey_svc.response.schemas import Receipt, TokenSubmission
-from shared.errors import AppError, BadRequest, InvalidRequest, PayloadTooLarge, UnsupportedMediaType, send_problem
+from shared.errors import (
+    AppError,
+    BadRequest,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    problem_document,
+    send_problem,
+)
 from shared.middleware import FastRoute
 from shared.reads import DBReader, Reader
 from shared.service_app import DBSession
 
+log = logging.getLogger("govperf.survey.intake")
 router = APIRouter(prefix="/public/surveys", tags=["public"])
+INTAKE_PATH = "/public/surveys/responses"
 
 TokenPath = Annotated[str, Path(min_length=1, max_length=64)]
 DEVICE_COOKIE = "gp_device"
@@ -263,30 +276,85 @@ def _takes_fast_intake(scope: Scope) -> bool:
     )
 
 
-async def submit_response_fast(scope: Scope, receive: Receive, send: Send) -> None:
-    """``POST /public/surveys/responses`` with JSON as a fast route (``shared.middleware.FastRoutes``):
-    the same checks and writes as the route, without the router, dependency injection or a session."""
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole body, or None when the caller left (or the body cap answered 413 already)."""
     body = bytearray()
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return  # the caller left, or the body cap answered 413 already
+            return None
         body += message.get("body", b"")
         if not message.get("more_body", False):
-            break
-    app = scope["app"]
-    cookies = cookie_parser(_header(scope, b"cookie") or "")
+            return bytes(body)
+
+
+async def _answer_json(app: FastAPI, body: bytes, cookie_header: str | None, request_id: str | None) -> IntakeAnswer:
+    """One JSON submission's answer: 201 with the receipt, or the problem."""
     try:
         receipt = await submit_json(
-            app, bytes(body), device_cookie=cookies.get(DEVICE_COOKIE), reader=app.state.reader, session=None
+            app,
+            body,
+            device_cookie=cookie_parser(cookie_header or "").get(DEVICE_COOKIE),
+            reader=app.state.reader,
+            session=None,
         )
     except AppError as exc:
-        await send_problem(scope, send, exc)
+        return IntakeAnswer(exc.status, problem_document(exc, instance=INTAKE_PATH, request_id=request_id))
+    return IntakeAnswer(201, receipt.model_dump_json().encode())
+
+
+async def _send_answer(send: Send, answer: IntakeAnswer) -> None:
+    headers = [(b"content-type", answer.media_type.encode()), (b"content-length", str(len(answer.body)).encode())]
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})
+
+
+async def submit_response_fast(scope: Scope, receive: Receive, send: Send) -> None:
+    """``POST /public/surveys/responses`` with JSON as a fast route (``shared.middleware.FastRoutes``):
+    the same checks and writes as the route, without the router, dependency injection or a session."""
+    body = await _read_body(receive)
+    if body is not None:
+        request_id = scope.get("state", {}).get("request_id")
+        await _send_answer(send, await _answer_json(scope["app"], body, _header(scope, b"cookie"), request_id))
+
+
+class InternalError(AppError):
+    status, code, title = 500, "internal", "Internal error"
+
+
+async def _answer_item(app: FastAPI, item: IntakeItem) -> IntakeAnswer:
+    try:
+        return await _answer_json(app, item.body, item.cookie, item.request_id)
+    except Exception:  # one submission's failure is its own 500, never its neighbours'
+        log.exception("intake batch item failed", extra={"request_id": item.request_id})
+        internal = InternalError("An unexpected error occurred.")
+        return IntakeAnswer(500, problem_document(internal, instance=INTAKE_PATH, request_id=item.request_id))
+
+
+async def submit_batch(scope: Scope, receive: Receive, send: Send) -> None:
+    """The gateway's batches of JSON submissions (``contracts.intake_batch``): each item answered as
+    ``POST /public/surveys/responses`` would answer it, all in one reply. 404 without the intake
+    writer, so the gateway sends submissions one by one instead."""
+    app = scope["app"]
+    if app.state.intake_writer is None:
+        await send_problem(scope, send, NotFound("This service takes no intake batches."))
         return
-    answer = receipt.model_dump_json().encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
-    await send({"type": "http.response.start", "status": 201, "headers": headers})
-    await send({"type": "http.response.body", "body": answer})
+    body = await _read_body(receive)
+    if body is None:
+        return
+    try:
+        items = decode_items(body)
+    except ValueError:
+        await send_problem(scope, send, BadRequest("Not a well-formed intake batch."))
+        return
+    answers = await asyncio.gather(*(_answer_item(app, item) for item in items))
+    data = encode_answers(list(answers))
+    headers = [(b"content-type", b"application/octet-stream"), (b"content-length", str(len(data)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
 
 
-FAST_ROUTES = [FastRoute("POST", "/public/surveys/responses", submit_response_fast, _takes_fast_intake)]
+FAST_ROUTES = [
+    FastRoute("POST", INTAKE_PATH, submit_response_fast, _takes_fast_intake),
+    FastRoute("POST", BATCH_PATH, submit_batch),
+]

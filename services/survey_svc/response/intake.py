@@ -13,14 +13,11 @@ writes hundreds of rows per statement. One round is one round trip: no pre-ping,
 
 from __future__ import annotations
 
-import abc
-import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
@@ -28,11 +25,9 @@ from services.survey_svc.campaign.models import RespondentToken
 from services.survey_svc.response.models import Response, UnsealedResponse
 from shared.db import utcnow
 from shared.reads import Reader, ReadStatement
+from shared.rounds import Rounds
 
 log = logging.getLogger("govperf.survey.intake")
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 MAX_ROUND = 1000  # rows per statement: arrays, so no bind-parameter limit; bounds one round's latency
 
@@ -104,74 +99,14 @@ def round_arguments(offered: list[PendingResponse], now: dt.datetime) -> list[An
     ]
 
 
-class Rounds(abc.ABC, Generic[T, R]):
-    """Coalesces concurrent requests into rounds: each round takes everything queued (up to
-    ``MAX_ROUND``) and answers every item at once. While one round runs the next fills, so a quiet
-    service answers at once and a busy one serves hundreds of requests per round trip."""
-
-    name = "rounds"
-
-    def __init__(self) -> None:
-        self._queue: list[tuple[T, asyncio.Future[R]]] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"survey-{self.name}")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        for _, answer in self._queue:
-            if not answer.done():
-                answer.set_exception(ConnectionError("the service is shutting down"))
-
-    async def submit(self, item: T) -> R:
-        answer: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._queue.append((item, answer))
-        self._wake.set()
-        return await answer
-
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue:
-                batch, self._queue = self._queue[:MAX_ROUND], self._queue[MAX_ROUND:]
-                await self._answer(batch)
-
-    async def _answer(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
-        try:
-            results = await self.round([item for item, _ in batch])
-        except Exception as exc:  # noqa: BLE001 - the waiting requests get the failure
-            log.warning("%s round of %d failed: %r", self.name, len(batch), exc)
-            if len(batch) > 1:
-                # One item the database refuses must not fail the others: each goes again alone
-                # (the failed statement changed nothing), so only a bad item fails its own request.
-                for one in batch:
-                    await self._answer([one])
-                return
-            if not batch[0][1].done():
-                batch[0][1].set_exception(exc)
-            return
-        for (_, answer), result in zip(batch, results, strict=True):
-            if not answer.done():
-                answer.set_result(result)
-
-    @abc.abstractmethod
-    async def round(self, items: list[T]) -> list[R]:
-        """One result per item, in order: one round trip for all of them."""
-
-
 class IntakeWriter(Rounds[PendingResponse, bool]):
-    """Spends tokens and inserts their responses (``SPEND_AND_INSERT``) on its own pool."""
+    """Spends tokens and inserts their responses (``SPEND_AND_INSERT``) on its own pool, one round
+    at a time."""
 
-    name = "intake-writer"
+    name = "survey-intake-writer"
 
     def __init__(self, pool: asyncpg.Pool) -> None:
-        super().__init__()
+        super().__init__(max_round=MAX_ROUND)
         self._pool = pool
 
     async def record(self, pending: PendingResponse) -> bool:
@@ -193,10 +128,10 @@ class TokenLookup(Rounds[bytes, "asyncpg.Record | None"]):
     """Reads the tokens (by hash) of concurrent submits with one statement per round: ``statement``
     selects rows with a ``token_hash`` column for the array ``token_hashes``."""
 
-    name = "token-lookup"
+    name = "survey-token-lookup"
 
     def __init__(self, reader: Reader, statement: ReadStatement) -> None:
-        super().__init__()
+        super().__init__(max_round=MAX_ROUND)
         self._reader, self._statement = reader, statement
 
     async def lookup(self, token_hash: bytes) -> asyncpg.Record | None:
