@@ -29,9 +29,6 @@ router = APIRouter(include_in_schema=False)
 # Which service serves each public area (its routes live under the same /public/<area>/ path).
 PUBLIC_AREAS = {"surveys": "survey", "feedback": "feedback", "plans": "appraisal"}
 INTAKE_PATH = "/public/surveys/responses"
-# A respondent's whole body must arrive within this: a client trickling it byte by byte would
-# otherwise hold a connection and a task for as long as it likes.
-BODY_SECONDS = 10.0
 
 
 class RequestTimeout(AppError):
@@ -62,13 +59,14 @@ async def submit_response(scope: Scope, receive: Receive, send: Send) -> None:
     batch (``services.gateway.intake``), anything else on its own; failures are problem+json as on
     every other route."""
     request = Request(scope, receive)
+    seconds = scope["app"].state.settings.intake_body_timeout_seconds
     try:
-        async with asyncio.timeout(BODY_SECONDS):
+        async with asyncio.timeout(seconds):
             body = await request.body()  # kept on the request: forward() sends it from there
     except ClientDisconnect:
         return  # the caller left, or the body cap answered 413 already: nobody is listening
     except TimeoutError:
-        await send_problem(scope, send, RequestTimeout(f"The body did not arrive within {BODY_SECONDS:g} s."))
+        await send_problem(scope, send, RequestTimeout(f"The body did not arrive within {seconds:g} s."))
         return
     relay: IntakeRelay | None = getattr(scope["app"].state, "intake_relay", None)
     if relay is not None and len(body) <= MAX_BATCHED_BODY and is_json(scope):
