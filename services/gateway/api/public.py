@@ -14,8 +14,7 @@ import asyncio
 from urllib.parse import unquote
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from starlette.requests import ClientDisconnect
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from contracts.intake_batch import IntakeItem
 from services.gateway.api.proxy import forward, forward_headers
@@ -58,16 +57,15 @@ async def submit_response(scope: Scope, receive: Receive, send: Send) -> None:
     stands in front; a slow one is a 408); a small JSON one goes to survey_svc in the next intake
     batch (``services.gateway.intake``), anything else on its own; failures are problem+json as on
     every other route."""
-    request = Request(scope, receive)
     seconds = scope["app"].state.settings.intake_body_timeout_seconds
     try:
         async with asyncio.timeout(seconds):
-            body = await request.body()  # kept on the request: forward() sends it from there
-    except ClientDisconnect:
-        return  # the caller left, or the body cap answered 413 already: nobody is listening
+            body = await read_body(receive)
     except TimeoutError:
         await send_problem(scope, send, RequestTimeout(f"The body did not arrive within {seconds:g} s."))
         return
+    if body is None:
+        return  # the caller left, or the body cap answered 413 already: nobody is listening
     relay: IntakeRelay | None = getattr(scope["app"].state, "intake_relay", None)
     if relay is not None and len(body) <= MAX_BATCHED_BODY and is_json(scope):
         state = scope.get("state", {})
@@ -85,11 +83,33 @@ async def submit_response(scope: Scope, receive: Receive, send: Send) -> None:
             await send({"type": "http.response.body", "body": outcome.body})
             return
     try:
-        response = await forward_public(request, "surveys")
+        response = await forward_public(Request(scope, replay(body)), "surveys")
     except AppError as exc:
         await send_problem(scope, send, exc)
         return
     await response(scope, receive, send)
+
+
+async def read_body(receive: Receive) -> bytes | None:
+    """The whole body (the body cap in front bounds it), or None when the caller left."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            return bytes(body)
+
+
+def replay(body: bytes) -> Receive:
+    """A receive that gives the body already read once, then says the caller left."""
+    messages: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> Message:
+        return messages.pop() if messages else {"type": "http.disconnect"}
+
+    return receive
 
 
 def is_json(scope: Scope) -> bool:

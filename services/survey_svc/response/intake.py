@@ -131,7 +131,8 @@ class TokenLookup(Rounds[bytes, "asyncpg.Record | None"]):
     name = "survey-token-lookup"
 
     def __init__(self, reader: Reader, statement: ReadStatement) -> None:
-        super().__init__(max_round=MAX_ROUND)
+        # Reads on the shared pool, two at a time: the next round's reads need not wait for the last.
+        super().__init__(max_round=MAX_ROUND, max_in_flight=2)
         self._reader, self._statement = reader, statement
 
     async def lookup(self, token_hash: bytes) -> asyncpg.Record | None:
