@@ -41,10 +41,12 @@ class IntakeAnswer:
 
 
 def encode_items(items: list[IntakeItem]) -> bytes:
+    """ValueError for a request id or cookie over its limit (the sender keeps such submissions out)."""
     parts = []
     for item in items:
-        request_id = item.request_id.encode("latin-1")[:MAX_REQUEST_ID]
-        cookie = item.cookie.encode("latin-1")[:MAX_COOKIE]
+        request_id, cookie = item.request_id.encode("latin-1"), item.cookie.encode("latin-1")
+        if len(request_id) > MAX_REQUEST_ID or len(cookie) > MAX_COOKIE:
+            raise ValueError("a request id or cookie over its limit")
         parts += [_ITEM.pack(len(request_id), len(cookie), len(item.body)), request_id, cookie, item.body]
     return b"".join(parts)
 

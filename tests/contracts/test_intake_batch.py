@@ -44,6 +44,8 @@ def test_a_cut_batch_is_refused_never_half_read(batch, data) -> None:
 
 def test_limits_and_counts_are_enforced() -> None:
     with pytest.raises(ValueError):
+        encode_items([IntakeItem("", "c" * 8193, b"{}")])  # never cut short: the device cookie may be at the end
+    with pytest.raises(ValueError):
         decode_items(encode_items([IntakeItem("", "", b"{}")] * (MAX_ITEMS + 1)))
     with pytest.raises(ValueError):
         decode_items(b"\x01\x00\x00\x00\x00\x00\x00\x00" + b"x" * 300)  # a request id over 128 bytes

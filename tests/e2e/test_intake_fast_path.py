@@ -259,3 +259,11 @@ async def test_the_batch_route_is_internal(intake: Intake, gateway) -> None:
         assert_problem(garbled, 400)
         empty = await direct.post(BATCH_PATH, content=b"")
         assert empty.status_code == 200 and empty.content == b""
+
+
+async def test_a_submission_with_a_huge_cookie_header_goes_on_its_own_and_counts(api, gateway) -> None:
+    campaign = await api.campaign_in_fieldwork()
+    [token] = await api.tokens(campaign["id"], 1)
+    cookie = f"tracking={'x' * 9000}; gp_device=device-1"
+    answer = await gateway.post(INTAKE, json={"token": token, "answers": good_answers()}, headers={"Cookie": cookie})
+    assert answer.status_code == 201, answer.text

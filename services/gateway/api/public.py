@@ -16,7 +16,7 @@ from urllib.parse import unquote
 from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.types import Message, Receive, Scope, Send
 
-from contracts.intake_batch import IntakeItem
+from contracts.intake_batch import MAX_COOKIE, IntakeItem
 from services.gateway.api.proxy import forward, forward_headers
 from services.gateway.intake import MAX_BATCHED_BODY, IntakeRelay
 from services.gateway.upstream import Upstreams, get_upstreams
@@ -67,9 +67,9 @@ async def submit_response(scope: Scope, receive: Receive, send: Send) -> None:
     if body is None:
         return  # the caller left, or the body cap answered 413 already: nobody is listening
     relay: IntakeRelay | None = getattr(scope["app"].state, "intake_relay", None)
-    if relay is not None and len(body) <= MAX_BATCHED_BODY and is_json(scope):
+    cookie = next((v.decode("latin-1") for n, v in scope["headers"] if n == b"cookie"), "")
+    if relay is not None and len(body) <= MAX_BATCHED_BODY and len(cookie) <= MAX_COOKIE and is_json(scope):
         state = scope.get("state", {})
-        cookie = next((v.decode("latin-1") for n, v in scope["headers"] if n == b"cookie"), "")
         outcome = await relay.submit(IntakeItem(str(state.get("request_id", "")), cookie, body))
         if isinstance(outcome, AppError):
             await send_problem(scope, send, outcome)
