@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument(
         "--baseline", type=Path, help="requests, survey: a source tree run alongside (git archive main)"
     )
+    parser.add_argument("--workers", type=int, default=1, help="survey: uvicorn workers of the gateway and survey_svc")
     parser.add_argument("--rounds", type=int, default=1, help="requests: sweeps, to show the spread")
     parser.add_argument("--objects", type=int, default=10_000, help="scoring: objects of the plan (x 100 leaves)")
     parser.add_argument("--connections", default="1,16,64", help="requests: comma-separated connection counts")
@@ -143,6 +144,7 @@ def main() -> None:
                     seconds=args.intake_seconds,
                     baseline=args.baseline,
                     profile_dir=args.profile,
+                    workers=args.workers,
                 ),
                 **survey.indices(),
             }

@@ -298,10 +298,12 @@ WARM_RESPONSES = 500  # per pair, before measuring: connections, caches, prepare
 
 
 def start_pair(
-    source: Path, common: dict[str, str], jwks_path: Path, data_dir: Path, concurrency: int
+    source: Path, common: dict[str, str], jwks_path: Path, data_dir: Path, concurrency: int, workers: int = 1
 ) -> tuple[ServiceProcess, ServiceProcess]:
-    """survey_svc and a gateway routing to it, from the source tree ``source``, on free ports."""
+    """survey_svc and a gateway routing to it, from the source tree ``source``, on free ports, each
+    with ``workers`` uvicorn worker processes."""
     gateway_port, survey_port = find_free_port(), find_free_port()
+    processes = ("--workers", str(workers)) if workers > 1 else ()
     gateway = start_service(
         get_service("gateway"),
         gateway_port,
@@ -316,17 +318,22 @@ def start_pair(
             "GOVPERF_RATE_LIMIT_BURST": "1000000",
         },
         log_dir=data_dir,
+        extra_args=processes,
         source=source,
     )
     try:
         survey = start_service(
             get_service("survey"),
             survey_port,
-            {**common, "GOVPERF_JWKS_FILE": str(jwks_path), "GOVPERF_DB_POOL_SIZE": str(concurrency // 2)},
+            {
+                **common,
+                "GOVPERF_JWKS_FILE": str(jwks_path),
+                "GOVPERF_DB_POOL_SIZE": str(max(2, concurrency // 2 // workers)),
+            },
             log_dir=data_dir,
             # Longer than the gateway pool's keep-alive expiry: otherwise the service may close a
             # pooled connection as the gateway sends on it (a 502).
-            extra_args=("--timeout-keep-alive", "60"),
+            extra_args=("--timeout-keep-alive", "60", *processes),
             source=source,
         )
     except BaseException:
@@ -346,7 +353,9 @@ def postgres_processes(database_url: str) -> list[psutil.Process]:
 
 
 def own_process(service: ServiceProcess) -> list[psutil.Process]:
-    return [psutil.Process(service.process.pid)]
+    """The uvicorn process and its workers, if it has any."""
+    process = psutil.Process(service.process.pid)
+    return [process, *process.children(recursive=True)]
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> float:
@@ -395,7 +404,18 @@ def start_profilers(
         processes = cpu[name]()
         if not processes:
             continue
-        args = [spy, "record", "--nonblocking", "--format", "raw", "-r", "250", "-d", str(int(seconds) + 5)]
+        args = [
+            spy,
+            "record",
+            "--nonblocking",
+            "--subprocesses",
+            "--format",
+            "raw",
+            "-r",
+            "250",
+            "-d",
+            str(int(seconds) + 5),
+        ]
         args += ["-p", str(processes[0].pid), "-o", str(path)]
         profilers.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     time.sleep(0.5)  # attached before the load starts
@@ -432,6 +452,7 @@ def intake(
     seconds: float,
     baseline: Path | None = None,
     profile_dir: Path | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """``responses`` tokens per measured run, which ends when they are spent or after ``seconds``;
     with ``profile_dir``, py-spy samples the gateway and survey_svc of each measured run there."""
@@ -455,6 +476,7 @@ def intake(
         "load_generator": load_generator(),
         "clients": concurrency,
         "duration": seconds,
+        "workers": workers,
     }
     failures: dict[str, dict[str, int]] = {}
     hello = start_service(HELLO, find_free_port(), {}, log_dir=data_dir)
@@ -469,7 +491,7 @@ def intake(
     result["bare_cpu_ms_per_request"] = bare_cpu["hello"]
     failures["bare"] = dict(bare.failures)
     for label, source in trees:
-        gateway, survey = start_pair(source, common, keys.jwks_path, data_dir, concurrency)
+        gateway, survey = start_pair(source, common, keys.jwks_path, data_dir, concurrency, workers)
         try:
             for process in (gateway, survey):
                 process.wait_ready()
