@@ -74,6 +74,7 @@ def main() -> None:
         "--baseline", type=Path, help="requests, survey: a source tree run alongside (git archive main)"
     )
     parser.add_argument("--workers", type=int, default=1, help="survey: uvicorn workers of the gateway and survey_svc")
+    parser.add_argument("--log-level", default="WARNING", help="survey: of the services (INFO logs every request)")
     parser.add_argument("--rounds", type=int, default=1, help="requests: sweeps, to show the spread")
     parser.add_argument("--objects", type=int, default=10_000, help="scoring: objects of the plan (x 100 leaves)")
     parser.add_argument("--connections", default="1,16,64", help="requests: comma-separated connection counts")
@@ -145,6 +146,7 @@ def main() -> None:
                     baseline=args.baseline,
                     profile_dir=args.profile,
                     workers=args.workers,
+                    log_level=args.log_level,
                 ),
                 **survey.indices(),
             }

@@ -453,6 +453,7 @@ def intake(
     baseline: Path | None = None,
     profile_dir: Path | None = None,
     workers: int = 1,
+    log_level: str = "WARNING",
 ) -> dict[str, Any]:
     """``responses`` tokens per measured run, which ends when they are spent or after ``seconds``;
     with ``profile_dir``, py-spy samples the gateway and survey_svc of each measured run there."""
@@ -463,7 +464,7 @@ def intake(
         "GOVPERF_ENV": "development",
         "GOVPERF_DATABASE_URL": database_url,
         "GOVPERF_NATS_URL": nats_url,
-        "GOVPERF_LOG_LEVEL": "WARNING",
+        "GOVPERF_LOG_LEVEL": log_level,  # INFO: one JSON access line per request in each process
     }
     # The baseline first, each pair running only while it is measured: an idle pair's background
     # loops (sealer, relay, job worker) would otherwise load the other's measurement.
@@ -477,6 +478,7 @@ def intake(
         "clients": concurrency,
         "duration": seconds,
         "workers": workers,
+        "log_level": log_level,
     }
     failures: dict[str, dict[str, int]] = {}
     hello = start_service(HELLO, find_free_port(), {}, log_dir=data_dir)
