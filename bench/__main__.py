@@ -65,10 +65,16 @@ def main() -> None:
     )
     parser.add_argument("--intake-seconds", type=float, default=20.0, help="survey: longest intake run")
     parser.add_argument("--seconds", type=float, default=5.0, help="requests: seconds per sample")
-    parser.add_argument("--profile", type=Path, help="requests: py-spy stacks of each process at 16 connections")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="requests: py-spy stacks of each process at 16 connections; survey: of the gateway and survey_svc",
+    )
     parser.add_argument(
         "--baseline", type=Path, help="requests, survey: a source tree run alongside (git archive main)"
     )
+    parser.add_argument("--workers", type=int, default=1, help="survey: uvicorn workers of the gateway and survey_svc")
+    parser.add_argument("--log-level", default="WARNING", help="survey: of the services (INFO logs every request)")
     parser.add_argument("--rounds", type=int, default=1, help="requests: sweeps, to show the spread")
     parser.add_argument("--objects", type=int, default=10_000, help="scoring: objects of the plan (x 100 leaves)")
     parser.add_argument("--connections", default="1,16,64", help="requests: comma-separated connection counts")
@@ -138,6 +144,9 @@ def main() -> None:
                     concurrency=64,
                     seconds=args.intake_seconds,
                     baseline=args.baseline,
+                    profile_dir=args.profile,
+                    workers=args.workers,
+                    log_level=args.log_level,
                 ),
                 **survey.indices(),
             }

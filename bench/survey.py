@@ -25,6 +25,7 @@ import shutil
 import signal
 import statistics
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -297,10 +298,12 @@ WARM_RESPONSES = 500  # per pair, before measuring: connections, caches, prepare
 
 
 def start_pair(
-    source: Path, common: dict[str, str], jwks_path: Path, data_dir: Path, concurrency: int
+    source: Path, common: dict[str, str], jwks_path: Path, data_dir: Path, concurrency: int, workers: int = 1
 ) -> tuple[ServiceProcess, ServiceProcess]:
-    """survey_svc and a gateway routing to it, from the source tree ``source``, on free ports."""
+    """survey_svc and a gateway routing to it, from the source tree ``source``, on free ports, each
+    with ``workers`` uvicorn worker processes."""
     gateway_port, survey_port = find_free_port(), find_free_port()
+    processes = ("--workers", str(workers)) if workers > 1 else ()
     gateway = start_service(
         get_service("gateway"),
         gateway_port,
@@ -315,17 +318,22 @@ def start_pair(
             "GOVPERF_RATE_LIMIT_BURST": "1000000",
         },
         log_dir=data_dir,
+        extra_args=processes,
         source=source,
     )
     try:
         survey = start_service(
             get_service("survey"),
             survey_port,
-            {**common, "GOVPERF_JWKS_FILE": str(jwks_path), "GOVPERF_DB_POOL_SIZE": str(concurrency // 2)},
+            {
+                **common,
+                "GOVPERF_JWKS_FILE": str(jwks_path),
+                "GOVPERF_DB_POOL_SIZE": str(max(2, concurrency // 2 // workers)),
+            },
             log_dir=data_dir,
             # Longer than the gateway pool's keep-alive expiry: otherwise the service may close a
             # pooled connection as the gateway sends on it (a 502).
-            extra_args=("--timeout-keep-alive", "60"),
+            extra_args=("--timeout-keep-alive", "60", *processes),
             source=source,
         )
     except BaseException:
@@ -345,7 +353,9 @@ def postgres_processes(database_url: str) -> list[psutil.Process]:
 
 
 def own_process(service: ServiceProcess) -> list[psutil.Process]:
-    return [psutil.Process(service.process.pid)]
+    """The uvicorn process and its workers, if it has any."""
+    process = psutil.Process(service.process.pid)
+    return [process, *process.children(recursive=True)]
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> float:
@@ -367,14 +377,59 @@ def measure_intake(
     *,
     seconds: float,
     cpu: dict[str, Callable[[], list[psutil.Process]]],
+    profile: dict[str, Path] | None = None,
 ) -> tuple[Run, dict[str, float]]:
     """One intake run, with the CPU time each process group spent per accepted response (the
-    postgres backends are listed afresh: pools connect as the run starts)."""
+    postgres backends are listed afresh: pools connect as the run starts). ``profile`` names a
+    collapsed-stacks file per process group to sample with py-spy during the run."""
+    profilers = start_profilers(cpu, profile or {}, seconds)
     before = {name: cpu_seconds(processes()) for name, processes in cpu.items()}
     run = drive(url, bodies, concurrency, work_dir, seconds=seconds)
     after = {name: cpu_seconds(processes()) for name, processes in cpu.items()}
+    stop_profilers(profilers)
     per_response = {name: round((after[name] - before[name]) * 1000 / max(run.answered, 1), 3) for name in cpu}
     return run, per_response
+
+
+def start_profilers(
+    cpu: dict[str, Callable[[], list[psutil.Process]]], files: dict[str, Path], seconds: float
+) -> list[subprocess.Popen[bytes]]:
+    """py-spy on the first process of each group named in ``files`` (collapsed stacks, for flame
+    graphs or grep); non-blocking sampling, so the profiled process is not paused."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        return []
+    profilers = []
+    for name, path in files.items():
+        processes = cpu[name]()
+        if not processes:
+            continue
+        args = [
+            spy,
+            "record",
+            "--nonblocking",
+            "--subprocesses",
+            "--format",
+            "raw",
+            "-r",
+            "250",
+            "-d",
+            str(int(seconds) + 5),
+        ]
+        args += ["-p", str(processes[0].pid), "-o", str(path)]
+        profilers.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    time.sleep(0.5)  # attached before the load starts
+    return profilers
+
+
+def stop_profilers(profilers: list[subprocess.Popen[bytes]]) -> None:
+    for profiler in profilers:
+        profiler.send_signal(signal.SIGINT)  # py-spy writes what it has sampled and exits
+    for profiler in profilers:
+        try:
+            profiler.wait(30)
+        except subprocess.TimeoutExpired:
+            profiler.kill()
 
 
 def figures(prefix: str, run: Run) -> dict[str, Any]:
@@ -396,8 +451,12 @@ def intake(
     concurrency: int,
     seconds: float,
     baseline: Path | None = None,
+    profile_dir: Path | None = None,
+    workers: int = 1,
+    log_level: str = "WARNING",
 ) -> dict[str, Any]:
-    """``responses`` tokens per measured run, which ends when they are spent or after ``seconds``."""
+    """``responses`` tokens per measured run, which ends when they are spent or after ``seconds``;
+    with ``profile_dir``, py-spy samples the gateway and survey_svc of each measured run there."""
     for name in ("survey", "gateway"):
         upgrade(get_service(name), database_url)
     keys = ensure_dev_keys(data_dir / "keys")
@@ -405,7 +464,7 @@ def intake(
         "GOVPERF_ENV": "development",
         "GOVPERF_DATABASE_URL": database_url,
         "GOVPERF_NATS_URL": nats_url,
-        "GOVPERF_LOG_LEVEL": "WARNING",
+        "GOVPERF_LOG_LEVEL": log_level,  # INFO: one JSON access line per request in each process
     }
     # The baseline first, each pair running only while it is measured: an idle pair's background
     # loops (sealer, relay, job worker) would otherwise load the other's measurement.
@@ -418,6 +477,8 @@ def intake(
         "load_generator": load_generator(),
         "clients": concurrency,
         "duration": seconds,
+        "workers": workers,
+        "log_level": log_level,
     }
     failures: dict[str, dict[str, int]] = {}
     hello = start_service(HELLO, find_free_port(), {}, log_dir=data_dir)
@@ -432,7 +493,7 @@ def intake(
     result["bare_cpu_ms_per_request"] = bare_cpu["hello"]
     failures["bare"] = dict(bare.failures)
     for label, source in trees:
-        gateway, survey = start_pair(source, common, keys.jwks_path, data_dir, concurrency)
+        gateway, survey = start_pair(source, common, keys.jwks_path, data_dir, concurrency, workers)
         try:
             for process in (gateway, survey):
                 process.wait_ready()
@@ -446,7 +507,14 @@ def intake(
                 "gateway": partial(own_process, gateway),
                 "postgres": partial(postgres_processes, database_url),
             }
-            run, per_response = measure_intake(url, posts, concurrency, data_dir, seconds=seconds, cpu=cpu)
+            profile = (
+                {name: profile_dir / f"{label}-{name}.txt" for name in ("gateway", "survey")}
+                if profile_dir is not None
+                else None
+            )
+            run, per_response = measure_intake(
+                url, posts, concurrency, data_dir, seconds=seconds, cpu=cpu, profile=profile
+            )
         finally:
             survey.stop()
             gateway.stop()

@@ -77,6 +77,16 @@ class UnsupportedMediaType(AppError):
     status, code, title = 415, "unsupported-media-type", "Unsupported media type"
 
 
+class InvalidRequest(AppError):
+    """A request that does not fit its schema (pydantic's errors, each naming its field)."""
+
+    status, code, title = 422, "validation", "Invalid request"
+
+    @classmethod
+    def of(cls, exc: ValidationError | RequestValidationError) -> InvalidRequest:
+        return cls("The request has invalid fields.", errors=validation_errors(exc))
+
+
 class Unprocessable(AppError):
     """Well-formed input that breaks a rule; ``errors`` lists every broken rule."""
 
@@ -127,13 +137,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError | ValidationError)
+        invalid = InvalidRequest.of(exc)
         return problem(
-            422,
-            "validation",
-            "Invalid request",
-            "The request has invalid fields.",
-            request=request,
-            errors=validation_errors(exc),
+            invalid.status, invalid.code, invalid.title, invalid.detail, request=request, errors=invalid.errors
         )
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
@@ -160,25 +166,31 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_unexpected)
 
 
+def problem_document(error: AppError, *, instance: str, request_id: str | None = None) -> bytes:
+    """``error`` as a problem+json body."""
+    body: dict[str, Any] = {
+        "type": f"urn:govperf:problem:{error.code}",
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "instance": instance,
+    }
+    if request_id:
+        body["request_id"] = request_id
+    if error.errors:
+        body["errors"] = error.errors
+    return json.dumps(body).encode()
+
+
 async def send_problem(
     scope: Scope,
     send: Send,
     error: AppError,
 ) -> None:
     """Answer ``error`` as problem+json from pure ASGI middleware (outside FastAPI's handlers)."""
-    body: dict[str, Any] = {
-        "type": f"urn:govperf:problem:{error.code}",
-        "title": error.title,
-        "status": error.status,
-        "detail": error.detail,
-        "instance": scope.get("path", ""),
-    }
-    request_id = scope.get("state", {}).get("request_id")
-    if request_id:
-        body["request_id"] = request_id
-    if error.errors:
-        body["errors"] = error.errors
-    encoded = json.dumps(body).encode()
+    encoded = problem_document(
+        error, instance=scope.get("path", ""), request_id=scope.get("state", {}).get("request_id")
+    )
     headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(encoded)).encode())]
     headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (error.headers or {}).items()]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})

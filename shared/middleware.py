@@ -1,4 +1,5 @@
-"""Pure ASGI middleware (no BaseHTTPMiddleware): request id, JSON access log, body size cap."""
+"""Pure ASGI middleware (no BaseHTTPMiddleware): request id, JSON access log, body size cap, and
+fast routes (raw handlers in front of the router)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.observability import LATENCY, REQUESTS
@@ -125,3 +129,42 @@ class BodySizeLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+@dataclass(frozen=True)
+class FastRoute:
+    """A raw ASGI ``handler`` for one exact method and path, taken when ``accepts(scope)`` says so
+    (else the request goes the usual way, through the router)."""
+
+    method: str
+    path: str
+    handler: ASGIApp
+    accepts: Callable[[Scope], bool] = lambda scope: True
+
+
+class FastRoutes:
+    """Outermost: a request for a fast route skips FastAPI's router, dependency injection and
+    exception middleware (most of a small request's CPU) and runs through ``middleware`` (the
+    app's own stack: request id, access log, edge limits, body cap) straight into its handler,
+    which answers its errors itself. Every other request goes on to ``app`` unchanged."""
+
+    def __init__(self, app: ASGIApp, *, routes: Sequence[FastRoute], middleware: Sequence[Middleware]) -> None:
+        self.app = app
+        self.routes: Mapping[tuple[str, str], tuple[FastRoute, ASGIApp]] = {
+            (route.method, route.path): (route, _wrapped(route.handler, middleware)) for route in routes
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            found = self.routes.get((scope["method"], scope["path"]))
+            if found is not None and found[0].accepts(scope):
+                await found[1](scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _wrapped(handler: ASGIApp, middleware: Sequence[Middleware]) -> ASGIApp:
+    app = handler
+    for cls, args, kwargs in reversed(middleware):  # as Starlette builds its stack: first is outermost
+        app = cls(app, *args, **kwargs)
+    return app

@@ -25,7 +25,7 @@ from shared.messaging.nats import connect, ensure_stream
 from shared.messaging.outbox import OutboxRelay, use_server_max_payload
 from shared.messaging.retention import RetentionPolicy, retention_task
 from shared.messaging.tables import MessagingTables
-from shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from shared.middleware import BodySizeLimitMiddleware, FastRoute, FastRoutes, RequestContextMiddleware
 from shared.observability import configure_logging, health_router
 from shared.openapi import install_contract
 from shared.periodic import PeriodicTask, run_forever
@@ -63,6 +63,7 @@ def create_service_app(
     description: str = "",
     tags: Sequence[Mapping[str, str]] = (),
     default_problems: Sequence[int] = (),
+    fast_routes: Sequence[FastRoute] = (),
 ) -> FastAPI:
     """``key_set`` replaces the JWKS source (the gateway verifies with its own keys);
     ``on_startup`` hooks run after the engine and NATS exist, ``on_shutdown`` before they close;
@@ -72,7 +73,8 @@ def create_service_app(
     run next to the built-in retention, one replica at a time (``shared.periodic``). ``description``
     and ``tags`` (name and description of each aggregate) go into the OpenAPI document, whose
     conventions come from ``shared.openapi``; ``default_problems`` are error statuses every route
-    can answer beyond the usual ones (the gateway's 429)."""
+    can answer beyond the usual ones (the gateway's 429); ``fast_routes`` are raw ASGI handlers of hot
+    routes, run behind the same middleware but without the router (``shared.middleware.FastRoutes``)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -205,10 +207,15 @@ def create_service_app(
         app.include_router(router)
     # add_middleware() wraps what is there, so the innermost goes first. The request id must
     # exist before anything else can answer.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    for middleware in reversed(edge_middleware):
+    stack = [
+        Middleware(RequestContextMiddleware),
+        *edge_middleware,
+        Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
+    ]
+    for middleware in reversed(stack):
         app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
-    app.add_middleware(RequestContextMiddleware)
+    if fast_routes:
+        app.add_middleware(FastRoutes, routes=fast_routes, middleware=stack)
     return app
 
 

@@ -13,7 +13,7 @@ from services.gateway.db import TABLES
 from services.gateway.graph import router as graph
 from services.gateway.identity.service import start_identity
 from services.gateway.keys.service import gateway_key_set, start_keys, stop_keys
-from services.gateway.ratelimit import RateLimitMiddleware
+from services.gateway.ratelimit import RateLimitMiddleware, RateLimits
 from services.gateway.upstream import close_upstreams, open_upstreams
 from shared.service_app import create_service_app
 
@@ -52,8 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tables=TABLES,
         handlers=HANDLERS,
         key_set=gateway_key_set,
-        on_startup=[open_upstreams, start_keys, start_identity],
-        on_shutdown=[stop_keys, close_upstreams],
+        on_startup=[open_upstreams, public.start_intake_relay, start_keys, start_identity],
+        on_shutdown=[stop_keys, public.stop_intake_relay, close_upstreams],
         # /openapi.json and /docs are the platform's aggregated ones (api/docs.py).
         openapi_url=docs.GATEWAY_OPENAPI_URL,
         docs_url=None,
@@ -61,20 +61,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         tags=TAGS,
         default_problems=[429],  # the rate limiter answers before any route
+        fast_routes=public.FAST_ROUTES,
     )
 
 
 def edge_middleware(settings: Settings) -> list[Middleware]:
     """Request context (outermost, from shared) -> CORS -> rate limit -> body cap -> routes: a 429
     carries the request id and CORS headers, and a refused request costs no body reading."""
-    edge = [
-        Middleware(
-            RateLimitMiddleware,
-            per_minute=settings.rate_limit_per_minute,
-            burst=settings.rate_limit_burst,
-            token_per_minute=settings.token_rate_limit_per_minute,
-        )
-    ]
+    limits = RateLimits.of(
+        per_minute=settings.rate_limit_per_minute,
+        burst=settings.rate_limit_burst,
+        token_per_minute=settings.token_rate_limit_per_minute,
+    )
+    edge = [Middleware(RateLimitMiddleware, limits=limits)]
     if settings.cors_origins:
         edge.insert(
             0,

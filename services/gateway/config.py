@@ -79,6 +79,9 @@ class Settings(BaseServiceSettings):
     upstream_timeouts: dict[str, Annotated[float, Field(gt=0)]] = {}
     upstream_connect_timeout_seconds: float = Field(default=3.0, gt=0)
     upstream_max_connections: int = Field(default=200, ge=1)
+    # A response submission's whole body must arrive within this (else 408): a client trickling it
+    # in would hold a connection and a task for as long as it liked.
+    intake_body_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
     cors_origins: list[str] = []
     rate_limit_per_minute: int = Field(default=1200, ge=1)

@@ -68,14 +68,44 @@ class TokenBuckets:
             del self._buckets[key]
 
 
+@dataclass
+class RateLimits:
+    """The buckets of one gateway process; every middleware stack of the app (the routes' and the
+    fast routes', ``shared.middleware.FastRoutes``) spends from the same ones."""
+
+    principals: TokenBuckets
+    addresses: TokenBuckets
+    token_endpoint: TokenBuckets
+
+    @classmethod
+    def of(cls, *, per_minute: int, burst: int, token_per_minute: int) -> RateLimits:
+        return cls(
+            principals=TokenBuckets(per_minute=per_minute, capacity=burst),
+            addresses=TokenBuckets(per_minute=per_minute, capacity=burst),
+            # Password guessing: ten seconds' worth at once, then the per-minute pace.
+            token_endpoint=TokenBuckets(
+                per_minute=token_per_minute, capacity=max(1, min(burst, token_per_minute // 6))
+            ),
+        )
+
+
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, per_minute: int, burst: int, token_per_minute: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        per_minute: int = 0,
+        burst: int = 0,
+        token_per_minute: int = 0,
+        limits: RateLimits | None = None,
+    ) -> None:
+        """``limits`` shares buckets with other stacks; else they are made from the three rates."""
         self.app = app
-        self.principals = TokenBuckets(per_minute=per_minute, capacity=burst)
-        self.addresses = TokenBuckets(per_minute=per_minute, capacity=burst)
-        # Password guessing: ten seconds' worth at once, then the per-minute pace.
-        self.token_endpoint = TokenBuckets(
-            per_minute=token_per_minute, capacity=max(1, min(burst, token_per_minute // 6))
+        limits = limits or RateLimits.of(per_minute=per_minute, burst=burst, token_per_minute=token_per_minute)
+        self.principals, self.addresses, self.token_endpoint = (
+            limits.principals,
+            limits.addresses,
+            limits.token_endpoint,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -9,13 +9,14 @@ from fastapi import FastAPI
 
 from services.survey_svc.analysis.service import ANALYSE, analyse_job
 from services.survey_svc.api.campaigns import router as campaigns_router
+from services.survey_svc.api.public import FAST_ROUTES as PUBLIC_FAST_ROUTES
 from services.survey_svc.api.public import router as public_router
 from services.survey_svc.api.questionnaires import router as questionnaires_router
 from services.survey_svc.config import Settings, get_settings
 from services.survey_svc.consumers import HANDLERS
 from services.survey_svc.db import JOBS, TABLES
 from services.survey_svc.response.intake import IntakeWriter
-from services.survey_svc.response.service import SEALER, seal_round
+from services.survey_svc.response.service import SEALER, seal_round, token_lookup
 from shared.jobs import JobWorker
 from shared.periodic import PeriodicTask
 from shared.reads import open_read_pool
@@ -24,8 +25,10 @@ from shared.service_app import create_service_app
 
 async def start_background(app: FastAPI) -> None:
     settings: Settings = app.state.settings
-    app.state.intake_writer = app.state.intake_pool = None
+    app.state.intake_writer = app.state.intake_pool = app.state.token_lookup = None
     if settings.intake_batching:
+        app.state.token_lookup = token_lookup(app.state.reader)
+        app.state.token_lookup.start()
         # Its own connection: queued requests waiting for the shared pool must never delay the
         # round that would let them all finish.
         app.state.intake_pool = await open_read_pool(app.state.engine, max_size=1)
@@ -39,6 +42,8 @@ async def start_background(app: FastAPI) -> None:
 
 
 async def stop_background(app: FastAPI) -> None:
+    if app.state.token_lookup is not None:
+        await app.state.token_lookup.stop()
     if app.state.intake_writer is not None:
         await app.state.intake_writer.stop()
         await app.state.intake_pool.close()
@@ -64,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_startup=[start_background],
         on_shutdown=[stop_background],
         periodic_tasks=[sealer] if settings.run_sealer else [],
+        fast_routes=PUBLIC_FAST_ROUTES,
         description=(
             "Public satisfaction surveys: versioned questionnaires (XLSForm), campaigns, single-use "
             "respondent tokens, investigators' quotas, append-only hash-chained responses with quality "

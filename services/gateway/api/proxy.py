@@ -113,17 +113,27 @@ def upstream_path(raw_path: str, service: str) -> str:
 
 
 def forward_headers(request: Request) -> list[tuple[str, str]]:
-    raw: list[tuple[bytes, bytes]] = request.scope["headers"]
+    # From the scope directly: request.headers and request.url would each be built for one lookup.
+    scope = request.scope
+    raw: list[tuple[bytes, bytes]] = scope["headers"]
     drop = REQUEST_DROP | connection_tokens(raw)
-    headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw if n.decode("latin-1").lower() not in drop]
-    client_ip = request.client.host if request.client else "unknown"
+    headers, incoming_trace, host = [], None, ""
+    for n, v in raw:
+        name, value = n.decode("latin-1").lower(), v.decode("latin-1")
+        if name == "traceparent" and incoming_trace is None:
+            incoming_trace = value
+        elif name == "host" and not host:
+            host = value
+        if name not in drop:
+            headers.append((name, value))
+    client = scope.get("client")
     headers += [
-        ("x-request-id", str(request.scope.get("state", {}).get("request_id", ""))),
-        ("traceparent", traceparent(request.headers.get("traceparent"))),
+        ("x-request-id", str(scope.get("state", {}).get("request_id", ""))),
+        ("traceparent", traceparent(incoming_trace)),
         # uvicorn's --proxy-headers already resolved trusted proxies into the client address.
-        ("x-forwarded-for", client_ip),
-        ("x-forwarded-proto", request.url.scheme),
-        ("x-forwarded-host", request.headers.get("host", "")),
+        ("x-forwarded-for", client[0] if client else "unknown"),
+        ("x-forwarded-proto", scope.get("scheme", "http")),
+        ("x-forwarded-host", host),
     ]
     return headers
 

@@ -4,16 +4,21 @@ response submission with an invitation token, and the reports of published campa
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 import uuid
 from html import escape
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import cookie_parser
+from starlette.types import Receive, Scope, Send
 
+from contracts.intake_batch import BATCH_PATH, IntakeAnswer, IntakeItem, decode_items, encode_answers
 from services.survey_svc.analysis import report
 from services.survey_svc.analysis import service as analysis_service
 from services.survey_svc.config import Settings
@@ -21,11 +26,23 @@ from services.survey_svc.questionnaire.content import Question, QuestionType
 from services.survey_svc.response import service as responses
 from services.survey_svc.response.intake import IntakeWriter
 from services.survey_svc.response.schemas import Receipt, TokenSubmission
-from shared.errors import AppError, BadRequest, PayloadTooLarge, UnsupportedMediaType
-from shared.reads import DBReader
+from shared.errors import (
+    AppError,
+    BadRequest,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    problem_document,
+    send_problem,
+)
+from shared.middleware import FastRoute
+from shared.reads import DBReader, Reader
 from shared.service_app import DBSession
 
+log = logging.getLogger("govperf.survey.intake")
 router = APIRouter(prefix="/public/surveys", tags=["public"])
+INTAKE_PATH = "/public/surveys/responses"
 
 TokenPath = Annotated[str, Path(min_length=1, max_length=64)]
 DEVICE_COOKIE = "gp_device"
@@ -129,13 +146,38 @@ def _duration(started_at: str | None) -> int | None:
     return elapsed if 0 <= elapsed <= 86_400 else None
 
 
-async def record(request: Request, session: AsyncSession, prepared: responses.PreparedResponse) -> Receipt:
-    writer: IntakeWriter | None = request.app.state.intake_writer
-    if writer is None:
-        return await responses.record_token_response(session, prepared)
-    # Set-based: the writer spends the token and inserts in its own round (its own connection;
-    # the request holds none while it waits, and its session never opened one).
-    return await responses.record_token_response_batched(writer, prepared)
+async def record(app: FastAPI, session: AsyncSession | None, prepared: responses.PreparedResponse) -> Receipt:
+    writer: IntakeWriter | None = app.state.intake_writer
+    if writer is not None:
+        # Set-based: the writer spends the token and inserts in its own round (its own connection;
+        # the request holds none while it waits, and its session never opened one).
+        return await responses.record_token_response_batched(writer, prepared)
+    if session is None:
+        raise RuntimeError("without the intake writer a response is recorded in the request's session")
+    return await responses.record_token_response(session, prepared)
+
+
+async def submit_json(
+    app: FastAPI, body: bytes, *, device_cookie: str | None, reader: Reader, session: AsyncSession | None
+) -> Receipt:
+    """A JSON submission, from the route or the fast route: parsed and checked whole (422 naming
+    the field, nothing stored, the token unspent), then recorded."""
+    try:
+        data = TokenSubmission.model_validate_json(body)
+    except ValidationError as exc:
+        raise InvalidRequest.of(exc) from None
+    settings: Settings = app.state.settings
+    prepared = await responses.prepare_token_response(
+        reader,
+        key=settings.survey_token_key.get_secret_value().encode(),
+        salt=settings.survey_device_salt.get_secret_value().encode(),
+        token=data.token,
+        answers=data.answers,
+        duration_seconds=data.duration_seconds,
+        device_fingerprint=data.device_fingerprint or device_cookie,
+        lookup=app.state.token_lookup,
+    )
+    return await record(app, session, prepared)
 
 
 @router.post(
@@ -151,19 +193,10 @@ async def submit_response(request: Request, reader: DBReader, session: DBSession
     key, salt = keys(request)
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "application/json":
-        # Raises ValidationError, which the shared handler renders as a 422 naming the field.
-        data = TokenSubmission.model_validate_json(await request.body())
-        fingerprint = data.device_fingerprint or request.cookies.get(DEVICE_COOKIE)
-        prepared = await responses.prepare_token_response(
-            reader,
-            key=key,
-            salt=salt,
-            token=data.token,
-            answers=data.answers,
-            duration_seconds=data.duration_seconds,
-            device_fingerprint=fingerprint,
+        body = await request.body()
+        receipt = await submit_json(
+            request.app, body, device_cookie=request.cookies.get(DEVICE_COOKIE), reader=reader, session=session
         )
-        receipt = await record(request, session, prepared)
         return Response(receipt.model_dump_json(), status_code=201, media_type="application/json")
     if media not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         raise UnsupportedMediaType("Send JSON or an HTML form post.")
@@ -182,8 +215,9 @@ async def submit_response(request: Request, reader: DBReader, session: DBSession
             form=form,
             duration_seconds=_duration(started_at),
             device_fingerprint=request.cookies.get(DEVICE_COOKIE),
+            lookup=request.app.state.token_lookup,
         )
-        receipt = await record(request, session, prepared)
+        receipt = await record(request.app, session, prepared)
     except AppError as exc:
         # Nothing was stored: the token is still good, so the respondent can go back and fix it.
         items = "".join(
@@ -222,3 +256,105 @@ async def get_public_report_xlsx(campaign_id: uuid.UUID, session: DBSession) -> 
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers={"Cache-Control": "public, max-age=300"},
     )
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    return next((v.decode("latin-1") for n, v in scope["headers"] if n == name), None)
+
+
+def _media_type(value: str | None) -> str:
+    return (value or "").split(";")[0].strip().lower()
+
+
+def _takes_fast_intake(scope: Scope) -> bool:
+    # JSON only (a form post renders HTML pages), and only with the intake writer: without it (tests
+    # sharing one rolled-back transaction) the route's dependencies decide where data goes.
+    app = scope.get("app")
+    return (
+        getattr(getattr(app, "state", None), "intake_writer", None) is not None
+        and _media_type(_header(scope, b"content-type")) == "application/json"
+    )
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole body, or None when the caller left (or the body cap answered 413 already)."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            return bytes(body)
+
+
+async def _answer_json(app: FastAPI, body: bytes, cookie_header: str | None, request_id: str | None) -> IntakeAnswer:
+    """One JSON submission's answer: 201 with the receipt, or the problem."""
+    try:
+        receipt = await submit_json(
+            app,
+            body,
+            device_cookie=cookie_parser(cookie_header or "").get(DEVICE_COOKIE),
+            reader=app.state.reader,
+            session=None,
+        )
+    except AppError as exc:
+        return IntakeAnswer(exc.status, problem_document(exc, instance=INTAKE_PATH, request_id=request_id))
+    return IntakeAnswer(201, receipt.model_dump_json().encode())
+
+
+async def _send_answer(send: Send, answer: IntakeAnswer) -> None:
+    headers = [(b"content-type", answer.media_type.encode()), (b"content-length", str(len(answer.body)).encode())]
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})
+
+
+async def submit_response_fast(scope: Scope, receive: Receive, send: Send) -> None:
+    """``POST /public/surveys/responses`` with JSON as a fast route (``shared.middleware.FastRoutes``):
+    the same checks and writes as the route, without the router, dependency injection or a session."""
+    body = await _read_body(receive)
+    if body is not None:
+        request_id = scope.get("state", {}).get("request_id")
+        await _send_answer(send, await _answer_json(scope["app"], body, _header(scope, b"cookie"), request_id))
+
+
+class InternalError(AppError):
+    status, code, title = 500, "internal", "Internal error"
+
+
+async def _answer_item(app: FastAPI, item: IntakeItem) -> IntakeAnswer:
+    try:
+        return await _answer_json(app, item.body, item.cookie, item.request_id)
+    except Exception:  # one submission's failure is its own 500, never its neighbours'
+        log.exception("intake batch item failed", extra={"request_id": item.request_id})
+        internal = InternalError("An unexpected error occurred.")
+        return IntakeAnswer(500, problem_document(internal, instance=INTAKE_PATH, request_id=item.request_id))
+
+
+async def submit_batch(scope: Scope, receive: Receive, send: Send) -> None:
+    """The gateway's batches of JSON submissions (``contracts.intake_batch``): each item answered as
+    ``POST /public/surveys/responses`` would answer it, all in one reply. 404 without the intake
+    writer, so the gateway sends submissions one by one instead."""
+    app = scope["app"]
+    if app.state.intake_writer is None:
+        await send_problem(scope, send, NotFound("This service takes no intake batches."))
+        return
+    body = await _read_body(receive)
+    if body is None:
+        return
+    try:
+        items = decode_items(body)
+    except ValueError:
+        await send_problem(scope, send, BadRequest("Not a well-formed intake batch."))
+        return
+    answers = await asyncio.gather(*(_answer_item(app, item) for item in items))
+    data = encode_answers(list(answers))
+    headers = [(b"content-type", b"application/octet-stream"), (b"content-length", str(len(data)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
+
+
+FAST_ROUTES = [
+    FastRoute("POST", INTAKE_PATH, submit_response_fast, _takes_fast_intake),
+    FastRoute("POST", BATCH_PATH, submit_batch),
+]

@@ -51,8 +51,9 @@ def answer_problem(question: Question, value: Any) -> str | None:
 def answer_problems(content: QuestionnaireContent, answers: Mapping[str, Any]) -> list[dict[str, str]]:
     """Every problem of a response at once, each naming its question (``answers.<name>``)."""
     problems = []
+    names = {q.name for q in content.questions}  # one set, not a scan of the questions per answer
     for name in answers:
-        if content.question(name) is None:
+        if name not in names:
             problems.append({"field": f"answers.{name[:64]}", "message": "no such question in this questionnaire"})
     for q in content.questions:
         shown, value = is_shown(q, answers), answers.get(q.name)

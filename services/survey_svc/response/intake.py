@@ -4,21 +4,19 @@ Each round takes everything queued and runs one statement in autocommit (atomic 
 guarded ``UPDATE ... WHERE token_hash = ANY(...) AND spent IS FALSE RETURNING token_hash`` spends
 the tokens, and an ``INSERT ... SELECT`` from the same arrays (``unnest``) inserts the responses
 whose token that UPDATE spent (and queues them for the sealer), so a response exists exactly when
-its token was spent by it. A
-token named twice (in one round or across rounds) is spent once: the guarded UPDATE decides, and
-within a round only its first response is offered. Rounds form by themselves: while one writes,
-the next fills, so a quiet service answers at once and a busy one writes hundreds of rows per
-statement. One round is one round trip: no pre-ping, BEGIN or COMMIT, no ORM (measured in
-``python -m bench survey``)."""
+its token was spent by it. A token named twice (in one round or across rounds) is spent once: the
+guarded UPDATE decides, and within a round only its first response is offered. Rounds form by
+themselves: while one writes, the next fills, so a quiet service answers at once and a busy one
+writes hundreds of rows per statement. One round is one round trip: no pre-ping, BEGIN or COMMIT, no ORM (measured in
+``python -m bench survey``). The tokens' reads before the answers are checked go in rounds too
+(``TokenLookup``): one SELECT for all submits in flight instead of one each."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -26,6 +24,8 @@ import asyncpg  # type: ignore[import-untyped]
 from services.survey_svc.campaign.models import RespondentToken
 from services.survey_svc.response.models import Response, UnsealedResponse
 from shared.db import utcnow
+from shared.reads import Reader, ReadStatement
+from shared.rounds import Rounds
 
 log = logging.getLogger("govperf.survey.intake")
 
@@ -75,7 +75,6 @@ class PendingResponse:
     token_hash: bytes
     anonymous: bool
     row: dict[str, Any]
-    recorded: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 def round_arguments(offered: list[PendingResponse], now: dt.datetime) -> list[Any]:
@@ -100,62 +99,46 @@ def round_arguments(offered: list[PendingResponse], now: dt.datetime) -> list[An
     ]
 
 
-class IntakeWriter:
+class IntakeWriter(Rounds[PendingResponse, bool]):
+    """Spends tokens and inserts their responses (``SPEND_AND_INSERT``) on its own pool, one round
+    at a time."""
+
+    name = "survey-intake-writer"
+
     def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(max_round=MAX_ROUND)
         self._pool = pool
-        self._queue: list[PendingResponse] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="survey-intake-writer")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        for pending in self._queue:
-            if not pending.recorded.done():
-                pending.recorded.set_exception(ConnectionError("the service is shutting down"))
 
     async def record(self, pending: PendingResponse) -> bool:
         """True when this response was recorded, False when its token was spent already."""
-        self._queue.append(pending)
-        self._wake.set()
-        return await pending.recorded
+        return await self.submit(pending)
 
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue:
-                batch, self._queue = self._queue[:MAX_ROUND], self._queue[MAX_ROUND:]
-                await self._round(batch)
-
-    async def _round(self, batch: list[PendingResponse]) -> None:
-        try:
-            winners = await self._write(batch)
-        except Exception as exc:  # noqa: BLE001 - the waiting requests get the failure
-            log.warning("intake round of %d failed: %r", len(batch), exc)
-            if len(batch) > 1:
-                # One row the database refuses must not fail the others: each goes again alone
-                # (the failed statement changed nothing), so only a bad row fails its own request.
-                for pending in batch:
-                    await self._round([pending])
-                return
-            if not batch[0].recorded.done():
-                batch[0].recorded.set_exception(exc)
-            return
-        for pending in batch:
-            if not pending.recorded.done():
-                pending.recorded.set_result(id(pending) in winners)
-
-    async def _write(self, batch: list[PendingResponse]) -> set[int]:
+    async def round(self, items: list[PendingResponse]) -> list[bool]:
         first: dict[bytes, PendingResponse] = {}
-        for pending in batch:
+        for pending in items:
             first.setdefault(pending.token_hash, pending)
         offered = list(first.values())
         async with self._pool.acquire() as conn:
             spent = await conn.fetch(SPEND_AND_INSERT, *round_arguments(offered, utcnow()))
-        return {id(first[bytes(row["token_hash"])]) for row in spent}
+        winners = {id(first[bytes(row["token_hash"])]) for row in spent}
+        return [id(pending) in winners for pending in items]
+
+
+class TokenLookup(Rounds[bytes, "asyncpg.Record | None"]):
+    """Reads the tokens (by hash) of concurrent submits with one statement per round: ``statement``
+    selects rows with a ``token_hash`` column for the array ``token_hashes``."""
+
+    name = "survey-token-lookup"
+
+    def __init__(self, reader: Reader, statement: ReadStatement) -> None:
+        # Reads on the shared pool, two at a time: the next round's reads need not wait for the last.
+        super().__init__(max_round=MAX_ROUND, max_in_flight=2)
+        self._reader, self._statement = reader, statement
+
+    async def lookup(self, token_hash: bytes) -> asyncpg.Record | None:
+        return await self.submit(token_hash)
+
+    async def round(self, items: list[bytes]) -> list[asyncpg.Record | None]:
+        rows = await self._reader.all(self._statement, token_hashes=list(set(items)))
+        found = {bytes(row["token_hash"]): row for row in rows}
+        return [found.get(item) for item in items]
