@@ -128,39 +128,33 @@ FROM appraisal.plan_leaf l
 WHERE l.plan_id = :plan_id
 """
 
-# One row per (object, leaf): the value that counts, its target and baseline, and for rank leaves
-# the competition position within the peer group.
-BASE = """
-CREATE TEMP TABLE sc_base ON COMMIT DROP AS
-WITH chosen AS (
-    SELECT DISTINCT ON (dp.object_id, dp.metric) dp.object_id, dp.metric, dp.value, dp.id
-    FROM appraisal.data_point dp
-    JOIN appraisal.plan_object po ON po.plan_id = :plan_id AND po.object_id = dp.object_id
-    WHERE dp.current AND dp.status = 'accepted' AND dp.period = :period
-      AND dp.metric IN (SELECT metric FROM sc_rule)
-    ORDER BY dp.object_id, dp.metric,
-             CASE dp.source WHEN 'authoritative' THEN 0 WHEN 'survey' THEN 1 ELSE 2 END
-)
-SELECT po.object_id, po.peer_group, r.ord, r.indicator_code, v.value, v.id AS data_point_id, t.target, t.baseline
-FROM appraisal.plan_object po
-CROSS JOIN sc_rule r
-LEFT JOIN chosen v ON v.object_id = po.object_id AND v.metric = r.metric
-LEFT JOIN appraisal.target t
-       ON t.plan_id = :plan_id AND t.object_id = po.object_id AND t.indicator_code = r.indicator_code
-WHERE po.plan_id = :plan_id
--- In result_leaf's key order: the leaf pass then appends to its primary key instead of splitting pages.
-ORDER BY po.object_id, r.indicator_code
+# The value that counts per (object, metric) of the metrics passed as ``:metrics`` (an array
+# parameter, so PostgreSQL tests membership by hash, and no join spoils the order below): the
+# accepted current value of the period from the best source, authoritative > survey > unit. That
+# is also the names' byte order (``SOURCE_PRECEDENCE`` in logic.py; a unit test holds them
+# together), so the rows come in the right order from the unique index on (object, metric,
+# period, source) of current values and DISTINCT ON keeps the first of each group without sorting
+# a million values. Objects outside the plan drop out at the join to the plan's objects.
+CHOSEN = """
+SELECT DISTINCT ON (dp.object_id, dp.metric) dp.object_id, dp.metric, dp.value, dp.id
+FROM appraisal.data_point dp
+WHERE dp.current AND dp.status = 'accepted' AND dp.period = :period AND dp.metric = ANY (CAST(:metrics AS text[]))
+ORDER BY dp.object_id, dp.metric, dp.source
 """
 
-RANKS = """
+# Competition positions of the rank leaves within each peer group, from the rank metrics' values only.
+RANKS = f"""
 CREATE TEMP TABLE sc_rank ON COMMIT DROP AS
-SELECT b.object_id, b.indicator_code,
-       rank() OVER (PARTITION BY b.indicator_code, b.peer_group
-                    ORDER BY CASE WHEN r.direction = 'lower_better' THEN b.value ELSE -b.value END) AS position,
-       count(*) OVER (PARTITION BY b.indicator_code, b.peer_group) AS peers
-FROM sc_base b
-JOIN sc_rule r ON r.indicator_code = b.indicator_code
-WHERE r.method = 'rank' AND r.direction IN ('higher_better', 'lower_better') AND b.value IS NOT NULL
+WITH chosen AS ({CHOSEN})
+SELECT po.object_id, r.ord,
+       rank() OVER (PARTITION BY r.ord, po.peer_group
+                    ORDER BY CASE WHEN r.direction = 'lower_better' THEN v.value ELSE -v.value END) AS position,
+       count(*) OVER (PARTITION BY r.ord, po.peer_group) AS peers
+FROM appraisal.plan_object po
+JOIN chosen v ON v.object_id = po.object_id
+JOIN sc_rule r ON r.metric = v.metric
+WHERE po.plan_id = :plan_id AND r.method = 'rank' AND r.direction IN ('higher_better', 'lower_better')
+  AND v.value IS NOT NULL
 """
 
 # Per (object, grade leaf, subject): the trimmed sum and count of the latest ratings' shares.
@@ -192,38 +186,37 @@ GROUP BY object_id, indicator_code, subject
 
 # Every leaf of every object for every subject it counts for, scored as num / den (NULL: missing),
 # clamped to [0, cap]; written to result_leaf, and the sums per (object, subject) kept for the
-# roll-up from what was written.
-LEAVES = """
+# roll-up from what was written. One pass from the inputs: no table of a million base rows is
+# written and read back.
+LEAVES = f"""
 CREATE TEMP TABLE sc_sum ON COMMIT DROP AS
-WITH source AS (
-    -- Rank and grade leaves in their own branches: the million other rows need no join but the rules.
-    SELECT b.object_id, b.indicator_code, s.subject, b.value, b.data_point_id, b.target, b.baseline, r.method,
-           r.direction, r.marks, r.cap, r.zero_point, r.floor_from, r.floor_value, r.band_thresholds, r.band_shares,
-           r.floor_share, r.min_raters, r.zero_index, r.full_index, r.per_item, r.amount_cap,
-           NULL::bigint AS position, NULL::bigint AS peers, NULL::bigint AS ratings, NULL::numeric AS kept_sum,
+WITH chosen AS ({CHOSEN}
+), rule_subject AS MATERIALIZED (
+    SELECT r.*, s.subject FROM sc_rule r CROSS JOIN LATERAL unnest(r.subjects) AS s(subject)
+    ORDER BY r.ord, s.subject COLLATE "C"
+), extra AS MATERIALIZED (
+    -- Positions of rank leaves and trimmed ratings of grade leaves in one small table: one lookup
+    -- per row instead of two.
+    SELECT k.object_id, k.ord, rs.subject, k.position, k.peers, NULL::bigint AS ratings, NULL::numeric AS kept_sum,
            NULL::bigint AS kept
-    FROM sc_base b
-    JOIN sc_rule r ON r.indicator_code = b.indicator_code
-    CROSS JOIN LATERAL unnest(r.subjects) AS s(subject)
-    WHERE r.method IS DISTINCT FROM 'rank' AND r.method IS DISTINCT FROM 'grade'
+    FROM sc_rank k JOIN rule_subject rs ON rs.ord = k.ord
     UNION ALL
-    SELECT b.object_id, b.indicator_code, s.subject, b.value, b.data_point_id, b.target, b.baseline, r.method,
-           r.direction, r.marks, r.cap, r.zero_point, r.floor_from, r.floor_value, r.band_thresholds, r.band_shares,
-           r.floor_share, r.min_raters, r.zero_index, r.full_index, r.per_item, r.amount_cap,
-           k.position, k.peers, NULL, NULL, NULL
-    FROM sc_base b
-    JOIN sc_rule r ON r.indicator_code = b.indicator_code AND r.method = 'rank'
-    CROSS JOIN LATERAL unnest(r.subjects) AS s(subject)
-    LEFT JOIN sc_rank k ON k.object_id = b.object_id AND k.indicator_code = b.indicator_code
-    UNION ALL
-    SELECT b.object_id, b.indicator_code, s.subject, b.value, b.data_point_id, b.target, b.baseline, r.method,
-           r.direction, r.marks, r.cap, r.zero_point, r.floor_from, r.floor_value, r.band_thresholds, r.band_shares,
-           r.floor_share, r.min_raters, r.zero_index, r.full_index, r.per_item, r.amount_cap,
-           NULL, NULL, g.ratings, g.kept_sum, g.kept
-    FROM sc_base b
-    JOIN sc_rule r ON r.indicator_code = b.indicator_code AND r.method = 'grade'
-    CROSS JOIN LATERAL unnest(r.subjects) AS s(subject)
-    LEFT JOIN sc_grade g ON g.object_id = b.object_id AND g.indicator_code = b.indicator_code AND g.subject = s.subject
+    SELECT g.object_id, rs.ord, g.subject, NULL, NULL, g.ratings, g.kept_sum, g.kept
+    FROM sc_grade g JOIN rule_subject rs ON rs.indicator_code = g.indicator_code AND rs.subject = g.subject
+), source AS (
+    SELECT po.object_id, r.ord, r.indicator_code, r.subject, v.value, v.id AS data_point_id, t.target, t.baseline,
+           r.method, r.direction, r.marks, r.cap, r.zero_point, r.floor_from, r.floor_value, r.band_thresholds,
+           r.band_shares, r.floor_share, r.min_raters, r.zero_index, r.full_index, r.per_item, r.amount_cap,
+           e.position, e.peers, e.ratings, e.kept_sum, e.kept
+    -- Objects in id order, each with its leaves (lateral: the objects stay the outer loop), and the
+    -- hash joins keep that order: rows reach result_leaf in its index order with no sort of a million
+    -- rows. The order is a matter of speed (the index and the table grow at their ends), not of results.
+    FROM (SELECT object_id FROM appraisal.plan_object WHERE plan_id = :plan_id ORDER BY object_id) po
+    CROSS JOIN LATERAL (SELECT rs.*, po.object_id AS of_object FROM rule_subject rs OFFSET 0) r
+    LEFT JOIN chosen v ON v.object_id = po.object_id AND v.metric = r.metric
+    LEFT JOIN appraisal.target t
+           ON t.plan_id = :plan_id AND t.object_id = po.object_id AND t.indicator_code = r.indicator_code
+    LEFT JOIN extra e ON e.object_id = po.object_id AND e.ord = r.ord AND e.subject = r.subject
 ), scored AS (
     SELECT u.object_id, u.indicator_code, u.subject, u.value, u.data_point_id, u.target, u.baseline, u.method,
            f.share, f.marks, f.earned, f.missing
@@ -298,13 +291,15 @@ WITH source AS (
     SELECT :run_id, object_id, indicator_code, subject, value, target, baseline, share, marks, earned, missing,
            data_point_id
     FROM scored
-    RETURNING object_id, indicator_code, subject, marks, earned
+    RETURNING object_id, indicator_code, subject, value, marks, earned
 )
 SELECT w.object_id, w.subject,
        sum(w.marks) FILTER (WHERE r.method NOT IN ('bonus', 'deduction', 'veto') OR r.method IS NULL) AS marks,
        sum(w.earned) FILTER (WHERE r.method NOT IN ('bonus', 'deduction', 'veto') OR r.method IS NULL) AS earned,
        coalesce(sum(w.earned) FILTER (WHERE r.method = 'bonus'), 0) AS bonus,
-       coalesce(-sum(w.earned) FILTER (WHERE r.method = 'deduction'), 0) AS deduction
+       coalesce(-sum(w.earned) FILTER (WHERE r.method = 'deduction'), 0) AS deduction,
+       -- values read: a leaf's value counted once, on its first subject's row
+       count(*) FILTER (WHERE w.value IS NOT NULL AND w.subject = r.subjects[1]) AS values_
 FROM written w
 JOIN sc_rule r ON r.indicator_code = w.indicator_code
 GROUP BY w.object_id, w.subject
@@ -397,55 +392,69 @@ SELECT :run_id, q.object_id, :plan_id, q.peer_group, q.base, q.bonus, q.deductio
 FROM quota q
 """
 
-# Sort keys are (object id, leaf ordinal, subject in byte order): integers sort faster than text.
-INPUT_LINES = """
-SELECT encode(sha256(convert_to(string_agg(line, E'\\n' ORDER BY k1, k2, k3 COLLATE "C"), 'UTF8')), 'hex')
-FROM (
-    SELECT NULL::uuid AS k1, r.ord AS k2, '' AS k3,
+# Both hashes in one pass over the run's rows (docs/scoring.md, "Reproducibility"). The leaf rows
+# come by object from the (run, object) index and are ordered within each object only: a digest per
+# object, then a digest over the objects' digests, instead of one sort of a million text lines.
+HASHES = """
+WITH leaves AS (
+    SELECT l.object_id,
+           string_agg(concat_ws('|', f.head, coalesce(trim_scale(l.share)::text, ''), trim_scale(l.marks),
+                                trim_scale(l.earned), l.missing),
+                      E'\\n' ORDER BY l.indicator_code COLLATE "C", l.subject COLLATE "C") AS lines,
+           string_agg(concat_ws('|', f.head, coalesce(l.data_point_id::text, '')),
+                      E'\\n' ORDER BY l.indicator_code COLLATE "C", l.subject COLLATE "C") AS inputs
+    FROM appraisal.result_leaf l
+    -- What both lines start with, spelled once.
+    CROSS JOIN LATERAL (
+        SELECT concat_ws('|', l.indicator_code, l.subject, coalesce(trim_scale(l.value)::text, ''),
+                         coalesce(trim_scale(l.target)::text, ''), coalesce(trim_scale(l.baseline)::text, '')) AS head
+        OFFSET 0
+    ) f
+    WHERE l.run_id = :run_id
+    GROUP BY l.object_id
+), subjects AS (
+    SELECT s.object_id,
+           string_agg(concat_ws('|', '', s.subject, trim_scale(s.weight), trim_scale(s.earned), trim_scale(s.marks),
+                                coalesce(trim_scale(s.score)::text, ''), trim_scale(s.contribution)),
+                      E'\\n' ORDER BY s.subject COLLATE "C") AS lines
+    FROM appraisal.result_subject s
+    WHERE s.run_id = :run_id
+    GROUP BY s.object_id
+), objects AS MATERIALIZED (
+    SELECT r.object_id,
+           encode(sha256(convert_to(concat_ws(E'\\n',
+               concat_ws('|', r.object_id, '', '', r.peer_group, trim_scale(r.base), trim_scale(r.bonus),
+                         trim_scale(r.deduction), trim_scale(r.composite), r.grade_by_score, coalesce(r.veto_cap, ''),
+                         array_to_string(r.veto_codes, ','), r.quota_demoted, r.grade, r.rank, r.peer_count),
+               s.lines, l.lines), 'UTF8')), 'hex') AS digest,
+           concat_ws('|', 'object', r.object_id, r.peer_group,
+                     encode(sha256(convert_to(coalesce(l.inputs, ''), 'UTF8')), 'hex')) AS input_line
+    FROM appraisal.result r
+    LEFT JOIN subjects s ON s.object_id = r.object_id
+    LEFT JOIN leaves l ON l.object_id = r.object_id
+    WHERE r.run_id = :run_id
+), inputs AS (
+    SELECT 1 AS part, NULL::uuid AS k1, r.indicator_code AS k2,
            concat_ws('|', 'leaf', r.indicator_code, r.metric, coalesce(r.method, ''), r.direction,
                      trim_scale(r.marks), array_to_string(r.subjects, ','), coalesce(l.scoring::text, '')) AS line
     FROM sc_rule r JOIN appraisal.plan_leaf l ON l.plan_id = :plan_id AND l.indicator_code = r.indicator_code
     UNION ALL
-    SELECT b.object_id, b.ord, '',
-           concat_ws('|', b.indicator_code, coalesce(b.value::text, ''), coalesce(b.target::text, ''),
-                     coalesce(b.baseline::text, ''))
-    FROM sc_base b
+    SELECT 2, o.object_id, '', o.input_line FROM objects o
     UNION ALL
-    SELECT po.object_id, 0, '', concat_ws('|', 'object', po.object_id, po.peer_group)
-    FROM appraisal.plan_object po WHERE po.plan_id = :plan_id
-    UNION ALL
-    SELECT er.object_id, r.ord, er.assignment_id::text,
+    SELECT 3, er.object_id, er.assignment_id::text,
            concat_ws('|', 'rating', er.assignment_id, er.object_id, er.indicator_code, er.subject, er.grade)
     FROM (SELECT DISTINCT ON (assignment_id) * FROM appraisal.expert_rating
           WHERE plan_id = :plan_id ORDER BY assignment_id, rated_at DESC) er
     JOIN sc_rule r ON r.indicator_code = er.indicator_code
     UNION ALL
-    SELECT v.object_id, 0, v.id::text, concat_ws('|', 'veto', v.id, v.object_id, v.code)
+    SELECT 4, v.object_id, v.id::text, concat_ws('|', 'veto', v.id, v.object_id, v.code)
     FROM appraisal.veto_event v WHERE v.plan_id = :plan_id AND v.withdrawn_at IS NULL
-) lines
-"""
-
-RESULT_LINES = """
-SELECT encode(sha256(convert_to(string_agg(line, E'\\n' ORDER BY k1, k2, k3 COLLATE "C"), 'UTF8')), 'hex')
-FROM (
-    SELECT r.object_id AS k1, 0 AS k2, '' AS k3,
-           concat_ws('|', r.object_id, '', '', r.peer_group, trim_scale(r.base), trim_scale(r.bonus),
-                     trim_scale(r.deduction), trim_scale(r.composite), r.grade_by_score, coalesce(r.veto_cap, ''),
-                     array_to_string(r.veto_codes, ','), r.quota_demoted, r.grade, r.rank, r.peer_count) AS line
-    FROM appraisal.result r WHERE r.run_id = :run_id
-    UNION ALL
-    SELECT s.object_id, 0, s.subject,
-           concat_ws('|', '', s.subject, trim_scale(s.weight), trim_scale(s.earned), trim_scale(s.marks),
-                     coalesce(trim_scale(s.score)::text, ''), trim_scale(s.contribution))
-    FROM appraisal.result_subject s WHERE s.run_id = :run_id
-    UNION ALL
-    SELECT l.object_id, r.ord, l.subject,
-           concat_ws('|', l.indicator_code, l.subject, coalesce(trim_scale(l.value)::text, ''),
-                     coalesce(trim_scale(l.target)::text, ''), coalesce(trim_scale(l.baseline)::text, ''),
-                     coalesce(trim_scale(l.share)::text, ''), trim_scale(l.marks), trim_scale(l.earned), l.missing)
-    FROM appraisal.result_leaf l JOIN sc_rule r ON r.indicator_code = l.indicator_code
-    WHERE l.run_id = :run_id
-) lines
+)
+SELECT (SELECT encode(sha256(convert_to(string_agg(digest, E'\\n' ORDER BY object_id), 'UTF8')), 'hex') FROM objects)
+           AS results_hash,
+       (SELECT encode(sha256(convert_to(string_agg(line, E'\\n' ORDER BY part, k1, k2 COLLATE "C"), 'UTF8')), 'hex')
+        FROM inputs) AS inputs_lines_hash,
+       (SELECT count(*) FROM objects) AS objects
 """
 
 
@@ -469,17 +478,31 @@ async def score(session: AsyncSession, *, plan: PlanInputs, run_id: uuid.UUID, r
     await run("SET LOCAL enable_memoize = off")
     await run("SET LOCAL enable_mergejoin = off")
     # Re-runs inside one transaction (tests, an objection ruled and rescored) start from scratch.
-    await run("DROP TABLE IF EXISTS sc_rule, sc_base, sc_rank, sc_grade, sc_sum, sc_subject")
+    await run("DROP TABLE IF EXISTS sc_rule, sc_rank, sc_grade, sc_sum, sc_subject")
     pid = {"plan_id": plan.plan_id}
     await run(RULES, **pid)
-    await run(BASE, **pid, period=plan.period)
-    await run("ANALYZE sc_base")
-    await run(RANKS)
+    metrics = (
+        await session.execute(
+            text(
+                "SELECT coalesce(array_agg(DISTINCT metric), '{}') AS every, "
+                "coalesce(array_agg(DISTINCT metric) FILTER (WHERE method = 'rank'), '{}') AS ranked FROM sc_rule"
+            )
+        )
+    ).one()
+    await run(RANKS, **pid, period=plan.period, metrics=metrics.ranked)
     await run(GRADES, **pid)
     await run("ANALYZE sc_rank, sc_grade")
     lap("load")
     await report(0.3)
-    await run(LEAVES, run_id=run_id, renormalize=plan.missing_rule == "renormalize", places=plan.score_places)
+    await run(
+        LEAVES,
+        **pid,
+        period=plan.period,
+        metrics=metrics.every,
+        run_id=run_id,
+        renormalize=plan.missing_rule == "renormalize",
+        places=plan.score_places,
+    )
     lap("score")
     await report(0.6)
     weights = json.dumps({k: str(v) for k, v in plan.subject_weights.items()})
@@ -496,16 +519,6 @@ async def score(session: AsyncSession, *, plan: PlanInputs, run_id: uuid.UUID, r
     )
     lap("roll_up")
     await report(0.8)
-    counts = (
-        await session.execute(
-            text(
-                "SELECT (SELECT count(*) FROM appraisal.plan_object WHERE plan_id = :plan_id) AS objects, "
-                "(SELECT count(*) FROM sc_base WHERE value IS NOT NULL) AS values_"
-            ),
-            pid,
-        )
-    ).one()
-    figures.object_count, figures.value_count = counts.objects, counts.values_
     parameters = json.dumps(
         {
             "period": plan.period,
@@ -519,9 +532,11 @@ async def score(session: AsyncSession, *, plan: PlanInputs, run_id: uuid.UUID, r
         },
         sort_keys=True,
     )
-    inputs = await session.scalar(text(INPUT_LINES), pid)
-    figures.inputs_hash = _combine(parameters, inputs or "")
-    figures.results_hash = (await session.scalar(text(RESULT_LINES), {"run_id": run_id})) or ""
+    hashes = (await session.execute(text(HASHES), {**pid, "run_id": run_id})).one()
+    figures.object_count = hashes.objects
+    figures.value_count = await session.scalar(text("SELECT coalesce(sum(values_), 0)::int FROM sc_sum")) or 0
+    figures.inputs_hash = _combine(parameters, hashes.inputs_lines_hash or "")
+    figures.results_hash = hashes.results_hash or ""
     lap("hash")
     return figures
 
