@@ -101,7 +101,9 @@ CREATE TEMP TABLE sc_rule ON COMMIT DROP AS
 SELECT row_number() OVER (ORDER BY l.indicator_code COLLATE "C")::int AS ord,
        l.indicator_code, l.metric, l.method, l.direction, l.weight AS marks,
        CASE WHEN l.method IN ('bonus', 'deduction', 'veto') OR cardinality(l.evaluation_subjects) = 0
-            THEN ARRAY['']::text[] ELSE l.evaluation_subjects END AS subjects,
+            THEN ARRAY['']::text[]
+            -- in byte order, so that the leaf rows come in the order the hashes read them
+            ELSE ARRAY(SELECT x FROM unnest(l.evaluation_subjects) AS u(x) ORDER BY x COLLATE "C") END AS subjects,
        CASE WHEN l.method IN ('target_ratio', 'linear') THEN coalesce((l.scoring ->> 'cap')::numeric, 1)
             ELSE 1 END AS cap,
        (l.scoring ->> 'zero_point')::numeric AS zero_point,
@@ -128,35 +130,43 @@ FROM appraisal.plan_leaf l
 WHERE l.plan_id = :plan_id
 """
 
-# The value that counts per (object, metric) of the metrics passed as ``:metrics`` (an array
-# parameter, so PostgreSQL tests membership by hash, and no join spoils the order below): the
-# accepted current value of the period from the best source, authoritative > survey > unit. That
-# is also the names' byte order (``SOURCE_PRECEDENCE`` in logic.py; a unit test holds them
-# together), so the rows come in the right order from the unique index on (object, metric,
-# period, source) of current values and DISTINCT ON keeps the first of each group without sorting
-# a million values. Objects outside the plan drop out at the join to the plan's objects.
-CHOSEN = """
-SELECT DISTINCT ON (dp.object_id, dp.metric) dp.object_id, dp.metric, dp.value, dp.id
-FROM appraisal.data_point dp
-WHERE dp.current AND dp.status = 'accepted' AND dp.period = :period AND dp.metric = ANY (CAST(:metrics AS text[]))
-ORDER BY dp.object_id, dp.metric, dp.source
+# One row per (object, leaf): the value that counts, its target and baseline, in result_leaf's
+# index order. The value that counts is the accepted current value of the period from the best
+# source, authoritative > survey > unit, which is also the names' byte order (``SOURCE_PRECEDENCE``
+# in logic.py; a unit test holds them together): the rows come in that order from the unique index
+# on (object, metric, period, source) of current values, so DISTINCT ON keeps the first of each
+# group without sorting a million values. The plan's metrics come as an array parameter (a hashed
+# membership test, where a join would spoil the order); objects outside the plan drop out below.
+BASE = """
+CREATE TEMP TABLE sc_base ON COMMIT DROP AS
+WITH chosen AS (
+    SELECT DISTINCT ON (dp.object_id, dp.metric) dp.object_id, dp.metric, dp.value, dp.id
+    FROM appraisal.data_point dp
+    WHERE dp.current AND dp.status = 'accepted' AND dp.period = :period
+      AND dp.metric = ANY (CAST(:metrics AS text[]))
+    ORDER BY dp.object_id, dp.metric, dp.source
+)
+SELECT po.object_id, po.peer_group, r.ord, r.indicator_code, v.value, v.id AS data_point_id, t.target, t.baseline
+FROM appraisal.plan_object po
+CROSS JOIN sc_rule r
+LEFT JOIN chosen v ON v.object_id = po.object_id AND v.metric = r.metric
+LEFT JOIN appraisal.target t
+       ON t.plan_id = :plan_id AND t.object_id = po.object_id AND t.indicator_code = r.indicator_code
+WHERE po.plan_id = :plan_id
+-- The leaf pass then appends to result_leaf's index; an integer ordinal sorts faster than the code.
+ORDER BY po.object_id, r.ord
 """
 
-# Competition positions of the rank leaves within each peer group, from the rank metrics' values only.
-# Composed of this module's constants only (no input reaches the text), hence the noqa below.
-RANKS = f"""
+RANKS = """
 CREATE TEMP TABLE sc_rank ON COMMIT DROP AS
-WITH chosen AS ({CHOSEN})
-SELECT po.object_id, r.ord,
-       rank() OVER (PARTITION BY r.ord, po.peer_group
-                    ORDER BY CASE WHEN r.direction = 'lower_better' THEN v.value ELSE -v.value END) AS position,
-       count(*) OVER (PARTITION BY r.ord, po.peer_group) AS peers
-FROM appraisal.plan_object po
-JOIN chosen v ON v.object_id = po.object_id
-JOIN sc_rule r ON r.metric = v.metric
-WHERE po.plan_id = :plan_id AND r.method = 'rank' AND r.direction IN ('higher_better', 'lower_better')
-  AND v.value IS NOT NULL
-"""  # noqa: S608
+SELECT b.object_id, b.indicator_code,
+       rank() OVER (PARTITION BY b.indicator_code, b.peer_group
+                    ORDER BY CASE WHEN r.direction = 'lower_better' THEN b.value ELSE -b.value END) AS position,
+       count(*) OVER (PARTITION BY b.indicator_code, b.peer_group) AS peers
+FROM sc_base b
+JOIN sc_rule r ON r.indicator_code = b.indicator_code
+WHERE r.method = 'rank' AND r.direction IN ('higher_better', 'lower_better') AND b.value IS NOT NULL
+"""
 
 # Per (object, grade leaf, subject): the trimmed sum and count of the latest ratings' shares.
 GRADES = """
@@ -187,37 +197,29 @@ GROUP BY object_id, indicator_code, subject
 
 # Every leaf of every object for every subject it counts for, scored as num / den (NULL: missing),
 # clamped to [0, cap]; written to result_leaf, and the sums per (object, subject) kept for the
-# roll-up from what was written. One pass from the inputs: no table of a million base rows is
-# written and read back. (Composed of constants only, as RANKS.)
-LEAVES = f"""
+# roll-up from what was written.
+LEAVES = """
 CREATE TEMP TABLE sc_sum ON COMMIT DROP AS
-WITH chosen AS ({CHOSEN}
-), rule_subject AS MATERIALIZED (
+WITH rule_subject AS MATERIALIZED (
     SELECT r.*, s.subject FROM sc_rule r CROSS JOIN LATERAL unnest(r.subjects) AS s(subject)
-    ORDER BY r.ord, s.subject COLLATE "C"
 ), extra AS MATERIALIZED (
-    -- Positions of rank leaves and trimmed ratings of grade leaves in one small table: one lookup
-    -- per row instead of two.
-    SELECT k.object_id, k.ord, rs.subject, k.position, k.peers, NULL::bigint AS ratings, NULL::numeric AS kept_sum,
-           NULL::bigint AS kept
-    FROM sc_rank k JOIN rule_subject rs ON rs.ord = k.ord
+    -- Positions of rank leaves and trimmed ratings of grade leaves in one small table (one lookup).
+    SELECT k.object_id, k.indicator_code, rs.subject, k.position, k.peers, NULL::bigint AS ratings,
+           NULL::numeric AS kept_sum, NULL::bigint AS kept
+    FROM sc_rank k JOIN rule_subject rs ON rs.indicator_code = k.indicator_code
     UNION ALL
-    SELECT g.object_id, rs.ord, g.subject, NULL, NULL, g.ratings, g.kept_sum, g.kept
-    FROM sc_grade g JOIN rule_subject rs ON rs.indicator_code = g.indicator_code AND rs.subject = g.subject
+    SELECT g.object_id, g.indicator_code, g.subject, NULL, NULL, g.ratings, g.kept_sum, g.kept
+    FROM sc_grade g
 ), source AS (
-    SELECT po.object_id, r.ord, r.indicator_code, r.subject, v.value, v.id AS data_point_id, t.target, t.baseline,
-           r.method, r.direction, r.marks, r.cap, r.zero_point, r.floor_from, r.floor_value, r.band_thresholds,
-           r.band_shares, r.floor_share, r.min_raters, r.zero_index, r.full_index, r.per_item, r.amount_cap,
+    -- One stream in sc_base's order (object, leaf, subject): the hash joins keep it, so the rows
+    -- reach result_leaf, and the digests below, already in order.
+    SELECT b.object_id, b.indicator_code, r.subject, b.value, b.data_point_id, b.target, b.baseline, r.method,
+           r.direction, r.marks, r.cap, r.zero_point, r.floor_from, r.floor_value, r.band_thresholds, r.band_shares,
+           r.floor_share, r.min_raters, r.zero_index, r.full_index, r.per_item, r.amount_cap,
            e.position, e.peers, e.ratings, e.kept_sum, e.kept
-    -- Objects in id order, each with its leaves (lateral: the objects stay the outer loop), and the
-    -- hash joins keep that order: rows reach result_leaf in its index order with no sort of a million
-    -- rows. The order is a matter of speed (the index and the table grow at their ends), not of results.
-    FROM (SELECT object_id FROM appraisal.plan_object WHERE plan_id = :plan_id ORDER BY object_id) po
-    CROSS JOIN LATERAL (SELECT rs.*, po.object_id AS of_object FROM rule_subject rs OFFSET 0) r
-    LEFT JOIN chosen v ON v.object_id = po.object_id AND v.metric = r.metric
-    LEFT JOIN appraisal.target t
-           ON t.plan_id = :plan_id AND t.object_id = po.object_id AND t.indicator_code = r.indicator_code
-    LEFT JOIN extra e ON e.object_id = po.object_id AND e.ord = r.ord AND e.subject = r.subject
+    FROM sc_base b
+    JOIN rule_subject r ON r.indicator_code = b.indicator_code
+    LEFT JOIN extra e ON e.object_id = b.object_id AND e.indicator_code = b.indicator_code AND e.subject = r.subject
 ), scored AS (
     SELECT u.object_id, u.indicator_code, u.subject, u.value, u.data_point_id, u.target, u.baseline, u.method,
            f.share, f.marks, f.earned, f.missing
@@ -292,19 +294,42 @@ WITH chosen AS ({CHOSEN}
     SELECT :run_id, object_id, indicator_code, subject, value, target, baseline, share, marks, earned, missing,
            data_point_id
     FROM scored
-    RETURNING object_id, indicator_code, subject, value, marks, earned
+    RETURNING object_id, indicator_code, subject, value, target, baseline, share, marks, earned, missing, data_point_id
+), sums AS (
+    SELECT w.object_id, w.subject,
+           sum(w.marks) FILTER (WHERE r.method NOT IN ('bonus', 'deduction', 'veto') OR r.method IS NULL) AS marks,
+           sum(w.earned) FILTER (WHERE r.method NOT IN ('bonus', 'deduction', 'veto') OR r.method IS NULL) AS earned,
+           coalesce(sum(w.earned) FILTER (WHERE r.method = 'bonus'), 0) AS bonus,
+           coalesce(-sum(w.earned) FILTER (WHERE r.method = 'deduction'), 0) AS deduction,
+           -- values read: a leaf's value counted once, on its first subject's row
+           count(*) FILTER (WHERE w.value IS NOT NULL AND w.subject = r.subjects[1]) AS values_
+    FROM written w
+    JOIN sc_rule r ON r.indicator_code = w.indicator_code
+    GROUP BY w.object_id, w.subject
+), digests AS (
+    -- Each object's part of both hashes (docs/scoring.md, "Reproducibility"), from the rows as
+    -- written and while they are at hand: no second pass over a million rows, no global sort.
+    SELECT w.object_id,
+           sha256(convert_to(string_agg(concat_ws('|', f.head, coalesce(trim_scale(w.share)::text, ''),
+                                                  trim_scale(w.marks), trim_scale(w.earned), w.missing),
+                                        E'\\n' ORDER BY w.indicator_code COLLATE "C", w.subject COLLATE "C"),
+                             'UTF8')) AS leaves_digest,
+           sha256(convert_to(string_agg(concat_ws('|', f.head, coalesce(w.data_point_id::text, '')),
+                                        E'\\n' ORDER BY w.indicator_code COLLATE "C", w.subject COLLATE "C"),
+                             'UTF8')) AS inputs_digest
+    FROM written w
+    -- What both lines start with, spelled once.
+    CROSS JOIN LATERAL (
+        SELECT concat_ws('|', w.indicator_code, w.subject, coalesce(trim_scale(w.value)::text, ''),
+                         coalesce(trim_scale(w.target)::text, ''), coalesce(trim_scale(w.baseline)::text, '')) AS head
+        OFFSET 0
+    ) f
+    GROUP BY w.object_id
 )
-SELECT w.object_id, w.subject,
-       sum(w.marks) FILTER (WHERE r.method NOT IN ('bonus', 'deduction', 'veto') OR r.method IS NULL) AS marks,
-       sum(w.earned) FILTER (WHERE r.method NOT IN ('bonus', 'deduction', 'veto') OR r.method IS NULL) AS earned,
-       coalesce(sum(w.earned) FILTER (WHERE r.method = 'bonus'), 0) AS bonus,
-       coalesce(-sum(w.earned) FILTER (WHERE r.method = 'deduction'), 0) AS deduction,
-       -- values read: a leaf's value counted once, on its first subject's row
-       count(*) FILTER (WHERE w.value IS NOT NULL AND w.subject = r.subjects[1]) AS values_
-FROM written w
-JOIN sc_rule r ON r.indicator_code = w.indicator_code
-GROUP BY w.object_id, w.subject
-"""  # noqa: S608
+SELECT s.*, d.leaves_digest, d.inputs_digest
+FROM sums s
+JOIN digests d ON d.object_id = s.object_id
+"""
 
 # Every weighted subject of every object: earned and marks, the score out of 100 and the
 # contribution with the weights renormalized over the object's present subjects.
@@ -393,26 +418,11 @@ SELECT :run_id, q.object_id, :plan_id, q.peer_group, q.base, q.bonus, q.deductio
 FROM quota q
 """
 
-# Both hashes in one pass over the run's rows (docs/scoring.md, "Reproducibility"). The leaf rows
-# come by object from the (run, object) index and are ordered within each object only: a digest per
-# object, then a digest over the objects' digests, instead of one sort of a million text lines.
+# Both hashes from the per-object digests of the leaf pass (docs/scoring.md, "Reproducibility"):
+# what is left to order is one line per object, rule, rating and veto event.
 HASHES = """
 WITH leaves AS (
-    SELECT l.object_id,
-           string_agg(concat_ws('|', f.head, coalesce(trim_scale(l.share)::text, ''), trim_scale(l.marks),
-                                trim_scale(l.earned), l.missing),
-                      E'\\n' ORDER BY l.indicator_code COLLATE "C", l.subject COLLATE "C") AS lines,
-           string_agg(concat_ws('|', f.head, coalesce(l.data_point_id::text, '')),
-                      E'\\n' ORDER BY l.indicator_code COLLATE "C", l.subject COLLATE "C") AS inputs
-    FROM appraisal.result_leaf l
-    -- What both lines start with, spelled once.
-    CROSS JOIN LATERAL (
-        SELECT concat_ws('|', l.indicator_code, l.subject, coalesce(trim_scale(l.value)::text, ''),
-                         coalesce(trim_scale(l.target)::text, ''), coalesce(trim_scale(l.baseline)::text, '')) AS head
-        OFFSET 0
-    ) f
-    WHERE l.run_id = :run_id
-    GROUP BY l.object_id
+    SELECT DISTINCT object_id, leaves_digest, inputs_digest FROM sc_sum
 ), subjects AS (
     SELECT s.object_id,
            string_agg(concat_ws('|', '', s.subject, trim_scale(s.weight), trim_scale(s.earned), trim_scale(s.marks),
@@ -427,9 +437,9 @@ WITH leaves AS (
                concat_ws('|', r.object_id, '', '', r.peer_group, trim_scale(r.base), trim_scale(r.bonus),
                          trim_scale(r.deduction), trim_scale(r.composite), r.grade_by_score, coalesce(r.veto_cap, ''),
                          array_to_string(r.veto_codes, ','), r.quota_demoted, r.grade, r.rank, r.peer_count),
-               s.lines, l.lines), 'UTF8')), 'hex') AS digest,
+               s.lines, encode(coalesce(l.leaves_digest, sha256('')), 'hex')), 'UTF8')), 'hex') AS digest,
            concat_ws('|', 'object', r.object_id, r.peer_group,
-                     encode(sha256(convert_to(coalesce(l.inputs, ''), 'UTF8')), 'hex')) AS input_line
+                     encode(coalesce(l.inputs_digest, sha256('')), 'hex')) AS input_line
     FROM appraisal.result r
     LEFT JOIN subjects s ON s.object_id = r.object_id
     LEFT JOIN leaves l ON l.object_id = r.object_id
@@ -455,7 +465,8 @@ SELECT (SELECT encode(sha256(convert_to(string_agg(digest, E'\\n' ORDER BY objec
            AS results_hash,
        (SELECT encode(sha256(convert_to(string_agg(line, E'\\n' ORDER BY part, k1, k2 COLLATE "C"), 'UTF8')), 'hex')
         FROM inputs) AS inputs_lines_hash,
-       (SELECT count(*) FROM objects) AS objects
+       (SELECT count(*) FROM objects) AS objects,
+       (SELECT coalesce(sum(values_), 0)::int FROM sc_sum) AS values_
 """
 
 
@@ -479,31 +490,18 @@ async def score(session: AsyncSession, *, plan: PlanInputs, run_id: uuid.UUID, r
     await run("SET LOCAL enable_memoize = off")
     await run("SET LOCAL enable_mergejoin = off")
     # Re-runs inside one transaction (tests, an objection ruled and rescored) start from scratch.
-    await run("DROP TABLE IF EXISTS sc_rule, sc_rank, sc_grade, sc_sum, sc_subject")
+    await run("DROP TABLE IF EXISTS sc_rule, sc_base, sc_rank, sc_grade, sc_sum, sc_subject")
     pid = {"plan_id": plan.plan_id}
     await run(RULES, **pid)
-    metrics = (
-        await session.execute(
-            text(
-                "SELECT coalesce(array_agg(DISTINCT metric), '{}') AS every, "
-                "coalesce(array_agg(DISTINCT metric) FILTER (WHERE method = 'rank'), '{}') AS ranked FROM sc_rule"
-            )
-        )
-    ).one()
-    await run(RANKS, **pid, period=plan.period, metrics=metrics.ranked)
+    metrics = await session.scalar(text("SELECT coalesce(array_agg(DISTINCT metric), '{}') FROM sc_rule"))
+    await run(BASE, **pid, period=plan.period, metrics=metrics)
+    await run("ANALYZE sc_base")
+    await run(RANKS)
     await run(GRADES, **pid)
     await run("ANALYZE sc_rank, sc_grade")
     lap("load")
     await report(0.3)
-    await run(
-        LEAVES,
-        **pid,
-        period=plan.period,
-        metrics=metrics.every,
-        run_id=run_id,
-        renormalize=plan.missing_rule == "renormalize",
-        places=plan.score_places,
-    )
+    await run(LEAVES, run_id=run_id, renormalize=plan.missing_rule == "renormalize", places=plan.score_places)
     lap("score")
     await report(0.6)
     weights = json.dumps({k: str(v) for k, v in plan.subject_weights.items()})
@@ -534,8 +532,7 @@ async def score(session: AsyncSession, *, plan: PlanInputs, run_id: uuid.UUID, r
         sort_keys=True,
     )
     hashes = (await session.execute(text(HASHES), {**pid, "run_id": run_id})).one()
-    figures.object_count = hashes.objects
-    figures.value_count = await session.scalar(text("SELECT coalesce(sum(values_), 0)::int FROM sc_sum")) or 0
+    figures.object_count, figures.value_count = hashes.objects, hashes.values_
     figures.inputs_hash = _combine(parameters, hashes.inputs_lines_hash or "")
     figures.results_hash = hashes.results_hash or ""
     lap("hash")

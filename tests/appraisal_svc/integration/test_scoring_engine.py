@@ -28,6 +28,9 @@ from contracts.scoring import (
     SatisfactionParams,
     TargetRatioParams,
     VetoParams,
+    hash_line,
+    object_digest,
+    results_hash,
 )
 from services.appraisal_svc.scoring import engine
 from services.appraisal_svc.scoring.logic import (
@@ -372,6 +375,49 @@ async def no_progress(_: float) -> None:
     return None
 
 
+async def recomputed_results_hash(db: Any, run_id: uuid.UUID) -> str:
+    """The results hash as anyone recomputes it from the published rows (contracts.scoring)."""
+
+    async def rows(table: str) -> list[Any]:
+        return list((await db.execute(text(f"SELECT * FROM appraisal.{table} WHERE run_id = :r"), {"r": run_id})).all())
+
+    subjects: dict[uuid.UUID, list[Any]] = {}
+    for s in sorted(await rows("result_subject"), key=lambda s: s.subject.encode()):
+        subjects.setdefault(s.object_id, []).append(s)
+    leaves: dict[uuid.UUID, list[Any]] = {}
+    for leaf in sorted(await rows("result_leaf"), key=lambda x: (x.indicator_code.encode(), x.subject.encode())):
+        leaves.setdefault(leaf.object_id, []).append(leaf)
+    digests = []
+    for r in await rows("result"):
+        object_line = hash_line(
+            r.object_id,
+            "",
+            "",
+            r.peer_group,
+            r.base,
+            r.bonus,
+            r.deduction,
+            r.composite,
+            r.grade_by_score,
+            r.veto_cap,
+            ",".join(r.veto_codes),
+            r.quota_demoted,
+            r.grade,
+            r.rank,
+            r.peer_count,
+        )
+        subject_lines = [
+            hash_line("", s.subject, s.weight, s.earned, s.marks, s.score, s.contribution)
+            for s in subjects.get(r.object_id, [])
+        ]
+        leaf_lines = [
+            hash_line(x.indicator_code, x.subject, x.value, x.target, x.baseline, x.share, x.marks, x.earned, x.missing)
+            for x in leaves.get(r.object_id, [])
+        ]
+        digests.append((str(r.object_id), object_digest(object_line, subject_lines, leaf_lines)))
+    return results_hash(digests)
+
+
 async def score_and_compare(db: Any, base: dict[str, Any], spec: dict[str, Any]) -> Any:
     """Write the plan, score it with the engine and assert every stored number equals the oracle's."""
     plan_id = await write_plan(db, base, spec)
@@ -384,8 +430,9 @@ async def score_and_compare(db: Any, base: dict[str, Any], spec: dict[str, Any])
         {"id": run_id, "p": plan_id},
     )
     inputs = await engine.plan_inputs(db, plan_id)
-    await engine.score(db, plan=inputs, run_id=run_id, report=no_progress)
+    figures = await engine.score(db, plan=inputs, run_id=run_id, report=no_progress)
     expected = oracle(spec, base)
+    assert figures.results_hash == await recomputed_results_hash(db, run_id)
 
     rows = (await db.execute(text("SELECT * FROM appraisal.result_leaf WHERE run_id = :r"), {"r": run_id})).all()
     leaves = {(r.object_id, r.indicator_code, r.subject): r for r in rows}
