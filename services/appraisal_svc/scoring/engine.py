@@ -12,12 +12,9 @@ dividend cast to numeric(60,40), then ``round(round(x, 32), places)`` (the rule 
 ``round_score``; half away from zero, which is half up on these non-negative numbers). Stored
 shares keep 40 places.
 
-Hashes: ``inputs_hash`` is the sha256 of the plan's parameters and of one line per (object, leaf)
-read, rating and veto event; ``results_hash`` the sha256 of one line per result row, ordered by
-object id, then indicator code, then subject (byte order), numbers in their plain spelling
-(``trim_scale``), fields joined by '|', lines by '\\n'. An object's result line comes first and
-names it (object id, then '', ''), then its subject lines ('', subject, ...), then its leaf lines
-(indicator code, subject, ...), which the order attaches to the object above them.
+Hashes (docs/scoring.md, "Reproducibility"; ``contracts.scoring`` recomputes ``results_hash`` from
+the published rows): the leaf pass hashes each object's leaf lines and input lines as it writes
+them; what is left at the end is one line per object, rule, rating and veto event.
 """
 
 from __future__ import annotations
