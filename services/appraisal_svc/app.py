@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from services.appraisal_svc.api.audit import router as audit_router
 from services.appraisal_svc.api.data import router as data_router
 from services.appraisal_svc.api.experts import experts_router, ratings_router, vetoes_router
+from services.appraisal_svc.api.improvements import router as improvements_router
 from services.appraisal_svc.api.orgunits import router as orgunits_router
 from services.appraisal_svc.api.plans import router as plans_router
 from services.appraisal_svc.api.public import router as public_router
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ratings_router,
             vetoes_router,
             rollups_router,
+            improvements_router,
             publication_router,
             public_router,
         ],

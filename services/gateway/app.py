@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
-from services.gateway.api import admin, asyncapi, auth, docs, proxy, public
+from services.gateway.api import admin, asyncapi, auth, docs, notifications, proxy, public
 from services.gateway.config import Settings, get_settings
 from services.gateway.consumers import HANDLERS
 from services.gateway.db import TABLES
@@ -27,6 +27,7 @@ creates accept `Idempotency-Key`; updates require `If-Match` with the ETag of yo
 TAGS = [
     {"name": "auth", "description": "OAuth2 tokens, keys, discovery and the caller's own account."},
     {"name": "admin", "description": "Users, API clients, the audit log and signing keys."},
+    {"name": "notifications", "description": "What needs attention in your scope, from the services' events."},
     {"name": "graphql", "description": "The one GraphQL graph over every service."},
 ]
 
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = [
         auth.router,
         admin.router,
+        notifications.router,
         graph.build_router(settings),
         docs.router,
         asyncapi.router,

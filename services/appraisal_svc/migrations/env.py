@@ -4,6 +4,7 @@ from services.appraisal_svc.cycle import models as cycle_models  # noqa: F401
 from services.appraisal_svc.db import SCHEMA, Base
 from services.appraisal_svc.expert import models as expert_models  # noqa: F401
 from services.appraisal_svc.framework import models as framework_models  # noqa: F401
+from services.appraisal_svc.improvement import models as improvement_models  # noqa: F401
 from services.appraisal_svc.orgunit import models as orgunit_models  # noqa: F401
 from services.appraisal_svc.plan import models as plan_models  # noqa: F401
 from services.appraisal_svc.publication import models as publication_models  # noqa: F401

@@ -30,7 +30,9 @@ from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.ids import new_id
 from shared.pagination import PageParams, encode_cursor
 
-AMENDABLE = frozenset({"draft", "targets_open", "collecting"})
+# Until publication: in the review and objection period an amendment is how a wrong target is
+# corrected before the office upholds the objection and the plan is rescored.
+AMENDABLE = frozenset({"draft", "targets_open", "collecting", "scoring", "reviewed", "objection"})
 
 
 @dataclass(frozen=True)

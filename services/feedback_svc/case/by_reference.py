@@ -22,6 +22,16 @@ class ResultsByReference(ValueError):
     """The objects of a plan published by reference could not be fetched or did not match."""
 
 
+class AppraisalUnavailable(ResultsByReference, ConnectionError):
+    """appraisal_svc cannot answer now (unreachable, timed out, 429/502/503/504). A ConnectionError,
+    so the consumer waits it out and retries instead of counting it towards a dead letter: the
+    event is sound, only its objects are out of reach for a while."""
+
+
+# Statuses that say "not now" rather than "never".
+UNAVAILABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+
 class ObjectPage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -85,6 +95,8 @@ class PublishedObjects:
             params["cursor"] = cursor
         try:
             async with self.client().stream("GET", self.base_url + ref, params=params) as response:
+                if response.status_code in UNAVAILABLE_STATUSES:
+                    raise AppraisalUnavailable(f"GET {ref} answered {response.status_code}")
                 if response.status_code != 200:
                     raise ResultsByReference(f"GET {ref} answered {response.status_code}")
                 body = bytearray()
@@ -92,6 +104,8 @@ class PublishedObjects:
                     body += chunk
                     if len(body) > MAX_PAGE_BYTES:
                         raise ResultsByReference(f"a page of {ref} is larger than {MAX_PAGE_BYTES} bytes")
+        except httpx.TransportError as exc:  # connect, read, write, pool and timeouts
+            raise AppraisalUnavailable(f"GET {ref} failed: {type(exc).__name__}") from None
         except httpx.HTTPError as exc:
             raise ResultsByReference(f"GET {ref} failed: {type(exc).__name__}") from None
         try:

@@ -91,6 +91,7 @@ async def scenario(api: Api, world: World) -> list[tuple[str, str, str, dict, se
         ),
         ("GET", "/objects", "/objects", {}, READ, {200}),
         ("GET", "/objects/{object_id}", f"/objects/{ft}", {}, READ, missing),
+        ("GET", "/objects/{object_id}/improvements", f"/objects/{ft}/improvements", {}, READ, missing),
         (
             "POST",
             "/cycles",

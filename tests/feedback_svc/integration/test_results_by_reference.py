@@ -2,8 +2,8 @@
 names the appraisal path of its objects and their hash; feedback_svc pages through that path and
 opens cases exactly as for inline objects, and refuses objects that do not match the event.
 
-appraisal_svc's own route (``/public/plans/{id}/versions/{v}/objects``) is not on this branch yet,
-so a real HTTP server stands in for it, serving pages of the contract's shape."""
+A real HTTP server stands in for appraisal_svc's route (``/public/plans/{id}/versions/{v}/objects``),
+serving pages of the contract's shape, so that tampered pages and outages can be staged."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ class StandIn:
     def __init__(self) -> None:
         self.objects: dict[str, list[ObjectResult]] = {}
         self.requests: list[str] = []
+        # What the next requests meet before the real answer: "503", or "drop" (the connection
+        # closed without a reply, as when appraisal_svc dies mid-request).
+        self.outages: list[str] = []
         server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         server.daemon_threads = True
         self.server = server
@@ -44,6 +47,14 @@ class StandIn:
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 stand_in.requests.append(parts.path)
+                if stand_in.outages:
+                    if stand_in.outages.pop(0) == "drop":
+                        self.close_connection = True
+                        return
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 found = stand_in.objects.get(parts.path)
                 if found is None:
                     self.send_response(404)
@@ -173,3 +184,15 @@ async def test_a_reference_off_appraisal_is_never_fetched(live_app, js, stand_in
     await wait_for(lambda: _count(live_app, "dead_letter", at_least=3), timeout=30)
     assert stand_in.requests == []
     assert await _count(live_app, "plan_result") == 0
+
+
+async def test_an_appraisal_outage_is_waited_out_not_dead_lettered(live_app, js, stand_in):
+    # The fixture dead-letters at the first counted failure; an outage must not count.
+    objects = big_plan(20)
+    payload = by_reference(objects, stand_in)
+    stand_in.outages = ["503", "drop", "503"]
+    await publish(js, payload)
+    await wait_for(lambda: _count(live_app, "object_result", at_least=20), timeout=60)
+    assert stand_in.outages == [] and len(stand_in.requests) == 4
+    assert await _count(live_app, "dead_letter") == 0
+    assert await _count(live_app, "improvement_case") == 2  # counties 0 and 10 fell short
