@@ -324,7 +324,8 @@ async def write_plan(db: Any, base: dict[str, Any], spec: dict[str, Any]) -> uui
 
 async def base_world(db: Any) -> dict[str, Any]:
     unit, cycle = uuid.uuid4(), uuid.uuid4()
-    objects = [uuid.uuid4() for _ in range(6)]
+    # Up to six objects of a plan, and a seventh that is never in one (see score_and_compare).
+    objects = [uuid.uuid4() for _ in range(7)]
     await db.execute(
         text(
             "INSERT INTO appraisal.org_unit (id, code, name, kind, org_path, peer_group, deleted, lock_version, created_at, "
@@ -421,6 +422,26 @@ async def recomputed_results_hash(db: Any, run_id: uuid.UUID) -> str:
 async def score_and_compare(db: Any, base: dict[str, Any], spec: dict[str, Any]) -> Any:
     """Write the plan, score it with the engine and assert every stored number equals the oracle's."""
     plan_id = await write_plan(db, base, spec)
+    # An object outside the plan with the best-source value of every metric and a stray target
+    # row: the engine reads values by metric and period, and must still score only the plan's objects.
+    outsider = base["objects"][6]
+    await db.execute(
+        text(
+            "INSERT INTO appraisal.data_point (id, object_id, metric, period, source, revision, current, value, status, "
+            "submitted_by, submitted_org_path, submitted_at, lock_version) SELECT gen_random_uuid(), :o, metric, '2026', "
+            "'authoritative', 1, true, 77, 'accepted', 'p', '/p', now(), 1 FROM appraisal.plan_leaf WHERE plan_id = :p "
+            "ON CONFLICT DO NOTHING"
+        ),
+        {"o": outsider, "p": plan_id},
+    )
+    await db.execute(
+        text(
+            "INSERT INTO appraisal.target (id, plan_id, object_id, indicator_code, baseline, target, status, set_by, "
+            "set_at, lock_version) SELECT gen_random_uuid(), :p, :o, indicator_code, 1, 50, 'approved', 'p', now(), 1 "
+            "FROM appraisal.plan_leaf WHERE plan_id = :p"
+        ),
+        {"o": outsider, "p": plan_id},
+    )
     run_id = uuid.uuid4()
     await db.execute(
         text(
