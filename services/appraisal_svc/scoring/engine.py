@@ -192,22 +192,30 @@ FROM ordered
 GROUP BY object_id, indicator_code, subject
 """
 
+# Each leaf once per subject it is written for, and the positions of rank leaves and trimmed
+# ratings of grade leaves in one small table: tables with statistics (ANALYZE), so that the leaf
+# pass hashes these small sides and streams the million base rows through in their order.
+RULE_SUBJECTS = """
+CREATE TEMP TABLE sc_rule_subject ON COMMIT DROP AS
+SELECT r.*, s.subject FROM sc_rule r CROSS JOIN LATERAL unnest(r.subjects) AS s(subject)
+"""
+
+EXTRAS = """
+CREATE TEMP TABLE sc_extra ON COMMIT DROP AS
+SELECT k.object_id, k.indicator_code, rs.subject, k.position, k.peers, NULL::bigint AS ratings,
+       NULL::numeric AS kept_sum, NULL::bigint AS kept
+FROM sc_rank k JOIN sc_rule_subject rs ON rs.indicator_code = k.indicator_code
+UNION ALL
+SELECT g.object_id, g.indicator_code, g.subject, NULL, NULL, g.ratings, g.kept_sum, g.kept
+FROM sc_grade g
+"""
+
 # Every leaf of every object for every subject it counts for, scored as num / den (NULL: missing),
 # clamped to [0, cap]; written to result_leaf, and the sums per (object, subject) kept for the
 # roll-up from what was written.
 LEAVES = """
 CREATE TEMP TABLE sc_sum ON COMMIT DROP AS
-WITH rule_subject AS MATERIALIZED (
-    SELECT r.*, s.subject FROM sc_rule r CROSS JOIN LATERAL unnest(r.subjects) AS s(subject)
-), extra AS MATERIALIZED (
-    -- Positions of rank leaves and trimmed ratings of grade leaves in one small table (one lookup).
-    SELECT k.object_id, k.indicator_code, rs.subject, k.position, k.peers, NULL::bigint AS ratings,
-           NULL::numeric AS kept_sum, NULL::bigint AS kept
-    FROM sc_rank k JOIN rule_subject rs ON rs.indicator_code = k.indicator_code
-    UNION ALL
-    SELECT g.object_id, g.indicator_code, g.subject, NULL, NULL, g.ratings, g.kept_sum, g.kept
-    FROM sc_grade g
-), source AS (
+WITH source AS (
     -- One stream in sc_base's order (object, leaf, subject): the hash joins keep it, so the rows
     -- reach result_leaf, and the digests below, already in order.
     SELECT b.object_id, b.indicator_code, r.subject, b.value, b.data_point_id, b.target, b.baseline, r.method,
@@ -215,8 +223,8 @@ WITH rule_subject AS MATERIALIZED (
            r.floor_share, r.min_raters, r.zero_index, r.full_index, r.per_item, r.amount_cap,
            e.position, e.peers, e.ratings, e.kept_sum, e.kept
     FROM sc_base b
-    JOIN rule_subject r ON r.indicator_code = b.indicator_code
-    LEFT JOIN extra e ON e.object_id = b.object_id AND e.indicator_code = b.indicator_code AND e.subject = r.subject
+    JOIN sc_rule_subject r ON r.indicator_code = b.indicator_code
+    LEFT JOIN sc_extra e ON e.object_id = b.object_id AND e.indicator_code = b.indicator_code AND e.subject = r.subject
 ), scored AS (
     SELECT u.object_id, u.indicator_code, u.subject, u.value, u.data_point_id, u.target, u.baseline, u.method,
            f.share, f.marks, f.earned, f.missing
@@ -487,7 +495,7 @@ async def score(session: AsyncSession, *, plan: PlanInputs, run_id: uuid.UUID, r
     await run("SET LOCAL enable_memoize = off")
     await run("SET LOCAL enable_mergejoin = off")
     # Re-runs inside one transaction (tests, an objection ruled and rescored) start from scratch.
-    await run("DROP TABLE IF EXISTS sc_rule, sc_base, sc_rank, sc_grade, sc_sum, sc_subject")
+    await run("DROP TABLE IF EXISTS sc_rule, sc_base, sc_rank, sc_grade, sc_rule_subject, sc_extra, sc_sum, sc_subject")
     pid = {"plan_id": plan.plan_id}
     await run(RULES, **pid)
     metrics = await session.scalar(text("SELECT coalesce(array_agg(DISTINCT metric), '{}') FROM sc_rule"))
@@ -495,7 +503,9 @@ async def score(session: AsyncSession, *, plan: PlanInputs, run_id: uuid.UUID, r
     await run("ANALYZE sc_base")
     await run(RANKS)
     await run(GRADES, **pid)
-    await run("ANALYZE sc_rank, sc_grade")
+    await run(RULE_SUBJECTS)
+    await run(EXTRAS)
+    await run("ANALYZE sc_rule_subject, sc_extra")
     lap("load")
     await report(0.3)
     await run(LEAVES, run_id=run_id, renormalize=plan.missing_rule == "renormalize", places=plan.score_places)
