@@ -97,6 +97,20 @@ RULES = """
 CREATE TEMP TABLE sc_rule ON COMMIT DROP AS
 SELECT row_number() OVER (ORDER BY l.indicator_code COLLATE "C")::int AS ord,
        l.indicator_code, l.metric, l.method, l.direction, l.weight AS marks,
+       -- The formula a leaf's rows take, as a small integer: the leaf pass branches on it once per
+       -- row instead of comparing method and direction names (NULL: no formula, the leaf is missing).
+       CASE WHEN l.method = 'target_ratio' AND l.direction = 'higher_better' THEN 1
+            WHEN l.method = 'target_ratio' AND l.direction = 'lower_better' THEN 2
+            WHEN l.method = 'linear' AND l.direction = 'higher_better' THEN 3
+            WHEN l.method = 'linear' AND l.direction = 'lower_better' THEN 4
+            WHEN l.method = 'bands' AND l.direction = 'lower_better' THEN 5
+            WHEN l.method = 'bands' AND l.direction IN ('higher_better', 'target_band') THEN 6
+            WHEN l.method = 'rank' THEN 7
+            WHEN l.method = 'grade' THEN 8
+            WHEN l.method = 'satisfaction' THEN 9
+            WHEN l.method = 'bonus' THEN 10
+            WHEN l.method = 'deduction' THEN 11
+            WHEN l.method = 'veto' THEN 12 END AS kind,
        CASE WHEN l.method IN ('bonus', 'deduction', 'veto') OR cardinality(l.evaluation_subjects) = 0
             THEN ARRAY['']::text[]
             -- in byte order, so that the leaf rows come in the order the hashes read them
@@ -218,79 +232,74 @@ CREATE TEMP TABLE sc_sum ON COMMIT DROP AS
 WITH source AS (
     -- One stream in sc_base's order (object, leaf, subject): the hash joins keep it, so the rows
     -- reach result_leaf, and the digests below, already in order.
-    SELECT b.object_id, b.indicator_code, r.subject, b.value, b.data_point_id, b.target, b.baseline, r.method,
-           r.direction, r.marks, r.cap, r.zero_point, r.floor_from, r.floor_value, r.band_thresholds, r.band_shares,
+    SELECT b.object_id, b.indicator_code, r.subject, b.value, b.data_point_id, b.target, b.baseline, r.kind,
+           r.marks, r.cap, r.zero_point, r.floor_from, r.floor_value, r.band_thresholds, r.band_shares,
            r.floor_share, r.min_raters, r.zero_index, r.full_index, r.per_item, r.amount_cap,
            e.position, e.peers, e.ratings, e.kept_sum, e.kept
     FROM sc_base b
     JOIN sc_rule_subject r ON r.indicator_code = b.indicator_code
     LEFT JOIN sc_extra e ON e.object_id = b.object_id AND e.indicator_code = b.indicator_code AND e.subject = r.subject
 ), scored AS (
-    SELECT u.object_id, u.indicator_code, u.subject, u.value, u.data_point_id, u.target, u.baseline, u.method,
+    SELECT u.object_id, u.indicator_code, u.subject, u.value, u.data_point_id, u.target, u.baseline,
            f.share, f.marks, f.earned, f.missing
     FROM source u
     -- OFFSET 0 keeps each lateral step a separate node, so its expressions are computed once per row
-    -- instead of once per reference.
+    -- instead of once per reference. Kinds: sc_rule.kind.
     CROSS JOIN LATERAL (
         SELECT CASE u.floor_from WHEN 'baseline' THEN u.baseline ELSE u.floor_value END AS floor_at,
-               CASE WHEN u.method = 'bands' THEN width_bucket(u.value, u.band_thresholds) END AS reached
+               CASE WHEN u.kind IN (5, 6) THEN width_bucket(u.value, u.band_thresholds) END AS reached
         OFFSET 0
     ) a
     CROSS JOIN LATERAL (
-        SELECT CASE
-                 WHEN u.method = 'target_ratio' AND u.direction = 'higher_better' AND u.target > 0 THEN u.value
-                 WHEN u.method = 'target_ratio' AND u.direction = 'lower_better' AND u.zero_point > u.target
-                   THEN u.zero_point - u.value
-                 WHEN u.method = 'linear' AND u.direction = 'higher_better' AND u.target > a.floor_at
-                   THEN u.value - a.floor_at
-                 WHEN u.method = 'linear' AND u.direction = 'lower_better' AND u.target < a.floor_at
-                   THEN a.floor_at - u.value
-                 WHEN u.method = 'bands' AND u.direction = 'lower_better' AND a.reached IS NOT NULL
-                   -- the first band whose threshold >= value: the one reached if it equals it, else the next
+        SELECT CASE u.kind
+                 WHEN 1 THEN CASE WHEN u.target > 0 THEN u.value END
+                 WHEN 2 THEN CASE WHEN u.zero_point > u.target THEN u.zero_point - u.value END
+                 WHEN 3 THEN CASE WHEN u.target > a.floor_at THEN u.value - a.floor_at END
+                 WHEN 4 THEN CASE WHEN u.target < a.floor_at THEN a.floor_at - u.value END
+                 -- the first band whose threshold >= value: the one reached if it equals it, else the next
+                 WHEN 5 THEN CASE WHEN a.reached IS NOT NULL
                    THEN coalesce(u.band_shares[a.reached + CASE WHEN a.reached > 0
-                                                    AND u.band_thresholds[a.reached] = u.value THEN 0 ELSE 1 END], 0)
-                 WHEN u.method = 'bands' AND u.direction IN ('higher_better', 'target_band') AND a.reached IS NOT NULL
-                   THEN coalesce(u.band_shares[nullif(a.reached, 0)], 0)
-                 WHEN u.method = 'rank' THEN
+                                                    AND u.band_thresholds[a.reached] = u.value THEN 0 ELSE 1 END], 0) END
+                 WHEN 6 THEN CASE WHEN a.reached IS NOT NULL THEN coalesce(u.band_shares[nullif(a.reached, 0)], 0) END
+                 WHEN 7 THEN
                    CASE WHEN u.peers = 1 THEN 1 ELSE (u.peers - 1) - (u.position - 1) * (1 - u.floor_share) END
-                 WHEN u.method = 'grade' AND u.ratings >= u.min_raters THEN u.kept_sum
-                 WHEN u.method = 'satisfaction' AND u.full_index > u.zero_index AND u.value BETWEEN 0 AND 100
-                   THEN u.value - u.zero_index
+                 WHEN 8 THEN CASE WHEN u.ratings >= u.min_raters THEN u.kept_sum END
+                 WHEN 9 THEN CASE WHEN u.full_index > u.zero_index AND u.value BETWEEN 0 AND 100
+                                  THEN u.value - u.zero_index END
                END AS num,
-               CASE
-                 WHEN u.method = 'target_ratio' AND u.direction = 'higher_better' THEN u.target
-                 WHEN u.method = 'target_ratio' AND u.direction = 'lower_better' THEN u.zero_point - u.target
-                 WHEN u.method = 'linear' AND u.direction = 'higher_better' THEN u.target - a.floor_at
-                 WHEN u.method = 'linear' AND u.direction = 'lower_better' THEN a.floor_at - u.target
-                 WHEN u.method = 'bands' THEN 1
-                 WHEN u.method = 'rank' THEN greatest(u.peers - 1, 1)
-                 WHEN u.method = 'grade' THEN u.kept
-                 WHEN u.method = 'satisfaction' THEN u.full_index - u.zero_index
+               CASE u.kind
+                 WHEN 1 THEN u.target
+                 WHEN 2 THEN u.zero_point - u.target
+                 WHEN 3 THEN u.target - a.floor_at
+                 WHEN 4 THEN a.floor_at - u.target
+                 WHEN 5 THEN 1
+                 WHEN 6 THEN 1
+                 WHEN 7 THEN greatest(u.peers - 1, 1)
+                 WHEN 8 THEN u.kept
+                 WHEN 9 THEN u.full_index - u.zero_index
                END AS den
         OFFSET 0
     ) x
     CROSS JOIN LATERAL (
-        SELECT CASE WHEN u.method IN ('bonus', 'deduction', 'veto') THEN 'outside'
-                    WHEN x.num IS NULL OR NOT x.den > 0 THEN 'missing'
-                    WHEN x.num <= 0 THEN 'zero'
-                    WHEN x.num >= u.cap * x.den THEN 'cap'
-                    ELSE 'ratio' END AS state
+        -- 0 outside subjects (bonus, deduction, veto), 1 missing, 2 zero, 3 cap, 4 a ratio
+        SELECT CASE WHEN u.kind >= 10 THEN 0
+                    WHEN x.num IS NULL OR NOT x.den > 0 THEN 1
+                    WHEN x.num <= 0 THEN 2
+                    WHEN x.num >= u.cap * x.den THEN 3
+                    ELSE 4 END AS state
         OFFSET 0
     ) c
     CROSS JOIN LATERAL (
-        SELECT CASE c.state WHEN 'zero' THEN 0 WHEN 'cap' THEN u.cap
-                            WHEN 'ratio' THEN x.num::numeric(60, 40) / x.den END AS share,
-               CASE WHEN c.state = 'outside' OR (c.state = 'missing' AND :renormalize) THEN 0
-                    ELSE u.marks END AS marks,
-               CASE WHEN u.method = 'bonus' AND u.value IS NOT NULL
+        SELECT CASE c.state WHEN 2 THEN 0 WHEN 3 THEN u.cap WHEN 4 THEN x.num::numeric(60, 40) / x.den END AS share,
+               CASE WHEN c.state = 0 OR (c.state = 1 AND :renormalize) THEN 0 ELSE u.marks END AS marks,
+               CASE WHEN u.kind = 10 AND u.value IS NOT NULL
                       THEN least(u.per_item * greatest(floor(u.value), 0), u.amount_cap)
-                    WHEN u.method = 'deduction' AND u.value IS NOT NULL
+                    WHEN u.kind = 11 AND u.value IS NOT NULL
                       THEN -least(u.per_item * greatest(floor(u.value), 0), u.amount_cap)
-                    WHEN c.state = 'cap' THEN round(u.marks * u.cap, :places)
-                    WHEN c.state = 'ratio' THEN round(round((u.marks * x.num)::numeric(60, 40) / x.den, 32), :places)
+                    WHEN c.state = 3 THEN round(u.marks * u.cap, :places)
+                    WHEN c.state = 4 THEN round(round((u.marks * x.num)::numeric(60, 40) / x.den, 32), :places)
                     ELSE 0 END AS earned,
-               CASE WHEN c.state = 'outside' THEN u.method IN ('bonus', 'deduction') AND u.value IS NULL
-                    ELSE c.state = 'missing' END AS missing
+               CASE WHEN c.state = 0 THEN u.kind IN (10, 11) AND u.value IS NULL ELSE c.state = 1 END AS missing
         OFFSET 0
     ) f
 ), written AS (
