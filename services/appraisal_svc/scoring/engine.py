@@ -259,7 +259,8 @@ WITH source AS (
                  -- the first band whose threshold >= value: the one reached if it equals it, else the next
                  WHEN 5 THEN CASE WHEN a.reached IS NOT NULL
                    THEN coalesce(u.band_shares[a.reached + CASE WHEN a.reached > 0
-                                                    AND u.band_thresholds[a.reached] = u.value THEN 0 ELSE 1 END], 0) END
+                                                  AND u.band_thresholds[a.reached] = u.value THEN 0 ELSE 1 END], 0)
+                 END
                  WHEN 6 THEN CASE WHEN a.reached IS NOT NULL THEN coalesce(u.band_shares[nullif(a.reached, 0)], 0) END
                  WHEN 7 THEN
                    CASE WHEN u.peers = 1 THEN 1 ELSE (u.peers - 1) - (u.position - 1) * (1 - u.floor_share) END
