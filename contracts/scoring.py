@@ -12,6 +12,7 @@ ratings, or stored data that cannot be scored); they never raise on stored data.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Sequence
 from decimal import (
@@ -458,3 +459,40 @@ def target_problem(
     if direction == "target_band" and rule is not None and rule.method in _ORDERING_METHODS:
         return f"{rule.method} cannot score a target band; use bands"
     return None
+
+
+# ---------------------------------------------------------------------------- results hash
+
+
+def plain(x: Decimal | int | bool | str | None) -> str:
+    """A field of a hashed line: a number in its plain spelling without trailing zeros (``100``,
+    ``0.5``, never ``1E+2``), a boolean as ``t``/``f`` (as PostgreSQL spells it), None as the empty
+    string."""
+    if x is None:
+        return ""
+    if isinstance(x, bool):
+        return "t" if x else "f"
+    if isinstance(x, Decimal):
+        spelled = format(x, "f")
+        return spelled.rstrip("0").rstrip(".") if "." in spelled else spelled
+    return str(x)
+
+
+def hash_line(*fields: Decimal | int | bool | str | None) -> str:
+    return "|".join(plain(f) for f in fields)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def object_digest(object_line: str, subject_lines: Sequence[str], leaf_lines: Sequence[str]) -> str:
+    """One object's part of the results hash (docs/scoring.md, "Reproducibility"): sha256 of its
+    result line, its subject lines and the sha256 of its leaf lines, joined by newlines; the lines
+    in the rule book's order (subjects, then leaves by indicator code and subject, in byte order)."""
+    return _sha256("\n".join([object_line, *subject_lines, _sha256("\n".join(leaf_lines))]))
+
+
+def results_hash(object_digests: Iterable[tuple[str, str]]) -> str:
+    """sha256 of the objects' digests in object id order, joined by newlines: (object id, digest)."""
+    return _sha256("\n".join(digest for _, digest in sorted(object_digests)))

@@ -5,6 +5,7 @@ hypothesis properties of every share function.
 """
 
 import ast
+import hashlib
 from collections.abc import Callable
 from decimal import ROUND_DOWN, ROUND_FLOOR, Context, Decimal, localcontext
 from fractions import Fraction
@@ -69,7 +70,7 @@ def test_contract_imports_nothing_but_pydantic_and_the_standard_library() -> Non
         if isinstance(node, ast.Import | ast.ImportFrom)
         for name in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""])
     }
-    assert imported <= {"__future__", "collections", "decimal", "itertools", "math", "typing", "pydantic"}
+    assert imported <= {"__future__", "collections", "decimal", "hashlib", "itertools", "math", "typing", "pydantic"}
 
 
 def test_methods_match_the_union_tags() -> None:
@@ -524,3 +525,24 @@ def test_results_do_not_depend_on_the_callers_decimal_context(
             share = share_of(actual)
             results.append((share, None if share is None else marks_earned(marks, share, places)))
     assert results[0] == results[1] == results[2]
+
+
+def test_a_hashed_line_spells_numbers_plainly_as_the_engine_does() -> None:
+    # The engine writes trim_scale(x)::text; anyone recomputing the results hash must match it.
+    assert (
+        scoring.hash_line(
+            Decimal("100.000000"),
+            Decimal("0E-6"),
+            Decimal("-3.250"),
+            Decimal("0.5000000000"),
+            True,
+            False,
+            None,
+            7,
+            "B",
+        )
+        == "100|0|-3.25|0.5|t|f||7|B"
+    )
+    digest = scoring.object_digest("o", ["s1", "s2"], [])
+    assert digest == hashlib.sha256(f"o\ns1\ns2\n{hashlib.sha256(b'').hexdigest()}".encode()).hexdigest()
+    assert scoring.results_hash([("b", "2"), ("a", "1")]) == hashlib.sha256(b"1\n2").hexdigest()

@@ -12,12 +12,9 @@ dividend cast to numeric(60,40), then ``round(round(x, 32), places)`` (the rule 
 ``round_score``; half away from zero, which is half up on these non-negative numbers). Stored
 shares keep 40 places.
 
-Hashes: ``inputs_hash`` is the sha256 of the plan's parameters and of one line per (object, leaf)
-read, rating and veto event; ``results_hash`` the sha256 of one line per result row, ordered by
-object id, then indicator code, then subject (byte order), numbers in their plain spelling
-(``trim_scale``), fields joined by '|', lines by '\\n'. An object's result line comes first and
-names it (object id, then '', ''), then its subject lines ('', subject, ...), then its leaf lines
-(indicator code, subject, ...), which the order attaches to the object above them.
+Hashes (docs/scoring.md, "Reproducibility"; ``contracts.scoring`` recomputes ``results_hash`` from
+the published rows): the leaf pass hashes each object's leaf lines and input lines as it writes
+them; what is left at the end is one line per object, rule, rating and veto event.
 """
 
 from __future__ import annotations
@@ -100,8 +97,24 @@ RULES = """
 CREATE TEMP TABLE sc_rule ON COMMIT DROP AS
 SELECT row_number() OVER (ORDER BY l.indicator_code COLLATE "C")::int AS ord,
        l.indicator_code, l.metric, l.method, l.direction, l.weight AS marks,
+       -- The formula a leaf's rows take, as a small integer: the leaf pass branches on it once per
+       -- row instead of comparing method and direction names (NULL: no formula, the leaf is missing).
+       CASE WHEN l.method = 'target_ratio' AND l.direction = 'higher_better' THEN 1
+            WHEN l.method = 'target_ratio' AND l.direction = 'lower_better' THEN 2
+            WHEN l.method = 'linear' AND l.direction = 'higher_better' THEN 3
+            WHEN l.method = 'linear' AND l.direction = 'lower_better' THEN 4
+            WHEN l.method = 'bands' AND l.direction = 'lower_better' THEN 5
+            WHEN l.method = 'bands' AND l.direction IN ('higher_better', 'target_band') THEN 6
+            WHEN l.method = 'rank' THEN 7
+            WHEN l.method = 'grade' THEN 8
+            WHEN l.method = 'satisfaction' THEN 9
+            WHEN l.method = 'bonus' THEN 10
+            WHEN l.method = 'deduction' THEN 11
+            WHEN l.method = 'veto' THEN 12 END AS kind,
        CASE WHEN l.method IN ('bonus', 'deduction', 'veto') OR cardinality(l.evaluation_subjects) = 0
-            THEN ARRAY['']::text[] ELSE l.evaluation_subjects END AS subjects,
+            THEN ARRAY['']::text[]
+            -- in byte order, so that the leaf rows come in the order the hashes read them
+            ELSE ARRAY(SELECT x FROM unnest(l.evaluation_subjects) AS u(x) ORDER BY x COLLATE "C") END AS subjects,
        CASE WHEN l.method IN ('target_ratio', 'linear') THEN coalesce((l.scoring ->> 'cap')::numeric, 1)
             ELSE 1 END AS cap,
        (l.scoring ->> 'zero_point')::numeric AS zero_point,
@@ -128,18 +141,21 @@ FROM appraisal.plan_leaf l
 WHERE l.plan_id = :plan_id
 """
 
-# One row per (object, leaf): the value that counts, its target and baseline, and for rank leaves
-# the competition position within the peer group.
+# One row per (object, leaf): the value that counts, its target and baseline, in result_leaf's
+# index order. The value that counts is the accepted current value of the period from the best
+# source, authoritative > survey > unit, which is also the names' byte order (``SOURCE_PRECEDENCE``
+# in logic.py; a unit test holds them together): the rows come in that order from the unique index
+# on (object, metric, period, source) of current values, so DISTINCT ON keeps the first of each
+# group without sorting a million values. The plan's metrics come as an array parameter (a hashed
+# membership test, where a join would spoil the order); objects outside the plan drop out below.
 BASE = """
 CREATE TEMP TABLE sc_base ON COMMIT DROP AS
 WITH chosen AS (
     SELECT DISTINCT ON (dp.object_id, dp.metric) dp.object_id, dp.metric, dp.value, dp.id
     FROM appraisal.data_point dp
-    JOIN appraisal.plan_object po ON po.plan_id = :plan_id AND po.object_id = dp.object_id
     WHERE dp.current AND dp.status = 'accepted' AND dp.period = :period
-      AND dp.metric IN (SELECT metric FROM sc_rule)
-    ORDER BY dp.object_id, dp.metric,
-             CASE dp.source WHEN 'authoritative' THEN 0 WHEN 'survey' THEN 1 ELSE 2 END
+      AND dp.metric = ANY (CAST(:metrics AS text[]))
+    ORDER BY dp.object_id, dp.metric, dp.source
 )
 SELECT po.object_id, po.peer_group, r.ord, r.indicator_code, v.value, v.id AS data_point_id, t.target, t.baseline
 FROM appraisal.plan_object po
@@ -148,8 +164,8 @@ LEFT JOIN chosen v ON v.object_id = po.object_id AND v.metric = r.metric
 LEFT JOIN appraisal.target t
        ON t.plan_id = :plan_id AND t.object_id = po.object_id AND t.indicator_code = r.indicator_code
 WHERE po.plan_id = :plan_id
--- In result_leaf's key order: the leaf pass then appends to its primary key instead of splitting pages.
-ORDER BY po.object_id, r.indicator_code
+-- The leaf pass then appends to result_leaf's index; an integer ordinal sorts faster than the code.
+ORDER BY po.object_id, r.ord
 """
 
 RANKS = """
@@ -190,106 +206,101 @@ FROM ordered
 GROUP BY object_id, indicator_code, subject
 """
 
+# Each leaf once per subject it is written for, and the positions of rank leaves and trimmed
+# ratings of grade leaves in one small table: tables with statistics (ANALYZE), so that the leaf
+# pass hashes these small sides and streams the million base rows through in their order.
+RULE_SUBJECTS = """
+CREATE TEMP TABLE sc_rule_subject ON COMMIT DROP AS
+SELECT r.*, s.subject FROM sc_rule r CROSS JOIN LATERAL unnest(r.subjects) AS s(subject)
+"""
+
+EXTRAS = """
+CREATE TEMP TABLE sc_extra ON COMMIT DROP AS
+SELECT k.object_id, k.indicator_code, rs.subject, k.position, k.peers, NULL::bigint AS ratings,
+       NULL::numeric AS kept_sum, NULL::bigint AS kept
+FROM sc_rank k JOIN sc_rule_subject rs ON rs.indicator_code = k.indicator_code
+UNION ALL
+SELECT g.object_id, g.indicator_code, g.subject, NULL, NULL, g.ratings, g.kept_sum, g.kept
+FROM sc_grade g
+"""
+
 # Every leaf of every object for every subject it counts for, scored as num / den (NULL: missing),
 # clamped to [0, cap]; written to result_leaf, and the sums per (object, subject) kept for the
 # roll-up from what was written.
 LEAVES = """
 CREATE TEMP TABLE sc_sum ON COMMIT DROP AS
 WITH source AS (
-    -- Rank and grade leaves in their own branches: the million other rows need no join but the rules.
-    SELECT b.object_id, b.indicator_code, s.subject, b.value, b.data_point_id, b.target, b.baseline, r.method,
-           r.direction, r.marks, r.cap, r.zero_point, r.floor_from, r.floor_value, r.band_thresholds, r.band_shares,
+    -- One stream in sc_base's order (object, leaf, subject): the hash joins keep it, so the rows
+    -- reach result_leaf, and the digests below, already in order.
+    SELECT b.object_id, b.indicator_code, r.subject, b.value, b.data_point_id, b.target, b.baseline, r.kind,
+           r.marks, r.cap, r.zero_point, r.floor_from, r.floor_value, r.band_thresholds, r.band_shares,
            r.floor_share, r.min_raters, r.zero_index, r.full_index, r.per_item, r.amount_cap,
-           NULL::bigint AS position, NULL::bigint AS peers, NULL::bigint AS ratings, NULL::numeric AS kept_sum,
-           NULL::bigint AS kept
+           e.position, e.peers, e.ratings, e.kept_sum, e.kept
     FROM sc_base b
-    JOIN sc_rule r ON r.indicator_code = b.indicator_code
-    CROSS JOIN LATERAL unnest(r.subjects) AS s(subject)
-    WHERE r.method IS DISTINCT FROM 'rank' AND r.method IS DISTINCT FROM 'grade'
-    UNION ALL
-    SELECT b.object_id, b.indicator_code, s.subject, b.value, b.data_point_id, b.target, b.baseline, r.method,
-           r.direction, r.marks, r.cap, r.zero_point, r.floor_from, r.floor_value, r.band_thresholds, r.band_shares,
-           r.floor_share, r.min_raters, r.zero_index, r.full_index, r.per_item, r.amount_cap,
-           k.position, k.peers, NULL, NULL, NULL
-    FROM sc_base b
-    JOIN sc_rule r ON r.indicator_code = b.indicator_code AND r.method = 'rank'
-    CROSS JOIN LATERAL unnest(r.subjects) AS s(subject)
-    LEFT JOIN sc_rank k ON k.object_id = b.object_id AND k.indicator_code = b.indicator_code
-    UNION ALL
-    SELECT b.object_id, b.indicator_code, s.subject, b.value, b.data_point_id, b.target, b.baseline, r.method,
-           r.direction, r.marks, r.cap, r.zero_point, r.floor_from, r.floor_value, r.band_thresholds, r.band_shares,
-           r.floor_share, r.min_raters, r.zero_index, r.full_index, r.per_item, r.amount_cap,
-           NULL, NULL, g.ratings, g.kept_sum, g.kept
-    FROM sc_base b
-    JOIN sc_rule r ON r.indicator_code = b.indicator_code AND r.method = 'grade'
-    CROSS JOIN LATERAL unnest(r.subjects) AS s(subject)
-    LEFT JOIN sc_grade g ON g.object_id = b.object_id AND g.indicator_code = b.indicator_code AND g.subject = s.subject
+    JOIN sc_rule_subject r ON r.indicator_code = b.indicator_code
+    LEFT JOIN sc_extra e ON e.object_id = b.object_id AND e.indicator_code = b.indicator_code AND e.subject = r.subject
 ), scored AS (
-    SELECT u.object_id, u.indicator_code, u.subject, u.value, u.data_point_id, u.target, u.baseline, u.method,
+    SELECT u.object_id, u.indicator_code, u.subject, u.value, u.data_point_id, u.target, u.baseline,
            f.share, f.marks, f.earned, f.missing
     FROM source u
     -- OFFSET 0 keeps each lateral step a separate node, so its expressions are computed once per row
-    -- instead of once per reference.
+    -- instead of once per reference. Kinds: sc_rule.kind.
     CROSS JOIN LATERAL (
         SELECT CASE u.floor_from WHEN 'baseline' THEN u.baseline ELSE u.floor_value END AS floor_at,
-               CASE WHEN u.method = 'bands' THEN width_bucket(u.value, u.band_thresholds) END AS reached
+               CASE WHEN u.kind IN (5, 6) THEN width_bucket(u.value, u.band_thresholds) END AS reached
         OFFSET 0
     ) a
     CROSS JOIN LATERAL (
-        SELECT CASE
-                 WHEN u.method = 'target_ratio' AND u.direction = 'higher_better' AND u.target > 0 THEN u.value
-                 WHEN u.method = 'target_ratio' AND u.direction = 'lower_better' AND u.zero_point > u.target
-                   THEN u.zero_point - u.value
-                 WHEN u.method = 'linear' AND u.direction = 'higher_better' AND u.target > a.floor_at
-                   THEN u.value - a.floor_at
-                 WHEN u.method = 'linear' AND u.direction = 'lower_better' AND u.target < a.floor_at
-                   THEN a.floor_at - u.value
-                 WHEN u.method = 'bands' AND u.direction = 'lower_better' AND a.reached IS NOT NULL
-                   -- the first band whose threshold >= value: the one reached if it equals it, else the next
+        SELECT CASE u.kind
+                 WHEN 1 THEN CASE WHEN u.target > 0 THEN u.value END
+                 WHEN 2 THEN CASE WHEN u.zero_point > u.target THEN u.zero_point - u.value END
+                 WHEN 3 THEN CASE WHEN u.target > a.floor_at THEN u.value - a.floor_at END
+                 WHEN 4 THEN CASE WHEN u.target < a.floor_at THEN a.floor_at - u.value END
+                 -- the first band whose threshold >= value: the one reached if it equals it, else the next
+                 WHEN 5 THEN CASE WHEN a.reached IS NOT NULL
                    THEN coalesce(u.band_shares[a.reached + CASE WHEN a.reached > 0
-                                                    AND u.band_thresholds[a.reached] = u.value THEN 0 ELSE 1 END], 0)
-                 WHEN u.method = 'bands' AND u.direction IN ('higher_better', 'target_band') AND a.reached IS NOT NULL
-                   THEN coalesce(u.band_shares[nullif(a.reached, 0)], 0)
-                 WHEN u.method = 'rank' THEN
+                                                  AND u.band_thresholds[a.reached] = u.value THEN 0 ELSE 1 END], 0)
+                 END
+                 WHEN 6 THEN CASE WHEN a.reached IS NOT NULL THEN coalesce(u.band_shares[nullif(a.reached, 0)], 0) END
+                 WHEN 7 THEN
                    CASE WHEN u.peers = 1 THEN 1 ELSE (u.peers - 1) - (u.position - 1) * (1 - u.floor_share) END
-                 WHEN u.method = 'grade' AND u.ratings >= u.min_raters THEN u.kept_sum
-                 WHEN u.method = 'satisfaction' AND u.full_index > u.zero_index AND u.value BETWEEN 0 AND 100
-                   THEN u.value - u.zero_index
+                 WHEN 8 THEN CASE WHEN u.ratings >= u.min_raters THEN u.kept_sum END
+                 WHEN 9 THEN CASE WHEN u.full_index > u.zero_index AND u.value BETWEEN 0 AND 100
+                                  THEN u.value - u.zero_index END
                END AS num,
-               CASE
-                 WHEN u.method = 'target_ratio' AND u.direction = 'higher_better' THEN u.target
-                 WHEN u.method = 'target_ratio' AND u.direction = 'lower_better' THEN u.zero_point - u.target
-                 WHEN u.method = 'linear' AND u.direction = 'higher_better' THEN u.target - a.floor_at
-                 WHEN u.method = 'linear' AND u.direction = 'lower_better' THEN a.floor_at - u.target
-                 WHEN u.method = 'bands' THEN 1
-                 WHEN u.method = 'rank' THEN greatest(u.peers - 1, 1)
-                 WHEN u.method = 'grade' THEN u.kept
-                 WHEN u.method = 'satisfaction' THEN u.full_index - u.zero_index
+               CASE u.kind
+                 WHEN 1 THEN u.target
+                 WHEN 2 THEN u.zero_point - u.target
+                 WHEN 3 THEN u.target - a.floor_at
+                 WHEN 4 THEN a.floor_at - u.target
+                 WHEN 5 THEN 1
+                 WHEN 6 THEN 1
+                 WHEN 7 THEN greatest(u.peers - 1, 1)
+                 WHEN 8 THEN u.kept
+                 WHEN 9 THEN u.full_index - u.zero_index
                END AS den
         OFFSET 0
     ) x
     CROSS JOIN LATERAL (
-        SELECT CASE WHEN u.method IN ('bonus', 'deduction', 'veto') THEN 'outside'
-                    WHEN x.num IS NULL OR NOT x.den > 0 THEN 'missing'
-                    WHEN x.num <= 0 THEN 'zero'
-                    WHEN x.num >= u.cap * x.den THEN 'cap'
-                    ELSE 'ratio' END AS state
+        -- 0 outside subjects (bonus, deduction, veto), 1 missing, 2 zero, 3 cap, 4 a ratio
+        SELECT CASE WHEN u.kind >= 10 THEN 0
+                    WHEN x.num IS NULL OR NOT x.den > 0 THEN 1
+                    WHEN x.num <= 0 THEN 2
+                    WHEN x.num >= u.cap * x.den THEN 3
+                    ELSE 4 END AS state
         OFFSET 0
     ) c
     CROSS JOIN LATERAL (
-        SELECT CASE c.state WHEN 'zero' THEN 0 WHEN 'cap' THEN u.cap
-                            WHEN 'ratio' THEN x.num::numeric(60, 40) / x.den END AS share,
-               CASE WHEN c.state = 'outside' OR (c.state = 'missing' AND :renormalize) THEN 0
-                    ELSE u.marks END AS marks,
-               CASE WHEN u.method = 'bonus' AND u.value IS NOT NULL
+        SELECT CASE c.state WHEN 2 THEN 0 WHEN 3 THEN u.cap WHEN 4 THEN x.num::numeric(60, 40) / x.den END AS share,
+               CASE WHEN c.state = 0 OR (c.state = 1 AND :renormalize) THEN 0 ELSE u.marks END AS marks,
+               CASE WHEN u.kind = 10 AND u.value IS NOT NULL
                       THEN least(u.per_item * greatest(floor(u.value), 0), u.amount_cap)
-                    WHEN u.method = 'deduction' AND u.value IS NOT NULL
+                    WHEN u.kind = 11 AND u.value IS NOT NULL
                       THEN -least(u.per_item * greatest(floor(u.value), 0), u.amount_cap)
-                    WHEN c.state = 'cap' THEN round(u.marks * u.cap, :places)
-                    WHEN c.state = 'ratio' THEN round(round((u.marks * x.num)::numeric(60, 40) / x.den, 32), :places)
+                    WHEN c.state = 3 THEN round(u.marks * u.cap, :places)
+                    WHEN c.state = 4 THEN round(round((u.marks * x.num)::numeric(60, 40) / x.den, 32), :places)
                     ELSE 0 END AS earned,
-               CASE WHEN c.state = 'outside' THEN u.method IN ('bonus', 'deduction') AND u.value IS NULL
-                    ELSE c.state = 'missing' END AS missing
+               CASE WHEN c.state = 0 THEN u.kind IN (10, 11) AND u.value IS NULL ELSE c.state = 1 END AS missing
         OFFSET 0
     ) f
 ), written AS (
@@ -298,16 +309,41 @@ WITH source AS (
     SELECT :run_id, object_id, indicator_code, subject, value, target, baseline, share, marks, earned, missing,
            data_point_id
     FROM scored
-    RETURNING object_id, indicator_code, subject, marks, earned
+    RETURNING object_id, indicator_code, subject, value, target, baseline, share, marks, earned, missing, data_point_id
+), sums AS (
+    SELECT w.object_id, w.subject,
+           sum(w.marks) FILTER (WHERE r.method NOT IN ('bonus', 'deduction', 'veto') OR r.method IS NULL) AS marks,
+           sum(w.earned) FILTER (WHERE r.method NOT IN ('bonus', 'deduction', 'veto') OR r.method IS NULL) AS earned,
+           coalesce(sum(w.earned) FILTER (WHERE r.method = 'bonus'), 0) AS bonus,
+           coalesce(-sum(w.earned) FILTER (WHERE r.method = 'deduction'), 0) AS deduction,
+           -- values read: a leaf's value counted once, on its first subject's row
+           count(*) FILTER (WHERE w.value IS NOT NULL AND w.subject = r.subjects[1]) AS values_
+    FROM written w
+    JOIN sc_rule r ON r.indicator_code = w.indicator_code
+    GROUP BY w.object_id, w.subject
+), digests AS (
+    -- Each object's part of both hashes (docs/scoring.md, "Reproducibility"), from the rows as
+    -- written and while they are at hand: no second pass over a million rows, no global sort.
+    SELECT w.object_id,
+           sha256(convert_to(string_agg(concat_ws('|', f.head, coalesce(trim_scale(w.share)::text, ''),
+                                                  trim_scale(w.marks), trim_scale(w.earned), w.missing),
+                                        E'\\n' ORDER BY w.indicator_code COLLATE "C", w.subject COLLATE "C"),
+                             'UTF8')) AS leaves_digest,
+           sha256(convert_to(string_agg(concat_ws('|', f.head, coalesce(w.data_point_id::text, '')),
+                                        E'\\n' ORDER BY w.indicator_code COLLATE "C", w.subject COLLATE "C"),
+                             'UTF8')) AS inputs_digest
+    FROM written w
+    -- What both lines start with, spelled once.
+    CROSS JOIN LATERAL (
+        SELECT concat_ws('|', w.indicator_code, w.subject, coalesce(trim_scale(w.value)::text, ''),
+                         coalesce(trim_scale(w.target)::text, ''), coalesce(trim_scale(w.baseline)::text, '')) AS head
+        OFFSET 0
+    ) f
+    GROUP BY w.object_id
 )
-SELECT w.object_id, w.subject,
-       sum(w.marks) FILTER (WHERE r.method NOT IN ('bonus', 'deduction', 'veto') OR r.method IS NULL) AS marks,
-       sum(w.earned) FILTER (WHERE r.method NOT IN ('bonus', 'deduction', 'veto') OR r.method IS NULL) AS earned,
-       coalesce(sum(w.earned) FILTER (WHERE r.method = 'bonus'), 0) AS bonus,
-       coalesce(-sum(w.earned) FILTER (WHERE r.method = 'deduction'), 0) AS deduction
-FROM written w
-JOIN sc_rule r ON r.indicator_code = w.indicator_code
-GROUP BY w.object_id, w.subject
+SELECT s.*, d.leaves_digest, d.inputs_digest
+FROM sums s
+JOIN digests d ON d.object_id = s.object_id
 """
 
 # Every weighted subject of every object: earned and marks, the score out of 100 and the
@@ -397,55 +433,55 @@ SELECT :run_id, q.object_id, :plan_id, q.peer_group, q.base, q.bonus, q.deductio
 FROM quota q
 """
 
-# Sort keys are (object id, leaf ordinal, subject in byte order): integers sort faster than text.
-INPUT_LINES = """
-SELECT encode(sha256(convert_to(string_agg(line, E'\\n' ORDER BY k1, k2, k3 COLLATE "C"), 'UTF8')), 'hex')
-FROM (
-    SELECT NULL::uuid AS k1, r.ord AS k2, '' AS k3,
+# Both hashes from the per-object digests of the leaf pass (docs/scoring.md, "Reproducibility"):
+# what is left to order is one line per object, rule, rating and veto event.
+HASHES = """
+WITH leaves AS (
+    SELECT DISTINCT object_id, leaves_digest, inputs_digest FROM sc_sum
+), subjects AS (
+    SELECT s.object_id,
+           string_agg(concat_ws('|', '', s.subject, trim_scale(s.weight), trim_scale(s.earned), trim_scale(s.marks),
+                                coalesce(trim_scale(s.score)::text, ''), trim_scale(s.contribution)),
+                      E'\\n' ORDER BY s.subject COLLATE "C") AS lines
+    FROM appraisal.result_subject s
+    WHERE s.run_id = :run_id
+    GROUP BY s.object_id
+), objects AS MATERIALIZED (
+    SELECT r.object_id,
+           encode(sha256(convert_to(concat_ws(E'\\n',
+               concat_ws('|', r.object_id, '', '', r.peer_group, trim_scale(r.base), trim_scale(r.bonus),
+                         trim_scale(r.deduction), trim_scale(r.composite), r.grade_by_score, coalesce(r.veto_cap, ''),
+                         array_to_string(r.veto_codes, ','), r.quota_demoted, r.grade, r.rank, r.peer_count),
+               s.lines, encode(coalesce(l.leaves_digest, sha256('')), 'hex')), 'UTF8')), 'hex') AS digest,
+           concat_ws('|', 'object', r.object_id, r.peer_group,
+                     encode(coalesce(l.inputs_digest, sha256('')), 'hex')) AS input_line
+    FROM appraisal.result r
+    LEFT JOIN subjects s ON s.object_id = r.object_id
+    LEFT JOIN leaves l ON l.object_id = r.object_id
+    WHERE r.run_id = :run_id
+), inputs AS (
+    SELECT 1 AS part, NULL::uuid AS k1, r.indicator_code AS k2,
            concat_ws('|', 'leaf', r.indicator_code, r.metric, coalesce(r.method, ''), r.direction,
                      trim_scale(r.marks), array_to_string(r.subjects, ','), coalesce(l.scoring::text, '')) AS line
     FROM sc_rule r JOIN appraisal.plan_leaf l ON l.plan_id = :plan_id AND l.indicator_code = r.indicator_code
     UNION ALL
-    SELECT b.object_id, b.ord, '',
-           concat_ws('|', b.indicator_code, coalesce(b.value::text, ''), coalesce(b.target::text, ''),
-                     coalesce(b.baseline::text, ''))
-    FROM sc_base b
+    SELECT 2, o.object_id, '', o.input_line FROM objects o
     UNION ALL
-    SELECT po.object_id, 0, '', concat_ws('|', 'object', po.object_id, po.peer_group)
-    FROM appraisal.plan_object po WHERE po.plan_id = :plan_id
-    UNION ALL
-    SELECT er.object_id, r.ord, er.assignment_id::text,
+    SELECT 3, er.object_id, er.assignment_id::text,
            concat_ws('|', 'rating', er.assignment_id, er.object_id, er.indicator_code, er.subject, er.grade)
     FROM (SELECT DISTINCT ON (assignment_id) * FROM appraisal.expert_rating
           WHERE plan_id = :plan_id ORDER BY assignment_id, rated_at DESC) er
     JOIN sc_rule r ON r.indicator_code = er.indicator_code
     UNION ALL
-    SELECT v.object_id, 0, v.id::text, concat_ws('|', 'veto', v.id, v.object_id, v.code)
+    SELECT 4, v.object_id, v.id::text, concat_ws('|', 'veto', v.id, v.object_id, v.code)
     FROM appraisal.veto_event v WHERE v.plan_id = :plan_id AND v.withdrawn_at IS NULL
-) lines
-"""
-
-RESULT_LINES = """
-SELECT encode(sha256(convert_to(string_agg(line, E'\\n' ORDER BY k1, k2, k3 COLLATE "C"), 'UTF8')), 'hex')
-FROM (
-    SELECT r.object_id AS k1, 0 AS k2, '' AS k3,
-           concat_ws('|', r.object_id, '', '', r.peer_group, trim_scale(r.base), trim_scale(r.bonus),
-                     trim_scale(r.deduction), trim_scale(r.composite), r.grade_by_score, coalesce(r.veto_cap, ''),
-                     array_to_string(r.veto_codes, ','), r.quota_demoted, r.grade, r.rank, r.peer_count) AS line
-    FROM appraisal.result r WHERE r.run_id = :run_id
-    UNION ALL
-    SELECT s.object_id, 0, s.subject,
-           concat_ws('|', '', s.subject, trim_scale(s.weight), trim_scale(s.earned), trim_scale(s.marks),
-                     coalesce(trim_scale(s.score)::text, ''), trim_scale(s.contribution))
-    FROM appraisal.result_subject s WHERE s.run_id = :run_id
-    UNION ALL
-    SELECT l.object_id, r.ord, l.subject,
-           concat_ws('|', l.indicator_code, l.subject, coalesce(trim_scale(l.value)::text, ''),
-                     coalesce(trim_scale(l.target)::text, ''), coalesce(trim_scale(l.baseline)::text, ''),
-                     coalesce(trim_scale(l.share)::text, ''), trim_scale(l.marks), trim_scale(l.earned), l.missing)
-    FROM appraisal.result_leaf l JOIN sc_rule r ON r.indicator_code = l.indicator_code
-    WHERE l.run_id = :run_id
-) lines
+)
+SELECT (SELECT encode(sha256(convert_to(string_agg(digest, E'\\n' ORDER BY object_id), 'UTF8')), 'hex') FROM objects)
+           AS results_hash,
+       (SELECT encode(sha256(convert_to(string_agg(line, E'\\n' ORDER BY part, k1, k2 COLLATE "C"), 'UTF8')), 'hex')
+        FROM inputs) AS inputs_lines_hash,
+       (SELECT count(*) FROM objects) AS objects,
+       (SELECT coalesce(sum(values_), 0)::int FROM sc_sum) AS values_
 """
 
 
@@ -469,14 +505,17 @@ async def score(session: AsyncSession, *, plan: PlanInputs, run_id: uuid.UUID, r
     await run("SET LOCAL enable_memoize = off")
     await run("SET LOCAL enable_mergejoin = off")
     # Re-runs inside one transaction (tests, an objection ruled and rescored) start from scratch.
-    await run("DROP TABLE IF EXISTS sc_rule, sc_base, sc_rank, sc_grade, sc_sum, sc_subject")
+    await run("DROP TABLE IF EXISTS sc_rule, sc_base, sc_rank, sc_grade, sc_rule_subject, sc_extra, sc_sum, sc_subject")
     pid = {"plan_id": plan.plan_id}
     await run(RULES, **pid)
-    await run(BASE, **pid, period=plan.period)
+    metrics = await session.scalar(text("SELECT coalesce(array_agg(DISTINCT metric), '{}') FROM sc_rule"))
+    await run(BASE, **pid, period=plan.period, metrics=metrics)
     await run("ANALYZE sc_base")
     await run(RANKS)
     await run(GRADES, **pid)
-    await run("ANALYZE sc_rank, sc_grade")
+    await run(RULE_SUBJECTS)
+    await run(EXTRAS)
+    await run("ANALYZE sc_rule_subject, sc_extra")
     lap("load")
     await report(0.3)
     await run(LEAVES, run_id=run_id, renormalize=plan.missing_rule == "renormalize", places=plan.score_places)
@@ -496,16 +535,6 @@ async def score(session: AsyncSession, *, plan: PlanInputs, run_id: uuid.UUID, r
     )
     lap("roll_up")
     await report(0.8)
-    counts = (
-        await session.execute(
-            text(
-                "SELECT (SELECT count(*) FROM appraisal.plan_object WHERE plan_id = :plan_id) AS objects, "
-                "(SELECT count(*) FROM sc_base WHERE value IS NOT NULL) AS values_"
-            ),
-            pid,
-        )
-    ).one()
-    figures.object_count, figures.value_count = counts.objects, counts.values_
     parameters = json.dumps(
         {
             "period": plan.period,
@@ -519,9 +548,10 @@ async def score(session: AsyncSession, *, plan: PlanInputs, run_id: uuid.UUID, r
         },
         sort_keys=True,
     )
-    inputs = await session.scalar(text(INPUT_LINES), pid)
-    figures.inputs_hash = _combine(parameters, inputs or "")
-    figures.results_hash = (await session.scalar(text(RESULT_LINES), {"run_id": run_id})) or ""
+    hashes = (await session.execute(text(HASHES), {**pid, "run_id": run_id})).one()
+    figures.object_count, figures.value_count = hashes.objects, hashes.values_
+    figures.inputs_hash = _combine(parameters, hashes.inputs_lines_hash or "")
+    figures.results_hash = hashes.results_hash or ""
     lap("hash")
     return figures
 

@@ -1,6 +1,7 @@
 """Pure rules of appraisal_svc, without I/O."""
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -9,10 +10,12 @@ from hypothesis import strategies as st
 
 from contracts.scoring import BandsParams, LinearParams, SatisfactionParams, TargetRatioParams, target_problem
 from services.appraisal_svc.collection.logic import beyond, is_peer_outlier, relative_change, robust_z
+from services.appraisal_svc.collection.models import DataPoint
 from services.appraisal_svc.cycle.logic import problems as cycle_problems
 from services.appraisal_svc.orgunit.logic import parent_problem
 from services.appraisal_svc.orgunit.models import UnitKind
 from services.appraisal_svc.plan.logic import grade_problems, uncovered_subjects, weight_problems
+from services.appraisal_svc.scoring.logic import SOURCE_PRECEDENCE
 from services.appraisal_svc.target.logic import equal_shares, is_additive, split
 
 # Values on a grid keep float rounding out of the invariants under test.
@@ -128,3 +131,11 @@ def test_cycle_rules():
     } == {"label", "parent_id"}
     assert cycle_problems("annual", "2026", dt.date(2026, 1, 1), dt.date(2026, 12, 31), year)[0]["field"] == "parent_id"
     assert cycle_problems("term", "2023-2027", dt.date(2023, 1, 1), dt.date(2022, 1, 1), None)[0]["field"] == "ends_on"
+
+
+def test_the_source_precedence_is_the_byte_order_of_the_source_names():
+    # The engine takes the value that counts as the first of its (object, metric) in the unique
+    # index's order (engine.CHOSEN); a source added or renamed out of that order must fail here.
+    assert list(SOURCE_PRECEDENCE) == sorted(SOURCE_PRECEDENCE, key=str.encode)
+    allowed = next(c for c in DataPoint.__table__.constraints if str(getattr(c, "name", "")).endswith("source"))
+    assert sorted(re.findall(r"'(\w+)'", str(allowed.sqltext))) == sorted(SOURCE_PRECEDENCE)
