@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -79,6 +80,7 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=10_000, help="scoring: objects of the plan (x 100 leaves)")
     parser.add_argument("--connections", default="1,16,64", help="requests: comma-separated connection counts")
     parser.add_argument("--publish-objects", type=int, default=10_000, help="publication: objects of the plan")
+    parser.add_argument("--keep-data", action="store_true", help="keep the /tmp/gpb-* data folder (for profiling)")
     args = parser.parse_args()
     if args.which in ("codecs", "all"):
         from bench import codecs  # lazy: imports the services
@@ -200,6 +202,9 @@ def main() -> None:
     finally:
         broker.stop()
         pg.stop()
+        # A scoring run leaves ~2 GB behind; a full disk makes JetStream refuse streams.
+        if not args.keep_data:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

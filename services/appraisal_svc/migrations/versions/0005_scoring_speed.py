@@ -1,14 +1,14 @@
 """scoring speed: result_leaf keyed by a narrow (run, object) index instead of a 4-column primary key
 
-Revision ID: 0004_scoring_speed
-Revises: 0003_experts
+Revision ID: 0005_scoring_speed
+Revises: 0004_case_closures
 Create Date: 2026-11-28 22:10:00
 """
 
 from alembic import op
 
-revision = "0004_scoring_speed"
-down_revision = "0003_experts"
+revision = "0005_scoring_speed"
+down_revision = "0004_case_closures"
 branch_labels = None
 depends_on = None
 
