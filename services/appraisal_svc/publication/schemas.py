@@ -298,4 +298,4 @@ class PublicationRead(BaseModel):
 
 
 class PublicationPage(Page[PublicationRead]):
-    pass
+    """A page of a plan's publication jobs, oldest first."""
