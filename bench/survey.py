@@ -20,6 +20,7 @@ import csv
 import datetime as dt
 import io
 import json
+import resource
 import secrets
 import shutil
 import signal
@@ -28,7 +29,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -37,6 +38,7 @@ from typing import Any
 import httpx
 import numpy as np
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.survey_svc.analysis import logic
 from services.survey_svc.questionnaire import xlsform
@@ -328,6 +330,8 @@ def start_pair(
             {
                 **common,
                 "GOVPERF_JWKS_FILE": str(jwks_path),
+                # The gateway's keys too, as deployed: its intake batches carry its service token.
+                "GOVPERF_JWKS_URL": f"http://127.0.0.1:{gateway_port}/.well-known/jwks.json",
                 "GOVPERF_DB_POOL_SIZE": str(max(2, concurrency // 2 // workers)),
             },
             log_dir=data_dir,
@@ -369,6 +373,54 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
+ROUND_METRICS = {
+    "govperf_rounds_total": "rounds",
+    "govperf_round_items_total": "items",
+    "govperf_round_wait_seconds_total": "wait",
+    "govperf_round_seconds_total": "busy",
+}
+
+
+def round_sums(metrics_urls: list[str]) -> dict[str, dict[str, float]]:
+    """The round metrics (``shared.rounds``) of each process, summed per round name."""
+    sums: dict[str, dict[str, float]] = {}
+    for url in metrics_urls:
+        text = httpx.get(f"{url}/metrics", timeout=10).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                field_name = ROUND_METRICS.get(sample.name)
+                if field_name is not None:
+                    stage = sums.setdefault(sample.labels["name"], dict.fromkeys(ROUND_METRICS.values(), 0.0))
+                    stage[field_name] += sample.value
+    return sums
+
+
+def stage_figures(
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], seconds: float
+) -> dict[str, dict[str, float]]:
+    """Per round stage over a run: rounds per second, mean items per round, mean queue wait of an
+    item and mean time of a round (what an item spends there: wait + round)."""
+    stages = {}
+    for name, end in after.items():
+        start = before.get(name, dict.fromkeys(ROUND_METRICS.values(), 0.0))
+        rounds, items = end["rounds"] - start["rounds"], end["items"] - start["items"]
+        if rounds <= 0:
+            continue
+        stages[name] = {
+            "rounds_per_s": round(rounds / seconds, 1),
+            "items_per_round": round(items / rounds, 1),
+            "wait_ms": round((end["wait"] - start["wait"]) * 1000 / max(items, 1), 2),
+            "round_ms": round((end["busy"] - start["busy"]) * 1000 / rounds, 2),
+        }
+    return stages
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of this process's ended and reaped children (the load generator)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure_intake(
     url: str,
     bodies: list[dict[str, Any]],
@@ -378,17 +430,23 @@ def measure_intake(
     seconds: float,
     cpu: dict[str, Callable[[], list[psutil.Process]]],
     profile: dict[str, Path] | None = None,
-) -> tuple[Run, dict[str, float]]:
+    metrics_urls: Sequence[str] = (),
+) -> tuple[Run, dict[str, float], dict[str, dict[str, float]]]:
     """One intake run, with the CPU time each process group spent per accepted response (the
-    postgres backends are listed afresh: pools connect as the run starts). ``profile`` names a
-    collapsed-stacks file per process group to sample with py-spy during the run."""
+    postgres backends are listed afresh: pools connect as the run starts) and the round stages of
+    the processes at ``metrics_urls``. ``profile`` names a collapsed-stacks file per process group
+    to sample with py-spy during the run."""
     profilers = start_profilers(cpu, profile or {}, seconds)
+    rounds_before = round_sums(list(metrics_urls))
     before = {name: cpu_seconds(processes()) for name, processes in cpu.items()}
+    before["client"] = children_cpu_seconds()
     run = drive(url, bodies, concurrency, work_dir, seconds=seconds)
     after = {name: cpu_seconds(processes()) for name, processes in cpu.items()}
+    after["client"] = children_cpu_seconds()  # wrk, ended and reaped by now
+    stages = stage_figures(rounds_before, round_sums(list(metrics_urls)), run.seconds)
     stop_profilers(profilers)
-    per_response = {name: round((after[name] - before[name]) * 1000 / max(run.answered, 1), 3) for name in cpu}
-    return run, per_response
+    per_response = {name: round((after[name] - before[name]) * 1000 / max(run.answered, 1), 3) for name in after}
+    return run, per_response, stages
 
 
 def start_profilers(
@@ -484,7 +542,7 @@ def intake(
     hello = start_service(HELLO, find_free_port(), {}, log_dir=data_dir)
     try:
         hello.wait_ready()
-        bare, bare_cpu = measure_intake(
+        bare, bare_cpu, _ = measure_intake(
             hello.url, bodies, concurrency, data_dir, seconds=seconds, cpu={"hello": partial(own_process, hello)}
         )
     finally:
@@ -512,14 +570,22 @@ def intake(
                 if profile_dir is not None
                 else None
             )
-            run, per_response = measure_intake(
-                url, posts, concurrency, data_dir, seconds=seconds, cpu=cpu, profile=profile
+            run, per_response, stages = measure_intake(
+                url,
+                posts,
+                concurrency,
+                data_dir,
+                seconds=seconds,
+                cpu=cpu,
+                profile=profile,
+                metrics_urls=[gateway.url, survey.url],
             )
         finally:
             survey.stop()
             gateway.stop()
         result.update(figures(label, run))
         result[f"{label}_cpu_ms_per_response"] = per_response
+        result[f"{label}_stages"] = stages
         failures[label] = dict(run.failures)
     result["responses"] = result["intake_answered"]
     result["failures"] = failures

@@ -8,7 +8,12 @@ Frames are length-prefixed (bodies pass byte for byte, valid JSON or not). A req
 ``!HHI`` (lengths of the request id, the Cookie header and the body) then those bytes. An answer
 is ``!HI`` (status, length) then the body, per item and in order: 201 with the receipt as JSON,
 else a problem+json document. survey_svc answers 404 when it takes no batches (then the gateway
-sends each submission on its own)."""
+sends each submission on its own).
+
+Only the gateway sends batches: each carries its short-lived service token (a JWT signed with the
+platform's keys, so every service verifies it against the JWKS as any token), whose ``typ`` is
+``SERVICE_TOKEN_TYPE`` and ``sub`` is ``GATEWAY_SUBJECT``; survey_svc refuses anything else with
+401 (no valid token) or 403 (someone else's)."""
 
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ import struct
 from dataclasses import dataclass
 
 BATCH_PATH = "/internal/intake/batch"
+SERVICE_TOKEN_TYPE = "service"  # noqa: S105 - the typ claim's value, not a secret
+GATEWAY_SUBJECT = "gateway"
 MAX_ITEMS = 1000
 MAX_REQUEST_ID = 128
 MAX_COOKIE = 8192

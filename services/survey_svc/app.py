@@ -29,9 +29,10 @@ async def start_background(app: FastAPI) -> None:
     if settings.intake_batching:
         app.state.token_lookup = token_lookup(app.state.reader)
         app.state.token_lookup.start()
-        # Its own connection: queued requests waiting for the shared pool must never delay the
-        # round that would let them all finish.
-        app.state.intake_pool = await open_read_pool(app.state.engine, max_size=1)
+        # Its own connections: queued requests waiting for the shared pool must never delay the
+        # writes that would let them all finish. One per batch the gateway may have in flight, so
+        # batches write side by side and their commits share WAL flushes.
+        app.state.intake_pool = await open_read_pool(app.state.engine, max_size=settings.intake_write_connections)
         app.state.intake_writer = IntakeWriter(app.state.intake_pool)
         app.state.intake_writer.start()
     if settings.run_job_worker:

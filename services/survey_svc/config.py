@@ -28,6 +28,8 @@ class Settings(BaseServiceSettings):
     run_sealer: bool = True
     # Token responses are spent and inserted set-based by one writer per process (response/intake.py).
     intake_batching: bool = True
+    # Connections of the intake writes (the gateway sends up to 4 batches at a time).
+    intake_write_connections: int = Field(default=4, ge=1, le=32)
     run_job_worker: bool = True
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from contracts.intake_batch import BATCH_PATH
-from shared.auth.devkeys import DevKeys
+from contracts.intake_batch import BATCH_PATH, IntakeItem, encode_items
+from services.gateway.intake import service_token_claims
+from shared.auth.devkeys import DevKeys, generate_private_pem
+from shared.auth.jwt import sign
 from shared.db import create_engine
 from shared.embedded import find_free_port
 from shared.stack import get_service
@@ -60,7 +63,15 @@ def intake(migrated: Infra, dev_keys: DevKeys) -> Iterator[Intake]:
     processes: list[ServiceProcess] = []
     try:
         survey = start_service(
-            get_service("survey"), survey_port, {**common, "GOVPERF_RUN_RELAY": "false"}, log_dir=migrated.data_dir
+            get_service("survey"),
+            survey_port,
+            # As deployed: survey_svc trusts the gateway's keys (its service token on batches).
+            {
+                **common,
+                "GOVPERF_RUN_RELAY": "false",
+                "GOVPERF_JWKS_URL": f"http://127.0.0.1:{gateway_port}/.well-known/jwks.json",
+            },
+            log_dir=migrated.data_dir,
         )
         processes.append(survey)
         gateway = start_service(
@@ -249,7 +260,7 @@ async def test_a_cut_off_survey_service_is_503_and_the_address_limit_still_holds
         assert int(answer.headers["retry-after"]) >= 1
 
 
-async def test_the_batch_route_is_internal(intake: Intake, gateway) -> None:
+async def test_the_batch_route_is_internal(intake: Intake, gateway, dev_keys: DevKeys) -> None:
     for path in (
         BATCH_PATH,
         f"/public/surveys/..%2F..%2F{BATCH_PATH.lstrip('/')}",
@@ -257,11 +268,51 @@ async def test_the_batch_route_is_internal(intake: Intake, gateway) -> None:
     ):
         refused = await gateway.post(path, content=b"\x00\x00\x00\x00\x00\x00\x00\x01x")
         assert refused.status_code in (404, 405), (path, refused.status_code)
+    gateway_token = {"Authorization": f"Bearer {service_token(dev_keys.private_key_pem, dev_keys.kid)}"}
     async with httpx.AsyncClient(base_url=intake.survey.url, timeout=30) as direct:
-        garbled = await direct.post(BATCH_PATH, content=b"\x00\x05\x00\x00\x00\x00\x10\x00abc")
+        garbled = await direct.post(BATCH_PATH, content=b"\x00\x05\x00\x00\x00\x00\x10\x00abc", headers=gateway_token)
         assert_problem(garbled, 400)
-        empty = await direct.post(BATCH_PATH, content=b"")
+        empty = await direct.post(BATCH_PATH, content=b"", headers=gateway_token)
         assert empty.status_code == 200 and empty.content == b""
+
+
+def service_token(private_pem: str, kid: str, **claims: object) -> str:
+    """A token shaped as the gateway's service token, signed with ``private_pem``."""
+    now = int(time.time())
+    return sign(
+        service_token_claims(issuer="govperf", audience="govperf", now=now, lifetime=60) | claims,
+        private_pem,
+        algorithm="ES256",
+        kid=kid,
+    )
+
+
+async def test_only_the_gateway_may_send_intake_batches(api, gateway, dev_keys: DevKeys, auth) -> None:
+    """A batch vouches for its submissions (their device cookies), so survey_svc takes it with the
+    gateway's service token only: for anyone else it records nothing and the token stays good."""
+    campaign = await api.campaign_in_fieldwork()
+    [token] = await api.tokens(campaign["id"], 1)
+    submission = json.dumps({"token": token, "answers": good_answers()}).encode()
+    batch = encode_items([IntakeItem("forged-1", "gp_device=someone-else", submission)])
+    own_key = dev_keys.private_key_pem, dev_keys.kid
+    expired = int(time.time()) - 60
+    refused = {
+        "no token": ({}, 401),
+        "a user's token": (auth("perf_office", org_path="/gd/sz"), 403),
+        "an investigator's token": (auth("investigator", org_path="/gd/sz"), 403),
+        "another subject": ({"Authorization": f"Bearer {service_token(*own_key, sub='feedback')}"}, 403),
+        "an unknown key": ({"Authorization": f"Bearer {service_token(generate_private_pem(), 'stranger')}"}, 401),
+        "expired": ({"Authorization": f"Bearer {service_token(*own_key, exp=expired)}"}, 401),
+    }
+    for case, (headers, status) in refused.items():
+        answer = await api.client.post(BATCH_PATH, content=batch, headers=headers)
+        assert answer.status_code == status, (case, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json", case
+        assert token not in answer.text, case
+    report = await integrity(api, campaign["id"])
+    assert report["responses"]["sealed"] + report["responses"]["unsealed"] == 0
+    accepted = await gateway.post(INTAKE, json={"token": token, "answers": good_answers()})
+    assert accepted.status_code == 201, accepted.text
 
 
 async def test_a_submission_with_a_huge_cookie_header_goes_on_its_own_and_counts(api, gateway) -> None:

@@ -18,7 +18,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from contracts.intake_batch import MAX_COOKIE, IntakeItem
 from services.gateway.api.proxy import forward, forward_headers
-from services.gateway.intake import MAX_BATCHED_BODY, IntakeRelay
+from services.gateway.intake import MAX_BATCHED_BODY, IntakeRelay, ServiceToken
 from services.gateway.upstream import Upstreams, get_upstreams
 from shared.errors import AppError, NotFound, send_problem
 from shared.middleware import FastRoute
@@ -118,7 +118,7 @@ def is_json(scope: Scope) -> bool:
 
 
 async def start_intake_relay(app: FastAPI) -> None:
-    app.state.intake_relay = IntakeRelay(get_upstreams(app))
+    app.state.intake_relay = IntakeRelay(get_upstreams(app), ServiceToken(app))
     app.state.intake_relay.start()
 
 

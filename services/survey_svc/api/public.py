@@ -4,6 +4,7 @@ response submission with an invitation token, and the reports of published campa
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import time
@@ -18,7 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import cookie_parser
 from starlette.types import Receive, Scope, Send
 
-from contracts.intake_batch import BATCH_PATH, IntakeAnswer, IntakeItem, decode_items, encode_answers
+from contracts.intake_batch import (
+    BATCH_PATH,
+    GATEWAY_SUBJECT,
+    SERVICE_TOKEN_TYPE,
+    IntakeAnswer,
+    IntakeItem,
+    decode_items,
+    encode_answers,
+)
 from services.survey_svc.analysis import report
 from services.survey_svc.analysis import service as analysis_service
 from services.survey_svc.config import Settings
@@ -26,18 +35,23 @@ from services.survey_svc.questionnaire.content import Question, QuestionType
 from services.survey_svc.response import service as responses
 from services.survey_svc.response.intake import IntakeWriter
 from services.survey_svc.response.schemas import Receipt, TokenSubmission
+from shared.auth.deps import MAX_TOKEN_LENGTH, RepeatedAuthorization, bearer_token, refuse, verified_claims
+from shared.auth.jwt import TokenError
 from shared.errors import (
     AppError,
     BadRequest,
+    Forbidden,
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
+    Unauthorized,
     UnsupportedMediaType,
     problem_document,
     send_problem,
 )
-from shared.middleware import FastRoute
+from shared.middleware import FastRoute, access_log
 from shared.reads import DBReader, Reader
+from shared.rounds import ROUND_BUSY, ROUND_ITEMS, ROUNDS
 from shared.service_app import DBSession
 
 log = logging.getLogger("govperf.survey.intake")
@@ -318,26 +332,110 @@ async def submit_response_fast(scope: Scope, receive: Receive, send: Send) -> No
         await _send_answer(send, await _answer_json(scope["app"], body, _header(scope, b"cookie"), request_id))
 
 
-class InternalError(AppError):
-    status, code, title = 500, "internal", "Internal error"
+# A batch counts as a round of its own in the round metrics (shared.rounds): its time from frames
+# decoded to answers ready (its token read and its write included).
+BATCH_STAGE = "survey-intake-batch"
+BATCHES, BATCH_ITEMS, BATCH_BUSY = (metric.labels(BATCH_STAGE) for metric in (ROUNDS, ROUND_ITEMS, ROUND_BUSY))
 
 
-async def _answer_item(app: FastAPI, item: IntakeItem) -> IntakeAnswer:
+def _submission(item: IntakeItem) -> responses.TokenResponse:
+    """One batched JSON submission, parsed and bounded as the route parses it (InvalidRequest)."""
     try:
-        return await _answer_json(app, item.body, item.cookie, item.request_id)
-    except Exception:  # one submission's failure is its own 500, never its neighbours'
-        log.exception("intake batch item failed", extra={"request_id": item.request_id})
-        internal = InternalError("An unexpected error occurred.")
-        return IntakeAnswer(500, problem_document(internal, instance=INTAKE_PATH, request_id=item.request_id))
+        data = TokenSubmission.model_validate_json(item.body)
+    except ValidationError as exc:
+        raise InvalidRequest.of(exc) from None
+    return responses.TokenResponse(
+        token=data.token,
+        answers=data.answers,
+        duration_seconds=data.duration_seconds,
+        device_fingerprint=data.device_fingerprint or cookie_parser(item.cookie).get(DEVICE_COOKIE),
+    )
+
+
+def _problem(exc: AppError, item: IntakeItem) -> IntakeAnswer:
+    return IntakeAnswer(exc.status, problem_document(exc, instance=INTAKE_PATH, request_id=item.request_id))
+
+
+async def answer_batch(app: FastAPI, items: list[IntakeItem]) -> list[IntakeAnswer]:
+    """Each item answered as ``POST /public/surveys/responses`` would answer it alone, with one
+    token read and one write for the whole batch (``responses.record_token_responses``)."""
+    answers: list[IntakeAnswer | None] = [None] * len(items)
+    valid: list[responses.TokenResponse] = []
+    valid_at: list[int] = []
+    for at, item in enumerate(items):
+        try:
+            valid.append(_submission(item))
+            valid_at.append(at)
+        except AppError as exc:
+            answers[at] = _problem(exc, item)
+    if valid:
+        settings: Settings = app.state.settings
+        try:
+            outcomes = await responses.record_token_responses(
+                app.state.reader,
+                app.state.intake_writer,
+                key=settings.survey_token_key.get_secret_value().encode(),
+                salt=settings.survey_device_salt.get_secret_value().encode(),
+                submissions=valid,
+            )
+        except Exception:  # the database failed the batch: it changed nothing, and each gets a 500
+            log.exception("intake batch of %d failed", len(valid))
+            outcomes = [responses.InternalError("An unexpected error occurred.")] * len(valid)
+        for at, outcome in zip(valid_at, outcomes, strict=True):
+            answers[at] = (
+                _problem(outcome, items[at])
+                if isinstance(outcome, AppError)
+                else IntakeAnswer(201, outcome.model_dump_json().encode())
+            )
+    return [answer for answer in answers if answer is not None]
+
+
+async def gateway_refusal(scope: Scope) -> AppError | None:
+    """None when the request carries the gateway's own service token (``contracts.intake_batch``),
+    verified against the platform's JWKS like any token; else the problem to answer (401 without
+    a valid token, 403 for anyone else's). Batches carry what the gateway vouches for, so nobody
+    else may send them."""
+    try:
+        token = bearer_token(scope["headers"])
+    except RepeatedAuthorization as exc:
+        return exc
+    if token is None or len(token) > MAX_TOKEN_LENGTH:
+        return Unauthorized()
+    try:
+        claims = await verified_claims(scope, scope["app"].state.verifier, token)
+    except TokenError as exc:
+        return refuse(exc)
+    if claims.get("typ") != SERVICE_TOKEN_TYPE or claims.get("sub") != GATEWAY_SUBJECT:
+        return Forbidden("Only the gateway sends intake batches.")
+    return None
+
+
+def log_items(items: list[IntakeItem], answers: list[IntakeAnswer], seconds: float) -> None:
+    """One access line per submission of a batch, as the route would log it alone: its own request
+    id and status, and the batch's time (the submissions were answered together)."""
+    ms = round(seconds * 1000, 2)
+    for item, answer in zip(items, answers, strict=True):
+        access_log.info(
+            '{"request_id": %s, "method": "POST", "path": "%s", "status": %d, "ms": %s, "batched": true}',
+            json.dumps(item.request_id),
+            INTAKE_PATH,
+            answer.status,
+            ms,
+        )
 
 
 async def submit_batch(scope: Scope, receive: Receive, send: Send) -> None:
-    """The gateway's batches of JSON submissions (``contracts.intake_batch``): each item answered as
-    ``POST /public/surveys/responses`` would answer it, all in one reply. 404 without the intake
-    writer, so the gateway sends submissions one by one instead."""
+    """The gateway's batches of JSON submissions (``contracts.intake_batch``), from the gateway only
+    (``gateway_refusal``): each item answered as ``POST /public/surveys/responses`` would answer it,
+    all in one reply. 404 without the intake writer, so the gateway sends submissions one by one
+    instead."""
     app = scope["app"]
     if app.state.intake_writer is None:
         await send_problem(scope, send, NotFound("This service takes no intake batches."))
+        return
+    refusal = await gateway_refusal(scope)
+    if refusal is not None:
+        await send_problem(scope, send, refusal)
         return
     body = await _read_body(receive)
     if body is None:
@@ -347,8 +445,15 @@ async def submit_batch(scope: Scope, receive: Receive, send: Send) -> None:
     except ValueError:
         await send_problem(scope, send, BadRequest("Not a well-formed intake batch."))
         return
-    answers = await asyncio.gather(*(_answer_item(app, item) for item in items))
-    data = encode_answers(list(answers))
+    started = time.perf_counter()
+    answers = await answer_batch(app, items)
+    elapsed = time.perf_counter() - started
+    BATCHES.inc()
+    BATCH_ITEMS.inc(len(items))
+    BATCH_BUSY.inc(elapsed)
+    if access_log.isEnabledFor(logging.INFO):
+        log_items(items, answers, elapsed)
+    data = encode_answers(answers)
     headers = [(b"content-type", b"application/octet-stream"), (b"content-length", str(len(data)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": data})

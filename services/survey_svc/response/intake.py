@@ -30,6 +30,7 @@ from shared.rounds import Rounds
 log = logging.getLogger("govperf.survey.intake")
 
 MAX_ROUND = 1000  # rows per statement: arrays, so no bind-parameter limit; bounds one round's latency
+DEADLOCK_ATTEMPTS = 3
 
 
 def _table(model: Any) -> str:
@@ -100,8 +101,8 @@ def round_arguments(offered: list[PendingResponse], now: dt.datetime) -> list[An
 
 
 class IntakeWriter(Rounds[PendingResponse, bool]):
-    """Spends tokens and inserts their responses (``SPEND_AND_INSERT``) on its own pool, one round
-    at a time."""
+    """Spends tokens and inserts their responses (``SPEND_AND_INSERT``) on its own pool: one round
+    at a time for single submissions, and ``write`` for a batch at once."""
 
     name = "survey-intake-writer"
 
@@ -114,12 +115,27 @@ class IntakeWriter(Rounds[PendingResponse, bool]):
         return await self.submit(pending)
 
     async def round(self, items: list[PendingResponse]) -> list[bool]:
+        return await self.write(items)
+
+    async def write(self, items: list[PendingResponse]) -> list[bool]:
+        """One ``SPEND_AND_INSERT`` for ``items`` now, outside the queue (a batch that came whole
+        from the gateway is a round already): per item, True when recorded, False when its token
+        was spent already. Writes may run concurrently on the pool: the tokens are offered in hash
+        order, so concurrent statements lock shared tokens in one order; a deadlock PostgreSQL
+        still reports (it rolled the statement back) is written again."""
         first: dict[bytes, PendingResponse] = {}
         for pending in items:
             first.setdefault(pending.token_hash, pending)
-        offered = list(first.values())
-        async with self._pool.acquire() as conn:
-            spent = await conn.fetch(SPEND_AND_INSERT, *round_arguments(offered, utcnow()))
+        offered = [first[key] for key in sorted(first)]
+        for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+            try:
+                async with self._pool.acquire() as conn:
+                    spent = await conn.fetch(SPEND_AND_INSERT, *round_arguments(offered, utcnow()))
+                break
+            except asyncpg.DeadlockDetectedError:
+                if attempt == DEADLOCK_ATTEMPTS:
+                    raise
+                log.warning("intake write of %d deadlocked; writing again (attempt %d)", len(offered), attempt)
         winners = {id(first[bytes(row["token_hash"])]) for row in spent}
         return [id(pending) in winners for pending in items]
 

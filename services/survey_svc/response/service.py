@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import LargeBinary, any_, bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -32,9 +34,15 @@ from shared.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
 from shared.ids import new_id
 from shared.reads import Reader, ReadStatement
 
+log = logging.getLogger("govperf.survey.intake")
+
 
 class Gone(AppError):
     status, code, title = 410, "gone", "Gone"
+
+
+class InternalError(AppError):
+    status, code, title = 500, "internal", "Internal error"
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,13 @@ async def open_token(
     is decided later by the guarded UPDATE."""
     digest = tokens.token_hash(key, token)
     row = await (lookup.lookup(digest) if lookup is not None else reader.one(TOKEN_TO_OPEN, token_hash=digest))
+    return await opened_token(reader, row, digest, with_object_name=with_object_name)
+
+
+async def opened_token(
+    reader: Reader, row: Mapping[str, Any] | None, digest: bytes, *, with_object_name: bool = False
+) -> OpenToken:
+    """The token read as ``row`` (``TOKEN_TO_OPEN``'s columns, None when unknown) if it may answer now."""
     if row is None:
         raise NotFound("Unknown token.")
     if row["spent"]:
@@ -227,12 +242,26 @@ async def prepare_token_response(
     """Check the token and every answer (a bad response stores nothing, the token stays unspent)."""
     opened = await open_token(reader, key=key, token=token, lookup=lookup)
     given = answers if answers is not None else answers_logic.from_form(opened.content, form or {})
+    return checked_response(
+        opened, salt=salt, answers=given, duration_seconds=duration_seconds, device_fingerprint=device_fingerprint
+    )
+
+
+def checked_response(
+    opened: OpenToken,
+    *,
+    salt: bytes,
+    answers: Mapping[str, Any],
+    duration_seconds: int | None,
+    device_fingerprint: str | None,
+) -> PreparedResponse:
+    """The response to an open token once every answer is checked (Unprocessable naming each bad one)."""
     fields: dict[str, Any] = {
         "campaign_id": opened.campaign_id,
         "object_id": opened.object_id,
         "respondent_group": opened.respondent_group,
         "region": opened.region,
-        "answers": checked_answers(opened.content, given),
+        "answers": checked_answers(opened.content, answers),
         "duration_seconds": duration_seconds,
         "device_hash": tokens.device_hash(salt, device_fingerprint) if device_fingerprint else None,
         "channel": "token",
@@ -265,6 +294,74 @@ async def record_token_response_batched(writer: IntakeWriter, prepared: Prepared
     if not await writer.record(PendingResponse(opened.token_hash, opened.anonymous, row)):
         raise Conflict("This token has been used.")
     return Receipt(receipt=row["content_hash"])
+
+
+@dataclass(frozen=True)
+class TokenResponse:
+    """One JSON submission of a batch: the token, the answers as sent, and the device fingerprint
+    (the submission's own or its device cookie)."""
+
+    token: str
+    answers: Mapping[str, Any]
+    duration_seconds: int | None
+    device_fingerprint: str | None
+
+
+async def record_token_responses(
+    reader: Reader, writer: IntakeWriter, *, key: bytes, salt: bytes, submissions: Sequence[TokenResponse]
+) -> list[Receipt | AppError]:
+    """A batch of submissions, each answered as it would be alone (a receipt, or the problem: 404,
+    409, 410 or 422 with nothing stored and the token unspent), with one token read and one write
+    (``IntakeWriter.write``) for all of them instead of a round trip and a queue each."""
+    digests = [tokens.token_hash(key, s.token) for s in submissions]
+    found = {bytes(row["token_hash"]): row for row in await reader.all(TOKENS_TO_OPEN, token_hashes=list(set(digests)))}
+    outcomes: list[Receipt | AppError] = []
+    pending: list[PendingResponse] = []
+    pending_at: list[int] = []
+    for submission, digest in zip(submissions, digests, strict=True):
+        try:
+            opened = await opened_token(reader, found.get(digest), digest)
+            prepared = checked_response(
+                opened,
+                salt=salt,
+                answers=submission.answers,
+                duration_seconds=submission.duration_seconds,
+                device_fingerprint=submission.device_fingerprint,
+            )
+            row = response_row(anonymous=opened.anonymous, **prepared.fields)
+        except AppError as exc:
+            outcomes.append(exc)
+            continue
+        except Exception:  # one submission's failure is its own 500, never its neighbours'
+            log.exception("checking a batched submission failed")
+            outcomes.append(InternalError("An unexpected error occurred."))
+            continue
+        pending_at.append(len(outcomes))
+        pending.append(PendingResponse(opened.token_hash, opened.anonymous, row))
+        outcomes.append(Receipt(receipt=row["content_hash"]))
+    if not pending:
+        return outcomes
+    try:
+        recorded: list[bool | AppError] = list(await writer.write(pending))
+    except asyncpg.PostgresError:
+        # A row the database refuses must not fail the others: the failed statement changed
+        # nothing, so each is written again alone and only the bad one fails.
+        log.exception("intake write of %d failed; writing them one by one", len(pending))
+        recorded = [await _write_alone(writer, one) for one in pending]
+    for at, result in zip(pending_at, recorded, strict=True):
+        if isinstance(result, AppError):
+            outcomes[at] = result
+        elif not result:
+            outcomes[at] = Conflict("This token has been used.")
+    return outcomes
+
+
+async def _write_alone(writer: IntakeWriter, pending: PendingResponse) -> bool | AppError:
+    try:
+        return (await writer.write([pending]))[0]
+    except asyncpg.PostgresError:
+        log.exception("intake write of one response failed")
+        return InternalError("An unexpected error occurred.")
 
 
 async def submit_interview(

@@ -18,7 +18,22 @@ from shared.errors import AppError
 ITEMS = [IntakeItem(f"req-{i}", "", f'{{"n": {i}}}'.encode()) for i in range(20)]
 
 
-async def relay_outcomes(handler: Callable[[httpx.Request], httpx.Response]) -> tuple[list[object], int]:
+class FixedToken:
+    """The relay's credentials with a known token, counting how often the service refused it."""
+
+    def __init__(self, token: str = "service-token") -> None:
+        self.token, self.forgotten = token, 0
+
+    async def get(self) -> str:
+        return self.token
+
+    def forget(self) -> None:
+        self.forgotten += 1
+
+
+async def relay_outcomes(
+    handler: Callable[[httpx.Request], httpx.Response], credentials: FixedToken | None = None
+) -> tuple[list[object], int]:
     exchanges = 0
 
     def counting(request: httpx.Request) -> httpx.Response:
@@ -27,7 +42,8 @@ async def relay_outcomes(handler: Callable[[httpx.Request], httpx.Response]) -> 
         return handler(request)
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(counting))
-    relay = IntakeRelay(Upstreams({"survey": "http://survey"}, HttpxTransport(client), timeout=5))
+    upstreams = Upstreams({"survey": "http://survey"}, HttpxTransport(client), timeout=5)
+    relay = IntakeRelay(upstreams, credentials or FixedToken())
     relay.start()
     try:
         outcomes = await asyncio.gather(*(relay.submit(item) for item in ITEMS))
@@ -40,6 +56,7 @@ async def relay_outcomes(handler: Callable[[httpx.Request], httpx.Response]) -> 
 async def test_each_submission_gets_its_own_answer_in_few_exchanges() -> None:
     def survey(request: httpx.Request) -> httpx.Response:
         assert request.url.path == BATCH_PATH
+        assert request.headers["authorization"] == "Bearer service-token"
         items = decode_items(request.content)
         return httpx.Response(200, content=encode_answers([IntakeAnswer(201, i.request_id.encode()) for i in items]))
 
@@ -73,3 +90,13 @@ async def test_an_unreachable_survey_service_is_a_503_for_every_submission() -> 
 async def test_a_survey_service_without_batches_means_one_by_one() -> None:
     outcomes, _ = await relay_outcomes(lambda request: httpx.Response(404, content=b"{}"))
     assert outcomes == [None] * len(ITEMS)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_a_refused_service_token_means_one_by_one_and_a_fresh_token(status: int) -> None:
+    """survey_svc not trusting the gateway's token (its key set behind a rotation) turns no
+    respondent away: the submissions go one by one, and the next batch carries a new token."""
+    credentials = FixedToken()
+    outcomes, _ = await relay_outcomes(lambda request: httpx.Response(status, content=b"{}"), credentials)
+    assert outcomes == [None] * len(ITEMS)
+    assert credentials.forgotten >= 1
