@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -306,8 +307,11 @@ def start_pair(
     with ``workers`` uvicorn worker processes."""
     gateway_port, survey_port = find_free_port(), find_free_port()
     processes = ("--workers", str(workers)) if workers > 1 else ()
+    gateway_spec = get_service("gateway")
+    if not (source / "services" / "gateway" / "server.py").exists():  # a baseline from before it
+        gateway_spec = dataclasses.replace(gateway_spec, server_args=())
     gateway = start_service(
-        get_service("gateway"),
+        gateway_spec,
         gateway_port,
         {
             **common,

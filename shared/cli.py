@@ -173,6 +173,7 @@ def spawn_service(spec: ServiceSpec, env: dict[str, str]) -> Child:
         str(spec.port),
         # Our middleware writes one JSON access line per request; uvicorn's would double it.
         "--no-access-log",
+        *spec.server_args,
     ]
     # Own session so a terminal Ctrl-C reaches only us and we stop things in order;
     # PDEATHSIG (Linux) makes the child exit if we are SIGKILLed.

@@ -13,6 +13,8 @@ class ServiceSpec:
     module: str  # module exposing `create_app()` (an uvicorn factory)
     port: int
     schema: str
+    # Further uvicorn arguments the service needs wherever it runs (the gateway's HTTP protocol).
+    server_args: tuple[str, ...] = ()
 
     @property
     def app_factory(self) -> str:
@@ -28,7 +30,13 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("appraisal", "services.appraisal_svc.app", 8002, "appraisal"),
     ServiceSpec("survey", "services.survey_svc.app", 8003, "survey"),
     ServiceSpec("feedback", "services.feedback_svc.app", 8004, "feedback"),
-    ServiceSpec("gateway", "services.gateway.app", GATEWAY_PORT, "identity"),
+    ServiceSpec(
+        "gateway",
+        "services.gateway.app",
+        GATEWAY_PORT,
+        "identity",
+        server_args=("--http", "services.gateway.server:HeaderTimeoutProtocol"),
+    ),
 )
 
 

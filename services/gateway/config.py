@@ -82,6 +82,9 @@ class Settings(BaseServiceSettings):
     # A response submission's whole body must arrive within this (else 408): a client trickling it
     # in would hold a connection and a task for as long as it liked.
     intake_body_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # A request's head (request line and headers) must arrive within this from connecting or from
+    # its first byte (else 408, connection closed): see server.py.
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
     cors_origins: list[str] = []
     rate_limit_per_minute: int = Field(default=1200, ge=1)

@@ -94,6 +94,7 @@ def start_service(
                 "--port",
                 str(port),
                 "--no-access-log",
+                *spec.server_args,
                 *extra_args,
             ],
             cwd=source,

@@ -31,6 +31,7 @@ from tests.survey_svc.support import SurveyApi, assert_problem, good_answers
 
 GATEWAY_BODY_CAP = 16 * 1024
 BODY_TIMEOUT_SECONDS = 1.0
+HEADER_TIMEOUT_SECONDS = 1.0
 CUT_OFF_BURST = 3
 INTAKE = "/public/surveys/responses"
 
@@ -82,6 +83,7 @@ def intake(migrated: Infra, dev_keys: DevKeys) -> Iterator[Intake]:
                 "GOVPERF_UPSTREAMS": json.dumps({"survey": survey.url}),
                 "GOVPERF_MAX_BODY_BYTES": str(GATEWAY_BODY_CAP),
                 "GOVPERF_INTAKE_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT_SECONDS),
+                "GOVPERF_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT_SECONDS),
                 "GOVPERF_RATE_LIMIT_PER_MINUTE": "100000",
                 "GOVPERF_RATE_LIMIT_BURST": "100000",
             },
@@ -241,6 +243,47 @@ async def test_a_body_that_trickles_in_is_a_408(intake: Intake) -> None:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=BODY_TIMEOUT_SECONDS + 5)
         assert head.startswith(b"HTTP/1.1 408"), head
         assert b"application/problem+json" in head
+    finally:
+        writer.close()
+
+
+async def test_headers_that_trickle_in_are_a_408_and_the_connection_closes(intake: Intake) -> None:
+    """A slowloris client (a header line now and then, never the end of the head) is cut off after
+    the header timeout, as is one that connects and sends nothing; a prompt request on a connection
+    is unaffected by an earlier one's pause."""
+    address = urlsplit(intake.gateway.url)
+
+    async def trickle(writer: asyncio.StreamWriter) -> None:
+        writer.write(f"POST {INTAKE} HTTP/1.1\r\nHost: x\r\n".encode())
+        for n in range(20):
+            await asyncio.sleep(HEADER_TIMEOUT_SECONDS / 4)
+            if writer.is_closing():
+                return
+            writer.write(f"X-Slow-{n}: y\r\n".encode())
+
+    for sends in (trickle, None):
+        reader, writer = await asyncio.open_connection(address.hostname, address.port)
+        started = asyncio.get_running_loop().time()
+        slow = asyncio.create_task(sends(writer)) if sends is not None else None
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=HEADER_TIMEOUT_SECONDS + 5)
+            assert head.startswith(b"HTTP/1.1 408"), head
+            assert b"application/problem+json" in head
+            await asyncio.wait_for(reader.read(), timeout=5)  # then the connection is closed
+            assert asyncio.get_running_loop().time() - started < HEADER_TIMEOUT_SECONDS + 3
+        finally:
+            if slow is not None:
+                slow.cancel()
+            writer.close()
+    # Kept alive past the timeout between requests, a connection still serves a prompt request.
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    try:
+        for _ in range(2):
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
+            assert head.startswith(b"HTTP/1.1 200"), head
+            await reader.readexactly(int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0]))
+            await asyncio.sleep(HEADER_TIMEOUT_SECONDS * 0.6)
     finally:
         writer.close()
 
