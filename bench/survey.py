@@ -21,6 +21,7 @@ import dataclasses
 import datetime as dt
 import io
 import json
+import os
 import resource
 import secrets
 import shutil
@@ -527,6 +528,8 @@ def intake(
         "GOVPERF_DATABASE_URL": database_url,
         "GOVPERF_NATS_URL": nats_url,
         "GOVPERF_LOG_LEVEL": log_level,  # INFO: one JSON access line per request in each process
+        # Settings to try on both services of the measured pairs, e.g. '{"GOVPERF_X": "1"}'.
+        **json.loads(os.environ.get("BENCH_SERVICE_ENV", "{}")),
     }
     # The baseline first, each pair running only while it is measured: an idle pair's background
     # loops (sealer, relay, job worker) would otherwise load the other's measurement.

@@ -85,6 +85,9 @@ class Settings(BaseServiceSettings):
     # A request's head (request line and headers) must arrive within this from connecting or from
     # its first byte (else 408, connection closed): see server.py.
     header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Intake batches to survey_svc at a time (intake.py): fewer make larger batches, more a shorter
+    # wait for the next one to leave. survey_svc writes as many side by side (its intake_write_connections).
+    intake_batches_in_flight: int = Field(default=4, ge=1, le=32)
 
     cors_origins: list[str] = []
     rate_limit_per_minute: int = Field(default=1200, ge=1)

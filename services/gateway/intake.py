@@ -1,5 +1,5 @@
 """Response intake to survey_svc in batches (``contracts.intake_batch``): JSON submissions in
-flight are sent as one request per round, up to ``MAX_IN_FLIGHT`` rounds at a time. One HTTP
+flight are sent as one request per round, up to ``intake_batches_in_flight`` rounds at a time. One HTTP
 exchange then carries many respondents; per respondent the gateway keeps its own edge (request id,
 rate limit per address, body cap, problem+json) and survey_svc its checks and writes. Each batch
 carries the gateway's service token (``ServiceToken``): survey_svc takes batches from nobody else."""
@@ -41,7 +41,6 @@ SERVICE = "survey"
 MAX_ITEMS = 128
 # Larger submissions go on their own: a round stays well under survey_svc's body cap.
 MAX_BATCHED_BODY = 8 * 1024
-MAX_IN_FLIGHT = 4
 # The service token's life: short, since a copy that leaked lets its holder send batches until then;
 # renewed when half of it is gone, so a batch never carries one about to expire.
 SERVICE_TOKEN_SECONDS = 300
@@ -103,8 +102,8 @@ class ServiceToken:
 class IntakeRelay(Rounds[IntakeItem, Outcome]):
     name = "gateway-intake-relay"
 
-    def __init__(self, upstreams: Upstreams, credentials: Credentials) -> None:
-        super().__init__(max_round=MAX_ITEMS, max_in_flight=MAX_IN_FLIGHT)
+    def __init__(self, upstreams: Upstreams, credentials: Credentials, *, in_flight: int = 4) -> None:
+        super().__init__(max_round=MAX_ITEMS, max_in_flight=in_flight)
         self.upstreams, self.credentials = upstreams, credentials
 
     async def round(self, items: list[IntakeItem]) -> list[Outcome]:

@@ -36,8 +36,10 @@ async def start_background(app: FastAPI) -> None:
         app.state.intake_writer = IntakeWriter(app.state.intake_pool)
         app.state.intake_writer.start()
     if settings.run_job_worker:
+        # A job requested here wakes the worker at once; the poll only finds other replicas' jobs
+        # and abandoned ones, and each poll is two statements in the loop intake shares.
         app.state.job_worker = JobWorker(
-            app.state.engine, app.state.sessionmaker, JOBS, {ANALYSE: analyse_job}, poll_interval=0.5
+            app.state.engine, app.state.sessionmaker, JOBS, {ANALYSE: analyse_job}, poll_interval=2.0
         )
         app.state.job_task = asyncio.create_task(app.state.job_worker.run(), name="survey-jobs")
 

@@ -118,7 +118,8 @@ def is_json(scope: Scope) -> bool:
 
 
 async def start_intake_relay(app: FastAPI) -> None:
-    app.state.intake_relay = IntakeRelay(get_upstreams(app), ServiceToken(app))
+    in_flight = app.state.settings.intake_batches_in_flight
+    app.state.intake_relay = IntakeRelay(get_upstreams(app), ServiceToken(app), in_flight=in_flight)
     app.state.intake_relay.start()
 
 

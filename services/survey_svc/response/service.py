@@ -410,14 +410,22 @@ async def submit_interview(
 
 
 MAX_SEAL_BATCH = 20_000
+# The periodic sealer's transactions: small, because sealing is CPU in the service's event loop
+# (hashing, row handling) and a large batch held intake's answers back for tens of milliseconds
+# (measured: intake p99 110 ms with 20,000, 98 ms with 500, 69 ms without the sealer); a commit
+# more per 200 responses costs well under a millisecond (200 is where the chain appends by COPY).
+SEAL_ROUND_BATCH = 200
 SEALER = "survey.seal"
 
 
-async def seal_pending(session: AsyncSession, campaign_id: uuid.UUID | None = None) -> int:
-    """Append queued responses (of one campaign, or all) to their campaigns' chains, in random-id
-    order within the batch, and take them off the queue in the same transaction; returns how many were
-    sealed. Concurrent sealers skip each other's rows (the log's own lock orders their appends)."""
-    batch = select(UnsealedResponse.id).order_by(UnsealedResponse.id).limit(MAX_SEAL_BATCH)
+async def seal_pending(
+    session: AsyncSession, campaign_id: uuid.UUID | None = None, *, limit: int = MAX_SEAL_BATCH
+) -> int:
+    """Append up to ``limit`` queued responses (of one campaign, or all) to their campaigns' chains,
+    in random-id order within the batch, and take them off the queue in the same transaction;
+    returns how many were sealed. Concurrent sealers skip each other's rows (the log's own lock
+    orders their appends)."""
+    batch = select(UnsealedResponse.id).order_by(UnsealedResponse.id).limit(limit)
     if campaign_id is not None:
         batch = batch.where(UnsealedResponse.campaign_id == campaign_id)
     taken = (
@@ -447,9 +455,9 @@ async def seal_round(connection: AsyncConnection) -> None:
     """One periodic round (shared.periodic): seal until nothing is pending, a commit per batch."""
     async with AsyncSession(bind=connection) as session:
         while True:
-            sealed = await seal_pending(session)
+            sealed = await seal_pending(session, limit=SEAL_ROUND_BATCH)
             await session.commit()
-            if sealed < MAX_SEAL_BATCH:
+            if sealed < SEAL_ROUND_BATCH:
                 return
 
 
