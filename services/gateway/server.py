@@ -34,40 +34,58 @@ TIMED_OUT = (
 class HeaderTimeoutProtocol(HttpToolsProtocol):
     """A connection gets ``header_timeout_seconds`` (gateway setting) from connecting, and each
     further request on it from its first byte, to complete the request's head; else a 408
-    problem and the connection is closed."""
+    problem and the connection is closed. A head only notes when it began: one sweep a second
+    over the server's connections finds the overdue ones (a timer per request cost more than
+    the rest of this class on the intake path)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_seconds = get_settings().header_timeout_seconds
-        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_began: float | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm_head_timer()
+        self._head_began = self.loop.time()
+        _sweep_soon(self)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._head_timer is None:  # a further request on a kept-alive connection
-            self._arm_head_timer()
+        if self._head_began is None:  # a further request on a kept-alive connection
+            self._head_began = self.loop.time()
 
     def on_headers_complete(self) -> None:
-        self._disarm_head_timer()
+        self._head_began = None
         super().on_headers_complete()
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_head_timer()
-        super().connection_lost(exc)
+    def head_overdue(self, now: float) -> bool:
+        return self._head_began is not None and now - self._head_began > self._head_seconds
 
-    def _arm_head_timer(self) -> None:
-        self._head_timer = self.loop.call_later(self._head_seconds, self._head_timed_out)
-
-    def _disarm_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _head_timed_out(self) -> None:
-        self._head_timer = None
+    def time_out_head(self) -> None:
+        self._head_began = None
         if not self.transport.is_closing():
             self.transport.write(TIMED_OUT)
             self.transport.close()
+
+
+_sweeping: set[asyncio.AbstractEventLoop] = set()
+
+
+def _sweep_soon(protocol: HeaderTimeoutProtocol) -> None:
+    """Sweep the server's connections (uvicorn's shared set) once a second while there are any."""
+    loop = protocol.loop
+    if loop in _sweeping:
+        return
+    _sweeping.add(loop)
+    interval = min(1.0, protocol._head_seconds / 4)
+
+    def sweep() -> None:
+        now = loop.time()
+        for connection in list(protocol.connections):
+            if isinstance(connection, HeaderTimeoutProtocol) and connection.head_overdue(now):
+                connection.time_out_head()
+        if protocol.connections:
+            loop.call_later(interval, sweep)
+        else:
+            _sweeping.discard(loop)
+
+    loop.call_later(interval, sweep)

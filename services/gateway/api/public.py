@@ -58,12 +58,17 @@ async def submit_response(scope: Scope, receive: Receive, send: Send) -> None:
     batch (``services.gateway.intake``), anything else on its own; failures are problem+json as on
     every other route."""
     seconds = scope["app"].state.settings.intake_body_timeout_seconds
-    try:
-        async with asyncio.timeout(seconds):
-            body = await read_body(receive)
-    except TimeoutError:
-        await send_problem(scope, send, RequestTimeout(f"The body did not arrive within {seconds:g} s."))
-        return
+    first = await receive()  # a small body came with the head: no timer needed (most submissions)
+    body: bytes | None
+    if first["type"] == "http.request" and not first.get("more_body", False):
+        body = first.get("body", b"")
+    else:
+        try:
+            async with asyncio.timeout(seconds):
+                body = await read_body(replay_first(first, receive))
+        except TimeoutError:
+            await send_problem(scope, send, RequestTimeout(f"The body did not arrive within {seconds:g} s."))
+            return
     if body is None:
         return  # the caller left, or the body cap answered 413 already: nobody is listening
     relay: IntakeRelay | None = getattr(scope["app"].state, "intake_relay", None)
@@ -100,6 +105,16 @@ async def read_body(receive: Receive) -> bytes | None:
         body += message.get("body", b"")
         if not message.get("more_body", False):
             return bytes(body)
+
+
+def replay_first(first: Message, receive: Receive) -> Receive:
+    """``receive`` with ``first`` (a message already taken from it) given again first."""
+    pending = [first]
+
+    async def receive_again() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return receive_again
 
 
 def replay(body: bytes) -> Receive:
