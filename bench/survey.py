@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -386,17 +386,27 @@ ROUND_METRICS = {
 }
 
 
-def round_sums(metrics_urls: list[str]) -> dict[str, dict[str, float]]:
-    """The round metrics (``shared.rounds``) of each process, summed per round name."""
+HTTP_METRICS = {"govperf_http_request_seconds_count": "rounds", "govperf_http_request_seconds_sum": "busy"}
+
+
+def round_sums(metrics_urls: Mapping[str, str]) -> dict[str, dict[str, float]]:
+    """The round metrics (``shared.rounds``) of each process, summed per round name, and each
+    process's POST requests as a stage ``<process>-http-post`` (their time in the app: from the
+    request id middleware until the answer is sent)."""
     sums: dict[str, dict[str, float]] = {}
-    for url in metrics_urls:
+    for process, url in metrics_urls.items():
         text = httpx.get(f"{url}/metrics", timeout=10).text
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
                 field_name = ROUND_METRICS.get(sample.name)
-                if field_name is not None:
-                    stage = sums.setdefault(sample.labels["name"], dict.fromkeys(ROUND_METRICS.values(), 0.0))
+                name = sample.labels.get("name")
+                if sample.name in HTTP_METRICS and sample.labels.get("method") == "POST":
+                    field_name, name = HTTP_METRICS[sample.name], f"{process}-http-post"
+                if field_name is not None and name is not None:
+                    stage = sums.setdefault(name, dict.fromkeys(ROUND_METRICS.values(), 0.0))
                     stage[field_name] += sample.value
+                    if field_name == "rounds" and name.endswith("-http-post"):
+                        stage["items"] += sample.value  # a request is a round of one
     return sums
 
 
@@ -435,20 +445,20 @@ def measure_intake(
     seconds: float,
     cpu: dict[str, Callable[[], list[psutil.Process]]],
     profile: dict[str, Path] | None = None,
-    metrics_urls: Sequence[str] = (),
+    metrics_urls: Mapping[str, str] | None = None,
 ) -> tuple[Run, dict[str, float], dict[str, dict[str, float]]]:
     """One intake run, with the CPU time each process group spent per accepted response (the
     postgres backends are listed afresh: pools connect as the run starts) and the round stages of
     the processes at ``metrics_urls``. ``profile`` names a collapsed-stacks file per process group
     to sample with py-spy during the run."""
     profilers = start_profilers(cpu, profile or {}, seconds)
-    rounds_before = round_sums(list(metrics_urls))
+    rounds_before = round_sums(metrics_urls or {})
     before = {name: cpu_seconds(processes()) for name, processes in cpu.items()}
     before["client"] = children_cpu_seconds()
     run = drive(url, bodies, concurrency, work_dir, seconds=seconds)
     after = {name: cpu_seconds(processes()) for name, processes in cpu.items()}
     after["client"] = children_cpu_seconds()  # wrk, ended and reaped by now
-    stages = stage_figures(rounds_before, round_sums(list(metrics_urls)), run.seconds)
+    stages = stage_figures(rounds_before, round_sums(metrics_urls or {}), run.seconds)
     stop_profilers(profilers)
     per_response = {name: round((after[name] - before[name]) * 1000 / max(run.answered, 1), 3) for name in after}
     return run, per_response, stages
@@ -585,7 +595,7 @@ def intake(
                 seconds=seconds,
                 cpu=cpu,
                 profile=profile,
-                metrics_urls=[gateway.url, survey.url],
+                metrics_urls={"gateway": gateway.url, "survey": survey.url},
             )
         finally:
             survey.stop()
