@@ -143,3 +143,36 @@ async def test_every_batched_submission_has_its_own_access_line(committing_clien
     assert {rid: e["status"] for rid, e in per_item.items()} == {"line-1": 201, "line-2": 422, "line-3": 409}
     assert all(e["path"] == "/public/surveys/responses" and e["ms"] >= 0 for e in per_item.values())
     assert any(entry.get("path") == BATCH_PATH for entry in logged)  # and the batch's own line
+
+
+async def test_a_row_the_database_refuses_fails_only_its_own_submission(
+    committing_client, auth, live_app, gateway_headers
+) -> None:
+    """A batch's write fails whole when the database refuses one row (here a constraint the test
+    adds): it changed nothing, so the others are written again one by one and only that one is a
+    500, with its token unspent."""
+    api = SurveyApi(committing_client, auth)
+    campaign = await api.campaign_in_fieldwork()
+    tokens = await api.tokens(campaign["id"], 5)
+    refused = "the database refuses this"
+    async with live_app.state.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "ALTER TABLE survey.response ADD CONSTRAINT test_refuses_one "
+                f"CHECK (answers->>'comment' IS DISTINCT FROM '{refused}') NOT VALID"
+            )
+        )
+    try:
+        items = [
+            item(f"r{i}", {"token": t, "answers": good_answers(comment=refused if i == 2 else "fine")})
+            for i, t in enumerate(tokens)
+        ]
+        answers = await post_batch(committing_client, gateway_headers, items)
+    finally:
+        async with live_app.state.engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE survey.response DROP CONSTRAINT test_refuses_one"))
+    assert [a.status for a in answers] == [201, 201, 500, 201, 201]
+    problem = json.loads(answers[2].body)
+    assert problem["request_id"] == "r2" and refused not in answers[2].body.decode()
+    assert await stored_responses(live_app, campaign["id"]) == 4
+    assert (await api.submit(tokens[2])).status_code == 201
