@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 
 from fastapi import FastAPI
 
@@ -62,7 +63,11 @@ async def stop_background(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     # Safe with several replicas: a round runs under an advisory lock, on one replica at a time.
-    sealer = PeriodicTask(name=SEALER, interval_seconds=settings.seal_interval_seconds, run=seal_round)
+    sealer = PeriodicTask(
+        name=SEALER,
+        interval_seconds=settings.seal_interval_seconds,
+        run=functools.partial(seal_round, batch=settings.seal_batch_size),
+    )
     return create_service_app(
         settings,
         title="govperf survey service",

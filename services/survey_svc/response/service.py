@@ -415,11 +415,6 @@ async def submit_interview(
 
 
 MAX_SEAL_BATCH = 20_000
-# The periodic sealer's transactions: small, because sealing is CPU in the service's event loop
-# (hashing, row handling) and a large batch held intake's answers back for tens of milliseconds
-# (measured: intake p99 110 ms with 20,000, 98 ms with 500, 69 ms without the sealer); a commit
-# more per 200 responses costs well under a millisecond (200 is where the chain appends by COPY).
-SEAL_ROUND_BATCH = 200
 SEALER = "survey.seal"
 
 
@@ -456,13 +451,13 @@ async def seal_pending(
     return len(taken)
 
 
-async def seal_round(connection: AsyncConnection) -> None:
-    """One periodic round (shared.periodic): seal until nothing is pending, a commit per batch."""
+async def seal_round(connection: AsyncConnection, *, batch: int = MAX_SEAL_BATCH) -> None:
+    """One periodic round (shared.periodic): seal until nothing is pending, a commit per ``batch``."""
     async with AsyncSession(bind=connection) as session:
         while True:
-            sealed = await seal_pending(session, limit=SEAL_ROUND_BATCH)
+            sealed = await seal_pending(session, limit=batch)
             await session.commit()
-            if sealed < SEAL_ROUND_BATCH:
+            if sealed < batch:
                 return
 
 
