@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.appraisal_svc.access import require_role
 from services.appraisal_svc.audit import service as audit
@@ -124,15 +124,23 @@ async def latest_run(session: AsyncSession, plan_id: uuid.UUID) -> ScoringRun | 
 
 
 async def score_job(session: AsyncSession, job: jobs.Job, report: Callable[[float], Awaitable[None]]) -> dict[str, Any]:
-    """The worker's handler: the run's results and its status commit together with the job."""
-    run = await run_scoring(session, run_id=uuid.UUID(job.params["run_id"]), report=report)
+    """The worker's handler: the run's results and its status commit together with the job. The
+    worker's session owns its transaction, so the leaf pass may run in parts on its engine."""
+    bind = session.bind
+    parts_engine = bind if isinstance(bind, AsyncEngine) else None
+    run = await run_scoring(session, run_id=uuid.UUID(job.params["run_id"]), report=report, parts_engine=parts_engine)
     return {"run_id": str(run.id), "version": run.version, "status": run.status}
 
 
 async def run_scoring(
-    session: AsyncSession, *, run_id: uuid.UUID, report: Callable[[float], Awaitable[None]]
+    session: AsyncSession,
+    *,
+    run_id: uuid.UUID,
+    report: Callable[[float], Awaitable[None]],
+    parts_engine: AsyncEngine | None = None,
 ) -> ScoringRun:
-    """Score the run's plan. A failure is recorded on the run (no internals) and writes nothing."""
+    """Score the run's plan. A failure is recorded on the run (no internals) and leaves no results:
+    leaf rows that parts of the run committed are deleted with the failure."""
     run = await session.scalar(select(ScoringRun).where(ScoringRun.id == run_id).with_for_update())
     if run is None:
         raise NotFound("No such scoring run.")
@@ -140,11 +148,13 @@ async def run_scoring(
         return run
     run.started_at = utcnow()
     try:
+        parts = await engine.parts_of(session, parts_engine) if parts_engine is not None else None
         async with session.begin_nested():
             inputs = await engine.plan_inputs(session, run.plan_id)
-            figures = await engine.score(session, plan=inputs, run_id=run.id, report=report)
+            figures = await engine.score(session, plan=inputs, run_id=run.id, report=report, parts=parts)
     except Exception:
         log.exception("scoring run %s of plan %s failed", run.id, run.plan_id)
+        await session.execute(delete(ResultLeaf).where(ResultLeaf.run_id == run.id))
         run.status, run.error, run.finished_at = "failed", FAILED, utcnow()
         await session.flush()
         return run

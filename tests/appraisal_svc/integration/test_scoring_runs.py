@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy import text
 from contracts.scoring import SatisfactionParams
 from services.appraisal_svc.app import create_app, stop_jobs
 from services.appraisal_svc.db import JOBS
+from services.appraisal_svc.scoring import engine, service
 from services.appraisal_svc.scoring.logic import Leaf, PlanRules
 from services.appraisal_svc.scoring.service import SCORE_PLAN, score_job
 from shared.db import committing, make_sessionmaker
@@ -27,7 +29,13 @@ from shared.jobs import JobWorker
 from shared.testing.plugin import client_for, wait_for
 from tests.appraisal_svc.conftest import appraisal_settings
 from tests.appraisal_svc.integration.conftest import empty
-from tests.appraisal_svc.integration.test_scoring_engine import GRADES, base_world, write_plan
+from tests.appraisal_svc.integration.test_scoring_engine import (
+    GRADES,
+    base_world,
+    every_method_plan,
+    no_progress,
+    write_plan,
+)
 
 D = Decimal
 SCORING_TABLES = "scoring_run, result, result_subject, result_leaf, expert_rating, expert_assignment, veto_event"
@@ -196,3 +204,128 @@ async def test_a_worker_killed_mid_run_leaves_the_run_to_another_which_finishes_
     assert tuple(job) == ("succeeded", 2)
     assert [(str(r.id), r.version, r.status) for r in runs] == [(run_id, 1, "succeeded")]
     assert (results, leaves) == (4, 4)
+
+
+async def every_method_committed(app: Any) -> uuid.UUID:
+    async with app.state.sessionmaker() as session, committing(session):
+        return await write_plan(session, await base_world(session), every_method_plan())
+
+
+async def new_run(session: Any, plan_id: uuid.UUID) -> uuid.UUID:
+    run_id = uuid.uuid4()
+    await session.execute(
+        text(
+            "INSERT INTO appraisal.scoring_run (id, plan_id, version, status, reason, requested_by, requested_at) "
+            "VALUES (:id, :p, (SELECT count(*) + 1 FROM appraisal.scoring_run WHERE plan_id = :p), 'running', "
+            "'t', 't', now())"
+        ),
+        {"id": run_id, "p": plan_id},
+    )
+    return run_id
+
+
+async def leftover_leaf_row(session: Any, run_id: uuid.UUID, plan_id: uuid.UUID) -> None:
+    """A leaf row of the plan's last object, as an earlier attempt at the run would have left it."""
+    await session.execute(
+        text(
+            "INSERT INTO appraisal.result_leaf (run_id, object_id, indicator_code, subject, marks, earned, missing) "
+            "SELECT :r, object_id, 'TH', 'office', 1, 1, false FROM appraisal.plan_object WHERE plan_id = :p "
+            "ORDER BY object_id DESC LIMIT 1"
+        ),
+        {"r": run_id, "p": plan_id},
+    )
+
+
+async def stored(conn: Any, run_id: uuid.UUID) -> dict[str, list[tuple[Any, ...]]]:
+    """The run's rows without the run id, in a stable order."""
+    out = {}
+    for table, columns in (
+        (
+            "result_leaf",
+            "object_id, indicator_code, subject, value, target, baseline, share, marks, earned, missing, data_point_id",
+        ),
+        ("result_subject", "object_id, subject, weight, earned, marks, score, contribution"),
+        (
+            "result",
+            "object_id, peer_group, base, bonus, deduction, composite, grade_by_score, veto_cap, veto_codes, "
+            "quota_demoted, grade, rank, peer_count",
+        ),
+    ):
+        rows = await conn.execute(text(f"SELECT {columns} FROM appraisal.{table} WHERE run_id = :r"), {"r": run_id})
+        out[table] = sorted((tuple(r) for r in rows), key=repr)
+    return out
+
+
+async def test_a_run_in_parts_writes_exactly_what_a_run_in_one_transaction_writes(scoring_app):
+    """The worker scores object ranges on parallel connections; every number, both hashes and the
+    ranks across the ranges equal those of the single-transaction path (which equals the reference)."""
+    app_engine = scoring_app.state.engine
+    plan_id = await every_method_committed(scoring_app)
+    async with scoring_app.state.sessionmaker() as session:
+        inputs = await engine.plan_inputs(session, plan_id)
+        single_run = await new_run(session, plan_id)
+        single = await engine.score(session, plan=inputs, run_id=single_run, report=no_progress)
+        single_rows = await stored(session, single_run)
+        await session.rollback()
+    async with scoring_app.state.sessionmaker() as session, committing(session):
+        parts_run = await new_run(session, plan_id)
+        # A leaf row left by an earlier attempt at this run (a worker killed after a part committed).
+        await leftover_leaf_row(session, parts_run, plan_id)
+        await session.commit()
+        parts = await engine.parts_of(session, app_engine)
+        in_parts = await engine.score(session, plan=inputs, run_id=parts_run, report=no_progress, parts=parts)
+    assert in_parts.timings["parts"] == engine.PARTS
+    assert (in_parts.results_hash, in_parts.inputs_hash) == (single.results_hash, single.inputs_hash)
+    assert (in_parts.object_count, in_parts.value_count) == (single.object_count, single.value_count)
+    async with app_engine.connect() as conn:
+        assert await stored(conn, parts_run) == single_rows
+        ranges = await conn.scalar(
+            text("SELECT count(DISTINCT peer_group) FROM appraisal.result WHERE run_id = :r"), {"r": parts_run}
+        )
+    assert single_rows["result_leaf"] and ranges >= 1
+
+
+async def test_a_failed_part_fails_the_run_and_leaves_no_leaf_rows_of_the_other_part(scoring_app):
+    app_engine = scoring_app.state.engine
+    plan_id = await every_method_committed(scoring_app)
+    async with scoring_app.state.sessionmaker() as session, committing(session):
+        run_id = await new_run(session, plan_id)
+        await leftover_leaf_row(session, run_id, plan_id)
+    # The upper part blocks on that row (it replaces rows of earlier attempts) and is then cancelled,
+    # as an operator's pg_cancel_backend or a lost connection would end it; the lower part commits.
+    async with app_engine.connect() as holder:
+        await holder.begin()
+        await holder.execute(text("SELECT 1 FROM appraisal.result_leaf WHERE run_id = :r FOR UPDATE"), {"r": run_id})
+        async with scoring_app.state.sessionmaker() as session:
+            scoring = asyncio.create_task(
+                service.run_scoring(session, run_id=run_id, report=no_progress, parts_engine=app_engine)
+            )
+
+            async def blocked_part() -> int | None:
+                async with app_engine.connect() as conn:
+                    return await conn.scalar(
+                        text(
+                            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                            "AND query LIKE 'DELETE FROM appraisal.result_leaf%'"
+                        )
+                    )
+
+            async def lower_part_committed() -> bool:
+                async with app_engine.connect() as conn:
+                    count = await conn.scalar(
+                        text("SELECT count(*) FROM appraisal.result_leaf WHERE run_id = :r"), {"r": run_id}
+                    )
+                return bool(count and count > 1)
+
+            await wait_for(blocked_part, timeout=30)
+            await wait_for(lower_part_committed, timeout=30)
+            async with app_engine.connect() as conn:
+                await conn.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": await blocked_part()})
+            await holder.rollback()  # the failed run's clean-up deletes that row too
+            run = await scoring
+            await session.commit()
+    assert run.status == "failed" and run.error == service.FAILED
+    async with app_engine.connect() as conn:
+        left = await conn.scalar(text("SELECT count(*) FROM appraisal.result_leaf WHERE run_id = :r"), {"r": run_id})
+        results = await conn.scalar(text("SELECT count(*) FROM appraisal.result WHERE run_id = :r"), {"r": run_id})
+    assert (left, results) == (0, 0)
