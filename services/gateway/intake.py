@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any, Protocol
 
 from fastapi import FastAPI
@@ -24,6 +23,7 @@ from contracts.intake_batch import (
 )
 from services.gateway.api.proxy import BadGateway, ServiceUnavailable, UpstreamTimeout
 from services.gateway.keys.service import key_ring
+from services.gateway.tokens.logic import registered_claims
 from services.gateway.upstream import (
     UpstreamBroken,
     UpstreamFailure,
@@ -57,12 +57,7 @@ def service_token_claims(*, issuer: str, audience: str, now: int, lifetime: int)
         "sub": GATEWAY_SUBJECT,
         "typ": SERVICE_TOKEN_TYPE,
         "roles": [],
-        "iss": issuer,
-        "aud": audience,
-        "iat": now,
-        "nbf": now,
-        "exp": now + lifetime,
-        "jti": str(uuid.uuid4()),
+        **registered_claims(issuer=issuer, audience=audience, now=now, lifetime=lifetime),
     }
 
 

@@ -32,18 +32,25 @@ class Grant:
     stamp: int
 
 
-def access_token_claims(grant: Grant, *, issuer: str, audience: str, now: int, lifetime: int) -> dict[str, Any]:
+def registered_claims(*, issuer: str, audience: str, now: int, lifetime: int) -> dict[str, Any]:
+    """The registered claims (RFC 7519, 4.1) of every token the gateway signs."""
     return {
-        "sub": grant.subject,
-        "roles": sorted(grant.roles),
-        "org_id": str(grant.org_unit_id),
-        "org_path": grant.org_path,
         "iss": issuer,
         "aud": audience,
         "iat": now,
         "nbf": now,
         "exp": now + lifetime,
         "jti": str(uuid.uuid4()),
+    }
+
+
+def access_token_claims(grant: Grant, *, issuer: str, audience: str, now: int, lifetime: int) -> dict[str, Any]:
+    return {
+        "sub": grant.subject,
+        "roles": sorted(grant.roles),
+        "org_id": str(grant.org_unit_id),
+        "org_path": grant.org_path,
+        **registered_claims(issuer=issuer, audience=audience, now=now, lifetime=lifetime),
         "stamp": grant.stamp,
         "typ": grant.kind,
     }
