@@ -164,8 +164,9 @@ SELECT po.object_id, po.peer_group, r.ord, r.indicator_code, v.value, v.id AS da
 FROM appraisal.plan_object po
 CROSS JOIN sc_rule r
 LEFT JOIN chosen v ON v.object_id = po.object_id AND v.metric = r.metric
-LEFT JOIN appraisal.target t
-       ON t.plan_id = :plan_id AND t.object_id = po.object_id AND t.indicator_code = r.indicator_code
+LEFT JOIN (SELECT * FROM appraisal.target
+           WHERE plan_id = :plan_id AND object_id BETWEEN CAST(:lo AS uuid) AND CAST(:hi AS uuid)) t
+       ON t.object_id = po.object_id AND t.indicator_code = r.indicator_code
 WHERE po.plan_id = :plan_id AND po.object_id BETWEEN CAST(:lo AS uuid) AND CAST(:hi AS uuid)
 -- The leaf pass then appends to result_leaf's index; an integer ordinal sorts faster than the code.
 ORDER BY po.object_id, r.ord
