@@ -1,10 +1,18 @@
-"""The set-based scoring engine: one pass in PostgreSQL on ``numeric`` (docs/scoring.md).
+"""The set-based scoring engine: SQL in PostgreSQL on ``numeric`` (docs/scoring.md).
 
 A run reads every accepted current value of the plan's objects for the plan's period (one value
 per object and metric: authoritative > survey > unit), the targets, the latest expert rating per
 assignment and the veto events not withdrawn; scores every leaf by its method; rolls up per
 evaluation subject, composite, grade, veto, quota and rank; and writes ``result_leaf``,
-``result_subject`` and ``result`` with INSERT ... SELECT. No row passes through Python.
+``result_subject`` and ``result`` with INSERT ... SELECT. No leaf row passes through Python.
+
+The leaf pass (a million rows for 10,000 objects x 100 leaves) is one backend's work per range of
+objects: the job worker runs it for ``PARTS`` ranges at once (``score(parts=...)``), and only the
+sums per object and subject (tens of thousands of rows) come back to the run's own transaction
+for the roll-up. Per 500,000 leaf rows on the 2-core reference machine (EXPLAIN ANALYZE, 02:15 UTC
+2026-11-29): choosing values and targets 2.0-2.3 s, ranks over every object 0.6-0.9 s, the
+formulas 2.3 s (two numeric(60,40) divisions per row), writing result_leaf 1.8 s (0.6 s of it its
+index), digests 1.5 s, sums 0.35 s.
 
 Exactness: a share is the rational num / den. Shares and sums are never rounded; the numbers the
 rule book rounds (marks earned, subject scores, contributions) are one division of an exact
