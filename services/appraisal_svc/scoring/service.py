@@ -98,16 +98,22 @@ async def enqueue_run(session: AsyncSession, plan: Plan, *, reason: str, actor: 
 
 
 async def _fail_abandoned(session: AsyncSession, plan_id: uuid.UUID) -> None:
-    """A run whose job the worker gave up on (repeated crashes) no longer blocks the plan."""
-    await session.execute(
-        update(ScoringRun)
-        .where(
-            ScoringRun.plan_id == plan_id,
-            ScoringRun.status.in_(jobs.ACTIVE),
-            ScoringRun.job_id.in_(select(JOBS.c.id).where(JOBS.c.status == "failed")),
+    """A run whose job the worker gave up on (repeated crashes) no longer blocks the plan, and the
+    leaf rows its parts committed before a crash go with it."""
+    abandoned = (
+        await session.scalars(
+            update(ScoringRun)
+            .where(
+                ScoringRun.plan_id == plan_id,
+                ScoringRun.status.in_(jobs.ACTIVE),
+                ScoringRun.job_id.in_(select(JOBS.c.id).where(JOBS.c.status == "failed")),
+            )
+            .values(status="failed", error=ABANDONED, finished_at=utcnow())
+            .returning(ScoringRun.id)
         )
-        .values(status="failed", error=ABANDONED, finished_at=utcnow())
-    )
+    ).all()
+    if abandoned:
+        await session.execute(delete(ResultLeaf).where(ResultLeaf.run_id.in_(abandoned)))
 
 
 async def latest_run(session: AsyncSession, plan_id: uuid.UUID) -> ScoringRun | None:

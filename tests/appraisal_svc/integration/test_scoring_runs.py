@@ -329,3 +329,28 @@ async def test_a_failed_part_fails_the_run_and_leaves_no_leaf_rows_of_the_other_
         left = await conn.scalar(text("SELECT count(*) FROM appraisal.result_leaf WHERE run_id = :r"), {"r": run_id})
         results = await conn.scalar(text("SELECT count(*) FROM appraisal.result WHERE run_id = :r"), {"r": run_id})
     assert (left, results) == (0, 0)
+
+
+async def test_a_run_whose_job_was_given_up_frees_the_plan_and_loses_its_partial_rows(scoring_app, auth):
+    await stop_jobs(scoring_app)
+    plan_id, owner = await committed_plan(scoring_app)
+    office = auth("perf_office", org_path=owner, subject="office")
+    async with client_for(scoring_app) as http:
+        first = await http.post(f"/api/v1/plans/{plan_id}/scoring-runs", headers=office)
+        assert first.status_code == 202, first.text
+        run_id = uuid.UUID(first.json()["id"])
+        # The worker crashed repeatedly after a part committed, and gave the job up.
+        async with scoring_app.state.sessionmaker() as session, committing(session):
+            await leftover_leaf_row(session, run_id, uuid.UUID(plan_id))
+            await session.execute(JOBS.update().values(status="failed"))
+        blocked = await http.get(f"/api/v1/plans/{plan_id}/scoring-runs/{run_id}", headers=office)
+        assert blocked.json()["status"] == "failed"
+        second = await http.post(f"/api/v1/plans/{plan_id}/scoring-runs", headers=office)
+    assert second.status_code == 202, second.text
+    assert second.json()["version"] == 2
+    async with scoring_app.state.engine.connect() as conn:
+        run = (
+            await conn.execute(text("SELECT status, error FROM appraisal.scoring_run WHERE id = :r"), {"r": run_id})
+        ).one()
+        left = await conn.scalar(text("SELECT count(*) FROM appraisal.result_leaf WHERE run_id = :r"), {"r": run_id})
+    assert tuple(run) == ("failed", service.ABANDONED) and left == 0
