@@ -131,6 +131,19 @@ class BodySizeLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+async def read_body(receive: Receive) -> bytes | None:
+    """The whole request body of a raw ASGI route, or None when the caller left (or a body cap in
+    front answered 413 already)."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            return bytes(body)
+
+
 @dataclass(frozen=True)
 class FastRoute:
     """A raw ASGI ``handler`` for one exact method and path, taken when ``accepts(scope)`` says so

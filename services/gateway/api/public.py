@@ -21,7 +21,7 @@ from services.gateway.api.proxy import forward, forward_headers
 from services.gateway.intake import MAX_BATCHED_BODY, IntakeRelay, ServiceToken
 from services.gateway.upstream import Upstreams, get_upstreams
 from shared.errors import AppError, NotFound, send_problem
-from shared.middleware import FastRoute
+from shared.middleware import FastRoute, read_body
 
 router = APIRouter(include_in_schema=False)
 
@@ -93,18 +93,6 @@ async def submit_response(scope: Scope, receive: Receive, send: Send) -> None:
         await send_problem(scope, send, exc)
         return
     await response(scope, receive, send)
-
-
-async def read_body(receive: Receive) -> bytes | None:
-    """The whole body (the body cap in front bounds it), or None when the caller left."""
-    body = bytearray()
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        body += message.get("body", b"")
-        if not message.get("more_body", False):
-            return bytes(body)
 
 
 def replay_first(first: Message, receive: Receive) -> Receive:

@@ -49,7 +49,7 @@ from shared.errors import (
     problem_document,
     send_problem,
 )
-from shared.middleware import FastRoute, access_log
+from shared.middleware import FastRoute, access_log, read_body
 from shared.reads import DBReader, Reader
 from shared.rounds import ROUND_BUSY, ROUND_ITEMS, ROUNDS
 from shared.service_app import DBSession
@@ -290,18 +290,6 @@ def _takes_fast_intake(scope: Scope) -> bool:
     )
 
 
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole body, or None when the caller left (or the body cap answered 413 already)."""
-    body = bytearray()
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        body += message.get("body", b"")
-        if not message.get("more_body", False):
-            return bytes(body)
-
-
 async def _answer_json(app: FastAPI, body: bytes, cookie_header: str | None, request_id: str | None) -> IntakeAnswer:
     """One JSON submission's answer: 201 with the receipt, or the problem."""
     try:
@@ -326,7 +314,7 @@ async def _send_answer(send: Send, answer: IntakeAnswer) -> None:
 async def submit_response_fast(scope: Scope, receive: Receive, send: Send) -> None:
     """``POST /public/surveys/responses`` with JSON as a fast route (``shared.middleware.FastRoutes``):
     the same checks and writes as the route, without the router, dependency injection or a session."""
-    body = await _read_body(receive)
+    body = await read_body(receive)
     if body is not None:
         request_id = scope.get("state", {}).get("request_id")
         await _send_answer(send, await _answer_json(scope["app"], body, _header(scope, b"cookie"), request_id))
@@ -437,7 +425,7 @@ async def submit_batch(scope: Scope, receive: Receive, send: Send) -> None:
     if refusal is not None:
         await send_problem(scope, send, refusal)
         return
-    body = await _read_body(receive)
+    body = await read_body(receive)
     if body is None:
         return
     try:
