@@ -708,6 +708,18 @@ def appraisal_graph(info: GraphInfo) -> AppraisalGraph:
     return graph
 
 
+async def load_object(info: GraphInfo, object_id: uuid.UUID) -> AppraisalObject | None:
+    """An appraisal object through the request's loader; None when outside the caller's scope."""
+    record = await appraisal_graph(info).loaders.object_by_id.load(object_id)
+    return AppraisalObject.from_record(record) if record is not None else None
+
+
+async def load_unit(info: GraphInfo, unit_id: uuid.UUID) -> OrgUnit | None:
+    """An org unit through the request's loader; None when outside the caller's scope."""
+    record = await appraisal_graph(info).loaders.unit_by_id.load(unit_id)
+    return OrgUnit.from_record(record) if record is not None else None
+
+
 @strawberry.enum(description="Where an org unit sits in the administrative tree.")
 class OrgUnitKind(Enum):
     PROVINCE = "province"
@@ -743,8 +755,7 @@ class AppraisalObject:
 
     @documented_field("The org unit the object belongs to.")
     async def org_unit(self, info: GraphInfo) -> OrgUnit | None:
-        record = await appraisal_graph(info).loaders.unit_by_id.load(self.org_unit_id)
-        return OrgUnit.from_record(record) if record is not None else None
+        return await load_unit(info, self.org_unit_id)
 
 
 @strawberry.type(description="A unit of the administrative tree (as appraisal_svc holds it).")
@@ -775,8 +786,7 @@ class OrgUnit:
     async def parent(self, info: GraphInfo) -> OrgUnit | None:
         if self.parent_id is None:
             return None
-        record = await appraisal_graph(info).loaders.unit_by_id.load(self.parent_id)
-        return OrgUnit.from_record(record) if record is not None else None
+        return await load_unit(info, self.parent_id)
 
     @documented_field("The units directly below (deleted ones left out).")
     async def children(self, info: GraphInfo) -> list[OrgUnit]:
@@ -871,8 +881,7 @@ class AppraisalPlan:
 
     @documented_field("The unit that owns the plan; null when it is outside your scope.")
     async def owner_unit(self, info: GraphInfo) -> OrgUnit | None:
-        record = await appraisal_graph(info).loaders.unit_by_id.load(self.owner_unit_id)
-        return OrgUnit.from_record(record) if record is not None else None
+        return await load_unit(info, self.owner_unit_id)
 
     @documented_field("The plan's scoring runs (job resources), oldest first; every result version stays readable.")
     async def scoring_runs(self, info: GraphInfo) -> list[ScoringRun]:
@@ -989,8 +998,7 @@ class PlanObject:
 
     @documented_field("The appraisal object; null when it is outside your scope.")
     async def object(self, info: GraphInfo) -> AppraisalObject | None:
-        record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
-        return AppraisalObject.from_record(record) if record is not None else None
+        return await load_object(info, self.object_id)
 
 
 @strawberry.type(description="How far one object's data for a plan has come in (current values only).")
@@ -1011,8 +1019,7 @@ class CollectionStatus:
 
     @documented_field("The appraisal object; null when it is outside your scope.")
     async def object(self, info: GraphInfo) -> AppraisalObject | None:
-        record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
-        return AppraisalObject.from_record(record) if record is not None else None
+        return await load_object(info, self.object_id)
 
 
 def _decimal(value: Decimal | None) -> str | None:
@@ -1079,8 +1086,7 @@ class PlanTarget:
 
     @documented_field("The appraisal object the target is for; null when it is outside your scope.")
     async def object(self, info: GraphInfo) -> AppraisalObject | None:
-        record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
-        return AppraisalObject.from_record(record) if record is not None else None
+        return await load_object(info, self.object_id)
 
 
 @strawberry.type(description="An anomaly flag on a data point (raised by a rule or by audit).")
@@ -1151,8 +1157,7 @@ class DataPoint:
 
     @documented_field("The appraisal object the value is reported for; null when outside your scope.")
     async def appraisal_object(self, info: GraphInfo) -> AppraisalObject | None:
-        record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
-        return AppraisalObject.from_record(record) if record is not None else None
+        return await load_object(info, self.object_id)
 
     @documented_field("Every revision of this value (this one included), oldest first, with their flags.")
     async def revisions(self, info: GraphInfo) -> list[DataPoint]:
@@ -1215,8 +1220,7 @@ class ResultRow:
 
     @documented_field("The appraisal object; null when outside your scope.")
     async def object(self, info: GraphInfo) -> AppraisalObject | None:
-        record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
-        return AppraisalObject.from_record(record) if record is not None else None
+        return await load_object(info, self.object_id)
 
     @documented_field("The object's explain tree in the same result version.")
     async def explain(self, info: GraphInfo) -> ResultExplain | None:
@@ -1411,8 +1415,7 @@ class ResultExplain:
 
     @documented_field("The appraisal object; null when outside your scope.")
     async def object(self, info: GraphInfo) -> AppraisalObject | None:
-        record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
-        return AppraisalObject.from_record(record) if record is not None else None
+        return await load_object(info, self.object_id)
 
 
 @strawberry.enum(description="Where an objection stands: open, or ruled upheld or dismissed.")
@@ -1464,8 +1467,7 @@ class Objection:
 
     @documented_field("The appraisal object objected for; null when outside your scope.")
     async def object(self, info: GraphInfo) -> AppraisalObject | None:
-        record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
-        return AppraisalObject.from_record(record) if record is not None else None
+        return await load_object(info, self.object_id)
 
     @documented_field("The result objected to (the explain tree of that version).")
     async def result(self, info: GraphInfo) -> ResultExplain | None:
@@ -1500,8 +1502,7 @@ class ExpertAssignment:
 
     @documented_field("The appraisal object to rate; null when outside your scope.")
     async def object(self, info: GraphInfo) -> AppraisalObject | None:
-        record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
-        return AppraisalObject.from_record(record) if record is not None else None
+        return await load_object(info, self.object_id)
 
 
 @strawberry.type(description="One sub-cycle's published composite of an object, with its weight in the roll-up.")
@@ -1523,8 +1524,7 @@ class RollupRow:
 
     @documented_field("The appraisal object; null when outside your scope.")
     async def object(self, info: GraphInfo) -> AppraisalObject | None:
-        record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
-        return AppraisalObject.from_record(record) if record is not None else None
+        return await load_object(info, self.object_id)
 
 
 @strawberry.type(description="A page of a plan's roll-up: the rule, the sub-cycles it reads and a row per object.")
@@ -1580,8 +1580,7 @@ class MonitoringRow:
 
     @documented_field("The appraisal object; null when outside your scope.")
     async def object(self, info: GraphInfo) -> AppraisalObject | None:
-        record = await appraisal_graph(info).loaders.object_by_id.load(self.object_id)
-        return AppraisalObject.from_record(record) if record is not None else None
+        return await load_object(info, self.object_id)
 
 
 @strawberry.type(description="A page of a collecting plan's monitoring report.")
@@ -1656,8 +1655,7 @@ def _page(first: int, after: str | None) -> dict[str, str | int]:
 class AppraisalQuery:
     @documented_field("One org unit; null when it does not exist or is outside your scope.")
     async def org_unit(self, info: GraphInfo, id: uuid.UUID) -> OrgUnit | None:
-        record = await appraisal_graph(info).loaders.unit_by_id.load(id)
-        return OrgUnit.from_record(record) if record is not None else None
+        return await load_unit(info, id)
 
     @documented_field("Org units in your scope, by id order; ``under`` narrows to a subtree.")
     async def org_units(
@@ -1675,8 +1673,7 @@ class AppraisalQuery:
 
     @documented_field("One appraisal object; null when it does not exist or is outside your scope.")
     async def appraisal_object(self, info: GraphInfo, id: uuid.UUID) -> AppraisalObject | None:
-        record = await appraisal_graph(info).loaders.object_by_id.load(id)
-        return AppraisalObject.from_record(record) if record is not None else None
+        return await load_object(info, id)
 
     @documented_field(
         "Expert assignments of one plan: an expert's own (an expert may not read the plan itself), or the "
