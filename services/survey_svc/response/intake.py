@@ -33,7 +33,7 @@ MAX_ROUND = 1000  # rows per statement: arrays, so no bind-parameter limit; boun
 DEADLOCK_ATTEMPTS = 3
 
 
-def _table(model: Any) -> str:
+def qualified_table(model: Any) -> str:
     table = model.__table__
     return f'"{table.schema}"."{table.name}"'
 
@@ -49,13 +49,13 @@ WITH offered AS (
     ) AS o(key, identified, id, campaign_id, object_id, respondent_group, region, answers,
            duration_seconds, device_hash, received_on, received_at, token_hash, content_hash)
 ), spent AS (
-    UPDATE {_table(RespondentToken)} AS t
+    UPDATE {qualified_table(RespondentToken)} AS t
     SET spent = true, spent_at = CASE WHEN o.identified THEN $15::timestamptz END
     FROM offered AS o
     WHERE t.token_hash = o.key AND t.spent IS FALSE
     RETURNING t.token_hash
 ), recorded AS (
-    INSERT INTO {_table(Response)} (
+    INSERT INTO {qualified_table(Response)} (
         id, campaign_id, object_id, respondent_group, region, answers, duration_seconds, device_hash,
         channel, investigator, over_quota, received_on, received_at, token_hash, content_hash
     )
@@ -64,7 +64,7 @@ WITH offered AS (
            o.token_hash, o.content_hash
     FROM offered AS o JOIN spent AS s ON s.token_hash = o.key
 ), queued AS (
-    INSERT INTO {_table(UnsealedResponse)} (id, campaign_id, content_hash)
+    INSERT INTO {qualified_table(UnsealedResponse)} (id, campaign_id, content_hash)
     SELECT o.id, o.campaign_id, o.content_hash FROM offered AS o JOIN spent AS s ON s.token_hash = o.key
 )
 SELECT token_hash FROM spent

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import LargeBinary, any_, bindparam, delete, insert, select, update
+from sqlalchemy import LargeBinary, any_, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -24,7 +24,7 @@ from services.survey_svc.db import RESPONSE_CHAIN
 from services.survey_svc.questionnaire import logic as answers_logic
 from services.survey_svc.questionnaire.content import QuestionnaireContent
 from services.survey_svc.questionnaire.service import published_content, published_content_read
-from services.survey_svc.response.intake import IntakeWriter, PendingResponse, TokenLookup
+from services.survey_svc.response.intake import IntakeWriter, PendingResponse, TokenLookup, qualified_table
 from services.survey_svc.response.models import Response, UnsealedResponse
 from services.survey_svc.response.schemas import InterviewSubmission, Receipt
 from shared import hashchain
@@ -416,6 +416,18 @@ async def submit_interview(
 
 MAX_SEAL_BATCH = 20_000
 SEALER = "survey.seal"
+# Takes a batch off the sealer's queue (rows other sealers hold are skipped), in id order.
+SEAL_TAKE = f"""
+WITH taken AS (
+    DELETE FROM {qualified_table(UnsealedResponse)}
+    WHERE id IN (
+        SELECT id FROM {qualified_table(UnsealedResponse)} {{one_campaign}}
+        ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id, campaign_id, content_hash
+)
+SELECT id::text, campaign_id::text, content_hash FROM taken ORDER BY taken.id
+"""  # noqa: S608 - only our own table's name and a fixed clause are interpolated
 
 
 async def seal_pending(
@@ -425,25 +437,24 @@ async def seal_pending(
     in random-id order within the batch, and take them off the queue in the same transaction;
     returns how many were sealed. Concurrent sealers skip each other's rows (the log's own lock
     orders their appends)."""
-    batch = select(UnsealedResponse.id).order_by(UnsealedResponse.id).limit(limit)
-    if campaign_id is not None:
-        batch = batch.where(UnsealedResponse.campaign_id == campaign_id)
+    one_campaign = "WHERE campaign_id = :campaign_id " if campaign_id is not None else ""
+    # Ids and keys as text and in id order from the database: a UUID's str() and comparisons in
+    # Python were a fifth of the sealer's CPU, which intake's event loop shares.
     taken = (
         await session.execute(
-            delete(UnsealedResponse)
-            .where(UnsealedResponse.id.in_(batch.with_for_update(skip_locked=True).scalar_subquery()))
-            .returning(UnsealedResponse.id, UnsealedResponse.campaign_id, UnsealedResponse.content_hash)
+            text(SEAL_TAKE.format(one_campaign=one_campaign)),
+            {"limit": limit} | ({"campaign_id": campaign_id} if campaign_id is not None else {}),
         )
     ).all()
     by_campaign: dict[str, list[hashchain.Entry]] = {}
-    for r in sorted(taken, key=lambda r: r.id):
-        by_campaign.setdefault(str(r.campaign_id), []).append(
+    for entity_id, chain_key, sealed_hash in taken:
+        by_campaign.setdefault(chain_key, []).append(
             hashchain.Entry(
                 actor=SEALER,
                 action="response.recorded",
                 entity_type="response",
-                entity_id=str(r.id),
-                payload={"campaign_id": str(r.campaign_id), "content_hash": r.content_hash},
+                entity_id=entity_id,
+                payload={"campaign_id": chain_key, "content_hash": sealed_hash},
             )
         )
     for chain_key in sorted(by_campaign):  # the chains' locks in one order: concurrent sealers cannot deadlock
