@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -55,7 +56,12 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head_began = None
+        previous = self.cycle
         super().on_headers_complete()
+        if self.cycle is not previous and self.cycle is not None:
+            held = HeadWithBody(self.cycle.transport)
+            self.cycle.transport = held  # type: ignore[assignment]
+            self.cycle.on_response = held.flushing(self.cycle.on_response)
 
     def head_overdue(self, now: float) -> bool:
         return self._head_began is not None and now - self._head_began > self._head_seconds
@@ -65,6 +71,50 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(TIMED_OUT)
             self.transport.close()
+
+
+class HeadWithBody:
+    """A request's view of its connection that holds the response head (status line and headers,
+    one ``write`` from uvicorn) back until the first body bytes, and writes both at once: one
+    system call and one packet per small response instead of two (the pair was a seventh of the
+    gateway's CPU on the intake path). A 1xx interim response goes out at once (the client waits
+    for it before sending its body); the head is flushed too when the response completes without
+    body bytes (HEAD) or the connection closes. Everything else is the connection's own."""
+
+    __slots__ = ("_head", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._head: bytes | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._transport.write(head + bytes(data))
+        elif bytes(data[:10]).startswith(b"HTTP/1.1 ") and data[9:10] != b"1":
+            self._head = bytes(data)
+        else:
+            self._transport.write(data)
+
+    def flush(self) -> None:
+        head, self._head = self._head, None
+        if head is not None and not self._transport.is_closing():
+            self._transport.write(head)
+
+    def flushing(self, on_response: Callable[[], None]) -> Callable[[], None]:
+        def flush_then_respond() -> None:
+            self.flush()
+            on_response()
+
+        return flush_then_respond
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 _sweeping: set[asyncio.AbstractEventLoop] = set()

@@ -151,10 +151,10 @@ async def opened_token(
 
 
 def checked_answers(content: QuestionnaireContent, answers: Mapping[str, Any]) -> dict[str, Any]:
-    problems = answers_logic.answer_problems(content, answers)
+    problems, clean = answers_logic.checker(content).check(answers)
     if problems:
         raise Unprocessable(f"{len(problems)} answer(s) are not valid; nothing was recorded.", errors=problems)
-    return answers_logic.clean_answers(content, answers)
+    return clean
 
 
 def chain_record(row: Mapping[str, Any]) -> dict[str, Any]:
