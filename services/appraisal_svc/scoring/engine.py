@@ -6,10 +6,11 @@ assignment and the veto events not withdrawn; scores every leaf by its method; r
 evaluation subject, composite, grade, veto, quota and rank; and writes ``result_leaf``,
 ``result_subject`` and ``result`` with INSERT ... SELECT. No leaf row passes through Python.
 
-The leaf pass (a million rows for 10,000 objects x 100 leaves) is one backend's work per range of
-objects: the job worker runs it for ``PARTS`` ranges at once (``score(parts=...)``), and only the
-sums per object and subject (tens of thousands of rows) come back to the run's own transaction
-for the roll-up. Per 500,000 leaf rows on the 2-core reference machine (EXPLAIN ANALYZE, 02:15 UTC
+The leaf pass (a million rows for 10,000 objects x 100 leaves) and the subject scores, which
+depend on one object each, are one backend's work per range of objects: the job worker runs them
+for ``PARTS`` ranges at once (``score(parts=...)``), and only one row per object comes back to the
+run's own transaction for what needs every object (composite, grade, quota, rank) and the hashes.
+Per 500,000 leaf rows on the 2-core reference machine (EXPLAIN ANALYZE, 02:15 UTC
 2026-11-29): choosing values and targets 2.0-2.3 s, ranks over every object 0.6-0.9 s, the
 formulas 2.3 s (two numeric(60,40) divisions per row), writing result_leaf 1.8 s (0.6 s of it its
 index), digests 1.5 s, sums 0.35 s.
@@ -151,13 +152,16 @@ FROM appraisal.plan_leaf l
 WHERE l.plan_id = :plan_id
 """
 
-# One row per (object, leaf): the value that counts, its target and baseline, in result_leaf's
-# index order. The value that counts is the accepted current value of the period from the best
-# source, authoritative > survey > unit, which is also the names' byte order (``SOURCE_PRECEDENCE``
-# in logic.py; a unit test holds them together): the rows come in that order from the unique index
-# on (object, metric, period, source) of current values, so DISTINCT ON keeps the first of each
-# group without sorting a million values. The plan's metrics come as an array parameter (a hashed
-# membership test, where a join would spoil the order); objects outside the plan drop out below.
+# One row per (object, leaf): the value that counts, its target and baseline. The value that counts
+# is the accepted current value of the period from the best source, authoritative > survey > unit,
+# which is also the names' byte order (``SOURCE_PRECEDENCE`` in logic.py; a unit test holds them
+# together): the rows come in that order from the unique index on (object, metric, period, source)
+# of current values, so DISTINCT ON keeps the first of each group without sorting a million values.
+# The plan's metrics come as an array parameter (a hashed membership test); objects outside the plan
+# drop out below. No ORDER BY: the rows come out of the join in object order anyway (the plan's
+# objects are read from their index and the values and targets are hashed), so result_leaf's index
+# is appended to without a sort of a million rows; no result depends on the order, since every
+# aggregate below states its own.
 BASE = """
 CREATE TEMP TABLE sc_base ON COMMIT DROP AS
 WITH chosen AS (
@@ -176,13 +180,12 @@ LEFT JOIN (SELECT * FROM appraisal.target
            WHERE plan_id = :plan_id AND object_id BETWEEN CAST(:lo AS uuid) AND CAST(:hi AS uuid)) t
        ON t.object_id = po.object_id AND t.indicator_code = r.indicator_code
 WHERE po.plan_id = :plan_id AND po.object_id BETWEEN CAST(:lo AS uuid) AND CAST(:hi AS uuid)
--- The leaf pass then appends to result_leaf's index; an integer ordinal sorts faster than the code.
-ORDER BY po.object_id, r.ord
 """
 
 # Competition positions among all the plan's objects of a peer group, read from the values
 # themselves: a part of a parallel run holds only its own objects in sc_base. The value that counts
-# is chosen as in BASE; objects without a value take no position.
+# is chosen as in BASE; objects without a value take no position. The plan's objects are hashed
+# (MATERIALIZED), not probed once per value, and each direction sorts by the value itself.
 RANKS = """
 CREATE TEMP TABLE sc_rank ON COMMIT DROP AS
 WITH chosen AS (
@@ -191,15 +194,24 @@ WITH chosen AS (
     WHERE dp.current AND dp.status = 'accepted' AND dp.period = :period
       AND dp.metric = ANY (CAST(:metrics AS text[]))
     ORDER BY dp.object_id, dp.metric, dp.source
+), peers AS MATERIALIZED (
+    SELECT object_id, peer_group FROM appraisal.plan_object WHERE plan_id = :plan_id
+), valued AS (
+    SELECT v.object_id, r.indicator_code, po.peer_group, v.value, r.direction
+    FROM chosen v
+    JOIN sc_rule r ON r.metric = v.metric AND r.kind = 7
+    JOIN peers po ON po.object_id = v.object_id
+    WHERE v.value IS NOT NULL
 ), ranked AS (
-    SELECT po.object_id, r.indicator_code,
-           rank() OVER (PARTITION BY r.indicator_code, po.peer_group
-                        ORDER BY CASE WHEN r.direction = 'lower_better' THEN v.value ELSE -v.value END) AS position,
-           count(*) OVER (PARTITION BY r.indicator_code, po.peer_group) AS peers
-    FROM appraisal.plan_object po
-    JOIN chosen v ON v.object_id = po.object_id
-    JOIN sc_rule r ON r.metric = v.metric AND r.method = 'rank' AND r.direction IN ('higher_better', 'lower_better')
-    WHERE po.plan_id = :plan_id AND v.value IS NOT NULL
+    SELECT object_id, indicator_code,
+           rank() OVER (PARTITION BY indicator_code, peer_group ORDER BY value DESC) AS position,
+           count(*) OVER (PARTITION BY indicator_code, peer_group) AS peers
+    FROM valued WHERE direction = 'higher_better'
+    UNION ALL
+    SELECT object_id, indicator_code,
+           rank() OVER (PARTITION BY indicator_code, peer_group ORDER BY value) AS position,
+           count(*) OVER (PARTITION BY indicator_code, peer_group) AS peers
+    FROM valued WHERE direction = 'lower_better'
 )
 SELECT * FROM ranked WHERE object_id BETWEEN CAST(:lo AS uuid) AND CAST(:hi AS uuid)
 """
@@ -210,7 +222,7 @@ CREATE TEMP TABLE sc_grade ON COMMIT DROP AS
 WITH latest AS (
     SELECT DISTINCT ON (er.assignment_id) er.assignment_id, er.object_id, er.indicator_code, er.subject, er.grade
     FROM appraisal.expert_rating er
-    WHERE er.plan_id = :plan_id
+    WHERE er.plan_id = :plan_id AND er.object_id BETWEEN CAST(:lo AS uuid) AND CAST(:hi AS uuid)
     ORDER BY er.assignment_id, er.rated_at DESC
 ), mapped AS (
     SELECT l.object_id, l.indicator_code, l.subject, (r.grade_shares ->> l.grade)::numeric AS share,
@@ -219,7 +231,6 @@ WITH latest AS (
     JOIN sc_rule r ON r.indicator_code = l.indicator_code AND r.method = 'grade'
     JOIN appraisal.plan_object po ON po.plan_id = :plan_id AND po.object_id = l.object_id
     WHERE l.subject = ANY (r.subjects) AND (r.grade_shares ->> l.grade) IS NOT NULL
-      AND l.object_id BETWEEN CAST(:lo AS uuid) AND CAST(:hi AS uuid)
 ), ordered AS (
     SELECT m.*, row_number() OVER w AS pos, count(*) OVER (PARTITION BY object_id, indicator_code, subject) AS n
     FROM mapped m
@@ -237,7 +248,7 @@ GROUP BY object_id, indicator_code, subject
 # pass hashes these small sides and streams the million base rows through in their order.
 RULE_SUBJECTS = """
 CREATE TEMP TABLE sc_rule_subject ON COMMIT DROP AS
-SELECT r.*, s.subject, s.n = 1 AS first_subject
+SELECT r.*, s.subject, s.n::int AS subject_ord, s.n = 1 AS first_subject
 FROM sc_rule r CROSS JOIN LATERAL unnest(r.subjects) WITH ORDINALITY AS s(subject, n)
 """
 
@@ -259,8 +270,8 @@ CREATE TEMP TABLE sc_sum ON COMMIT DROP AS
 WITH source AS (
     -- One stream in sc_base's order (object, leaf, subject): the hash joins keep it, so the rows
     -- reach result_leaf, and the digests below, already in order.
-    SELECT b.object_id, b.indicator_code, r.subject, r.first_subject, b.value, b.data_point_id, b.target, b.baseline,
-           r.kind,
+    SELECT b.object_id, b.indicator_code, r.subject, r.ord, r.subject_ord, r.first_subject,
+           b.value, b.data_point_id, b.target, b.baseline, r.kind,
            r.marks, r.cap, r.zero_point, r.floor_from, r.floor_value, r.band_thresholds, r.band_shares,
            r.floor_share, r.min_raters, r.zero_index, r.full_index, r.per_item, r.amount_cap,
            e.position, e.peers, e.ratings, e.kept_sum, e.kept
@@ -271,7 +282,7 @@ WITH source AS (
     -- In result_leaf's types: the sums and digests below read exactly what is stored.
     SELECT u.object_id, u.indicator_code, u.subject, u.value, u.data_point_id, u.target, u.baseline,
            f.share::numeric(60, 40) AS share, f.marks::numeric(24, 6) AS marks, f.earned::numeric(24, 6) AS earned,
-           f.missing, u.kind, u.first_subject
+           f.missing, u.kind, u.ord, u.subject_ord, u.first_subject
     FROM source u
     -- OFFSET 0 keeps each lateral step a separate node, so its expressions are computed once per row
     -- instead of once per reference. Kinds: sc_rule.kind.
@@ -351,14 +362,15 @@ WITH source AS (
     GROUP BY w.object_id, w.subject
 ), digests AS (
     -- Each object's part of both hashes (docs/scoring.md, "Reproducibility"), from the rows as
-    -- written and while they are at hand: no second pass over a million rows, no global sort.
+    -- written and while they are at hand: no second pass over a million rows. Lines in the order of
+    -- (indicator code, subject) in bytes, which (ord, subject_ord) number (sc_rule, RULE_SUBJECTS).
     SELECT w.object_id,
            sha256(convert_to(string_agg(concat_ws('|', f.head, coalesce(trim_scale(w.share)::text, ''),
                                                   trim_scale(w.marks), trim_scale(w.earned), w.missing),
-                                        E'\\n' ORDER BY w.indicator_code COLLATE "C", w.subject COLLATE "C"),
+                                        E'\\n' ORDER BY w.ord, w.subject_ord),
                              'UTF8')) AS leaves_digest,
            sha256(convert_to(string_agg(concat_ws('|', f.head, coalesce(w.data_point_id::text, '')),
-                                        E'\\n' ORDER BY w.indicator_code COLLATE "C", w.subject COLLATE "C"),
+                                        E'\\n' ORDER BY w.ord, w.subject_ord),
                              'UTF8')) AS inputs_digest
     FROM scored w
     -- What both lines start with, spelled once.
@@ -385,7 +397,7 @@ WITH weights AS (
     FROM appraisal.plan_object po
     CROSS JOIN weights w
     LEFT JOIN sc_sum s ON s.object_id = po.object_id AND s.subject = w.subject
-    WHERE po.plan_id = :plan_id
+    WHERE po.plan_id = :plan_id AND po.object_id BETWEEN CAST(:lo AS uuid) AND CAST(:hi AS uuid)
 ), present AS (
     SELECT sums.*, sum(weight) FILTER (WHERE marks > 0) OVER (PARTITION BY object_id) AS present_weight
     FROM sums
@@ -400,9 +412,35 @@ SELECT object_id, subject, earned, marks, weight AS declared_weight,
 FROM present
 """
 
-WRITE_SUBJECTS = """
-INSERT INTO appraisal.result_subject (run_id, object_id, subject, weight, earned, marks, score, contribution)
-SELECT :run_id, object_id, subject, weight, earned, marks, score, contribution FROM sc_subject
+# What the roll-up and the hashes need of each object, one row: the subject rows as written to
+# result_subject (and their hash lines, from the stored numbers), the sums of the contributions,
+# bonuses and deductions, and the leaf pass's digests (the same on every sc_sum row of an object,
+# so grouping by them keeps one row per object).
+OBJECTS = """
+CREATE TEMP TABLE sc_object ON COMMIT DROP AS
+WITH written AS (
+    INSERT INTO appraisal.result_subject (run_id, object_id, subject, weight, earned, marks, score, contribution)
+    SELECT :run_id, object_id, subject, weight, earned, marks, score, contribution FROM sc_subject
+    RETURNING object_id, subject, weight, earned, marks, score, contribution
+), subjects AS (
+    SELECT object_id, sum(contribution) AS base,
+           string_agg(concat_ws('|', '', subject, trim_scale(weight), trim_scale(earned), trim_scale(marks),
+                                coalesce(trim_scale(score)::text, ''), trim_scale(contribution)),
+                      E'\\n' ORDER BY subject COLLATE "C") AS subject_lines
+    FROM written
+    GROUP BY object_id
+), sums AS (
+    SELECT object_id, sum(bonus) AS bonus, sum(deduction) AS deduction, sum(values_) AS values_,
+           leaves_digest, inputs_digest
+    FROM sc_sum
+    GROUP BY object_id, leaves_digest, inputs_digest
+)
+SELECT po.object_id, coalesce(s.base, 0) AS base, coalesce(b.bonus, 0) AS bonus, coalesce(b.deduction, 0) AS deduction,
+       coalesce(b.values_, 0)::bigint AS values_, b.leaves_digest, b.inputs_digest, s.subject_lines
+FROM appraisal.plan_object po
+LEFT JOIN subjects s ON s.object_id = po.object_id
+LEFT JOIN sums b ON b.object_id = po.object_id
+WHERE po.plan_id = :plan_id AND po.object_id BETWEEN CAST(:lo AS uuid) AND CAST(:hi AS uuid)
 """
 
 # Composite, grade by score, veto caps (the lowest cap wins), the top-grade quota (ties at the
@@ -415,13 +453,10 @@ WITH grades AS (
     FROM unnest(CAST(:grade_names AS text[]), CAST(:grade_mins AS numeric[]))
          WITH ORDINALITY AS g(grade, min_score, ord)
 ), totals AS (
-    SELECT po.object_id, po.peer_group, coalesce(c.base, 0) AS base,
-           least(coalesce(b.bonus, 0), CAST(:bonus_cap AS numeric)) AS bonus, coalesce(b.deduction, 0) AS deduction
+    SELECT po.object_id, po.peer_group, coalesce(o.base, 0) AS base,
+           least(coalesce(o.bonus, 0), CAST(:bonus_cap AS numeric)) AS bonus, coalesce(o.deduction, 0) AS deduction
     FROM appraisal.plan_object po
-    LEFT JOIN (SELECT object_id, sum(contribution) AS base FROM sc_subject GROUP BY object_id) c
-           ON c.object_id = po.object_id
-    LEFT JOIN (SELECT object_id, sum(bonus) AS bonus, sum(deduction) AS deduction FROM sc_sum GROUP BY object_id) b
-           ON b.object_id = po.object_id
+    LEFT JOIN sc_object o ON o.object_id = po.object_id
     WHERE po.plan_id = :plan_id
 ), composite AS (
     SELECT t.*, greatest(0, t.base + t.bonus - t.deduction) AS composite FROM totals t
@@ -464,28 +499,17 @@ FROM quota q
 # Both hashes from the per-object digests of the leaf pass (docs/scoring.md, "Reproducibility"):
 # what is left to order is one line per object, rule, rating and veto event.
 HASHES = """
-WITH leaves AS (
-    SELECT DISTINCT object_id, leaves_digest, inputs_digest FROM sc_sum
-), subjects AS (
-    SELECT s.object_id,
-           string_agg(concat_ws('|', '', s.subject, trim_scale(s.weight), trim_scale(s.earned), trim_scale(s.marks),
-                                coalesce(trim_scale(s.score)::text, ''), trim_scale(s.contribution)),
-                      E'\\n' ORDER BY s.subject COLLATE "C") AS lines
-    FROM appraisal.result_subject s
-    WHERE s.run_id = :run_id
-    GROUP BY s.object_id
-), objects AS MATERIALIZED (
+WITH objects AS MATERIALIZED (
     SELECT r.object_id,
            encode(sha256(convert_to(concat_ws(E'\\n',
                concat_ws('|', r.object_id, '', '', r.peer_group, trim_scale(r.base), trim_scale(r.bonus),
                          trim_scale(r.deduction), trim_scale(r.composite), r.grade_by_score, coalesce(r.veto_cap, ''),
                          array_to_string(r.veto_codes, ','), r.quota_demoted, r.grade, r.rank, r.peer_count),
-               s.lines, encode(coalesce(l.leaves_digest, sha256('')), 'hex')), 'UTF8')), 'hex') AS digest,
+               o.subject_lines, encode(coalesce(o.leaves_digest, sha256('')), 'hex')), 'UTF8')), 'hex') AS digest,
            concat_ws('|', 'object', r.object_id, r.peer_group,
-                     encode(coalesce(l.inputs_digest, sha256('')), 'hex')) AS input_line
+                     encode(coalesce(o.inputs_digest, sha256('')), 'hex')) AS input_line
     FROM appraisal.result r
-    LEFT JOIN subjects s ON s.object_id = r.object_id
-    LEFT JOIN leaves l ON l.object_id = r.object_id
+    LEFT JOIN sc_object o ON o.object_id = r.object_id
     WHERE r.run_id = :run_id
 ), inputs AS (
     SELECT 1 AS part, NULL::uuid AS k1, r.indicator_code AS k2,
@@ -509,7 +533,7 @@ SELECT (SELECT encode(sha256(convert_to(string_agg(digest, E'\\n' ORDER BY objec
        (SELECT encode(sha256(convert_to(string_agg(line, E'\\n' ORDER BY part, k1, k2 COLLATE "C"), 'UTF8')), 'hex')
         FROM inputs) AS inputs_lines_hash,
        (SELECT count(*) FROM objects) AS objects,
-       (SELECT coalesce(sum(values_), 0)::int FROM sc_sum) AS values_
+       (SELECT coalesce(sum(values_), 0)::int FROM sc_object) AS values_
 """
 
 
@@ -531,8 +555,8 @@ async def _run(db: Executor, sql: str, **params: Any) -> None:
 async def _leaf_pass(
     db: Executor, plan: PlanInputs, run_id: uuid.UUID, lo: uuid.UUID, hi: uuid.UUID
 ) -> tuple[float, float]:
-    """Score the objects with ids in [lo, hi] into result_leaf and the temp table sc_sum (their sums
-    per subject and their digests); (load, score) seconds."""
+    """Score the objects with ids in [lo, hi] into result_leaf and result_subject, and the temp table
+    sc_object (one row per object: what the roll-up and the hashes need); (load, score) seconds."""
     started = time.perf_counter()
     await _run(db, f"SET LOCAL work_mem = '{WORK_MEM}'")
     # The lateral steps of the leaf pass are cheap per row; caching them (memoize) costs more than
@@ -540,7 +564,11 @@ async def _leaf_pass(
     await _run(db, "SET LOCAL enable_memoize = off")
     await _run(db, "SET LOCAL enable_mergejoin = off")
     # Re-runs inside one transaction (tests, an objection ruled and rescored) start from scratch.
-    await _run(db, "DROP TABLE IF EXISTS sc_rule, sc_base, sc_rank, sc_grade, sc_rule_subject, sc_extra, sc_sum")
+    await _run(
+        db,
+        "DROP TABLE IF EXISTS sc_rule, sc_base, sc_rank, sc_grade, sc_rule_subject, sc_extra, sc_sum, sc_subject, "
+        "sc_object",
+    )
     ids = {"plan_id": plan.plan_id, "lo": lo, "hi": hi}
     await _run(db, RULES, plan_id=plan.plan_id)
     metrics = (await db.execute(text("SELECT coalesce(array_agg(DISTINCT metric), '{}') FROM sc_rule"))).scalar()
@@ -556,6 +584,10 @@ async def _leaf_pass(
     await _run(db, "ANALYZE sc_rule_subject, sc_extra")
     loaded = time.perf_counter()
     await _run(db, LEAVES, run_id=run_id, renormalize=plan.missing_rule == "renormalize", places=plan.score_places)
+    await _run(db, "ANALYZE sc_sum")
+    weights = json.dumps({k: str(v) for k, v in plan.subject_weights.items()})
+    await _run(db, SUBJECTS, **ids, weights=weights, places=plan.score_places, total_points=plan.total_points)
+    await _run(db, OBJECTS, **ids, run_id=run_id)
     return loaded - started, time.perf_counter() - loaded
 
 
@@ -604,46 +636,44 @@ async def parts_of(session: AsyncSession, engine: AsyncEngine) -> Parts:
 async def _score_part(
     engine: AsyncEngine, snapshot: str, plan: PlanInputs, run_id: uuid.UUID, lo: uuid.UUID, hi: uuid.UUID
 ) -> tuple[list[Any], float, float]:
-    """One range of a parallel run, on its own connection and in the run's snapshot. Its leaf rows
-    commit at once but stay unread until the run succeeds (readers read succeeded runs only); rows
-    of an earlier attempt at the run (a worker killed mid-run) are replaced. Returns its sc_sum rows."""
+    """One range of a parallel run, on its own connection and in the run's snapshot. Its leaf and
+    subject rows commit at once but stay unread until the run succeeds (readers read succeeded runs
+    only); rows of an earlier attempt at the run (a worker killed mid-run) are replaced. Returns its
+    sc_object rows."""
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="REPEATABLE READ")
         async with conn.begin():
             # Every part reads what the run's own transaction read: one state of the data per run.
             await _run(conn, f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            await _run(
-                conn,
+            for earlier_attempt in (
                 "DELETE FROM appraisal.result_leaf WHERE run_id = :run_id AND object_id BETWEEN :lo AND :hi",
-                run_id=run_id,
-                lo=lo,
-                hi=hi,
-            )
+                "DELETE FROM appraisal.result_subject WHERE run_id = :run_id AND object_id BETWEEN :lo AND :hi",
+            ):
+                await _run(conn, earlier_attempt, run_id=run_id, lo=lo, hi=hi)
             load_s, score_s = await _leaf_pass(conn, plan, run_id, lo, hi)
-            sums = list((await conn.execute(text(READ_SUMS))).all())
-    return sums, load_s, score_s
+            objects = list((await conn.execute(text(READ_OBJECTS))).all())
+    return objects, load_s, score_s
 
 
-SUM_COLUMNS = (
+OBJECT_COLUMNS = (
     "object_id",
-    "subject",
-    "marks",
-    "earned",
+    "base",
     "bonus",
     "deduction",
     "values_",
     "leaves_digest",
     "inputs_digest",
+    "subject_lines",
 )
-READ_SUMS = (
-    "SELECT object_id, subject, marks, earned, bonus, deduction, values_, leaves_digest, inputs_digest FROM sc_sum"
+READ_OBJECTS = (
+    "SELECT object_id, base, bonus, deduction, values_, leaves_digest, inputs_digest, subject_lines FROM sc_object"
 )
-PARTS_SUMS = """
-CREATE TEMP TABLE sc_sum ON COMMIT DROP AS
-SELECT * FROM unnest(CAST(:object_id AS uuid[]), CAST(:subject AS text[]), CAST(:marks AS numeric[]),
-                     CAST(:earned AS numeric[]), CAST(:bonus AS numeric[]), CAST(:deduction AS numeric[]),
-                     CAST(:values_ AS bigint[]), CAST(:leaves_digest AS bytea[]), CAST(:inputs_digest AS bytea[]))
-     AS s(object_id, subject, marks, earned, bonus, deduction, values_, leaves_digest, inputs_digest)
+PARTS_OBJECTS = """
+CREATE TEMP TABLE sc_object ON COMMIT DROP AS
+SELECT * FROM unnest(CAST(:object_id AS uuid[]), CAST(:base AS numeric[]), CAST(:bonus AS numeric[]),
+                     CAST(:deduction AS numeric[]), CAST(:values_ AS bigint[]), CAST(:leaves_digest AS bytea[]),
+                     CAST(:inputs_digest AS bytea[]), CAST(:subject_lines AS text[]))
+     AS s(object_id, base, bonus, deduction, values_, leaves_digest, inputs_digest, subject_lines)
 """
 
 
@@ -657,10 +687,11 @@ async def score(
 ) -> RunFigures:
     """Score the plan into the run's result rows, inside the caller's transaction.
 
-    With ``parts`` (the job worker, whose transaction is its own), the leaf pass runs in ``PARTS``
-    ranges of objects at once on connections of its engine, each in this transaction's snapshot;
-    the roll-up, the ranks by composite and the hashes then run here on their sums. Without it (a
-    caller's enclosing transaction, as in tests) everything runs here. Both write the same rows.
+    With ``parts`` (the job worker, whose transaction is its own), the leaf pass and the subject
+    scores run in ``PARTS`` ranges of objects at once on connections of its engine, each in this
+    transaction's snapshot; the results per object (composite, grade, quota, rank) and the hashes
+    then run here on one row per object. Without it (a caller's enclosing transaction, as in tests)
+    everything runs here. Both write the same rows.
     """
     figures = RunFigures()
     clock = time.perf_counter()
@@ -681,26 +712,22 @@ async def score(
                 group.create_task(_score_part(parts.engine, parts.snapshot, plan, run_id, lo, hi)) for lo, hi in ranges
             ]
         results = [task.result() for task in tasks]
-        sums = [row for rows, _, _ in results for row in rows]
+        objects = [row for rows, _, _ in results for row in rows]
         await run(f"SET LOCAL work_mem = '{WORK_MEM}'")
-        await run("DROP TABLE IF EXISTS sc_rule, sc_sum, sc_subject")
+        await run("DROP TABLE IF EXISTS sc_rule, sc_object")
         await run(RULES, plan_id=plan.plan_id)
-        await run(PARTS_SUMS, **{name: [row[n] for row in sums] for n, name in enumerate(SUM_COLUMNS)})
+        await run(PARTS_OBJECTS, **{name: [row[n] for row in objects] for n, name in enumerate(OBJECT_COLUMNS)})
         figures.timings["load"] = round(max(load_s for _, load_s, _ in results), 4)
         lap("score")
         figures.timings["score"] = round(figures.timings["score"] - figures.timings["load"], 4)
         figures.timings["parts"] = len(ranges)
     else:
-        await run("DROP TABLE IF EXISTS sc_subject")
         load_s, score_s = await _leaf_pass(session, plan, run_id, FIRST_ID, LAST_ID)
         figures.timings["load"], figures.timings["score"] = round(load_s, 4), round(score_s, 4)
         clock = time.perf_counter()
-    await run("ANALYZE sc_sum")
+    await run("ANALYZE sc_object")
     await report(0.6)
-    weights = json.dumps({k: str(v) for k, v in plan.subject_weights.items()})
     pid = {"plan_id": plan.plan_id}
-    await run(SUBJECTS, **pid, weights=weights, places=plan.score_places, total_points=plan.total_points)
-    await run(WRITE_SUBJECTS, run_id=run_id)
     await run(
         RESULTS,
         **pid,

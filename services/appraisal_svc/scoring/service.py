@@ -99,7 +99,7 @@ async def enqueue_run(session: AsyncSession, plan: Plan, *, reason: str, actor: 
 
 async def _fail_abandoned(session: AsyncSession, plan_id: uuid.UUID) -> None:
     """A run whose job the worker gave up on (repeated crashes) no longer blocks the plan, and the
-    leaf rows its parts committed before a crash go with it."""
+    leaf and subject rows its parts committed before a crash go with it."""
     abandoned = (
         await session.scalars(
             update(ScoringRun)
@@ -113,7 +113,8 @@ async def _fail_abandoned(session: AsyncSession, plan_id: uuid.UUID) -> None:
         )
     ).all()
     if abandoned:
-        await session.execute(delete(ResultLeaf).where(ResultLeaf.run_id.in_(abandoned)))
+        for table in (ResultLeaf, ResultSubject):
+            await session.execute(delete(table).where(table.run_id.in_(abandoned)))
 
 
 async def latest_run(session: AsyncSession, plan_id: uuid.UUID) -> ScoringRun | None:
@@ -146,7 +147,7 @@ async def run_scoring(
     parts_engine: AsyncEngine | None = None,
 ) -> ScoringRun:
     """Score the run's plan. A failure is recorded on the run (no internals) and leaves no results:
-    leaf rows that parts of the run committed are deleted with the failure."""
+    leaf and subject rows that parts of the run committed are deleted with the failure."""
     run = await session.scalar(select(ScoringRun).where(ScoringRun.id == run_id).with_for_update())
     if run is None:
         raise NotFound("No such scoring run.")
@@ -160,7 +161,8 @@ async def run_scoring(
             figures = await engine.score(session, plan=inputs, run_id=run.id, report=report, parts=parts)
     except Exception:
         log.exception("scoring run %s of plan %s failed", run.id, run.plan_id)
-        await session.execute(delete(ResultLeaf).where(ResultLeaf.run_id == run.id))
+        for table in (ResultLeaf, ResultSubject):
+            await session.execute(delete(table).where(table.run_id == run.id))
         run.status, run.error, run.finished_at = "failed", FAILED, utcnow()
         await session.flush()
         return run

@@ -224,13 +224,21 @@ async def new_run(session: Any, plan_id: uuid.UUID) -> uuid.UUID:
     return run_id
 
 
-async def leftover_leaf_row(session: Any, run_id: uuid.UUID, plan_id: uuid.UUID) -> None:
-    """A leaf row of the plan's last object, as an earlier attempt at the run would have left it."""
+async def leftover_rows(session: Any, run_id: uuid.UUID, plan_id: uuid.UUID) -> None:
+    """A leaf row and a subject row of the plan's last object, as an earlier attempt at the run
+    would have left them."""
+    last = "SELECT object_id FROM appraisal.plan_object WHERE plan_id = :p ORDER BY object_id DESC LIMIT 1"
     await session.execute(
         text(
             "INSERT INTO appraisal.result_leaf (run_id, object_id, indicator_code, subject, marks, earned, missing) "
-            "SELECT :r, object_id, 'TH', 'office', 1, 1, false FROM appraisal.plan_object WHERE plan_id = :p "
-            "ORDER BY object_id DESC LIMIT 1"
+            f"SELECT :r, object_id, 'TH', 'office', 1, 1, false FROM ({last}) o"
+        ),
+        {"r": run_id, "p": plan_id},
+    )
+    await session.execute(
+        text(
+            "INSERT INTO appraisal.result_subject (run_id, object_id, subject, weight, earned, marks, contribution) "
+            f"SELECT :r, object_id, 'bogus', 1, 1, 1, 1 FROM ({last}) o"
         ),
         {"r": run_id, "p": plan_id},
     )
@@ -269,8 +277,8 @@ async def test_a_run_in_parts_writes_exactly_what_a_run_in_one_transaction_write
         await session.rollback()
     async with scoring_app.state.sessionmaker() as session, committing(session):
         parts_run = await new_run(session, plan_id)
-        # A leaf row left by an earlier attempt at this run (a worker killed after a part committed).
-        await leftover_leaf_row(session, parts_run, plan_id)
+        # Rows left by an earlier attempt at this run (a worker killed after a part committed).
+        await leftover_rows(session, parts_run, plan_id)
         await session.commit()
         parts = await engine.parts_of(session, app_engine)
         in_parts = await engine.score(session, plan=inputs, run_id=parts_run, report=no_progress, parts=parts)
@@ -285,12 +293,12 @@ async def test_a_run_in_parts_writes_exactly_what_a_run_in_one_transaction_write
     assert single_rows["result_leaf"] and ranges >= 1
 
 
-async def test_a_failed_part_fails_the_run_and_leaves_no_leaf_rows_of_the_other_part(scoring_app):
+async def test_a_failed_part_fails_the_run_and_leaves_no_rows_of_the_other_part(scoring_app):
     app_engine = scoring_app.state.engine
     plan_id = await every_method_committed(scoring_app)
     async with scoring_app.state.sessionmaker() as session, committing(session):
         run_id = await new_run(session, plan_id)
-        await leftover_leaf_row(session, run_id, plan_id)
+        await leftover_rows(session, run_id, plan_id)
     # The upper part blocks on that row (it replaces rows of earlier attempts) and is then cancelled,
     # as an operator's pg_cancel_backend or a lost connection would end it; the lower part commits.
     async with app_engine.connect() as holder:
@@ -326,9 +334,11 @@ async def test_a_failed_part_fails_the_run_and_leaves_no_leaf_rows_of_the_other_
             await session.commit()
     assert run.status == "failed" and run.error == service.FAILED
     async with app_engine.connect() as conn:
-        left = await conn.scalar(text("SELECT count(*) FROM appraisal.result_leaf WHERE run_id = :r"), {"r": run_id})
-        results = await conn.scalar(text("SELECT count(*) FROM appraisal.result WHERE run_id = :r"), {"r": run_id})
-    assert (left, results) == (0, 0)
+        left = [
+            await conn.scalar(text(f"SELECT count(*) FROM appraisal.{table} WHERE run_id = :r"), {"r": run_id})
+            for table in ("result_leaf", "result_subject", "result")
+        ]
+    assert left == [0, 0, 0]
 
 
 async def test_a_run_whose_job_was_given_up_frees_the_plan_and_loses_its_partial_rows(scoring_app, auth):
@@ -341,7 +351,7 @@ async def test_a_run_whose_job_was_given_up_frees_the_plan_and_loses_its_partial
         run_id = uuid.UUID(first.json()["id"])
         # The worker crashed repeatedly after a part committed, and gave the job up.
         async with scoring_app.state.sessionmaker() as session, committing(session):
-            await leftover_leaf_row(session, run_id, uuid.UUID(plan_id))
+            await leftover_rows(session, run_id, uuid.UUID(plan_id))
             await session.execute(JOBS.update().values(status="failed"))
         blocked = await http.get(f"/api/v1/plans/{plan_id}/scoring-runs/{run_id}", headers=office)
         assert blocked.json()["status"] == "failed"
@@ -352,5 +362,8 @@ async def test_a_run_whose_job_was_given_up_frees_the_plan_and_loses_its_partial
         run = (
             await conn.execute(text("SELECT status, error FROM appraisal.scoring_run WHERE id = :r"), {"r": run_id})
         ).one()
-        left = await conn.scalar(text("SELECT count(*) FROM appraisal.result_leaf WHERE run_id = :r"), {"r": run_id})
-    assert tuple(run) == ("failed", service.ABANDONED) and left == 0
+        left = [
+            await conn.scalar(text(f"SELECT count(*) FROM appraisal.{table} WHERE run_id = :r"), {"r": run_id})
+            for table in ("result_leaf", "result_subject")
+        ]
+    assert tuple(run) == ("failed", service.ABANDONED) and left == [0, 0]
