@@ -38,34 +38,35 @@ def qualified_table(model: Any) -> str:
     return f'"{table.schema}"."{table.name}"'
 
 
-# Every column of a response, in one array each; ``key`` is the token hash the UPDATE matches
-# (a response of an anonymous campaign stores no token hash), ``identified`` whether the moment
-# of spending may be kept (never in anonymous campaigns: it would match the response).
+# The response's own columns, in one array each; ``key`` is the token hash the UPDATE matches
+# (stored with the response only when ``identified``: a response of an anonymous campaign keeps no
+# token hash), ``identified`` also whether the moment of spending may be kept (never in anonymous
+# campaigns: it would match the response). Its cell (campaign, object, group, region) comes from
+# the token row the UPDATE spends: the row the response was checked against, so no array carries it.
 SPEND_AND_INSERT = f"""
 WITH offered AS (
     SELECT * FROM unnest(
-        $1::bytea[], $2::boolean[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::text[],
-        $9::integer[], $10::text[], $11::date[], $12::timestamptz[], $13::bytea[], $14::text[]
-    ) AS o(key, identified, id, campaign_id, object_id, respondent_group, region, answers,
-           duration_seconds, device_hash, received_on, received_at, token_hash, content_hash)
+        $1::bytea[], $2::boolean[], $3::uuid[], $4::text[], $5::integer[], $6::text[], $7::date[],
+        $8::timestamptz[], $9::text[]
+    ) AS o(key, identified, id, answers, duration_seconds, device_hash, received_on, received_at, content_hash)
 ), spent AS (
     UPDATE {qualified_table(RespondentToken)} AS t
-    SET spent = true, spent_at = CASE WHEN o.identified THEN $15::timestamptz END
+    SET spent = true, spent_at = CASE WHEN o.identified THEN $10::timestamptz END
     FROM offered AS o
     WHERE t.token_hash = o.key AND t.spent IS FALSE
-    RETURNING t.token_hash
+    RETURNING t.token_hash, t.campaign_id, t.object_id, t.respondent_group, t.region
 ), recorded AS (
     INSERT INTO {qualified_table(Response)} (
         id, campaign_id, object_id, respondent_group, region, answers, duration_seconds, device_hash,
         channel, investigator, over_quota, received_on, received_at, token_hash, content_hash
     )
-    SELECT o.id, o.campaign_id, o.object_id, o.respondent_group, o.region, o.answers::jsonb,
+    SELECT o.id, s.campaign_id, s.object_id, s.respondent_group, s.region, o.answers::jsonb,
            o.duration_seconds, o.device_hash, 'token', NULL, false, o.received_on, o.received_at,
-           o.token_hash, o.content_hash
+           CASE WHEN o.identified THEN o.key END, o.content_hash
     FROM offered AS o JOIN spent AS s ON s.token_hash = o.key
 ), queued AS (
     INSERT INTO {qualified_table(UnsealedResponse)} (id, campaign_id, content_hash)
-    SELECT o.id, o.campaign_id, o.content_hash FROM offered AS o JOIN spent AS s ON s.token_hash = o.key
+    SELECT o.id, s.campaign_id, o.content_hash FROM offered AS o JOIN spent AS s ON s.token_hash = o.key
 )
 SELECT token_hash FROM spent
 """  # noqa: S608 - only our own tables' names are interpolated
@@ -85,16 +86,11 @@ def round_arguments(offered: list[PendingResponse], now: dt.datetime) -> list[An
         [p.token_hash for p in offered],
         [not p.anonymous for p in offered],
         [r["id"] for r in rows],
-        [r["campaign_id"] for r in rows],
-        [r["object_id"] for r in rows],
-        [r["respondent_group"] for r in rows],
-        [r["region"] for r in rows],
         [json.dumps(r["answers"]) for r in rows],
         [r["duration_seconds"] for r in rows],
         [r["device_hash"] for r in rows],
         [r["received_on"] for r in rows],
         [r["received_at"] for r in rows],
-        [r["token_hash"] for r in rows],
         [r["content_hash"] for r in rows],
         now,
     ]
