@@ -76,7 +76,13 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=1, help="survey: uvicorn workers of the gateway and survey_svc")
     parser.add_argument("--log-level", default="WARNING", help="survey: of the services (INFO logs every request)")
-    parser.add_argument("--rounds", type=int, default=1, help="requests: sweeps, to show the spread")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="requests: sweeps, to show the spread; survey: measured intake runs per tree (with --baseline the "
+        "trees take turns going first; the figures are the median run's, every run under <label>_runs)",
+    )
     parser.add_argument("--objects", type=int, default=10_000, help="scoring: objects of the plan (x 100 leaves)")
     parser.add_argument("--connections", default="1,16,64", help="requests: comma-separated connection counts")
     parser.add_argument("--publish-objects", type=int, default=10_000, help="publication: objects of the plan")
@@ -149,6 +155,7 @@ def main() -> None:
                     profile_dir=args.profile,
                     workers=args.workers,
                     log_level=args.log_level,
+                    rounds=args.rounds,
                 ),
                 **survey.indices(),
             }

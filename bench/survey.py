@@ -45,7 +45,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.survey_svc.analysis import logic
 from services.survey_svc.questionnaire import xlsform
 from services.survey_svc.questionnaire.content import QuestionnaireContent
-from shared.auth.devkeys import ensure_dev_keys, mint_dev_token
+from shared.auth.devkeys import DevKeys, ensure_dev_keys, mint_dev_token
 from shared.embedded import find_free_port
 from shared.migrations import upgrade
 from shared.stack import ServiceSpec, get_service
@@ -515,6 +515,56 @@ def figures(prefix: str, run: Run) -> dict[str, Any]:
     }
 
 
+def measure_pair(
+    label: str,
+    source: Path,
+    common: dict[str, str],
+    keys: DevKeys,
+    data_dir: Path,
+    bodies: list[dict[str, Any]],
+    token: str,
+    concurrency: int,
+    seconds: float,
+    profile_dir: Path | None,
+    workers: int,
+) -> tuple[Run, dict[str, float], dict[str, dict[str, float]]]:
+    """survey_svc and a gateway from ``source``, started for this run only, warmed and measured
+    on a fresh campaign."""
+    responses = len(bodies)
+    gateway, survey = start_pair(source, common, keys.jwks_path, data_dir, concurrency, workers)
+    try:
+        for process in (gateway, survey):
+            process.wait_ready()
+        tokens = prepare_campaign(survey.url, {"Authorization": f"Bearer {token}"}, responses + WARM_RESPONSES)
+        posts = [{**body, "token": t} for body, t in zip(bodies, tokens, strict=False)]
+        warm = [{**bodies[0], "token": t} for t in tokens[responses:]]
+        url = f"{gateway.url}/public/surveys/responses"
+        drive(url, warm, concurrency, data_dir, seconds=60)  # connections, caches, prepared statements
+        cpu: dict[str, Callable[[], list[psutil.Process]]] = {
+            "survey": partial(own_process, survey),
+            "gateway": partial(own_process, gateway),
+            "postgres": partial(postgres_processes, common["GOVPERF_DATABASE_URL"]),
+        }
+        profile = (
+            {name: profile_dir / f"{label}-{name}.txt" for name in ("gateway", "survey")}
+            if profile_dir is not None
+            else None
+        )
+        return measure_intake(
+            url,
+            posts,
+            concurrency,
+            data_dir,
+            seconds=seconds,
+            cpu=cpu,
+            profile=profile,
+            metrics_urls={"gateway": gateway.url, "survey": survey.url},
+        )
+    finally:
+        survey.stop()
+        gateway.stop()
+
+
 def intake(
     database_url: str,
     nats_url: str,
@@ -527,6 +577,7 @@ def intake(
     profile_dir: Path | None = None,
     workers: int = 1,
     log_level: str = "WARNING",
+    rounds: int = 1,
 ) -> dict[str, Any]:
     """``responses`` tokens per measured run, which ends when they are spent or after ``seconds``;
     with ``profile_dir``, py-spy samples the gateway and survey_svc of each measured run there."""
@@ -567,43 +618,24 @@ def intake(
     result.update(figures("bare", bare))
     result["bare_cpu_ms_per_request"] = bare_cpu["hello"]
     failures["bare"] = dict(bare.failures)
-    for label, source in trees:
-        gateway, survey = start_pair(source, common, keys.jwks_path, data_dir, concurrency, workers)
-        try:
-            for process in (gateway, survey):
-                process.wait_ready()
-            tokens = prepare_campaign(survey.url, {"Authorization": f"Bearer {token}"}, responses + WARM_RESPONSES)
-            posts = [{**body, "token": t} for body, t in zip(bodies, tokens, strict=False)]
-            warm = [{**bodies[0], "token": t} for t in tokens[responses:]]
-            url = f"{gateway.url}/public/surveys/responses"
-            drive(url, warm, concurrency, data_dir, seconds=60)  # connections, caches, prepared statements
-            cpu: dict[str, Callable[[], list[psutil.Process]]] = {
-                "survey": partial(own_process, survey),
-                "gateway": partial(own_process, gateway),
-                "postgres": partial(postgres_processes, database_url),
-            }
-            profile = (
-                {name: profile_dir / f"{label}-{name}.txt" for name in ("gateway", "survey")}
-                if profile_dir is not None
-                else None
+    measured: dict[str, list[tuple[Run, dict[str, float], dict[str, dict[str, float]]]]] = {
+        label: [] for label, _ in trees
+    }
+    for repeat in range(rounds):
+        # On a shared machine the load drifts: with several rounds the trees take turns going first.
+        for label, source in trees if repeat % 2 == 0 else trees[::-1]:
+            measurement = measure_pair(
+                label, source, common, keys, data_dir, bodies, token, concurrency, seconds, profile_dir, workers
             )
-            run, per_response, stages = measure_intake(
-                url,
-                posts,
-                concurrency,
-                data_dir,
-                seconds=seconds,
-                cpu=cpu,
-                profile=profile,
-                metrics_urls={"gateway": gateway.url, "survey": survey.url},
-            )
-        finally:
-            survey.stop()
-            gateway.stop()
-        result.update(figures(label, run))
+            measured[label].append(measurement)
+    for label, runs in measured.items():
+        run, per_response, stages = sorted(runs, key=lambda measurement: measurement[0].rps)[len(runs) // 2]
+        result.update(figures(label, run))  # the run of median throughput, with its latencies
         result[f"{label}_cpu_ms_per_response"] = per_response
         result[f"{label}_stages"] = stages
-        failures[label] = dict(run.failures)
+        if rounds > 1:
+            result[f"{label}_runs"] = [{**figures(label, r), f"{label}_cpu_ms_per_response": cpu} for r, cpu, _ in runs]
+        failures[label] = dict(sum((r.failures for r, _, _ in runs), Counter()))
     result["responses"] = result["intake_answered"]
     result["failures"] = failures
     if baseline is not None:
