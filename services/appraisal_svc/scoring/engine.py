@@ -575,8 +575,9 @@ async def _leaf_pass(
     rank_metrics = (
         await db.execute(text("SELECT coalesce(array_agg(DISTINCT metric), '{}') FROM sc_rule WHERE kind = 7"))
     ).scalar()
+    # sc_base is not analysed: the leaf pass joins it only to small analysed tables, which it hashes
+    # whatever sc_base's estimate, and its size is known from its pages.
     await _run(db, BASE, **ids, period=plan.period, metrics=metrics)
-    await _run(db, "ANALYZE sc_base")
     await _run(db, RANKS, **ids, period=plan.period, metrics=rank_metrics)
     await _run(db, GRADES, **ids)
     await _run(db, RULE_SUBJECTS)
