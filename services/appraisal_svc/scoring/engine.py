@@ -172,7 +172,10 @@ WITH chosen AS (
       AND dp.object_id BETWEEN CAST(:lo AS uuid) AND CAST(:hi AS uuid)
     ORDER BY dp.object_id, dp.metric, dp.source
 )
-SELECT po.object_id, po.peer_group, r.ord, r.indicator_code, v.value, v.id AS data_point_id, t.target, t.baseline
+SELECT po.object_id, po.peer_group, r.ord, r.indicator_code, v.value, v.id AS data_point_id, t.target, t.baseline,
+       -- what a linear leaf counts from, and the band a value reaches: the leaf pass's formulas read them
+       CASE r.floor_from WHEN 'baseline' THEN t.baseline ELSE r.floor_value END AS floor_at,
+       CASE WHEN r.kind IN (5, 6) THEN width_bucket(v.value, r.band_thresholds) END AS reached
 FROM appraisal.plan_object po
 CROSS JOIN sc_rule r
 LEFT JOIN chosen v ON v.object_id = po.object_id AND v.metric = r.metric
@@ -271,8 +274,8 @@ WITH source AS (
     -- One stream in sc_base's order (object, leaf, subject): the hash joins keep it, so the rows
     -- reach result_leaf, and the digests below, already in order.
     SELECT b.object_id, b.indicator_code, r.subject, r.ord, r.subject_ord, r.first_subject,
-           b.value, b.data_point_id, b.target, b.baseline, r.kind,
-           r.marks, r.cap, r.zero_point, r.floor_from, r.floor_value, r.band_thresholds, r.band_shares,
+           b.value, b.data_point_id, b.target, b.baseline, b.floor_at, b.reached, r.kind,
+           r.marks, r.cap, r.zero_point, r.band_thresholds, r.band_shares,
            r.floor_share, r.min_raters, r.zero_index, r.full_index, r.per_item, r.amount_cap,
            e.position, e.peers, e.ratings, e.kept_sum, e.kept
     FROM sc_base b
@@ -287,22 +290,17 @@ WITH source AS (
     -- OFFSET 0 keeps each lateral step a separate node, so its expressions are computed once per row
     -- instead of once per reference. Kinds: sc_rule.kind.
     CROSS JOIN LATERAL (
-        SELECT CASE u.floor_from WHEN 'baseline' THEN u.baseline ELSE u.floor_value END AS floor_at,
-               CASE WHEN u.kind IN (5, 6) THEN width_bucket(u.value, u.band_thresholds) END AS reached
-        OFFSET 0
-    ) a
-    CROSS JOIN LATERAL (
         SELECT CASE u.kind
                  WHEN 1 THEN CASE WHEN u.target > 0 THEN u.value END
                  WHEN 2 THEN CASE WHEN u.zero_point > u.target THEN u.zero_point - u.value END
-                 WHEN 3 THEN CASE WHEN u.target > a.floor_at THEN u.value - a.floor_at END
-                 WHEN 4 THEN CASE WHEN u.target < a.floor_at THEN a.floor_at - u.value END
+                 WHEN 3 THEN CASE WHEN u.target > u.floor_at THEN u.value - u.floor_at END
+                 WHEN 4 THEN CASE WHEN u.target < u.floor_at THEN u.floor_at - u.value END
                  -- the first band whose threshold >= value: the one reached if it equals it, else the next
-                 WHEN 5 THEN CASE WHEN a.reached IS NOT NULL
-                   THEN coalesce(u.band_shares[a.reached + CASE WHEN a.reached > 0
-                                                  AND u.band_thresholds[a.reached] = u.value THEN 0 ELSE 1 END], 0)
+                 WHEN 5 THEN CASE WHEN u.reached IS NOT NULL
+                   THEN coalesce(u.band_shares[u.reached + CASE WHEN u.reached > 0
+                                                  AND u.band_thresholds[u.reached] = u.value THEN 0 ELSE 1 END], 0)
                  END
-                 WHEN 6 THEN CASE WHEN a.reached IS NOT NULL THEN coalesce(u.band_shares[nullif(a.reached, 0)], 0) END
+                 WHEN 6 THEN CASE WHEN u.reached IS NOT NULL THEN coalesce(u.band_shares[nullif(u.reached, 0)], 0) END
                  WHEN 7 THEN
                    CASE WHEN u.peers = 1 THEN 1 ELSE (u.peers - 1) - (u.position - 1) * (1 - u.floor_share) END
                  WHEN 8 THEN CASE WHEN u.ratings >= u.min_raters THEN u.kept_sum END
@@ -312,8 +310,8 @@ WITH source AS (
                CASE u.kind
                  WHEN 1 THEN u.target
                  WHEN 2 THEN u.zero_point - u.target
-                 WHEN 3 THEN u.target - a.floor_at
-                 WHEN 4 THEN a.floor_at - u.target
+                 WHEN 3 THEN u.target - u.floor_at
+                 WHEN 4 THEN u.floor_at - u.target
                  WHEN 5 THEN 1
                  WHEN 6 THEN 1
                  WHEN 7 THEN greatest(u.peers - 1, 1)
