@@ -10,10 +10,11 @@ The leaf pass (a million rows for 10,000 objects x 100 leaves) and the subject s
 depend on one object each, are one backend's work per range of objects: the job worker runs them
 for ``PARTS`` ranges at once (``score(parts=...)``), and only one row per object comes back to the
 run's own transaction for what needs every object (composite, grade, quota, rank) and the hashes.
-Per 500,000 leaf rows on the 2-core reference machine (EXPLAIN ANALYZE, 02:15 UTC
-2026-11-29): choosing values and targets 2.0-2.3 s, ranks over every object 0.6-0.9 s, the
-formulas 2.3 s (two numeric(60,40) divisions per row), writing result_leaf 1.8 s (0.6 s of it its
-index), digests 1.5 s, sums 0.35 s.
+Per 500,000 leaf rows on the 2-core reference machine, one part alone (04:00-04:20 UTC
+2026-11-29): choosing values and targets 1.4-2.0 s, ranks over every object 0.45 s, the formulas
+1.2 s, holding the scored rows for their three readers 0.8 s, writing result_leaf 1.3 s, digests
+0.9 s, sums 0.3 s, subjects 0.3 s: about 7.5 s. Two parts at once take 10-12 s, not 7.5: the
+machine's two vCPUs give about 1.3 times one.
 
 Exactness: a share is the rational num / den. Shares and sums are never rounded; the numbers the
 rule book rounds (marks earned, subject scores, contributions) are one division of an exact
