@@ -3,6 +3,7 @@ fast routes (raw handlers in front of the router)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -11,6 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from prometheus_client import Counter, Histogram
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,6 +21,18 @@ from shared.observability import LATENCY, REQUESTS
 access_log = logging.getLogger("govperf.access")
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+# A metric's child per label values, looked up once: labels() takes a lock and builds a key on every
+# call. The values are bounded: uvicorn's parser knows a fixed set of methods, and statuses are ints.
+@functools.lru_cache(maxsize=512)
+def _requests(method: str, status: int) -> Counter:
+    return REQUESTS.labels(method, str(status))
+
+
+@functools.lru_cache(maxsize=64)
+def _latency(method: str) -> Histogram:
+    return LATENCY.labels(method)
 
 
 class RequestContextMiddleware:
@@ -48,8 +62,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            REQUESTS.labels(scope["method"], str(status)).inc()
-            LATENCY.labels(scope["method"]).observe(elapsed)
+            _requests(scope["method"], status).inc()
+            _latency(scope["method"]).observe(elapsed)
             if scope["path"] not in QUIET_PATHS and access_log.isEnabledFor(logging.INFO):
                 access_log.info(
                     json.dumps(
