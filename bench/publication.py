@@ -26,7 +26,7 @@ from services.appraisal_svc.orgunit.models import OrgUnit
 from services.appraisal_svc.plan.models import Plan
 from services.appraisal_svc.publication import service as publication
 from services.appraisal_svc.publication.service import PUBLISH_PLAN, publish_job
-from services.appraisal_svc.scoring.models import ScoringRun
+from services.appraisal_svc.scoring.models import ScoringRun, object_leaves
 from shared import jobs
 from shared.db import committing, create_engine, make_sessionmaker
 from shared.jobs import JobWorker
@@ -174,37 +174,29 @@ async def _setup(engine: Any, objects: int, leaves: int) -> tuple[uuid.UUID, uui
                 for s in SUBJECTS
             ],
         )
+        lines = [
+            {
+                "run_id": run_id,
+                "object_id": o,
+                "indicator_code": f"L{n}",
+                "subject": SUBJECTS[n % 2 == 1],
+                "value": Decimal(n),
+                "target": Decimal(100),
+                "share": Decimal(n) / 100,
+                "marks": Decimal(1),
+                "earned": Decimal(n % 100) / 100,
+                "missing": False,
+            }
+            for o in ids
+            for n in range(1, leaves + 1)
+        ]
+        rows = object_leaves(lines)
+        columns = list(rows[0])
         await driver.copy_records_to_table(  # type: ignore[union-attr]
-            "result_leaf",
+            "result_object_leaves",
             schema_name="appraisal",
-            columns=[
-                "run_id",
-                "object_id",
-                "indicator_code",
-                "subject",
-                "value",
-                "target",
-                "share",
-                "marks",
-                "earned",
-                "missing",
-            ],
-            records=(
-                (
-                    run_id,
-                    o,
-                    f"L{n}",
-                    SUBJECTS[n % 2 == 1],
-                    Decimal(n),
-                    Decimal(100),
-                    Decimal(n) / 100,
-                    Decimal(1),
-                    Decimal(n % 100) / 100,
-                    False,
-                )
-                for o in ids
-                for n in range(1, leaves + 1)
-            ),
+            columns=columns,
+            records=[tuple(row[c] for c in columns) for row in rows],
         )
     return plan_id, run_id
 

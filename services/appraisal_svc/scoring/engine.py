@@ -267,13 +267,13 @@ FROM sc_grade g
 """
 
 # Every leaf of every object for every subject it counts for, scored as num / den (NULL: missing),
-# clamped to [0, cap]; written to result_leaf, and the sums per (object, subject) kept for the
-# roll-up from what was written.
+# clamped to [0, cap]; then one aggregate per object over its lines in (indicator code, subject)
+# order: the arrays of its result_object_leaves row, both digests, and the sums the roll-up needs
+# (marks and earned per weighted subject, in SUBJECT_SUMS order; bonus, deduction, values read).
+# Objects are aggregated in one pass over the scored lines, which are never stored line by line.
 LEAVES = """
 CREATE TEMP TABLE sc_sum ON COMMIT DROP AS
 WITH source AS (
-    -- One stream in sc_base's order (object, leaf, subject): the hash joins keep it, so the rows
-    -- reach result_leaf, and the digests below, already in order.
     SELECT b.object_id, b.indicator_code, r.subject, r.ord, r.subject_ord, r.first_subject,
            b.value, b.data_point_id, b.target, b.baseline, b.floor_at, b.reached, r.kind,
            r.marks, r.cap, r.zero_point, r.band_thresholds, r.band_shares,
@@ -283,7 +283,7 @@ WITH source AS (
     JOIN sc_rule_subject r ON r.indicator_code = b.indicator_code
     LEFT JOIN sc_extra e ON e.object_id = b.object_id AND e.indicator_code = b.indicator_code AND e.subject = r.subject
 ), scored AS (
-    -- In result_leaf's types: the sums and digests below read exactly what is stored.
+    -- In the stored types: the sums and digests below read exactly what is stored.
     SELECT u.object_id, u.indicator_code, u.subject, u.value, u.data_point_id, u.target, u.baseline,
            f.share::numeric(60, 40) AS share, f.marks::numeric(24, 6) AS marks, f.earned::numeric(24, 6) AS earned,
            f.missing, u.kind, u.ord, u.subject_ord, u.first_subject
@@ -343,59 +343,79 @@ WITH source AS (
                CASE WHEN c.state = 0 THEN u.kind IN (10, 11) AND u.value IS NULL ELSE c.state = 1 END AS missing
         OFFSET 0
     ) f
-), written AS (
-    INSERT INTO appraisal.result_leaf (run_id, object_id, indicator_code, subject, value, target, baseline,
-                                       share, marks, earned, missing, data_point_id)
-    SELECT :run_id, object_id, indicator_code, subject, value, target, baseline, share, marks, earned, missing,
-           data_point_id
-    FROM scored
-), sums AS (
-    SELECT w.object_id, w.subject,
-           sum(w.marks) FILTER (WHERE w.kind IS NULL OR w.kind < 10) AS marks,
-           sum(w.earned) FILTER (WHERE w.kind IS NULL OR w.kind < 10) AS earned,
-           coalesce(sum(w.earned) FILTER (WHERE w.kind = 10), 0) AS bonus,
-           coalesce(-sum(w.earned) FILTER (WHERE w.kind = 11), 0) AS deduction,
-           -- values read: a leaf's value counted once, on its first subject's row
-           count(*) FILTER (WHERE w.value IS NOT NULL AND w.first_subject) AS values_
-    FROM scored w
-    GROUP BY w.object_id, w.subject
-), digests AS (
-    -- Each object's part of both hashes (docs/scoring.md, "Reproducibility"), from the rows as
-    -- written and while they are at hand: no second pass over a million rows. Lines in the order of
-    -- (indicator code, subject) in bytes, which (ord, subject_ord) number (sc_rule, RULE_SUBJECTS).
+), objects AS (
+    -- (ord, subject_ord) number the lines in the byte order of (indicator code, subject): sc_rule,
+    -- RULE_SUBJECTS. Every ordered aggregate states the same order, so the lines are sorted once.
     SELECT w.object_id,
+           array_agg(w.indicator_code ORDER BY w.ord, w.subject_ord) AS indicator_codes,
+           array_agg(w.subject ORDER BY w.ord, w.subject_ord) AS subjects,
+           array_agg(w.value ORDER BY w.ord, w.subject_ord) AS raw_values,
+           array_agg(w.target ORDER BY w.ord, w.subject_ord) AS targets,
+           array_agg(w.baseline ORDER BY w.ord, w.subject_ord) AS baselines,
+           array_agg(w.share ORDER BY w.ord, w.subject_ord) AS shares,
+           array_agg(w.marks ORDER BY w.ord, w.subject_ord) AS marks,
+           array_agg(w.earned ORDER BY w.ord, w.subject_ord) AS earned,
+           array_agg(w.missing ORDER BY w.ord, w.subject_ord) AS missing,
+           array_agg(w.data_point_id ORDER BY w.ord, w.subject_ord) AS data_point_ids,
+           -- Each object's part of both hashes (docs/scoring.md, "Reproducibility").
            sha256(convert_to(string_agg(concat_ws('|', f.head, coalesce(trim_scale(w.share)::text, ''),
                                                   trim_scale(w.marks), trim_scale(w.earned), w.missing),
                                         E'\\n' ORDER BY w.ord, w.subject_ord),
                              'UTF8')) AS leaves_digest,
            sha256(convert_to(string_agg(concat_ws('|', f.head, coalesce(w.data_point_id::text, '')),
                                         E'\\n' ORDER BY w.ord, w.subject_ord),
-                             'UTF8')) AS inputs_digest
+                             'UTF8')) AS inputs_digest,
+           CAST(ARRAY[{subject_marks}] AS numeric[]) AS subject_marks,
+           CAST(ARRAY[{subject_earned}] AS numeric[]) AS subject_earned,
+           coalesce(sum(w.earned) FILTER (WHERE w.kind = 10), 0) AS bonus,
+           coalesce(-sum(w.earned) FILTER (WHERE w.kind = 11), 0) AS deduction,
+           -- values read: a leaf's value counted once, on its first subject's line
+           count(*) FILTER (WHERE w.value IS NOT NULL AND w.first_subject) AS values_
     FROM scored w
-    -- What both lines start with, spelled once.
+    -- What both digest lines start with, spelled once.
     CROSS JOIN LATERAL (
         SELECT concat_ws('|', w.indicator_code, w.subject, coalesce(trim_scale(w.value)::text, ''),
                          coalesce(trim_scale(w.target)::text, ''), coalesce(trim_scale(w.baseline)::text, '')) AS head
         OFFSET 0
     ) f
     GROUP BY w.object_id
+), written AS (
+    INSERT INTO appraisal.result_object_leaves (run_id, object_id, indicator_codes, subjects, raw_values, targets,
+                                                baselines, shares, marks, earned, missing, data_point_ids)
+    SELECT :run_id, object_id, indicator_codes, subjects, raw_values, targets, baselines, shares, marks, earned,
+           missing, data_point_ids
+    FROM objects
 )
-SELECT s.*, d.leaves_digest, d.inputs_digest
-FROM sums s
-JOIN digests d ON d.object_id = s.object_id
+SELECT object_id, subject_marks, subject_earned, bonus, deduction, values_, leaves_digest, inputs_digest
+FROM objects
 """
+
+# One sum per weighted subject (the plan's weights in SUBJECT_SUMS order), named by bind parameter.
+SUBJECT_SUM = "sum(w.{column}) FILTER (WHERE (w.kind IS NULL OR w.kind < 10) AND w.subject = :subject_{n})"
+
+
+def _leaves_sql(subjects: list[str]) -> tuple[str, dict[str, str]]:
+    """LEAVES with one sum of marks and of earned per weighted subject, and its subjects' parameters."""
+    sums = {
+        f"subject_{column}": ", ".join(SUBJECT_SUM.format(column=column, n=n) for n in range(len(subjects)))
+        for column in ("marks", "earned")
+    }
+    return LEAVES.format(**sums), {f"subject_{n}": subject for n, subject in enumerate(subjects)}
+
 
 # Every weighted subject of every object: earned and marks, the score out of 100 and the
 # contribution with the weights renormalized over the object's present subjects.
 SUBJECTS = """
 CREATE TEMP TABLE sc_subject ON COMMIT DROP AS
 WITH weights AS (
-    SELECT key AS subject, value::numeric AS weight FROM jsonb_each_text(CAST(:weights AS jsonb))
+    SELECT subject, weight, n
+    FROM unnest(CAST(:subjects AS text[]), CAST(:weights AS numeric[])) WITH ORDINALITY AS w(subject, weight, n)
 ), sums AS (
-    SELECT po.object_id, w.subject, w.weight, coalesce(s.earned, 0) AS earned, coalesce(s.marks, 0) AS marks
+    SELECT po.object_id, w.subject, w.weight, coalesce(s.subject_earned[w.n], 0) AS earned,
+           coalesce(s.subject_marks[w.n], 0) AS marks
     FROM appraisal.plan_object po
     CROSS JOIN weights w
-    LEFT JOIN sc_sum s ON s.object_id = po.object_id AND s.subject = w.subject
+    LEFT JOIN sc_sum s ON s.object_id = po.object_id
     WHERE po.plan_id = :plan_id AND po.object_id BETWEEN CAST(:lo AS uuid) AND CAST(:hi AS uuid)
 ), present AS (
     SELECT sums.*, sum(weight) FILTER (WHERE marks > 0) OVER (PARTITION BY object_id) AS present_weight
@@ -412,9 +432,8 @@ FROM present
 """
 
 # What the roll-up and the hashes need of each object, one row: the subject rows as written to
-# result_subject (and their hash lines, from the stored numbers), the sums of the contributions,
-# bonuses and deductions, and the leaf pass's digests (the same on every sc_sum row of an object,
-# so grouping by them keeps one row per object).
+# result_subject (and their hash lines, from the stored numbers), the sum of the contributions, and
+# the leaf pass's bonus, deduction, values read and digests (sc_sum: one row per object).
 OBJECTS = """
 CREATE TEMP TABLE sc_object ON COMMIT DROP AS
 WITH written AS (
@@ -428,17 +447,12 @@ WITH written AS (
                       E'\\n' ORDER BY subject COLLATE "C") AS subject_lines
     FROM written
     GROUP BY object_id
-), sums AS (
-    SELECT object_id, sum(bonus) AS bonus, sum(deduction) AS deduction, sum(values_) AS values_,
-           leaves_digest, inputs_digest
-    FROM sc_sum
-    GROUP BY object_id, leaves_digest, inputs_digest
 )
 SELECT po.object_id, coalesce(s.base, 0) AS base, coalesce(b.bonus, 0) AS bonus, coalesce(b.deduction, 0) AS deduction,
        coalesce(b.values_, 0)::bigint AS values_, b.leaves_digest, b.inputs_digest, s.subject_lines
 FROM appraisal.plan_object po
 LEFT JOIN subjects s ON s.object_id = po.object_id
-LEFT JOIN sums b ON b.object_id = po.object_id
+LEFT JOIN sc_sum b ON b.object_id = po.object_id
 WHERE po.plan_id = :plan_id AND po.object_id BETWEEN CAST(:lo AS uuid) AND CAST(:hi AS uuid)
 """
 
@@ -554,7 +568,7 @@ async def _run(db: Executor, sql: str, **params: Any) -> None:
 async def _leaf_pass(
     db: Executor, plan: PlanInputs, run_id: uuid.UUID, lo: uuid.UUID, hi: uuid.UUID
 ) -> tuple[float, float]:
-    """Score the objects with ids in [lo, hi] into result_leaf and result_subject, and the temp table
+    """Score the objects with ids in [lo, hi] into result_object_leaves and result_subject, and the temp table
     sc_object (one row per object: what the roll-up and the hashes need); (load, score) seconds."""
     started = time.perf_counter()
     await _run(db, f"SET LOCAL work_mem = '{WORK_MEM}'")
@@ -583,10 +597,26 @@ async def _leaf_pass(
     await _run(db, EXTRAS)
     await _run(db, "ANALYZE sc_rule_subject, sc_extra")
     loaded = time.perf_counter()
-    await _run(db, LEAVES, run_id=run_id, renormalize=plan.missing_rule == "renormalize", places=plan.score_places)
+    subjects = sorted(plan.subject_weights)
+    leaves, subject_names = _leaves_sql(subjects)
+    await _run(
+        db,
+        leaves,
+        **subject_names,
+        run_id=run_id,
+        renormalize=plan.missing_rule == "renormalize",
+        places=plan.score_places,
+    )
     await _run(db, "ANALYZE sc_sum")
-    weights = json.dumps({k: str(v) for k, v in plan.subject_weights.items()})
-    await _run(db, SUBJECTS, **ids, weights=weights, places=plan.score_places, total_points=plan.total_points)
+    await _run(
+        db,
+        SUBJECTS,
+        **ids,
+        subjects=subjects,
+        weights=[plan.subject_weights[subject] for subject in subjects],
+        places=plan.score_places,
+        total_points=plan.total_points,
+    )
     await _run(db, OBJECTS, **ids, run_id=run_id)
     return loaded - started, time.perf_counter() - loaded
 
@@ -646,7 +676,7 @@ async def _score_part(
             # Every part reads what the run's own transaction read: one state of the data per run.
             await _run(conn, f"SET TRANSACTION SNAPSHOT '{snapshot}'")
             for earlier_attempt in (
-                "DELETE FROM appraisal.result_leaf WHERE run_id = :run_id AND object_id BETWEEN :lo AND :hi",
+                "DELETE FROM appraisal.result_object_leaves WHERE run_id = :run_id AND object_id BETWEEN :lo AND :hi",
                 "DELETE FROM appraisal.result_subject WHERE run_id = :run_id AND object_id BETWEEN :lo AND :hi",
             ):
                 await _run(conn, earlier_attempt, run_id=run_id, lo=lo, hi=hi)

@@ -24,7 +24,7 @@ from services.appraisal_svc.plan import logic as plan_logic
 from services.appraisal_svc.plan import service as plans
 from services.appraisal_svc.plan.models import Plan, PlanLeaf
 from services.appraisal_svc.scoring import engine
-from services.appraisal_svc.scoring.models import Result, ResultLeaf, ResultSubject, ScoringRun
+from services.appraisal_svc.scoring.models import Result, ResultLeaf, ResultObjectLeaves, ResultSubject, ScoringRun
 from services.appraisal_svc.scoring.schemas import (
     ExplainLeaf,
     ExplainSubject,
@@ -113,7 +113,7 @@ async def _fail_abandoned(session: AsyncSession, plan_id: uuid.UUID) -> None:
         )
     ).all()
     if abandoned:
-        for table in (ResultLeaf, ResultSubject):
+        for table in (ResultObjectLeaves, ResultSubject):
             await session.execute(delete(table).where(table.run_id.in_(abandoned)))
 
 
@@ -161,7 +161,7 @@ async def run_scoring(
             figures = await engine.score(session, plan=inputs, run_id=run.id, report=report, parts=parts)
     except Exception:
         log.exception("scoring run %s of plan %s failed", run.id, run.plan_id)
-        for table in (ResultLeaf, ResultSubject):
+        for table in (ResultObjectLeaves, ResultSubject):
             await session.execute(delete(table).where(table.run_id == run.id))
         run.status, run.error, run.finished_at = "failed", FAILED, utcnow()
         await session.flush()

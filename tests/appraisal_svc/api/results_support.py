@@ -18,7 +18,7 @@ from services.appraisal_svc.db import JOBS
 from services.appraisal_svc.plan.models import PlanObject
 from services.appraisal_svc.publication import service as publication_service
 from services.appraisal_svc.scoring import service as scoring_service
-from services.appraisal_svc.scoring.models import Result, ResultLeaf, ResultSubject, ScoringRun
+from services.appraisal_svc.scoring.models import Result, ResultObjectLeaves, ResultSubject, ScoringRun, object_leaves
 from shared import jobs
 from tests.appraisal_svc.api.support import Api, World
 from tests.appraisal_svc.api.test_scoring import accepted, no_progress, score_now
@@ -149,7 +149,7 @@ async def insert_run(
         )
     await db.execute(insert(Result), results)
     await db.execute(insert(ResultSubject), subjects)
-    await db.execute(insert(ResultLeaf), leaves)
+    await db.execute(insert(ResultObjectLeaves), object_leaves(leaves))
     await db.commit()
     return run_id
 

@@ -38,7 +38,7 @@ from tests.appraisal_svc.integration.test_scoring_engine import (
 )
 
 D = Decimal
-SCORING_TABLES = "scoring_run, result, result_subject, result_leaf, expert_rating, expert_assignment, veto_event"
+SCORING_TABLES = "scoring_run, result, result_subject, result_object_leaves, expert_rating, expert_assignment, veto_event"
 
 
 async def empty_all(engine: Any) -> None:
@@ -225,13 +225,15 @@ async def new_run(session: Any, plan_id: uuid.UUID) -> uuid.UUID:
 
 
 async def leftover_rows(session: Any, run_id: uuid.UUID, plan_id: uuid.UUID) -> None:
-    """A leaf row and a subject row of the plan's last object, as an earlier attempt at the run
-    would have left them."""
+    """A leaf row (one line) and a subject row of the plan's last object, as an earlier attempt at
+    the run would have left them."""
     last = "SELECT object_id FROM appraisal.plan_object WHERE plan_id = :p ORDER BY object_id DESC LIMIT 1"
     await session.execute(
         text(
-            "INSERT INTO appraisal.result_leaf (run_id, object_id, indicator_code, subject, marks, earned, missing) "
-            f"SELECT :r, object_id, 'TH', 'office', 1, 1, false FROM ({last}) o"
+            "INSERT INTO appraisal.result_object_leaves (run_id, object_id, indicator_codes, subjects, raw_values, "
+            "targets, baselines, shares, marks, earned, missing, data_point_ids) "
+            "SELECT :r, object_id, '{TH}', '{office}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{1}', '{1}', '{f}', "
+            f"'{{NULL}}' FROM ({last}) o"
         ),
         {"r": run_id, "p": plan_id},
     )
@@ -303,7 +305,9 @@ async def test_a_failed_part_fails_the_run_and_leaves_no_rows_of_the_other_part(
     # as an operator's pg_cancel_backend or a lost connection would end it; the lower part commits.
     async with app_engine.connect() as holder:
         await holder.begin()
-        await holder.execute(text("SELECT 1 FROM appraisal.result_leaf WHERE run_id = :r FOR UPDATE"), {"r": run_id})
+        await holder.execute(
+            text("SELECT 1 FROM appraisal.result_object_leaves WHERE run_id = :r FOR UPDATE"), {"r": run_id}
+        )
         async with scoring_app.state.sessionmaker() as session:
             scoring = asyncio.create_task(
                 service.run_scoring(session, run_id=run_id, report=no_progress, parts_engine=app_engine)
@@ -314,7 +318,7 @@ async def test_a_failed_part_fails_the_run_and_leaves_no_rows_of_the_other_part(
                     return await conn.scalar(
                         text(
                             "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                            "AND query LIKE 'DELETE FROM appraisal.result_leaf%'"
+                            "AND query LIKE 'DELETE FROM appraisal.result_object_leaves%'"
                         )
                     )
 
