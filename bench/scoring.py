@@ -126,7 +126,7 @@ async def _setup(engine: Any, objects: int) -> tuple[uuid.UUID, list[uuid.UUID],
         await conn.execute(text("SET LOCAL session_replication_role = replica"))
         await conn.execute(
             text(
-                "TRUNCATE appraisal.scoring_run, appraisal.result, appraisal.result_subject, appraisal.result_leaf, appraisal.job, appraisal.expert_rating, appraisal.expert_assignment, appraisal.veto_event, appraisal.data_point, appraisal.target, appraisal.plan_object, appraisal.plan_leaf, appraisal.plan, appraisal.cycle, appraisal.framework_version, appraisal.appraisal_object, appraisal.org_unit, appraisal.audit_log CASCADE"
+                "TRUNCATE appraisal.scoring_run, appraisal.result, appraisal.result_subject, appraisal.result_object_leaves, appraisal.job, appraisal.expert_rating, appraisal.expert_assignment, appraisal.veto_event, appraisal.data_point, appraisal.target, appraisal.plan_object, appraisal.plan_leaf, appraisal.plan, appraisal.cycle, appraisal.framework_version, appraisal.appraisal_object, appraisal.org_unit, appraisal.audit_log CASCADE"
             )
         )
         await conn.execute(

@@ -23,7 +23,7 @@ from services.appraisal_svc.publication import logic
 from services.appraisal_svc.publication.events import APPRAISAL_RESULTS_PUBLISHED, ResultsPublished
 from services.appraisal_svc.publication.models import Objection
 from services.appraisal_svc.scoring import service as scoring
-from services.appraisal_svc.scoring.models import Result, ResultLeaf, ResultSubject, ScoringRun
+from services.appraisal_svc.scoring.models import Result, ResultLeaf, ResultObjectLeaves, ResultSubject, ScoringRun
 from shared.db import utcnow
 from shared.errors import Conflict
 from shared.events import CloudEvent, make_event
@@ -177,7 +177,10 @@ async def publish(
     }
     event: CloudEvent | None = None
     leaf_rows = int(
-        await session.scalar(select(func.count()).select_from(ResultLeaf).where(ResultLeaf.run_id == run.id)) or 0
+        await session.scalar(
+            select(func.sum(func.cardinality(ResultObjectLeaves.marks))).where(ResultObjectLeaves.run_id == run.id)
+        )
+        or 0
     )
     # Build the inline event only when it can fit: a leaf takes at least MIN_LEAF_BYTES in JSON.
     if count <= MAX_OBJECTS_INLINE and leaf_rows * MIN_LEAF_BYTES < outbox.max_event_bytes():

@@ -3,18 +3,20 @@
 A run reads every accepted current value of the plan's objects for the plan's period (one value
 per object and metric: authoritative > survey > unit), the targets, the latest expert rating per
 assignment and the veto events not withdrawn; scores every leaf by its method; rolls up per
-evaluation subject, composite, grade, veto, quota and rank; and writes ``result_leaf``,
-``result_subject`` and ``result`` with INSERT ... SELECT. No leaf row passes through Python.
+evaluation subject, composite, grade, veto, quota and rank; and writes ``result_object_leaves``
+(a row per object, its leaf lines in arrays), ``result_subject`` and ``result`` with INSERT ...
+SELECT. No leaf line passes through Python.
 
-The leaf pass (a million rows for 10,000 objects x 100 leaves) and the subject scores, which
+The leaf pass (a million lines for 10,000 objects x 100 leaves) and the subject scores, which
 depend on one object each, are one backend's work per range of objects: the job worker runs them
 for ``PARTS`` ranges at once (``score(parts=...)``), and only one row per object comes back to the
 run's own transaction for what needs every object (composite, grade, quota, rank) and the hashes.
-Per 500,000 leaf rows on the 2-core reference machine, one part alone (04:00-04:20 UTC
-2026-11-29): choosing values and targets 1.4-2.0 s, ranks over every object 0.45 s, the formulas
-1.2 s, holding the scored rows for their three readers 0.8 s, writing result_leaf 1.3 s, digests
-0.9 s, sums 0.3 s, subjects 0.3 s: about 7.5 s. Two parts at once take 10-12 s, not 7.5: the
-machine's two vCPUs give about 1.3 times one.
+Per 515,000 leaf lines on the 2-core reference machine, one part alone (05:50-06:20 UTC
+2026-11-29, a slow phase of the machine): choosing values and targets 2.0-2.5 s, ranks over every
+object 0.75-0.9 s, then one statement of 4.5-6 s: joins 1.1 s, the formulas 1.6 s, the digest
+lines' common head 0.5 s, sorting the lines per object 0.4 s, the per-object aggregate 1.8 s
+(digests about 1.2, arrays about 0.5) and writing 5,000 rows 0.5 s; 8.5-10.5 s in all. Both parts
+at once take 11 s, about 1.15 times one part: the two vCPUs share cache and memory bandwidth.
 
 Exactness: a share is the rational num / den. Shares and sums are never rounded; the numbers the
 rule book rounds (marks earned, subject scores, contributions) are one division of an exact
@@ -159,10 +161,8 @@ WHERE l.plan_id = :plan_id
 # together): the rows come in that order from the unique index on (object, metric, period, source)
 # of current values, so DISTINCT ON keeps the first of each group without sorting a million values.
 # The plan's metrics come as an array parameter (a hashed membership test); objects outside the plan
-# drop out below. No ORDER BY: the rows come out of the join in object order anyway (the plan's
-# objects are read from their index and the values and targets are hashed), so result_leaf's index
-# is appended to without a sort of a million rows; no result depends on the order, since every
-# aggregate below states its own.
+# drop out below. No ORDER BY: no result depends on the order of these rows, since every aggregate
+# below states its own.
 BASE = """
 CREATE TEMP TABLE sc_base ON COMMIT DROP AS
 WITH chosen AS (

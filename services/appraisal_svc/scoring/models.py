@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from decimal import Decimal
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -185,8 +185,9 @@ class ResultLeaf(Base):
         Column("missing", Boolean),
         Column("data_point_id", UUID(as_uuid=True)),
     )
-    __mapper_args__ = {"primary_key": [__table__.c.run_id, __table__.c.object_id, __table__.c.indicator_code,
-                                       __table__.c.subject]}
+    __mapper_args__ = {
+        "primary_key": [__table__.c.run_id, __table__.c.object_id, __table__.c.indicator_code, __table__.c.subject]
+    }
 
     run_id: Mapped[uuid.UUID]
     object_id: Mapped[uuid.UUID]

@@ -38,7 +38,9 @@ from tests.appraisal_svc.integration.test_scoring_engine import (
 )
 
 D = Decimal
-SCORING_TABLES = "scoring_run, result, result_subject, result_object_leaves, expert_rating, expert_assignment, veto_event"
+SCORING_TABLES = (
+    "scoring_run, result, result_subject, result_object_leaves, expert_rating, expert_assignment, veto_event"
+)
 
 
 async def empty_all(engine: Any) -> None:
