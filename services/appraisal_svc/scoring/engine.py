@@ -269,7 +269,8 @@ FROM sc_grade g
 # Every leaf of every object for every subject it counts for, scored as num / den (NULL: missing),
 # clamped to [0, cap]; then one aggregate per object over its lines in (indicator code, subject)
 # order: the arrays of its result_object_leaves row, both digests, and the sums the roll-up needs
-# (marks and earned per weighted subject, in SUBJECT_SUMS order; bonus, deduction, values read).
+# (marks and earned per weighted subject, in the plan's subjects' sorted order; bonus, deduction and
+# values read).
 # Objects are aggregated in one pass over the scored lines, which are never stored line by line.
 LEAVES = """
 CREATE TEMP TABLE sc_sum ON COMMIT DROP AS
@@ -390,7 +391,7 @@ SELECT object_id, subject_marks, subject_earned, bonus, deduction, values_, leav
 FROM objects
 """
 
-# One sum per weighted subject (the plan's weights in SUBJECT_SUMS order), named by bind parameter.
+# One sum per weighted subject, the subjects sorted as SUBJECTS numbers them, each a bind parameter.
 SUBJECT_SUM = "sum(w.{column}) FILTER (WHERE (w.kind IS NULL OR w.kind < 10) AND w.subject = :subject_{n})"
 
 
