@@ -341,6 +341,10 @@ CREATE TABLE appraisal.bench_result_leaf_copy (
 """
 
 
+# Numeric divisions at the engine's precision: about 0.2 s on the reference machine in a fast phase.
+MACHINE_CHECK = "SELECT sum((i::numeric(60, 40) * 7) / 3) FROM generate_series(1, 300000) AS s(i)"
+
+
 async def run_async(database_url: str, objects: int) -> dict[str, Any]:
     engine = create_engine(database_url, pool_size=2)
     sessionmaker = make_sessionmaker(engine)
@@ -348,6 +352,13 @@ async def run_async(database_url: str, objects: int) -> dict[str, Any]:
 
     async def no_progress(_: float) -> None:
         return None
+
+    # 0. The machine's speed right now: this VM's speed drifts by up to 2x within minutes, so the
+    # same fixed piece of numeric work, timed just before the run, says which phase a figure is from.
+    async with engine.connect() as conn:
+        started = time.perf_counter()
+        await conn.execute(text(MACHINE_CHECK))
+        machine_check_s = time.perf_counter() - started
 
     # 1. One scoring run as the job does it: request, then score, roll up, rank, persist, hash.
     async with sessionmaker() as session, committing(session):
@@ -392,6 +403,7 @@ async def run_async(database_url: str, objects: int) -> dict[str, Any]:
         "phases_s": scored.timings,
         "copy_s": round(copy_s, 3),
         "copy_ratio": round(copy_s / scoring_s, 3),
+        "machine_check_s": round(machine_check_s, 3),
         "results_hash": scored.results_hash,
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }

@@ -180,11 +180,11 @@ async def test_the_respondent_page_is_a_plain_form_that_submits(api, client, db)
     started = re.search(r'name="started_at" value="(\d+)"', page.text).group(1)
     form = [("token", token), ("started_at", started), *[(g, "4") for g in GRID], ("overall", "8"), ("contact", "yes")]
     form += [("channels", "web"), ("channels", "phone"), ("comment", "<b>fine</b>")]
+    client.cookies.update(page.cookies)  # what a browser sends back with the form
     done = await client.post(
         "/public/surveys/responses",
         content="&".join(f"{k}={v}" for k, v in form).replace("<", "%3C").replace(">", "%3E").replace("/", "%2F"),
         headers={"Content-Type": "application/x-www-form-urlencoded"},
-        cookies=page.cookies,
     )
     assert done.status_code == 201 and "Thank you" in done.text, done.text
     stored = await db.scalar(text("SELECT answers FROM survey.response WHERE campaign_id = :c"), {"c": campaign["id"]})
