@@ -486,11 +486,36 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def object_digest(object_line: str, subject_lines: Sequence[str], leaf_lines: Sequence[str]) -> str:
+# The version of the hash rules (docs/scoring.md, "Reproducibility") a run's hashes follow; a run
+# records it. Rules 1 hashed an object's leaf lines line by line; rules 2 hash them column by column.
+HASH_RULES = 2
+
+
+def leaves_part(leaf_rows: Sequence[Sequence[Decimal | int | bool | str | None]], rules: int = HASH_RULES) -> str:
+    """sha256 of one object's leaf lines, each given as its fields, in the rule book's order.
+
+    Rules 2: the lines' columns joined by newlines, a column being its fields in line order joined
+    by ``|``. Rules 1: the lines joined by newlines. No lines: the sha256 of the empty string."""
+    if not leaf_rows:
+        return _sha256("")
+    if rules == 1:
+        return _sha256("\n".join(hash_line(*row) for row in leaf_rows))
+    columns = zip(*leaf_rows, strict=True)
+    return _sha256("\n".join(hash_line(*column) for column in columns))
+
+
+def object_digest(
+    object_line: str,
+    subject_lines: Sequence[str],
+    leaf_rows: Sequence[Sequence[Decimal | int | bool | str | None]],
+    rules: int = HASH_RULES,
+) -> str:
     """One object's part of the results hash (docs/scoring.md, "Reproducibility"): sha256 of its
-    result line, its subject lines and the sha256 of its leaf lines, joined by newlines; the lines
-    in the rule book's order (subjects, then leaves by indicator code and subject, in byte order)."""
-    return _sha256("\n".join([object_line, *subject_lines, _sha256("\n".join(leaf_lines))]))
+    result line, its subject lines and ``leaves_part`` of its leaf lines, joined by newlines; the
+    lines in the rule book's order (subjects, then leaves by indicator code and subject, in byte
+    order). A leaf line's fields: indicator code, subject, value, target, baseline, share, marks,
+    earned, missing."""
+    return _sha256("\n".join([object_line, *subject_lines, leaves_part(leaf_rows, rules)]))
 
 
 def results_hash(object_digests: Iterable[tuple[str, str]]) -> str:

@@ -172,6 +172,7 @@ async def publish(
         "framework_hash": plan.framework_hash,
         "grade_scale": tuple(g["grade"] for g in plan.grade_scheme["grades"]),
         "results_hash": run.results_hash,
+        "hash_rules": run.hash_rules or 1,
         "published_at": plan.published_at,
         "object_count": count,
     }

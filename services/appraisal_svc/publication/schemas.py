@@ -138,6 +138,7 @@ class PublicPlanRead(PublicPlanSummary):
     score_places: int
     object_count: int
     results_hash: str
+    hash_rules: int = Field(description="The version of the hash rules results_hash follows (docs/scoring.md).")
     rulings: RulingSummary
 
 

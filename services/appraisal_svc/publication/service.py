@@ -573,6 +573,7 @@ async def public_plan(session: AsyncSession, published: Published) -> PublicPlan
             "score_places": plan.score_places,
             "object_count": objects or 0,
             "results_hash": run.results_hash or "",
+            "hash_rules": run.hash_rules or 1,
             "rulings": RulingSummary(filed=counts["filed"], upheld=counts["upheld"], dismissed=counts["dismissed"]),
         }
     )

@@ -45,6 +45,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from contracts.scoring import HASH_RULES
+
 Report = Callable[[float], Awaitable[None]]
 
 # A 1,000,000-value plan sorts and hashes in memory with this much per sort or hash node.
@@ -72,6 +74,7 @@ class RunFigures:
     value_count: int = 0
     inputs_hash: str = ""
     results_hash: str = ""
+    hash_rules: int = HASH_RULES
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -268,9 +271,9 @@ FROM sc_grade g
 
 # Every leaf of every object for every subject it counts for, scored as num / den (NULL: missing),
 # clamped to [0, cap]; then one aggregate per object over its lines in (indicator code, subject)
-# order: the arrays of its result_object_leaves row, both digests, and the sums the roll-up needs
-# (marks and earned per weighted subject, in the plan's subjects' sorted order; bonus, deduction and
-# values read).
+# order: the arrays of its result_object_leaves row and the sums the roll-up needs (marks and
+# earned per weighted subject, in the plan's subjects' sorted order; bonus, deduction and values
+# read); both digests then read the arrays, a column at a time.
 # Objects are aggregated in one pass over the scored lines, which are never stored line by line.
 LEAVES = """
 CREATE TEMP TABLE sc_sum ON COMMIT DROP AS
@@ -350,22 +353,14 @@ WITH source AS (
     SELECT w.object_id,
            array_agg(w.indicator_code ORDER BY w.ord, w.subject_ord) AS indicator_codes,
            array_agg(w.subject ORDER BY w.ord, w.subject_ord) AS subjects,
-           array_agg(w.value ORDER BY w.ord, w.subject_ord) AS raw_values,
-           array_agg(w.target ORDER BY w.ord, w.subject_ord) AS targets,
-           array_agg(w.baseline ORDER BY w.ord, w.subject_ord) AS baselines,
-           array_agg(w.share ORDER BY w.ord, w.subject_ord) AS shares,
-           array_agg(w.marks ORDER BY w.ord, w.subject_ord) AS marks,
-           array_agg(w.earned ORDER BY w.ord, w.subject_ord) AS earned,
+           array_agg(trim_scale(w.value) ORDER BY w.ord, w.subject_ord) AS raw_values,
+           array_agg(trim_scale(w.target) ORDER BY w.ord, w.subject_ord) AS targets,
+           array_agg(trim_scale(w.baseline) ORDER BY w.ord, w.subject_ord) AS baselines,
+           array_agg(trim_scale(w.share) ORDER BY w.ord, w.subject_ord) AS shares,
+           array_agg(trim_scale(w.marks) ORDER BY w.ord, w.subject_ord) AS marks,
+           array_agg(trim_scale(w.earned) ORDER BY w.ord, w.subject_ord) AS earned,
            array_agg(w.missing ORDER BY w.ord, w.subject_ord) AS missing,
            array_agg(w.data_point_id ORDER BY w.ord, w.subject_ord) AS data_point_ids,
-           -- Each object's part of both hashes (docs/scoring.md, "Reproducibility").
-           sha256(convert_to(string_agg(concat_ws('|', f.head, coalesce(trim_scale(w.share)::text, ''),
-                                                  trim_scale(w.marks), trim_scale(w.earned), w.missing),
-                                        E'\\n' ORDER BY w.ord, w.subject_ord),
-                             'UTF8')) AS leaves_digest,
-           sha256(convert_to(string_agg(concat_ws('|', f.head, coalesce(w.data_point_id::text, '')),
-                                        E'\\n' ORDER BY w.ord, w.subject_ord),
-                             'UTF8')) AS inputs_digest,
            CAST(ARRAY[{subject_marks}] AS numeric[]) AS subject_marks,
            CAST(ARRAY[{subject_earned}] AS numeric[]) AS subject_earned,
            coalesce(sum(w.earned) FILTER (WHERE w.kind = 10), 0) AS bonus,
@@ -373,12 +368,6 @@ WITH source AS (
            -- values read: a leaf's value counted once, on its first subject's line
            count(*) FILTER (WHERE w.value IS NOT NULL AND w.first_subject) AS values_
     FROM scored w
-    -- What both digest lines start with, spelled once.
-    CROSS JOIN LATERAL (
-        SELECT concat_ws('|', w.indicator_code, w.subject, coalesce(trim_scale(w.value)::text, ''),
-                         coalesce(trim_scale(w.target)::text, ''), coalesce(trim_scale(w.baseline)::text, '')) AS head
-        OFFSET 0
-    ) f
     GROUP BY w.object_id
 ), written AS (
     INSERT INTO appraisal.result_object_leaves (run_id, object_id, indicator_codes, subjects, raw_values, targets,
@@ -387,8 +376,21 @@ WITH source AS (
            missing, data_point_ids
     FROM objects
 )
-SELECT object_id, subject_marks, subject_earned, bonus, deduction, values_, leaves_digest, inputs_digest
-FROM objects
+-- Each object's part of both hashes, column by column (docs/scoring.md, "Reproducibility"): the
+-- numbers were aggregated without trailing zeros, as the hash rules spell them.
+SELECT o.object_id, o.subject_marks, o.subject_earned, o.bonus, o.deduction, o.values_,
+       sha256(convert_to(concat_ws(E'\\n', h.head, array_to_string(o.shares, '|', ''), array_to_string(o.marks, '|'),
+                                   array_to_string(o.earned, '|'), array_to_string(o.missing, '|')),
+                         'UTF8')) AS leaves_digest,
+       sha256(convert_to(concat_ws(E'\\n', h.head, array_to_string(o.data_point_ids, '|', '')), 'UTF8')) AS inputs_digest
+FROM objects o
+-- The columns both digests start with, spelled once.
+CROSS JOIN LATERAL (
+    SELECT concat_ws(E'\\n', array_to_string(o.indicator_codes, '|'), array_to_string(o.subjects, '|'),
+                     array_to_string(o.raw_values, '|', ''), array_to_string(o.targets, '|', ''),
+                     array_to_string(o.baselines, '|', '')) AS head
+    OFFSET 0
+) h
 """
 
 # One sum per weighted subject, the subjects sorted as SUBJECTS numbers them, each a bind parameter.

@@ -60,6 +60,7 @@ class ScoringRun(Base):
     value_count: Mapped[int | None] = mapped_column(Integer)
     inputs_hash: Mapped[str | None] = mapped_column(Text)
     results_hash: Mapped[str | None] = mapped_column(Text)
+    hash_rules: Mapped[int | None] = mapped_column(Integer)  # the hash rules both hashes follow (contracts.scoring)
     timings: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # seconds per phase
     error: Mapped[str | None] = mapped_column(Text)
 

@@ -42,6 +42,7 @@ class ScoringRunRead(BaseModel):
                     "value_count": 1000000,
                     "inputs_hash": "9f2c...",
                     "results_hash": "51ab...",
+                    "hash_rules": 2,
                     "timings": {"load": 1.2, "score": 0.9, "roll_up": 0.4, "persist": 1.1, "hash": 0.3},
                     "error": None,
                 }
@@ -63,6 +64,7 @@ class ScoringRunRead(BaseModel):
     value_count: int | None = Field(description="Accepted values the run scored (one per object and leaf at most).")
     inputs_hash: str | None = Field(description="sha256 of everything the run read, in a fixed order.")
     results_hash: str | None = Field(description="sha256 of the result rows (docs/scoring.md, Reproducibility).")
+    hash_rules: int | None = Field(description="The version of the hash rules both hashes follow (contracts.scoring).")
     timings: dict[str, float] | None = Field(description="Seconds per phase.")
     error: str | None = Field(description="Why a failed run failed; it wrote no results.")
 

@@ -169,6 +169,7 @@ async def run_scoring(
     run.status, run.finished_at = "succeeded", utcnow()
     run.object_count, run.value_count = figures.object_count, figures.value_count
     run.inputs_hash, run.results_hash, run.timings = figures.inputs_hash, figures.results_hash, figures.timings
+    run.hash_rules = figures.hash_rules
     await session.flush()
     await audit.record(
         session,

@@ -200,6 +200,7 @@ class ScoringRunRecord(_Record):
     value_count: int | None
     inputs_hash: str | None
     results_hash: str | None
+    hash_rules: int | None = None
     timings: dict[str, float] | None
     error: str | None
 
@@ -1179,6 +1180,7 @@ class ScoringRun:
     value_count: int | None
     inputs_hash: str | None
     results_hash: str | None = strawberry.field(description="sha256 of the result rows (docs/scoring.md).")
+    hash_rules: int | None = strawberry.field(description="The version of the hash rules both hashes follow.")
     timings: JSON | None = strawberry.field(description="Seconds per phase.")
     error: str | None
 
@@ -1198,6 +1200,7 @@ class ScoringRun:
             value_count=r.value_count,
             inputs_hash=r.inputs_hash,
             results_hash=r.results_hash,
+            hash_rules=r.hash_rules,
             timings=cast(JSON, r.timings),
             error=r.error,
         )

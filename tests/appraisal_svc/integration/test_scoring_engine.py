@@ -411,11 +411,11 @@ async def recomputed_results_hash(db: Any, run_id: uuid.UUID) -> str:
             hash_line("", s.subject, s.weight, s.earned, s.marks, s.score, s.contribution)
             for s in subjects.get(r.object_id, [])
         ]
-        leaf_lines = [
-            hash_line(x.indicator_code, x.subject, x.value, x.target, x.baseline, x.share, x.marks, x.earned, x.missing)
+        leaf_rows = [
+            (x.indicator_code, x.subject, x.value, x.target, x.baseline, x.share, x.marks, x.earned, x.missing)
             for x in leaves.get(r.object_id, [])
         ]
-        digests.append((str(r.object_id), object_digest(object_line, subject_lines, leaf_lines)))
+        digests.append((str(r.object_id), object_digest(object_line, subject_lines, leaf_rows)))
     return results_hash(digests)
 
 
