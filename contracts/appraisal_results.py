@@ -100,7 +100,7 @@ class ResultsPublished(_Model):
     framework_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     grade_scale: tuple[Code, ...] = Field(min_length=2, max_length=10, description="Best grade first.")
     results_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
-    hash_rules: int = Field(default=1, ge=1, description="The version of the hash rules results_hash follows (contracts.scoring).")
+    hash_rules: int = Field(default=1, ge=1, description="The hash rules results_hash follows (contracts.scoring).")
     published_at: dt.datetime
     object_count: int = Field(ge=0)
     objects: list[ObjectResult] = Field(default_factory=list, max_length=MAX_OBJECTS_INLINE)

@@ -550,7 +550,17 @@ def test_a_hashed_line_spells_numbers_plainly_as_the_engine_does() -> None:
 
 def test_hash_rules_2_hash_an_objects_leaf_lines_column_by_column_and_rules_1_line_by_line() -> None:
     rows = [
-        ("A1", "public", Decimal("80.500000"), Decimal("90"), None, Decimal("0.5000"), Decimal("10"), Decimal("5.0"), False),
+        (
+            "A1",
+            "public",
+            Decimal("80.500000"),
+            Decimal("90"),
+            None,
+            Decimal("0.5000"),
+            Decimal("10"),
+            Decimal("5.0"),
+            False,
+        ),
         ("B2", "", None, None, None, None, Decimal("0E-6"), Decimal("0"), True),
     ]
     columns = "A1|B2\npublic|\n80.5|\n90|\n|\n0.5|\n10|0\n5|0\nf|t"
@@ -559,7 +569,7 @@ def test_hash_rules_2_hash_an_objects_leaf_lines_column_by_column_and_rules_1_li
     assert scoring.leaves_part(rows, rules=1) == hashlib.sha256(lines.encode()).hexdigest()
     assert scoring.HASH_RULES == 2
     # Rules 2 bind each field to its column: swapping two lines' values changes the part.
-    swapped = [rows[0][:2] + (None,) + rows[0][3:], rows[1][:2] + (Decimal("80.5"),) + rows[1][3:]]
+    swapped = [(*rows[0][:2], None, *rows[0][3:]), (*rows[1][:2], Decimal("80.5"), *rows[1][3:])]
     assert scoring.leaves_part(swapped) != scoring.leaves_part(rows)
     digest = scoring.object_digest("o", ["s"], rows)
     assert digest == hashlib.sha256(f"o\ns\n{scoring.leaves_part(rows)}".encode()).hexdigest()

@@ -382,7 +382,8 @@ SELECT o.object_id, o.subject_marks, o.subject_earned, o.bonus, o.deduction, o.v
        sha256(convert_to(concat_ws(E'\\n', h.head, array_to_string(o.shares, '|', ''), array_to_string(o.marks, '|'),
                                    array_to_string(o.earned, '|'), array_to_string(o.missing, '|')),
                          'UTF8')) AS leaves_digest,
-       sha256(convert_to(concat_ws(E'\\n', h.head, array_to_string(o.data_point_ids, '|', '')), 'UTF8')) AS inputs_digest
+       sha256(convert_to(concat_ws(E'\\n', h.head, array_to_string(o.data_point_ids, '|', '')), 'UTF8'))
+           AS inputs_digest
 FROM objects o
 -- The columns both digests start with, spelled once.
 CROSS JOIN LATERAL (
