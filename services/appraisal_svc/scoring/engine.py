@@ -40,6 +40,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy import text
@@ -221,6 +222,19 @@ WITH chosen AS (
     FROM valued WHERE direction = 'lower_better'
 )
 SELECT * FROM ranked WHERE object_id BETWEEN CAST(:lo AS uuid) AND CAST(:hi AS uuid)
+"""
+
+# A range's rows of sc_rank as arrays, and a part's sc_rank made of them: a parallel run ranks once,
+# in the run's own transaction while the parts choose their values, instead of once in every part.
+RANGE_RANKS = """
+SELECT coalesce(array_agg(object_id), '{}') AS object_id, coalesce(array_agg(indicator_code), '{}') AS indicator_code,
+       coalesce(array_agg(position), '{}') AS position, coalesce(array_agg(peers), '{}') AS peers
+FROM sc_rank WHERE object_id BETWEEN CAST(:lo AS uuid) AND CAST(:hi AS uuid)
+"""
+GIVEN_RANKS = """
+CREATE TEMP TABLE sc_rank ON COMMIT DROP AS
+SELECT * FROM unnest(CAST(:object_id AS uuid[]), CAST(:indicator_code AS text[]), CAST(:position AS bigint[]),
+                     CAST(:peers AS bigint[])) AS k(object_id, indicator_code, position, peers)
 """
 
 # Per (object, grade leaf, subject): the trimmed sum and count of the latest ratings' shares.
@@ -569,11 +583,22 @@ async def _run(db: Executor, sql: str, **params: Any) -> None:
     await db.execute(text(sql), params)
 
 
+async def _rank_metrics(db: Executor) -> list[str]:
+    sql = "SELECT coalesce(array_agg(DISTINCT metric), '{}') FROM sc_rule WHERE kind = 7"
+    return list((await db.execute(text(sql))).scalar_one())
+
+
 async def _leaf_pass(
-    db: Executor, plan: PlanInputs, run_id: uuid.UUID, lo: uuid.UUID, hi: uuid.UUID
+    db: Executor,
+    plan: PlanInputs,
+    run_id: uuid.UUID,
+    lo: uuid.UUID,
+    hi: uuid.UUID,
+    ranks: Callable[[], Awaitable[dict[str, list[Any]]]] | None = None,
 ) -> tuple[float, float]:
     """Score the objects with ids in [lo, hi] into result_object_leaves and result_subject, and the temp table
-    sc_object (one row per object: what the roll-up and the hashes need); (load, score) seconds."""
+    sc_object (one row per object: what the roll-up and the hashes need); (load, score) seconds. ``ranks``:
+    the range's rows of sc_rank (RANGE_RANKS) when the run ranked every object; else the pass ranks them."""
     started = time.perf_counter()
     await _run(db, f"SET LOCAL work_mem = '{WORK_MEM}'")
     # The lateral steps of the leaf pass are cheap per row; caching them (memoize) costs more than
@@ -589,13 +614,13 @@ async def _leaf_pass(
     ids = {"plan_id": plan.plan_id, "lo": lo, "hi": hi}
     await _run(db, RULES, plan_id=plan.plan_id)
     metrics = (await db.execute(text("SELECT coalesce(array_agg(DISTINCT metric), '{}') FROM sc_rule"))).scalar()
-    rank_metrics = (
-        await db.execute(text("SELECT coalesce(array_agg(DISTINCT metric), '{}') FROM sc_rule WHERE kind = 7"))
-    ).scalar()
     # sc_base is not analysed: the leaf pass joins it only to small analysed tables, which it hashes
     # whatever sc_base's estimate, and its size is known from its pages.
     await _run(db, BASE, **ids, period=plan.period, metrics=metrics)
-    await _run(db, RANKS, **ids, period=plan.period, metrics=rank_metrics)
+    if ranks is None:
+        await _run(db, RANKS, **ids, period=plan.period, metrics=await _rank_metrics(db))
+    else:
+        await _run(db, GIVEN_RANKS, **await ranks())
     await _run(db, GRADES, **ids)
     await _run(db, RULE_SUBJECTS)
     await _run(db, EXTRAS)
@@ -668,7 +693,13 @@ async def parts_of(session: AsyncSession, engine: AsyncEngine) -> Parts:
 
 
 async def _score_part(
-    engine: AsyncEngine, snapshot: str, plan: PlanInputs, run_id: uuid.UUID, lo: uuid.UUID, hi: uuid.UUID
+    engine: AsyncEngine,
+    snapshot: str,
+    plan: PlanInputs,
+    run_id: uuid.UUID,
+    lo: uuid.UUID,
+    hi: uuid.UUID,
+    ranks: Callable[[], Awaitable[dict[str, list[Any]]]],
 ) -> tuple[list[Any], float, float]:
     """One range of a parallel run, on its own connection and in the run's snapshot. Its leaf and
     subject rows commit at once but stay unread until the run succeeds (readers read succeeded runs
@@ -684,9 +715,23 @@ async def _score_part(
                 "DELETE FROM appraisal.result_subject WHERE run_id = :run_id AND object_id BETWEEN :lo AND :hi",
             ):
                 await _run(conn, earlier_attempt, run_id=run_id, lo=lo, hi=hi)
-            load_s, score_s = await _leaf_pass(conn, plan, run_id, lo, hi)
+            load_s, score_s = await _leaf_pass(conn, plan, run_id, lo, hi, ranks)
             objects = list((await conn.execute(text(READ_OBJECTS))).all())
     return objects, load_s, score_s
+
+
+async def _ranks_by_range(
+    session: AsyncSession, plan: PlanInputs, ranges: list[tuple[uuid.UUID, uuid.UUID]]
+) -> list[dict[str, list[Any]]]:
+    """Every object's competition positions (RANKS, in the run's transaction, which holds sc_rule),
+    cut into the parts' ranges: one ranking per run instead of one per part."""
+    ids = {"plan_id": plan.plan_id, "lo": FIRST_ID, "hi": LAST_ID}
+    await _run(session, RANKS, **ids, period=plan.period, metrics=await _rank_metrics(session))
+    return [dict((await session.execute(text(RANGE_RANKS), {"lo": lo, "hi": hi})).one()._mapping) for lo, hi in ranges]
+
+
+async def _nth(ranges: Awaitable[list[dict[str, list[Any]]]], n: int) -> dict[str, list[Any]]:
+    return (await ranges)[n]
 
 
 OBJECT_COLUMNS = (
@@ -741,15 +786,19 @@ async def score(
 
     ranges = await _object_ranges(session, plan.plan_id, PARTS) if parts is not None else []
     if len(ranges) > 1 and parts is not None:
+        await run(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        await run("DROP TABLE IF EXISTS sc_rule, sc_rank, sc_object")
+        await run(RULES, plan_id=plan.plan_id)
         async with asyncio.TaskGroup() as group:
+            ranks = group.create_task(_ranks_by_range(session, plan, ranges))
             tasks = [
-                group.create_task(_score_part(parts.engine, parts.snapshot, plan, run_id, lo, hi)) for lo, hi in ranges
+                group.create_task(
+                    _score_part(parts.engine, parts.snapshot, plan, run_id, lo, hi, partial(_nth, ranks, n))
+                )
+                for n, (lo, hi) in enumerate(ranges)
             ]
         results = [task.result() for task in tasks]
         objects = [row for rows, _, _ in results for row in rows]
-        await run(f"SET LOCAL work_mem = '{WORK_MEM}'")
-        await run("DROP TABLE IF EXISTS sc_rule, sc_object")
-        await run(RULES, plan_id=plan.plan_id)
         await run(PARTS_OBJECTS, **{name: [row[n] for row in objects] for n, name in enumerate(OBJECT_COLUMNS)})
         figures.timings["load"] = round(max(load_s for _, load_s, _ in results), 4)
         lap("score")
