@@ -14,6 +14,7 @@ import httpx
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.scoring import HASH_RULES
 from services.appraisal_svc.db import JOBS
 from services.appraisal_svc.plan.models import PlanObject
 from services.appraisal_svc.publication import service as publication_service
@@ -68,6 +69,7 @@ async def insert_run(
             object_count=len(composites),
             value_count=len(composites),
             results_hash=digest if status == "succeeded" else None,
+            hash_rules=HASH_RULES if status == "succeeded" else None,
         )
     )
     if status != "succeeded":

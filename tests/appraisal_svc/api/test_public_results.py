@@ -99,6 +99,7 @@ async def test_the_published_plan_states_its_framework_version_and_rulings(api: 
     plan = (await public(api, f"/{world.plan['id']}")).json()
     assert plan["framework_id"] == world.framework_id and plan["framework_hash"] == world.framework_hash
     assert plan["cycle"]["label"] == "2026" and plan["result_version"] == 1 and plan["object_count"] == 6
+    assert plan["hash_rules"] == 2  # which rules anyone recomputing results_hash follows
     assert [g["grade"] for g in plan["grade_scheme"]["grades"]] == ["A", "B", "C", "D"]
     assert plan["rulings"] == {"filed": 1, "upheld": 0, "dismissed": 1}
     rulings = (await public(api, f"/{world.plan['id']}/objections")).json()["items"]

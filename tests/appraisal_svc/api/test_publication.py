@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select, text
 
 from contracts.appraisal_results import ObjectResult, ResultsPublished, objects_digest
+from contracts.scoring import HASH_RULES
 from services.appraisal_svc.db import JOBS
 from services.appraisal_svc.scoring.models import ScoringRun
 from services.feedback_svc.case.intake import apply_results_published
@@ -323,6 +324,7 @@ async def test_publication_emits_the_results_event_that_feedback_consumes(api: A
     published = ResultsPublished.model_validate(envelope["data"])
     assert published.result_version == 1 and published.object_count == 6 and published.objects_ref is None
     assert published.results_hash == run["results_hash"] and plan["published_run_id"] == run["id"]
+    assert published.hash_rules == run["hash_rules"] == HASH_RULES
     assert published.grade_scale == ("A", "B", "C", "D") and published.cycle_label == "2026"
     by_id = {str(o.object_id): o for o in published.objects}
     ranks = {c: by_id[world.objects[c]].rank for c in E1_VALUES}

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from contracts.scoring import HASH_RULES
 from services.appraisal_svc.scoring import service
 from tests.appraisal_svc.api.support import Api, World, assert_problem
 
@@ -73,7 +74,7 @@ async def test_a_plan_scored_end_to_end_and_every_number_of_the_tree_adds_up(api
     run = await score_now(api, plan_id)
     assert run["status"] == "succeeded" and run["version"] == 1 and run["progress"] == 1
     assert run["object_count"] == 6 and run["value_count"] == 12
-    assert len(run["results_hash"]) == 64 and len(run["inputs_hash"]) == 64
+    assert len(run["results_hash"]) == 64 and len(run["inputs_hash"]) == 64 and run["hash_rules"] == HASH_RULES
     assert set(run["timings"]) == {"load", "score", "roll_up", "hash"}
 
     tree = await api.ok("GET", f"/plans/{plan_id}/results/{world.objects['ft']}")

@@ -1,6 +1,7 @@
 """Migration 0006 turns the leaf rows of existing runs into one row per (run, object) whose arrays
 keep every line in byte order of (indicator code, subject), readable unchanged through the view
-result_leaf; its downgrade gives the rows back."""
+result_leaf; its downgrade gives the rows back. Migration 0007 records that the runs hashed before
+it follow hash rules 1."""
 
 import asyncio
 import uuid
@@ -126,6 +127,43 @@ async def test_existing_runs_keep_every_line_through_the_view_and_back(migrated)
 
         await asyncio.to_thread(command.downgrade, alembic_config(APPRAISAL.module, url), "0005_scoring_speed")
         assert await rows(url) == before
+    finally:
+        await engine.dispose()
+        await drop_database(migrated.database_url, make_url(url).database)
+
+
+async def test_runs_hashed_before_hash_rules_2_are_marked_as_rules_1(migrated) -> None:
+    url = await scratch_database(migrated.database_url)
+    engine = create_async_engine(url)
+    try:
+        await asyncio.to_thread(upgrade, APPRAISAL, url, "0006_object_leaves")
+        hashed, queued = uuid.uuid4(), uuid.uuid4()
+        async with engine.begin() as conn:
+            # Runs without their plan: this test is about the runs' own columns.
+            await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            await conn.execute(
+                text(
+                    "INSERT INTO appraisal.scoring_run (id, plan_id, version, status, reason, requested_by, "
+                    "requested_at, results_hash) VALUES "
+                    "(:hashed, :plan, 1, 'succeeded', 'requested', 'office', now(), repeat('a', 64)), "
+                    "(:queued, :plan, 2, 'queued', 'requested', 'office', now(), NULL)"
+                ),
+                {"hashed": hashed, "queued": queued, "plan": uuid.uuid4()},
+            )
+        await asyncio.to_thread(upgrade, APPRAISAL, url, "0007_hash_rules")
+        async with engine.connect() as conn:
+            rules = dict((await conn.execute(text("SELECT id, hash_rules FROM appraisal.scoring_run"))).all())
+        assert rules == {hashed: 1, queued: None}
+
+        await asyncio.to_thread(command.downgrade, alembic_config(APPRAISAL.module, url), "0006_object_leaves")
+        async with engine.connect() as conn:
+            columns = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'appraisal' "
+                    "AND table_name = 'scoring_run' AND column_name = 'hash_rules'"
+                )
+            )
+        assert columns == 0
     finally:
         await engine.dispose()
         await drop_database(migrated.database_url, make_url(url).database)
