@@ -527,8 +527,32 @@ SELECT :run_id, q.object_id, :plan_id, q.peer_group, q.base, q.bonus, q.deductio
 FROM quota q
 """
 
+# The lines of inputs_hash that do not depend on the leaf pass, joined: the leaf lines (before the
+# object lines) and the rating and veto lines (after them). A parallel run spells them in its own
+# transaction while the parts score, instead of after them.
+INPUT_LINES = """
+CREATE TEMP TABLE sc_input_lines ON COMMIT DROP AS
+SELECT (SELECT string_agg(concat_ws('|', 'leaf', r.indicator_code, r.metric, coalesce(r.method, ''), r.direction,
+                                    trim_scale(r.marks), array_to_string(r.subjects, ','),
+                                    coalesce(l.scoring::text, '')),
+                          E'\\n' ORDER BY r.indicator_code COLLATE "C")
+        FROM sc_rule r JOIN appraisal.plan_leaf l ON l.plan_id = :plan_id AND l.indicator_code = r.indicator_code)
+           AS leaf_lines,
+       (SELECT string_agg(line, E'\\n' ORDER BY part, object_id, k COLLATE "C") FROM (
+            SELECT 3 AS part, er.object_id, er.assignment_id::text AS k,
+                   concat_ws('|', 'rating', er.assignment_id, er.object_id, er.indicator_code, er.subject, er.grade)
+                       AS line
+            FROM (SELECT DISTINCT ON (assignment_id) * FROM appraisal.expert_rating
+                  WHERE plan_id = :plan_id ORDER BY assignment_id, rated_at DESC) er
+            JOIN sc_rule r ON r.indicator_code = er.indicator_code
+            UNION ALL
+            SELECT 4, v.object_id, v.id::text, concat_ws('|', 'veto', v.id, v.object_id, v.code)
+            FROM appraisal.veto_event v WHERE v.plan_id = :plan_id AND v.withdrawn_at IS NULL
+        ) lines) AS other_lines
+"""
+
 # Both hashes from the per-object digests of the leaf pass (docs/scoring.md, "Reproducibility"):
-# what is left to order is one line per object, rule, rating and veto event.
+# what is left to order is one line per object.
 HASHES = """
 WITH objects AS MATERIALIZED (
     SELECT r.object_id,
@@ -542,27 +566,15 @@ WITH objects AS MATERIALIZED (
     FROM appraisal.result r
     LEFT JOIN sc_object o ON o.object_id = r.object_id
     WHERE r.run_id = :run_id
-), inputs AS (
-    SELECT 1 AS part, NULL::uuid AS k1, r.indicator_code AS k2,
-           concat_ws('|', 'leaf', r.indicator_code, r.metric, coalesce(r.method, ''), r.direction,
-                     trim_scale(r.marks), array_to_string(r.subjects, ','), coalesce(l.scoring::text, '')) AS line
-    FROM sc_rule r JOIN appraisal.plan_leaf l ON l.plan_id = :plan_id AND l.indicator_code = r.indicator_code
-    UNION ALL
-    SELECT 2, o.object_id, '', o.input_line FROM objects o
-    UNION ALL
-    SELECT 3, er.object_id, er.assignment_id::text,
-           concat_ws('|', 'rating', er.assignment_id, er.object_id, er.indicator_code, er.subject, er.grade)
-    FROM (SELECT DISTINCT ON (assignment_id) * FROM appraisal.expert_rating
-          WHERE plan_id = :plan_id ORDER BY assignment_id, rated_at DESC) er
-    JOIN sc_rule r ON r.indicator_code = er.indicator_code
-    UNION ALL
-    SELECT 4, v.object_id, v.id::text, concat_ws('|', 'veto', v.id, v.object_id, v.code)
-    FROM appraisal.veto_event v WHERE v.plan_id = :plan_id AND v.withdrawn_at IS NULL
 )
 SELECT (SELECT encode(sha256(convert_to(string_agg(digest, E'\\n' ORDER BY object_id), 'UTF8')), 'hex') FROM objects)
            AS results_hash,
-       (SELECT encode(sha256(convert_to(string_agg(line, E'\\n' ORDER BY part, k1, k2 COLLATE "C"), 'UTF8')), 'hex')
-        FROM inputs) AS inputs_lines_hash,
+       -- the leaf lines, the object lines, then the rating and veto lines (NULL: no line at all)
+       (SELECT encode(sha256(convert_to(nullif(concat_ws(E'\\n', i.leaf_lines,
+                                                         (SELECT string_agg(input_line, E'\\n' ORDER BY object_id)
+                                                          FROM objects),
+                                                         i.other_lines), ''), 'UTF8')), 'hex')
+        FROM sc_input_lines i) AS inputs_lines_hash,
        (SELECT count(*) FROM objects) AS objects,
        (SELECT coalesce(sum(values_), 0)::int FROM sc_object) AS values_
 """
@@ -609,7 +621,7 @@ async def _leaf_pass(
     await _run(
         db,
         "DROP TABLE IF EXISTS sc_rule, sc_base, sc_rank, sc_grade, sc_rule_subject, sc_extra, sc_sum, sc_subject, "
-        "sc_object",
+        "sc_object, sc_input_lines",
     )
     ids = {"plan_id": plan.plan_id, "lo": lo, "hi": hi}
     await _run(db, RULES, plan_id=plan.plan_id)
@@ -730,7 +742,19 @@ async def _ranks_by_range(
     return [dict((await session.execute(text(RANGE_RANKS), {"lo": lo, "hi": hi})).one()._mapping) for lo, hi in ranges]
 
 
-async def _nth(ranges: Awaitable[list[dict[str, list[Any]]]], n: int) -> dict[str, list[Any]]:
+async def _beside_parts(
+    session: AsyncSession,
+    plan: PlanInputs,
+    ranges: list[tuple[uuid.UUID, uuid.UUID]],
+    ranks: asyncio.Future[list[dict[str, list[Any]]]],
+) -> None:
+    """What the run's own transaction does while its parts score: rank every object once (each part
+    waits for its range's positions after choosing its values), then spell INPUT_LINES."""
+    ranks.set_result(await _ranks_by_range(session, plan, ranges))
+    await _run(session, INPUT_LINES, plan_id=plan.plan_id)
+
+
+async def _nth(ranges: asyncio.Future[list[dict[str, list[Any]]]], n: int) -> dict[str, list[Any]]:
     return (await ranges)[n]
 
 
@@ -784,13 +808,16 @@ async def score(
     async def run(sql: str, **params: Any) -> None:
         await session.execute(text(sql), params)
 
+    pid = {"plan_id": plan.plan_id}
     ranges = await _object_ranges(session, plan.plan_id, PARTS) if parts is not None else []
-    if len(ranges) > 1 and parts is not None:
+    in_parts = len(ranges) > 1 and parts is not None
+    if in_parts and parts is not None:
         await run(f"SET LOCAL work_mem = '{WORK_MEM}'")
-        await run("DROP TABLE IF EXISTS sc_rule, sc_rank, sc_object")
+        await run("DROP TABLE IF EXISTS sc_rule, sc_rank, sc_object, sc_input_lines")
         await run(RULES, plan_id=plan.plan_id)
+        ranks: asyncio.Future[list[dict[str, list[Any]]]] = asyncio.get_running_loop().create_future()
         async with asyncio.TaskGroup() as group:
-            ranks = group.create_task(_ranks_by_range(session, plan, ranges))
+            group.create_task(_beside_parts(session, plan, ranges, ranks))
             tasks = [
                 group.create_task(
                     _score_part(parts.engine, parts.snapshot, plan, run_id, lo, hi, partial(_nth, ranks, n))
@@ -810,7 +837,6 @@ async def score(
         clock = time.perf_counter()
     await run("ANALYZE sc_object")
     await report(0.6)
-    pid = {"plan_id": plan.plan_id}
     await run(
         RESULTS,
         **pid,
@@ -839,6 +865,8 @@ async def score(
     # result_subject know nothing of its id and estimate one row each: a nested loop over 10,000
     # objects x 10,000 subject groups took minutes. Hash joins take well under a second.
     await run("SET LOCAL enable_nestloop = off")
+    if not in_parts:
+        await run(INPUT_LINES, **pid)
     hashes = (await session.execute(text(HASHES), {**pid, "run_id": run_id})).one()
     await run("SET LOCAL enable_nestloop = on")
     figures.object_count, figures.value_count = hashes.objects, hashes.values_
