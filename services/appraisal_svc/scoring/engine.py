@@ -11,12 +11,13 @@ The leaf pass (a million lines for 10,000 objects x 100 leaves) and the subject 
 depend on one object each, are one backend's work per range of objects: the job worker runs them
 for ``PARTS`` ranges at once (``score(parts=...)``), and only one row per object comes back to the
 run's own transaction for what needs every object (composite, grade, quota, rank) and the hashes.
-Per 515,000 leaf lines on the 2-core reference machine, one part alone (05:50-06:20 UTC
-2026-11-29, a slow phase of the machine): choosing values and targets 2.0-2.5 s, ranks over every
-object 0.75-0.9 s, then one statement of 4.5-6 s: joins 1.1 s, the formulas 1.6 s, the digest
-lines' common head 0.5 s, sorting the lines per object 0.4 s, the per-object aggregate 1.8 s
-(digests about 1.2, arrays about 0.5) and writing 5,000 rows 0.5 s; 8.5-10.5 s in all. Both parts
-at once take 11 s, about 1.15 times one part: the two vCPUs share cache and memory bandwidth.
+While the parts score, the run's own transaction ranks every object once (each part waits for its
+range's positions after choosing its values) and spells the input lines that need no part.
+Per 515,000 leaf lines on the 2-core reference machine, one part alone (07:55-08:05 UTC
+2026-11-29): choosing values and targets 1.6-2.7 s, then one statement of 3.7-5.5 s (joins,
+formulas, sorting the lines per object, the per-object aggregate, both digests from its arrays and
+writing 5,000 rows); 6.8-9.8 s in all. Both parts at once take about 1.15 times one part: the two
+vCPUs share cache and memory bandwidth. The machine's speed drifts by up to 2x within minutes.
 
 Exactness: a share is the rational num / den. Shares and sums are never rounded; the numbers the
 rule book rounds (marks earned, subject scores, contributions) are one division of an exact
@@ -24,9 +25,9 @@ dividend cast to numeric(60,40), then ``round(round(x, 32), places)`` (the rule 
 ``round_score``; half away from zero, which is half up on these non-negative numbers). Stored
 shares keep 40 places.
 
-Hashes (docs/scoring.md, "Reproducibility"; ``contracts.scoring`` recomputes ``results_hash`` from
-the published rows): the leaf pass hashes each object's leaf lines and input lines as it writes
-them; what is left at the end is one line per object, rule, rating and veto event.
+Hashes (docs/scoring.md, "Reproducibility", hash rules 2; ``contracts.scoring`` recomputes
+``results_hash`` from the published rows): the leaf pass hashes each object's leaf and input
+columns from the arrays it writes; what is left at the end is one line per object.
 """
 
 from __future__ import annotations
@@ -750,12 +751,17 @@ async def _beside_parts(
 ) -> None:
     """What the run's own transaction does while its parts score: rank every object once (each part
     waits for its range's positions after choosing its values), then spell INPUT_LINES."""
-    ranks.set_result(await _ranks_by_range(session, plan, ranges))
+    try:
+        ranks.set_result(await _ranks_by_range(session, plan, ranges))
+    except Exception as error:
+        ranks.set_exception(error)  # the parts waiting for their positions fail with it
+        raise
     await _run(session, INPUT_LINES, plan_id=plan.plan_id)
 
 
 async def _nth(ranges: asyncio.Future[list[dict[str, list[Any]]]], n: int) -> dict[str, list[Any]]:
-    return (await ranges)[n]
+    # Shielded: a part cancelled while it waits must not cancel the other parts' positions.
+    return (await asyncio.shield(ranges))[n]
 
 
 OBJECT_COLUMNS = (
@@ -816,14 +822,24 @@ async def score(
         await run("DROP TABLE IF EXISTS sc_rule, sc_rank, sc_object, sc_input_lines")
         await run(RULES, plan_id=plan.plan_id)
         ranks: asyncio.Future[list[dict[str, list[Any]]]] = asyncio.get_running_loop().create_future()
-        async with asyncio.TaskGroup() as group:
-            group.create_task(_beside_parts(session, plan, ranges, ranks))
-            tasks = [
-                group.create_task(
-                    _score_part(parts.engine, parts.snapshot, plan, run_id, lo, hi, partial(_nth, ranks, n))
-                )
-                for n, (lo, hi) in enumerate(ranges)
-            ]
+        # Not in the parts' task group: a failed part cancels the others, but a statement of the run's
+        # own connection is never cancelled midway, since the run's clean-up goes on using it.
+        beside = asyncio.create_task(_beside_parts(session, plan, ranges, ranks))
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(
+                        _score_part(parts.engine, parts.snapshot, plan, run_id, lo, hi, partial(_nth, ranks, n))
+                    )
+                    for n, (lo, hi) in enumerate(ranges)
+                ]
+        finally:
+            await asyncio.wait([beside])
+            beside_error = beside.exception()  # retrieved either way; raised below if the parts succeeded
+            if ranks.done() and not ranks.cancelled():
+                ranks.exception()
+        if beside_error is not None:
+            raise beside_error
         results = [task.result() for task in tasks]
         objects = [row for rows, _, _ in results for row in rows]
         await run(PARTS_OBJECTS, **{name: [row[n] for row in objects] for n, name in enumerate(OBJECT_COLUMNS)})

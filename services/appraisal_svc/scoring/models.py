@@ -94,7 +94,8 @@ class ResultSubject(Base):
 
     __tablename__ = "result_subject"
 
-    # No foreign key (as result_object_leaves): written set-based right after its run row, never deleted.
+    # No foreign key (as result_object_leaves): written set-based right after its run row, deleted only with a
+    # failed run.
     run_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     object_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     subject: Mapped[str] = mapped_column(Text, primary_key=True)

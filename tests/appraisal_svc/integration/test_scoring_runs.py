@@ -1,6 +1,7 @@
 """Scoring runs with real commits: the service's own job worker scores a requested run; concurrent
 requests leave one active run; a worker killed with SIGKILL mid-run leaves its job to another
-worker once its heartbeat is stale, and the run finishes exactly once."""
+worker once its heartbeat is stale, and the run finishes exactly once. A run in parts fails clean
+whichever of its connections fails: a part, or the run's own while it works beside the parts."""
 
 from __future__ import annotations
 
@@ -345,6 +346,98 @@ async def test_a_failed_part_fails_the_run_and_leaves_no_rows_of_the_other_part(
             for table in ("result_leaf", "result_subject", "result")
         ]
     assert left == [0, 0, 0]
+
+
+async def waiting_on_lock(engine_: Any, query_like: str) -> int | None:
+    """The pid of a backend waiting on a lock in a statement like ``query_like``, or None."""
+    async with engine_.connect() as conn:
+        return await conn.scalar(
+            text("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE :q"), {"q": query_like}
+        )
+
+
+async def rows_left(engine_: Any, run_id: uuid.UUID) -> list[int]:
+    async with engine_.connect() as conn:
+        return [
+            await conn.scalar(text(f"SELECT count(*) FROM appraisal.{table} WHERE run_id = :r"), {"r": run_id})
+            for table in ("result_leaf", "result_subject", "result")
+        ]
+
+
+# While its parts score, a run's own transaction ranks every object and spells the input lines of
+# the hash (INPUT_LINES reads veto_event, which no part reads): a lock on veto_event holds it there.
+BESIDE_PARTS = "%CREATE TEMP TABLE sc_input_lines%"
+
+
+async def test_a_part_failing_while_the_run_works_beside_the_parts_waits_for_it_then_fails_clean(scoring_app):
+    """A failed part cancels the other parts but not the statement on the run's own connection: the
+    run's clean-up uses that connection, so the run waits for the statement before it fails."""
+    app_engine = scoring_app.state.engine
+    plan_id = await every_method_committed(scoring_app)
+    async with scoring_app.state.sessionmaker() as session, committing(session):
+        run_id = await new_run(session, plan_id)
+        await leftover_rows(session, run_id, plan_id)
+    async with app_engine.connect() as holder:
+        await holder.begin()
+        await holder.execute(
+            text("SELECT 1 FROM appraisal.result_object_leaves WHERE run_id = :r FOR UPDATE"), {"r": run_id}
+        )
+        await holder.execute(text("LOCK TABLE appraisal.veto_event IN ACCESS EXCLUSIVE MODE"))
+        async with scoring_app.state.sessionmaker() as session:
+            scoring = asyncio.create_task(
+                service.run_scoring(session, run_id=run_id, report=no_progress, parts_engine=app_engine)
+            )
+            upper_part = "DELETE FROM appraisal.result_object_leaves%"
+            await wait_for(lambda: waiting_on_lock(app_engine, BESIDE_PARTS), timeout=30)
+            await wait_for(lambda: waiting_on_lock(app_engine, upper_part), timeout=30)
+            async with app_engine.connect() as conn:
+                await conn.execute(
+                    text("SELECT pg_cancel_backend(:pid)"), {"pid": await waiting_on_lock(app_engine, upper_part)}
+                )
+            await asyncio.sleep(1)
+            assert not scoring.done()  # the run's own statement still waits for veto_event
+            assert await waiting_on_lock(app_engine, BESIDE_PARTS) is not None
+            await holder.rollback()
+            run = await asyncio.wait_for(scoring, timeout=30)
+            await session.commit()
+    assert run.status == "failed" and run.error == service.FAILED
+    assert await rows_left(app_engine, run_id) == [0, 0, 0]
+
+
+async def test_a_failure_beside_the_parts_fails_the_run_after_they_committed_and_leaves_no_rows(scoring_app):
+    app_engine = scoring_app.state.engine
+    plan_id = await every_method_committed(scoring_app)
+    async with scoring_app.state.sessionmaker() as session, committing(session):
+        run_id = await new_run(session, plan_id)
+    async with app_engine.connect() as holder:
+        await holder.begin()
+        await holder.execute(text("LOCK TABLE appraisal.veto_event IN ACCESS EXCLUSIVE MODE"))
+        async with scoring_app.state.sessionmaker() as session:
+            scoring = asyncio.create_task(
+                service.run_scoring(session, run_id=run_id, report=no_progress, parts_engine=app_engine)
+            )
+            await wait_for(lambda: waiting_on_lock(app_engine, BESIDE_PARTS), timeout=30)
+
+            async def both_parts_committed() -> bool:
+                async with app_engine.connect() as conn:
+                    objects = await conn.scalar(
+                        text("SELECT count(*) FROM appraisal.result_object_leaves WHERE run_id = :r"), {"r": run_id}
+                    )
+                    return objects == await conn.scalar(
+                        text("SELECT count(*) FROM appraisal.plan_object WHERE plan_id = :p"), {"p": plan_id}
+                    )
+
+            await wait_for(both_parts_committed, timeout=30)
+            # As an operator's pg_cancel_backend, a statement timeout or a lost connection would end it.
+            async with app_engine.connect() as conn:
+                await conn.execute(
+                    text("SELECT pg_cancel_backend(:pid)"), {"pid": await waiting_on_lock(app_engine, BESIDE_PARTS)}
+                )
+            run = await asyncio.wait_for(scoring, timeout=30)
+            await session.commit()
+        await holder.rollback()
+    assert run.status == "failed" and run.error == service.FAILED
+    assert await rows_left(app_engine, run_id) == [0, 0, 0]
 
 
 async def test_a_run_whose_job_was_given_up_frees_the_plan_and_loses_its_partial_rows(scoring_app, auth):
