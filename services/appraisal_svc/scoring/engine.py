@@ -8,16 +8,17 @@ evaluation subject, composite, grade, veto, quota and rank; and writes ``result_
 SELECT. No leaf line passes through Python.
 
 The leaf pass (a million lines for 10,000 objects x 100 leaves) and the subject scores, which
-depend on one object each, are one backend's work per range of objects: the job worker runs them
-on ``PARTS`` connections at once, each taking ranges from a queue (``score(parts=...)``,
-``range_sizes``), and only one row per object comes back to the run's own transaction for what needs every object (composite, grade, quota, rank) and the hashes.
-While the parts score, the run's own transaction ranks every object once (each part waits for its
-range's positions after choosing its values) and spells the input lines that need no part.
-Per 515,000 leaf lines on the 2-core reference machine, one part alone (07:55-08:05 UTC
-2026-11-29): choosing values and targets 1.6-2.7 s, then one statement of 3.7-5.5 s (joins,
-formulas, sorting the lines per object, the per-object aggregate, both digests from its arrays and
-writing 5,000 rows); 6.8-9.8 s in all. Both parts at once take about 1.15 times one part: the two
-vCPUs share cache and memory bandwidth. The machine's speed drifts by up to 2x within minutes.
+depend on one object each, are one backend's work per range of objects: the job worker runs them on
+``PARTS`` connections at once, each taking ranges from a queue (``score(parts=...)``,
+``range_sizes``), and only one row per object comes back to the run's own transaction for what
+needs every object (composite, grade, quota, rank) and the hashes. While the parts score, the run's
+own transaction ranks every object once (each part waits for its range's positions after choosing
+its values) and spells the input lines that need no part. Per 515,000 leaf lines on the 2-core
+reference machine, one part alone (07:55-08:05 UTC 2026-11-29): choosing values and targets 1.6-2.7
+s, then one statement of 3.7-5.5 s (joins, formulas, sorting the lines per object, the per-object
+aggregate, both digests from its arrays and writing 5,000 rows); 6.8-9.8 s in all. Both parts at
+once take about 1.15 times one part: the two vCPUs share cache and memory bandwidth. The machine's
+speed drifts by up to 2x within minutes.
 
 Exactness: a share is the rational num / den. Shares and sums are never rounded; the numbers the
 rule book rounds (marks earned, subject scores, contributions) are one division of an exact
