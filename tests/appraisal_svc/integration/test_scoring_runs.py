@@ -298,56 +298,6 @@ async def test_a_run_in_parts_writes_exactly_what_a_run_in_one_transaction_write
     assert single_rows["result_leaf"] and ranges >= 1
 
 
-async def test_a_failed_part_fails_the_run_and_leaves_no_rows_of_the_other_part(scoring_app):
-    app_engine = scoring_app.state.engine
-    plan_id = await every_method_committed(scoring_app)
-    async with scoring_app.state.sessionmaker() as session, committing(session):
-        run_id = await new_run(session, plan_id)
-        await leftover_rows(session, run_id, plan_id)
-    # The upper part blocks on that row (it replaces rows of earlier attempts) and is then cancelled,
-    # as an operator's pg_cancel_backend or a lost connection would end it; the lower part commits.
-    async with app_engine.connect() as holder:
-        await holder.begin()
-        await holder.execute(
-            text("SELECT 1 FROM appraisal.result_object_leaves WHERE run_id = :r FOR UPDATE"), {"r": run_id}
-        )
-        async with scoring_app.state.sessionmaker() as session:
-            scoring = asyncio.create_task(
-                service.run_scoring(session, run_id=run_id, report=no_progress, parts_engine=app_engine)
-            )
-
-            async def blocked_part() -> int | None:
-                async with app_engine.connect() as conn:
-                    return await conn.scalar(
-                        text(
-                            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                            "AND query LIKE 'DELETE FROM appraisal.result_object_leaves%'"
-                        )
-                    )
-
-            async def lower_part_committed() -> bool:
-                async with app_engine.connect() as conn:
-                    count = await conn.scalar(
-                        text("SELECT count(*) FROM appraisal.result_leaf WHERE run_id = :r"), {"r": run_id}
-                    )
-                return bool(count and count > 1)
-
-            await wait_for(blocked_part, timeout=30)
-            await wait_for(lower_part_committed, timeout=30)
-            async with app_engine.connect() as conn:
-                await conn.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": await blocked_part()})
-            await holder.rollback()  # the failed run's clean-up deletes that row too
-            run = await scoring
-            await session.commit()
-    assert run.status == "failed" and run.error == service.FAILED
-    async with app_engine.connect() as conn:
-        left = [
-            await conn.scalar(text(f"SELECT count(*) FROM appraisal.{table} WHERE run_id = :r"), {"r": run_id})
-            for table in ("result_leaf", "result_subject", "result")
-        ]
-    assert left == [0, 0, 0]
-
-
 async def waiting_on_lock(engine_: Any, query_like: str) -> int | None:
     """The pid of a backend waiting on a lock in a statement like ``query_like``, or None."""
     async with engine_.connect() as conn:
@@ -369,30 +319,76 @@ async def rows_left(engine_: Any, run_id: uuid.UUID) -> list[int]:
 BESIDE_PARTS = "%CREATE TEMP TABLE sc_input_lines%"
 
 
+async def run_with_rows_of_an_earlier_attempt(app: Any) -> tuple[uuid.UUID, uuid.UUID]:
+    """(plan, run): a committed run of the every-method plan with ``leftover_rows``."""
+    plan_id = await every_method_committed(app)
+    async with app.state.sessionmaker() as session, committing(session):
+        run_id = await new_run(session, plan_id)
+        await leftover_rows(session, run_id, plan_id)
+    return plan_id, run_id
+
+
+async def hold_rows_of_the_earlier_attempt(holder: Any, run_id: uuid.UUID) -> None:
+    """The part that takes the last range replaces those rows first: it blocks until ``holder`` ends."""
+    await holder.begin()
+    await holder.execute(
+        text("SELECT 1 FROM appraisal.result_object_leaves WHERE run_id = :r FOR UPDATE"), {"r": run_id}
+    )
+
+
+# The part replacing the held rows, blocked.
+BLOCKED_PART = "DELETE FROM appraisal.result_object_leaves%"
+
+
+async def test_a_failed_part_fails_the_run_and_leaves_no_rows_of_the_other_part(scoring_app):
+    app_engine = scoring_app.state.engine
+    _, run_id = await run_with_rows_of_an_earlier_attempt(scoring_app)
+    # The part blocked on that row is cancelled, as an operator's pg_cancel_backend or a lost
+    # connection would end it; the other part scores every other range and commits.
+    async with app_engine.connect() as holder:
+        await hold_rows_of_the_earlier_attempt(holder, run_id)
+        async with scoring_app.state.sessionmaker() as session:
+            scoring = asyncio.create_task(
+                service.run_scoring(session, run_id=run_id, report=no_progress, parts_engine=app_engine)
+            )
+
+            async def other_part_committed() -> bool:
+                async with app_engine.connect() as conn:
+                    count = await conn.scalar(
+                        text("SELECT count(*) FROM appraisal.result_leaf WHERE run_id = :r"), {"r": run_id}
+                    )
+                return bool(count and count > 1)
+
+            await wait_for(lambda: waiting_on_lock(app_engine, BLOCKED_PART), timeout=30)
+            await wait_for(other_part_committed, timeout=30)
+            async with app_engine.connect() as conn:
+                await conn.execute(
+                    text("SELECT pg_cancel_backend(:pid)"), {"pid": await waiting_on_lock(app_engine, BLOCKED_PART)}
+                )
+            await holder.rollback()  # the failed run's clean-up deletes that row too
+            run = await scoring
+            await session.commit()
+    assert run.status == "failed" and run.error == service.FAILED
+    assert await rows_left(app_engine, run_id) == [0, 0, 0]
+
+
 async def test_a_part_failing_while_the_run_works_beside_the_parts_waits_for_it_then_fails_clean(scoring_app):
     """A failed part cancels the other parts but not the statement on the run's own connection: the
     run's clean-up uses that connection, so the run waits for the statement before it fails."""
     app_engine = scoring_app.state.engine
-    plan_id = await every_method_committed(scoring_app)
-    async with scoring_app.state.sessionmaker() as session, committing(session):
-        run_id = await new_run(session, plan_id)
-        await leftover_rows(session, run_id, plan_id)
+    _, run_id = await run_with_rows_of_an_earlier_attempt(scoring_app)
     async with app_engine.connect() as holder:
-        await holder.begin()
-        await holder.execute(
-            text("SELECT 1 FROM appraisal.result_object_leaves WHERE run_id = :r FOR UPDATE"), {"r": run_id}
-        )
+        await hold_rows_of_the_earlier_attempt(holder, run_id)
         await holder.execute(text("LOCK TABLE appraisal.veto_event IN ACCESS EXCLUSIVE MODE"))
         async with scoring_app.state.sessionmaker() as session:
             scoring = asyncio.create_task(
                 service.run_scoring(session, run_id=run_id, report=no_progress, parts_engine=app_engine)
             )
-            upper_part = "DELETE FROM appraisal.result_object_leaves%"
             await wait_for(lambda: waiting_on_lock(app_engine, BESIDE_PARTS), timeout=30)
-            await wait_for(lambda: waiting_on_lock(app_engine, upper_part), timeout=30)
+            await wait_for(lambda: waiting_on_lock(app_engine, BLOCKED_PART), timeout=30)
             async with app_engine.connect() as conn:
                 await conn.execute(
-                    text("SELECT pg_cancel_backend(:pid)"), {"pid": await waiting_on_lock(app_engine, upper_part)}
+                    text("SELECT pg_cancel_backend(:pid)"), {"pid": await waiting_on_lock(app_engine, BLOCKED_PART)}
                 )
             await asyncio.sleep(1)
             assert not scoring.done()  # the run's own statement still waits for veto_event
