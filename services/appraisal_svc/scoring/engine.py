@@ -479,15 +479,12 @@ WHERE po.plan_id = :plan_id AND po.object_id BETWEEN CAST(:lo AS uuid) AND CAST(
 """
 
 # Composite, grade by score, veto caps (the lowest cap wins), the top-grade quota (ties at the
-# boundary all move down) and the competition rank per peer group.
+# boundary all move down) and the competition rank per peer group. Grades are numbered best first
+# (:grade_names); a grade's number is looked up in that array, never in a subquery per object.
 RESULTS = """
 INSERT INTO appraisal.result (run_id, object_id, plan_id, peer_group, base, bonus, deduction, composite,
                               grade_by_score, veto_cap, veto_codes, quota_demoted, grade, rank, peer_count)
-WITH grades AS (
-    SELECT ord::int AS idx, grade, min_score
-    FROM unnest(CAST(:grade_names AS text[]), CAST(:grade_mins AS numeric[]))
-         WITH ORDINALITY AS g(grade, min_score, ord)
-), totals AS (
+WITH totals AS (
     SELECT po.object_id, po.peer_group, coalesce(o.base, 0) AS base,
            least(coalesce(o.bonus, 0), CAST(:bonus_cap AS numeric)) AS bonus, coalesce(o.deduction, 0) AS deduction
     FROM appraisal.plan_object po
@@ -496,14 +493,17 @@ WITH grades AS (
 ), composite AS (
     SELECT t.*, greatest(0, t.base + t.bonus - t.deduction) AS composite FROM totals t
 ), vetoes AS (
-    SELECT v.object_id, array_agg(DISTINCT v.code ORDER BY v.code) AS codes, max(g.idx) AS cap_idx
+    SELECT v.object_id, array_agg(DISTINCT v.code ORDER BY v.code) AS codes,
+           max(array_position(CAST(:grade_names AS text[]), r.cap_grade)) AS cap_idx
     FROM appraisal.veto_event v
     JOIN sc_rule r ON r.method = 'veto' AND v.code = ANY (r.veto_codes)
-    JOIN grades g ON g.grade = r.cap_grade
-    WHERE v.plan_id = :plan_id AND v.withdrawn_at IS NULL
+    WHERE v.plan_id = :plan_id AND v.withdrawn_at IS NULL AND r.cap_grade = ANY (CAST(:grade_names AS text[]))
     GROUP BY v.object_id
 ), graded AS (
-    SELECT c.*, (SELECT min(idx) FROM grades g WHERE g.min_score <= c.composite) AS score_idx,
+    -- The best grade whose min_score the composite reaches: the grades' min_scores fall, the last is
+    -- 0, and :grade_floors holds them lowest first, so width_bucket counts the grades reached.
+    SELECT c.*, cardinality(CAST(:grade_names AS text[])) + 1
+                - width_bucket(c.composite, CAST(:grade_floors AS numeric[])) AS score_idx,
            v.codes, v.cap_idx
     FROM composite c
     LEFT JOIN vetoes v ON v.object_id = c.object_id
@@ -516,16 +516,16 @@ WITH grades AS (
     FROM capped
 ), quota AS (
     SELECT counted.*,
-           (idx = 1 AND CAST(:quota AS numeric) IS NOT NULL AND (SELECT count(*) FROM grades) > 1
+           (idx = 1 AND CAST(:quota AS numeric) IS NOT NULL AND cardinality(CAST(:grade_names AS text[])) > 1
             AND at_or_above > floor(CAST(:quota AS numeric) * objects)) AS demoted
     FROM counted
 )
 SELECT :run_id, q.object_id, :plan_id, q.peer_group, q.base, q.bonus, q.deduction, q.composite,
-       (SELECT grade FROM grades WHERE idx = q.score_idx),
-       (SELECT grade FROM grades WHERE idx = q.cap_idx),
+       (CAST(:grade_names AS text[]))[q.score_idx],
+       (CAST(:grade_names AS text[]))[q.cap_idx],
        coalesce(q.codes, ARRAY[]::text[]),
        q.demoted,
-       (SELECT grade FROM grades WHERE idx = CASE WHEN q.demoted THEN 2 ELSE q.idx END),
+       (CAST(:grade_names AS text[]))[CASE WHEN q.demoted THEN 2 ELSE q.idx END],
        rank() OVER (PARTITION BY q.peer_group ORDER BY q.composite DESC),
        count(*) OVER (PARTITION BY q.peer_group)
 FROM quota q
@@ -723,13 +723,14 @@ async def _score_part(
     run_id: uuid.UUID,
     queue: deque[tuple[int, tuple[uuid.UUID, uuid.UUID]]],
     ranks: asyncio.Future[list[dict[str, list[Any]]]],
-) -> tuple[list[Any], float, float]:
+    scored: asyncio.Queue[list[Any] | None],
+) -> tuple[float, float]:
     """One part of a parallel run: a connection in the run's snapshot that scores ranges of objects
     taken from the run's queue until it is empty, so that a part slowed by the machine takes fewer.
     Its leaf and subject rows commit at once but stay unread until the run succeeds (readers read
     succeeded runs only); rows of an earlier attempt at the run (a worker killed mid-run) are
-    replaced. Returns its sc_object rows and its (load, score) seconds."""
-    objects: list[Any] = []
+    replaced. Each range's sc_object rows go to ``scored`` as soon as it is scored; returns the
+    part's (load, score) seconds."""
     load_s = score_s = 0.0
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="REPEATABLE READ")
@@ -741,9 +742,9 @@ async def _score_part(
                 for table in ("result_object_leaves", "result_subject"):
                     await _run(conn, EARLIER_ATTEMPT.format(table=table), run_id=run_id, lo=lo, hi=hi)
                 range_load, range_score = await _leaf_pass(conn, plan, run_id, lo, hi, partial(_nth, ranks, n))
-                objects += (await conn.execute(text(READ_OBJECTS))).all()
+                scored.put_nowait(list((await conn.execute(text(READ_OBJECTS))).all()))
                 load_s, score_s = load_s + range_load, score_s + range_score
-    return objects, load_s, score_s
+    return load_s, score_s
 
 
 async def _ranks_by_range(
@@ -761,15 +762,21 @@ async def _beside_parts(
     plan: PlanInputs,
     ranges: list[tuple[uuid.UUID, uuid.UUID]],
     ranks: asyncio.Future[list[dict[str, list[Any]]]],
+    scored: asyncio.Queue[list[Any] | None],
 ) -> None:
     """What the run's own transaction does while its parts score: rank every object once (each part
-    waits for its range's positions after choosing its values), then spell INPUT_LINES."""
+    waits for its range's positions after choosing its values), spell INPUT_LINES, then gather each
+    scored range's sc_object rows until ``scored`` yields None (the parts are done), so that only the
+    last range's rows are left to gather when the parts finish."""
     try:
         ranks.set_result(await _ranks_by_range(session, plan, ranges))
     except Exception as error:
         ranks.set_exception(error)  # the parts waiting for their positions fail with it
         raise
     await _run(session, INPUT_LINES, plan_id=plan.plan_id)
+    await _run(session, RUN_OBJECTS)
+    while (rows := await scored.get()) is not None:
+        await _run(session, PARTS_OBJECTS, **{name: [row[n] for row in rows] for n, name in enumerate(OBJECT_COLUMNS)})
 
 
 async def _nth(ranges: asyncio.Future[list[dict[str, list[Any]]]], n: int) -> dict[str, list[Any]]:
@@ -790,8 +797,13 @@ OBJECT_COLUMNS = (
 READ_OBJECTS = (
     "SELECT object_id, base, bonus, deduction, values_, leaves_digest, inputs_digest, subject_lines FROM sc_object"
 )
+# sc_object of a parallel run, filled range by range with the parts' rows.
+RUN_OBJECTS = """
+CREATE TEMP TABLE sc_object (object_id uuid, base numeric, bonus numeric, deduction numeric, values_ bigint,
+                             leaves_digest bytea, inputs_digest bytea, subject_lines text) ON COMMIT DROP
+"""
 PARTS_OBJECTS = """
-CREATE TEMP TABLE sc_object ON COMMIT DROP AS
+INSERT INTO sc_object
 SELECT * FROM unnest(CAST(:object_id AS uuid[]), CAST(:base AS numeric[]), CAST(:bonus AS numeric[]),
                      CAST(:deduction AS numeric[]), CAST(:values_ AS bigint[]), CAST(:leaves_digest AS bytea[]),
                      CAST(:inputs_digest AS bytea[]), CAST(:subject_lines AS text[]))
@@ -835,27 +847,26 @@ async def score(
         await run("DROP TABLE IF EXISTS sc_rule, sc_rank, sc_object, sc_input_lines")
         await run(RULES, plan_id=plan.plan_id)
         ranks: asyncio.Future[list[dict[str, list[Any]]]] = asyncio.get_running_loop().create_future()
+        scored: asyncio.Queue[list[Any] | None] = asyncio.Queue()
         # Not in the parts' task group: a failed part cancels the others, but a statement of the run's
         # own connection is never cancelled midway, since the run's clean-up goes on using it.
-        beside = asyncio.create_task(_beside_parts(session, plan, ranges, ranks))
+        beside = asyncio.create_task(_beside_parts(session, plan, ranges, ranks, scored))
         queue = deque(enumerate(ranges))
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [
-                    group.create_task(_score_part(parts.engine, parts.snapshot, plan, run_id, queue, ranks))
+                    group.create_task(_score_part(parts.engine, parts.snapshot, plan, run_id, queue, ranks, scored))
                     for _ in range(min(PARTS, len(ranges)))
                 ]
         finally:
+            scored.put_nowait(None)  # after every range's rows: the run's own work ends with them
             await asyncio.wait([beside])
             beside_error = beside.exception()  # retrieved either way; raised below if the parts succeeded
             if ranks.done() and not ranks.cancelled():
                 ranks.exception()
         if beside_error is not None:
             raise beside_error
-        results = [task.result() for task in tasks]
-        objects = [row for rows, _, _ in results for row in rows]
-        await run(PARTS_OBJECTS, **{name: [row[n] for row in objects] for n, name in enumerate(OBJECT_COLUMNS)})
-        figures.timings["load"] = round(max(load_s for _, load_s, _ in results), 4)
+        figures.timings["load"] = round(max(task.result()[0] for task in tasks), 4)
         lap("score")
         figures.timings["score"] = round(figures.timings["score"] - figures.timings["load"], 4)
         figures.timings["parts"] = len(tasks)
@@ -870,7 +881,7 @@ async def score(
         **pid,
         run_id=run_id,
         grade_names=[g for g, _ in plan.grades],
-        grade_mins=[m for _, m in plan.grades],
+        grade_floors=[m for _, m in reversed(plan.grades)],
         bonus_cap=plan.bonus_cap,
         quota=plan.top_grade_quota,
     )
