@@ -277,7 +277,11 @@ GROUP BY object_id, indicator_code, subject
 # pass hashes these small sides and streams the million base rows through in their order.
 RULE_SUBJECTS = """
 CREATE TEMP TABLE sc_rule_subject ON COMMIT DROP AS
-SELECT r.*, s.subject, s.n::int AS subject_ord, s.n = 1 AS first_subject
+SELECT r.*, s.subject, s.n::int AS subject_ord, s.n = 1 AS first_subject,
+       -- the subject's number among the plan's weighted subjects, sorted (:subjects); NULL for a line
+       -- that counts for none (bonus, deduction, veto): the leaf pass sums by it
+       CASE WHEN r.kind IS NULL OR r.kind < 10 THEN array_position(CAST(:subjects AS text[]), s.subject) END
+           AS weighted_ord
 FROM sc_rule r CROSS JOIN LATERAL unnest(r.subjects) WITH ORDINALITY AS s(subject, n)
 """
 
@@ -300,19 +304,21 @@ FROM sc_grade g
 LEAVES = """
 CREATE TEMP TABLE sc_sum ON COMMIT DROP AS
 WITH source AS (
-    SELECT b.object_id, b.indicator_code, r.subject, r.ord, r.subject_ord, r.first_subject,
+    SELECT b.object_id, b.indicator_code, r.subject, r.ord, r.subject_ord, r.first_subject, r.weighted_ord,
            b.value, b.data_point_id, b.target, b.baseline, b.floor_at, b.reached, r.kind,
            r.marks, r.cap, r.zero_point, r.band_thresholds, r.band_shares,
            r.floor_share, r.min_raters, r.zero_index, r.full_index, r.per_item, r.amount_cap,
            e.position, e.peers, e.ratings, e.kept_sum, e.kept
     FROM sc_base b
     JOIN sc_rule_subject r ON r.indicator_code = b.indicator_code
-    LEFT JOIN sc_extra e ON e.object_id = b.object_id AND e.indicator_code = b.indicator_code AND e.subject = r.subject
+    -- Only rank and grade lines have extras: the other lines' NULL key skips the probe.
+    LEFT JOIN sc_extra e ON e.indicator_code = CASE WHEN r.kind IN (7, 8) THEN b.indicator_code END
+                        AND e.object_id = b.object_id AND e.subject = r.subject
 ), scored AS (
     -- In the stored types: the sums and digests below read exactly what is stored.
     SELECT u.object_id, u.indicator_code, u.subject, u.value, u.data_point_id, u.target, u.baseline,
            f.share::numeric(60, 40) AS share, f.marks::numeric(24, 6) AS marks, f.earned::numeric(24, 6) AS earned,
-           f.missing, u.kind, u.ord, u.subject_ord, u.first_subject
+           f.missing, u.kind, u.ord, u.subject_ord, u.first_subject, u.weighted_ord
     FROM source u
     -- OFFSET 0 keeps each lateral step a separate node, so its expressions are computed once per row
     -- instead of once per reference. Kinds: sc_rule.kind.
@@ -416,17 +422,17 @@ CROSS JOIN LATERAL (
 ) h
 """
 
-# One sum per weighted subject, the subjects sorted as SUBJECTS numbers them, each a bind parameter.
-SUBJECT_SUM = "sum(w.{column}) FILTER (WHERE (w.kind IS NULL OR w.kind < 10) AND w.subject = :subject_{n})"
+# One sum per weighted subject, the subjects sorted as SUBJECTS numbers them (RULE_SUBJECTS.weighted_ord).
+SUBJECT_SUM = "sum(w.{column}) FILTER (WHERE w.weighted_ord = {n})"
 
 
-def _leaves_sql(subjects: list[str]) -> tuple[str, dict[str, str]]:
-    """LEAVES with one sum of marks and of earned per weighted subject, and its subjects' parameters."""
+def _leaves_sql(subjects: list[str]) -> str:
+    """LEAVES with one sum of marks and of earned per weighted subject."""
     sums = {
-        f"subject_{column}": ", ".join(SUBJECT_SUM.format(column=column, n=n) for n in range(len(subjects)))
+        f"subject_{column}": ", ".join(SUBJECT_SUM.format(column=column, n=n) for n in range(1, len(subjects) + 1))
         for column in ("marks", "earned")
     }
-    return LEAVES.format(**sums), {f"subject_{n}": subject for n, subject in enumerate(subjects)}
+    return LEAVES.format(**sums)
 
 
 # Every weighted subject of every object: earned and marks, the score out of 100 and the
@@ -644,16 +650,14 @@ async def _leaf_pass(
     else:
         await _run(db, GIVEN_RANKS, ranks=await ranks())
     await _run(db, GRADES, **ids)
-    await _run(db, RULE_SUBJECTS)
+    subjects = sorted(plan.subject_weights)
+    await _run(db, RULE_SUBJECTS, subjects=subjects)
     await _run(db, EXTRAS)
     await _run(db, "ANALYZE sc_rule_subject, sc_extra")
     loaded = time.perf_counter()
-    subjects = sorted(plan.subject_weights)
-    leaves, subject_names = _leaves_sql(subjects)
     await _run(
         db,
-        leaves,
-        **subject_names,
+        _leaves_sql(subjects),
         run_id=run_id,
         renormalize=plan.missing_rule == "renormalize",
         places=plan.score_places,
@@ -727,14 +731,14 @@ async def _score_part(
     run_id: uuid.UUID,
     queue: deque[tuple[int, tuple[uuid.UUID, uuid.UUID]]],
     ranks: asyncio.Future[list[str | None]],
-    scored: asyncio.Queue[list[Any] | None],
+    scored: asyncio.Queue[str | None],
 ) -> tuple[float, float]:
     """One part of a parallel run: a connection in the run's snapshot that scores ranges of objects
     taken from the run's queue until it is empty, so that a part slowed by the machine takes fewer.
     Its leaf and subject rows commit at once but stay unread until the run succeeds (readers read
     succeeded runs only); rows of an earlier attempt at the run (a worker killed mid-run) are
-    replaced. Each range's sc_object rows go to ``scored`` as soon as it is scored; returns the
-    part's (load, score) seconds."""
+    replaced. Each range's sc_object rows go to ``scored`` as soon as it is scored (READ_OBJECTS);
+    returns the part's (load, score) seconds."""
     load_s = score_s = 0.0
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="REPEATABLE READ")
@@ -746,7 +750,8 @@ async def _score_part(
                 for table in ("result_object_leaves", "result_subject"):
                     await _run(conn, EARLIER_ATTEMPT.format(table=table), run_id=run_id, lo=lo, hi=hi)
                 range_load, range_score = await _leaf_pass(conn, plan, run_id, lo, hi, partial(_nth, ranks, n))
-                scored.put_nowait(list((await conn.execute(text(READ_OBJECTS))).all()))
+                if (rows := (await conn.execute(text(READ_OBJECTS))).scalar_one()) is not None:
+                    scored.put_nowait(rows)
                 load_s, score_s = load_s + range_load, score_s + range_score
     return load_s, score_s
 
@@ -766,7 +771,7 @@ async def _beside_parts(
     plan: PlanInputs,
     ranges: list[tuple[uuid.UUID, uuid.UUID]],
     ranks: asyncio.Future[list[str | None]],
-    scored: asyncio.Queue[list[Any] | None],
+    scored: asyncio.Queue[str | None],
 ) -> None:
     """What the run's own transaction does while its parts score: rank every object once (each part
     waits for its range's positions after choosing its values), spell INPUT_LINES, then gather each
@@ -780,7 +785,7 @@ async def _beside_parts(
     await _run(session, INPUT_LINES, plan_id=plan.plan_id)
     await _run(session, RUN_OBJECTS)
     while (rows := await scored.get()) is not None:
-        await _run(session, PARTS_OBJECTS, **{name: [row[n] for row in rows] for n, name in enumerate(OBJECT_COLUMNS)})
+        await _run(session, PARTS_OBJECTS, rows=rows)
 
 
 async def _nth(ranges: asyncio.Future[list[str | None]], n: int) -> str | None:
@@ -788,19 +793,14 @@ async def _nth(ranges: asyncio.Future[list[str | None]], n: int) -> str | None:
     return (await asyncio.shield(ranges))[n]
 
 
-OBJECT_COLUMNS = (
-    "object_id",
-    "base",
-    "bonus",
-    "deduction",
-    "values_",
-    "leaves_digest",
-    "inputs_digest",
-    "subject_lines",
-)
-READ_OBJECTS = (
-    "SELECT object_id, base, bonus, deduction, values_, leaves_digest, inputs_digest, subject_lines FROM sc_object"
-)
+# A range's sc_object rows as one JSON text (numbers exact, digests in hex), and the run's sc_object
+# filled from it: the client passes a string on instead of decoding and re-encoding 10^4 rows, which
+# held up the parts' next statements while the client was busy.
+READ_OBJECTS = """
+SELECT json_agg(json_build_array(object_id, base, bonus, deduction, values_, encode(leaves_digest, 'hex'),
+                                 encode(inputs_digest, 'hex'), subject_lines))::text
+FROM sc_object
+"""
 # sc_object of a parallel run, filled range by range with the parts' rows.
 RUN_OBJECTS = """
 CREATE TEMP TABLE sc_object (object_id uuid, base numeric, bonus numeric, deduction numeric, values_ bigint,
@@ -808,10 +808,9 @@ CREATE TEMP TABLE sc_object (object_id uuid, base numeric, bonus numeric, deduct
 """
 PARTS_OBJECTS = """
 INSERT INTO sc_object
-SELECT * FROM unnest(CAST(:object_id AS uuid[]), CAST(:base AS numeric[]), CAST(:bonus AS numeric[]),
-                     CAST(:deduction AS numeric[]), CAST(:values_ AS bigint[]), CAST(:leaves_digest AS bytea[]),
-                     CAST(:inputs_digest AS bytea[]), CAST(:subject_lines AS text[]))
-     AS s(object_id, base, bonus, deduction, values_, leaves_digest, inputs_digest, subject_lines)
+SELECT (e ->> 0)::uuid, (e ->> 1)::numeric, (e ->> 2)::numeric, (e ->> 3)::numeric, (e ->> 4)::bigint,
+       decode(e ->> 5, 'hex'), decode(e ->> 6, 'hex'), e ->> 7
+FROM json_array_elements(CAST(:rows AS json)) AS e
 """
 
 
@@ -851,7 +850,7 @@ async def score(
         await run("DROP TABLE IF EXISTS sc_rule, sc_rank, sc_object, sc_input_lines")
         await run(RULES, plan_id=plan.plan_id)
         ranks: asyncio.Future[list[str | None]] = asyncio.get_running_loop().create_future()
-        scored: asyncio.Queue[list[Any] | None] = asyncio.Queue()
+        scored: asyncio.Queue[str | None] = asyncio.Queue()
         # Not in the parts' task group: a failed part cancels the others, but a statement of the run's
         # own connection is never cancelled midway, since the run's clean-up goes on using it.
         beside = asyncio.create_task(_beside_parts(session, plan, ranges, ranks, scored))
