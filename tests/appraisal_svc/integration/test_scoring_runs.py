@@ -316,7 +316,7 @@ async def rows_left(engine_: Any, run_id: uuid.UUID) -> list[int]:
 
 # While its parts score, a run's own transaction ranks every object and spells the input lines of
 # the hash (INPUT_LINES reads veto_event, which no part reads): a lock on veto_event holds it there.
-BESIDE_PARTS = "%CREATE TEMP TABLE sc_input_lines%"
+BESIDE_PARTS = "%INSERT INTO sc_input_lines%"
 
 
 async def run_with_rows_of_an_earlier_attempt(app: Any) -> tuple[uuid.UUID, uuid.UUID]:
@@ -340,6 +340,13 @@ async def hold_rows_of_the_earlier_attempt(holder: Any, run_id: uuid.UUID) -> No
 BLOCKED_PART = "DELETE FROM appraisal.result_object_leaves%"
 
 
+async def let_go(holder: Any, scoring: asyncio.Task[Any]) -> None:
+    """End ``holder``'s transaction, then wait for the run: a test failing while the run waits on the
+    holder's locks must not hang closing the run's session (the run's statement would wait forever)."""
+    await holder.rollback()
+    await asyncio.wait([scoring], timeout=60)
+
+
 async def test_a_failed_part_fails_the_run_and_leaves_no_rows_of_the_other_part(scoring_app):
     app_engine = scoring_app.state.engine
     _, run_id = await run_with_rows_of_an_earlier_attempt(scoring_app)
@@ -359,13 +366,15 @@ async def test_a_failed_part_fails_the_run_and_leaves_no_rows_of_the_other_part(
                     )
                 return bool(count and count > 1)
 
-            await wait_for(lambda: waiting_on_lock(app_engine, BLOCKED_PART), timeout=30)
-            await wait_for(other_part_committed, timeout=30)
-            async with app_engine.connect() as conn:
-                await conn.execute(
-                    text("SELECT pg_cancel_backend(:pid)"), {"pid": await waiting_on_lock(app_engine, BLOCKED_PART)}
-                )
-            await holder.rollback()  # the failed run's clean-up deletes that row too
+            try:
+                await wait_for(lambda: waiting_on_lock(app_engine, BLOCKED_PART), timeout=30)
+                await wait_for(other_part_committed, timeout=30)
+                async with app_engine.connect() as conn:
+                    await conn.execute(
+                        text("SELECT pg_cancel_backend(:pid)"), {"pid": await waiting_on_lock(app_engine, BLOCKED_PART)}
+                    )
+            finally:
+                await let_go(holder, scoring)  # the failed run's clean-up deletes that row too
             run = await scoring
             await session.commit()
     assert run.status == "failed" and run.error == service.FAILED
@@ -384,16 +393,18 @@ async def test_a_part_failing_while_the_run_works_beside_the_parts_waits_for_it_
             scoring = asyncio.create_task(
                 service.run_scoring(session, run_id=run_id, report=no_progress, parts_engine=app_engine)
             )
-            await wait_for(lambda: waiting_on_lock(app_engine, BESIDE_PARTS), timeout=30)
-            await wait_for(lambda: waiting_on_lock(app_engine, BLOCKED_PART), timeout=30)
-            async with app_engine.connect() as conn:
-                await conn.execute(
-                    text("SELECT pg_cancel_backend(:pid)"), {"pid": await waiting_on_lock(app_engine, BLOCKED_PART)}
-                )
-            await asyncio.sleep(1)
-            assert not scoring.done()  # the run's own statement still waits for veto_event
-            assert await waiting_on_lock(app_engine, BESIDE_PARTS) is not None
-            await holder.rollback()
+            try:
+                await wait_for(lambda: waiting_on_lock(app_engine, BESIDE_PARTS), timeout=30)
+                await wait_for(lambda: waiting_on_lock(app_engine, BLOCKED_PART), timeout=30)
+                async with app_engine.connect() as conn:
+                    await conn.execute(
+                        text("SELECT pg_cancel_backend(:pid)"), {"pid": await waiting_on_lock(app_engine, BLOCKED_PART)}
+                    )
+                await asyncio.sleep(1)
+                assert not scoring.done()  # the run's own statement still waits for veto_event
+                assert await waiting_on_lock(app_engine, BESIDE_PARTS) is not None
+            finally:
+                await let_go(holder, scoring)
             run = await asyncio.wait_for(scoring, timeout=30)
             await session.commit()
     assert run.status == "failed" and run.error == service.FAILED
@@ -412,7 +423,6 @@ async def test_a_failure_beside_the_parts_fails_the_run_after_they_committed_and
             scoring = asyncio.create_task(
                 service.run_scoring(session, run_id=run_id, report=no_progress, parts_engine=app_engine)
             )
-            await wait_for(lambda: waiting_on_lock(app_engine, BESIDE_PARTS), timeout=30)
 
             async def both_parts_committed() -> bool:
                 async with app_engine.connect() as conn:
@@ -423,15 +433,18 @@ async def test_a_failure_beside_the_parts_fails_the_run_after_they_committed_and
                         text("SELECT count(*) FROM appraisal.plan_object WHERE plan_id = :p"), {"p": plan_id}
                     )
 
-            await wait_for(both_parts_committed, timeout=30)
-            # As an operator's pg_cancel_backend, a statement timeout or a lost connection would end it.
-            async with app_engine.connect() as conn:
-                await conn.execute(
-                    text("SELECT pg_cancel_backend(:pid)"), {"pid": await waiting_on_lock(app_engine, BESIDE_PARTS)}
-                )
-            run = await asyncio.wait_for(scoring, timeout=30)
+            try:
+                await wait_for(lambda: waiting_on_lock(app_engine, BESIDE_PARTS), timeout=30)
+                await wait_for(both_parts_committed, timeout=30)
+                # As an operator's pg_cancel_backend, a statement timeout or a lost connection would end it.
+                async with app_engine.connect() as conn:
+                    await conn.execute(
+                        text("SELECT pg_cancel_backend(:pid)"), {"pid": await waiting_on_lock(app_engine, BESIDE_PARTS)}
+                    )
+                run = await asyncio.wait_for(scoring, timeout=30)
+            finally:
+                await let_go(holder, scoring)
             await session.commit()
-        await holder.rollback()
     assert run.status == "failed" and run.error == service.FAILED
     assert await rows_left(app_engine, run_id) == [0, 0, 0]
 
