@@ -340,6 +340,13 @@ async def hold_rows_of_the_earlier_attempt(holder: Any, run_id: uuid.UUID) -> No
 BLOCKED_PART = "DELETE FROM appraisal.result_object_leaves%"
 
 
+async def cancel_waiting(engine_: Any, query_like: str) -> None:
+    """Cancel the backend waiting on a lock in a statement like ``query_like``, as an operator's
+    pg_cancel_backend, a statement timeout or a lost connection would end it."""
+    async with engine_.connect() as conn:
+        await conn.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": await waiting_on_lock(engine_, query_like)})
+
+
 async def let_go(holder: Any, scoring: asyncio.Task[Any]) -> None:
     """End ``holder``'s transaction, then wait for the run: a test failing while the run waits on the
     holder's locks must not hang closing the run's session (the run's statement would wait forever)."""
@@ -369,10 +376,7 @@ async def test_a_failed_part_fails_the_run_and_leaves_no_rows_of_the_other_part(
             try:
                 await wait_for(lambda: waiting_on_lock(app_engine, BLOCKED_PART), timeout=30)
                 await wait_for(other_part_committed, timeout=30)
-                async with app_engine.connect() as conn:
-                    await conn.execute(
-                        text("SELECT pg_cancel_backend(:pid)"), {"pid": await waiting_on_lock(app_engine, BLOCKED_PART)}
-                    )
+                await cancel_waiting(app_engine, BLOCKED_PART)
             finally:
                 await let_go(holder, scoring)  # the failed run's clean-up deletes that row too
             run = await scoring
@@ -396,10 +400,7 @@ async def test_a_part_failing_while_the_run_works_beside_the_parts_waits_for_it_
             try:
                 await wait_for(lambda: waiting_on_lock(app_engine, BESIDE_PARTS), timeout=30)
                 await wait_for(lambda: waiting_on_lock(app_engine, BLOCKED_PART), timeout=30)
-                async with app_engine.connect() as conn:
-                    await conn.execute(
-                        text("SELECT pg_cancel_backend(:pid)"), {"pid": await waiting_on_lock(app_engine, BLOCKED_PART)}
-                    )
+                await cancel_waiting(app_engine, BLOCKED_PART)
                 await asyncio.sleep(1)
                 assert not scoring.done()  # the run's own statement still waits for veto_event
                 assert await waiting_on_lock(app_engine, BESIDE_PARTS) is not None
@@ -436,11 +437,7 @@ async def test_a_failure_beside_the_parts_fails_the_run_after_they_committed_and
             try:
                 await wait_for(lambda: waiting_on_lock(app_engine, BESIDE_PARTS), timeout=30)
                 await wait_for(both_parts_committed, timeout=30)
-                # As an operator's pg_cancel_backend, a statement timeout or a lost connection would end it.
-                async with app_engine.connect() as conn:
-                    await conn.execute(
-                        text("SELECT pg_cancel_backend(:pid)"), {"pid": await waiting_on_lock(app_engine, BESIDE_PARTS)}
-                    )
+                await cancel_waiting(app_engine, BESIDE_PARTS)
                 run = await asyncio.wait_for(scoring, timeout=30)
             finally:
                 await let_go(holder, scoring)
